@@ -1,0 +1,199 @@
+package storage
+
+import (
+	"bufio"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"os"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// FileMode is the mode of every file ars writes under the recording root.
+const FileMode = 0o640
+
+// DirMode is the mode of every directory ars creates under the recording root.
+const DirMode = 0o750
+
+const writeBufferSize = 64 << 10
+
+// Writer appends records to a capture file. It holds an exclusive flock on
+// the file from Create to Close so that other processes (the transcoder) can
+// tell a live capture from a finished or orphaned one.
+//
+// Writer is safe for concurrent use: the packet path writes while a flusher
+// flushes. Writes are buffered; call Flush at least once a second to bound
+// what a crash can lose.
+type Writer struct {
+	mu      sync.Mutex
+	file    *os.File
+	buf     *bufio.Writer
+	scratch [recordHeaderSize]byte
+	trailer [recordTrailerSize]byte
+	err     error // sticky: once a write fails, the capture stays failed
+	closed  bool
+	records uint64
+	bytes   uint64
+	dirty   bool
+}
+
+// Create makes a new capture file at path (failing if it exists), locks it
+// and writes the header.
+func Create(path string, hdr Header) (*Writer, error) {
+	hdr.Version = FormatVersion
+	if hdr.Streams == nil {
+		hdr.Streams = []StreamInfo{}
+	}
+	js, err := json.Marshal(hdr)
+	if err != nil {
+		return nil, fmt.Errorf("encode capture header: %w", err)
+	}
+	if len(js) > maxHeaderJSON {
+		return nil, fmt.Errorf("capture header of %d bytes: %w", len(js), ErrRecordTooLarge)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|os.O_APPEND, FileMode)
+	if err != nil {
+		return nil, fmt.Errorf("create capture: %w", err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		_ = f.Close()
+		_ = os.Remove(path)
+		return nil, fmt.Errorf("lock capture %s: %w", path, err)
+	}
+	w := &Writer{file: f, buf: bufio.NewWriterSize(f, writeBufferSize)}
+	head := make([]byte, 0, len(Magic)+8+len(js))
+	head = append(head, Magic...)
+	head = binary.BigEndian.AppendUint32(head, uint32(len(js)))
+	head = append(head, js...)
+	head = binary.BigEndian.AppendUint32(head, crc32.Checksum(js, castagnoli))
+	if _, err := w.buf.Write(head); err != nil {
+		_ = w.Close()
+		return nil, fmt.Errorf("write capture header: %w", err)
+	}
+	// The header goes to disk at once so that even an empty capture is
+	// self-describing after a crash.
+	if err := w.Flush(); err != nil {
+		_ = w.Close()
+		return nil, err
+	}
+	return w, nil
+}
+
+// Write appends one record. It does not allocate.
+func (w *Writer) Write(kind RecordKind, at time.Duration, payload []byte) error {
+	if len(payload) > MaxRecordPayload {
+		return ErrRecordTooLarge
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return ErrClosed
+	}
+	if w.err != nil {
+		return w.err
+	}
+	s := w.scratch[:]
+	s[0] = byte(kind)
+	s[1] = 0
+	binary.BigEndian.PutUint16(s[2:4], uint16(len(payload)))
+	binary.BigEndian.PutUint64(s[4:12], uint64(at))
+	crc := crc32.Update(0, castagnoli, s)
+	crc = crc32.Update(crc, castagnoli, payload)
+	binary.BigEndian.PutUint32(w.trailer[:], crc)
+	if _, err := w.buf.Write(s); err != nil {
+		return w.fail(err)
+	}
+	if _, err := w.buf.Write(payload); err != nil {
+		return w.fail(err)
+	}
+	if _, err := w.buf.Write(w.trailer[:]); err != nil {
+		return w.fail(err)
+	}
+	w.records++
+	w.bytes += uint64(recordHeaderSize + len(payload) + recordTrailerSize)
+	w.dirty = true
+	return nil
+}
+
+// WriteStream declares a stream that appeared after the header was written.
+func (w *Writer) WriteStream(at time.Duration, info StreamInfo) error {
+	js, err := json.Marshal(info)
+	if err != nil {
+		return fmt.Errorf("encode stream info: %w", err)
+	}
+	return w.Write(RecordStream, at, js)
+}
+
+func (w *Writer) fail(err error) error {
+	w.err = fmt.Errorf("write capture: %w", err)
+	return w.err
+}
+
+// Flush hands buffered records to the kernel.
+func (w *Writer) Flush() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.flushLocked()
+}
+
+func (w *Writer) flushLocked() error {
+	if w.closed {
+		return ErrClosed
+	}
+	if w.err != nil {
+		return w.err
+	}
+	if !w.dirty && w.buf.Buffered() == 0 {
+		return nil
+	}
+	if err := w.buf.Flush(); err != nil {
+		return w.fail(err)
+	}
+	w.dirty = false
+	return nil
+}
+
+// Err reports the sticky write error, if any.
+func (w *Writer) Err() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.err
+}
+
+// Stats returns how many records and bytes (framing included) were written.
+func (w *Writer) Stats() (records, bytes uint64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.records, w.bytes
+}
+
+// Close flushes, syncs, unlocks and closes the capture. It returns the
+// first error the capture met, so a failed capture is reported once more.
+func (w *Writer) Close() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return nil
+	}
+	err := w.flushLocked()
+	if serr := w.file.Sync(); serr != nil && err == nil {
+		err = fmt.Errorf("sync capture: %w", serr)
+	}
+	// Closing the descriptor releases the flock.
+	if cerr := w.file.Close(); cerr != nil && err == nil {
+		err = fmt.Errorf("close capture: %w", cerr)
+	}
+	w.closed = true
+	if err != nil && !errors.Is(err, ErrClosed) {
+		return err
+	}
+	return nil
+}
+
+// Name returns the path of the capture file.
+func (w *Writer) Name() string { return w.file.Name() }
