@@ -1,0 +1,187 @@
+package capacity
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Daemon is one `ars serve` started for a run, on loopback.
+type Daemon struct {
+	cmd       *exec.Cmd
+	Base      string // http://127.0.0.1:PORT
+	Root      string
+	FirstPort int
+	LastPort  int
+	out       *lockedBuffer
+	exited    chan error
+}
+
+// DaemonConfig says how to run the daemon.
+type DaemonConfig struct {
+	Binary  string
+	Root    string // AGORA_FILE_ROOT
+	Ports   int    // size of ARS_RTP_PORTS
+	RcvBuf  int    // ARS_UDP_RCVBUF
+	AppID   string
+	AppCert string
+	Env     []string // extra settings, e.g. GOMAXPROCS
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	// Keep the tail only: a long run logs a lot and only the end matters.
+	if l.b.Len() > 1<<20 {
+		rest := append([]byte(nil), l.b.Bytes()[l.b.Len()-512<<10:]...)
+		l.b.Reset()
+		l.b.Write(rest)
+	}
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// StartDaemon runs the daemon and waits until /healthz answers.
+func StartDaemon(ctx context.Context, c DaemonConfig) (*Daemon, error) {
+	httpPort, err := freeTCPPort()
+	if err != nil {
+		return nil, err
+	}
+	first, last, err := FreeUDPRange(c.Ports)
+	if err != nil {
+		return nil, err
+	}
+	d := &Daemon{Base: fmt.Sprintf("http://127.0.0.1:%d", httpPort), Root: c.Root, FirstPort: first, LastPort: last,
+		out: &lockedBuffer{}, exited: make(chan error, 1)}
+	d.cmd = exec.Command(c.Binary, "serve")
+	d.cmd.Env = append(os.Environ(),
+		"AGORA_FILE_ROOT="+c.Root,
+		"PORT="+strconv.Itoa(httpPort),
+		"ARS_BIND=127.0.0.1",
+		fmt.Sprintf("ARS_RTP_PORTS=%d-%d", first, last),
+		"ARS_WEBRTC_PORT=0",
+		"ARS_APP_ID="+c.AppID,
+		"ARS_APP_CERTIFICATE="+c.AppCert,
+		"ARS_TRANSCODE_ON_STOP=false",
+		"ARS_UDP_RCVBUF="+strconv.Itoa(c.RcvBuf),
+		// Opening thousands of participants takes a while before media
+		// flows; the default idle timeout must not end them meanwhile.
+		"ARS_IDLE_TIMEOUT=5m",
+		"ARS_LOG_LEVEL=warn",
+	)
+	d.cmd.Env = append(d.cmd.Env, c.Env...)
+	d.cmd.Stdout, d.cmd.Stderr = d.out, d.out
+	if err := d.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrDaemon, err)
+	}
+	go func() { d.exited <- d.cmd.Wait() }()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-d.exited:
+			d.exited <- err
+			return nil, fmt.Errorf("%w: exited early: %v\n%s", ErrDaemon, err, d.out.String())
+		case <-ctx.Done():
+			d.Kill()
+			return nil, ctx.Err()
+		default:
+		}
+		if resp, err := http.Get(d.Base + "/healthz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return d, nil
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	d.Kill()
+	return nil, fmt.Errorf("%w: not healthy within 30s\n%s", ErrDaemon, d.out.String())
+}
+
+// PID is the daemon's process ID.
+func (d *Daemon) PID() int { return d.cmd.Process.Pid }
+
+// Ports lists the RTP ports.
+func (d *Daemon) Ports() []int {
+	var out []int
+	for p := d.FirstPort; p <= d.LastPort; p++ {
+		out = append(out, p)
+	}
+	return out
+}
+
+// Output is the tail of what the daemon logged.
+func (d *Daemon) Output() string { return d.out.String() }
+
+// Stop sends SIGTERM and waits for a clean exit.
+func (d *Daemon) Stop(timeout time.Duration) error {
+	_ = d.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-d.exited:
+		d.exited <- err
+		if err != nil {
+			return fmt.Errorf("%w: exit: %w\n%s", ErrDaemon, err, d.out.String())
+		}
+		return nil
+	case <-time.After(timeout):
+		d.Kill()
+		return fmt.Errorf("%w: no exit within %v of SIGTERM", ErrDaemon, timeout)
+	}
+}
+
+// Kill ends the daemon at once.
+func (d *Daemon) Kill() {
+	_ = d.cmd.Process.Kill()
+}
+
+func freeTCPPort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// FreeUDPRange finds n consecutive bindable UDP ports on loopback.
+func FreeUDPRange(n int) (int, int, error) {
+	for range 50 {
+		base := 20000 + rand.IntN(30000)
+		var held []*net.UDPConn
+		ok := true
+		for p := base; p < base+n; p++ {
+			c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: p})
+			if err != nil {
+				ok = false
+				break
+			}
+			held = append(held, c)
+		}
+		for _, c := range held {
+			_ = c.Close()
+		}
+		if ok {
+			return base, base + n - 1, nil
+		}
+	}
+	return 0, 0, fmt.Errorf("capacity: no %d free UDP ports", n)
+}

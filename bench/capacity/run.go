@@ -1,0 +1,341 @@
+package capacity
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/ars-project/ars/bench/loadgen"
+)
+
+// Config is one capacity series.
+type Config struct {
+	Daemon   DaemonConfig // Root is replaced per step by a folder under WorkDir
+	WorkDir  string
+	FloorExe string // runs `FloorExe floor ...`; empty skips the floor
+	Tracks   loadgen.Tracks
+	Users    int // participants per channel; default 2
+	Send     loadgen.SendOptions
+	// Settle is how long the idle daemon runs before its baseline memory
+	// is read; default 1s.
+	Settle time.Duration
+	// Keep leaves the captures on disk after a step.
+	Keep bool
+	Log  *slog.Logger
+}
+
+// Floor is the bare receiver's share of a step.
+type Floor struct {
+	Sent        uint64  `json:"sent"`
+	Received    uint64  `json:"received"`
+	LossPct     float64 `json:"lossPct"`
+	CPUSeconds  float64 `json:"cpuSeconds"`
+	CPUPct      float64 `json:"cpuPct"`
+	NsPerPacket float64 `json:"nsPerPacket"`
+	KernelDrops uint64  `json:"kernelDrops"` // RcvbufErrors during the floor run
+}
+
+// Step is the result for one channel count.
+type Step struct {
+	Channels     int        `json:"channels"`
+	Participants int        `json:"participants"`
+	Seconds      float64    `json:"seconds"` // sending time
+	Account      Accounting `json:"account"`
+	// Kernel drops during the daemon run: /proc/net/snmp deltas and the
+	// per-socket drop counters of the daemon's ports.
+	RcvbufErrors uint64 `json:"rcvbufErrors"`
+	InErrors     uint64 `json:"inErrors"`
+	SocketDrops  uint64 `json:"socketDrops"`
+
+	DaemonCPUSeconds  float64 `json:"daemonCpuSeconds"`
+	DaemonCPUPct      float64 `json:"daemonCpuPct"` // of one core
+	DaemonNsPerPacket float64 `json:"daemonNsPerPacket"`
+	IdleRSS           int64   `json:"idleRss"`
+	LoadedRSS         int64   `json:"loadedRss"`
+	PeakRSS           int64   `json:"peakRss"`
+	RSSPerChannel     float64 `json:"rssPerChannel"` // (loaded - idle) / channels
+	Captures          int     `json:"captures"`
+	TornCaptures      int     `json:"tornCaptures"`
+	DiskBytes         int64   `json:"diskBytes"`
+	DiskBPSPerChannel float64 `json:"diskBpsPerChannel"`
+
+	GenCPUPct   float64 `json:"generatorCpuPct"`
+	GenPackets  uint64  `json:"generatorPackets"`
+	GenPPS      float64 `json:"generatorPps"`
+	GenMbps     float64 `json:"generatorMbps"`
+	GenMaxLate  float64 `json:"generatorMaxLateMs"`
+	GenMeanLate float64 `json:"generatorMeanLateMs"`
+	GenLate10ms uint64  `json:"generatorLate10ms"`
+	GenErrors   uint64  `json:"generatorSendErrors"`
+
+	Floor      *Floor  `json:"floor,omitempty"`
+	FloorRatio float64 `json:"floorRatio,omitempty"` // daemon ns/packet over floor ns/packet
+
+	Report *loadgen.Report `json:"-"`
+}
+
+// RunStep runs the daemon with channels x Users participants, sends for
+// the configured time, and accounts for every packet.
+func RunStep(ctx context.Context, c Config, channels int) (*Step, error) {
+	if c.Users <= 0 {
+		c.Users = 2
+	}
+	if c.Settle <= 0 {
+		c.Settle = time.Second
+	}
+	log := c.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	log = log.With("component", "capacity", "channels", channels)
+	st := &Step{Channels: channels, Participants: channels * c.Users}
+
+	root := filepath.Join(c.WorkDir, fmt.Sprintf("root-%d", channels))
+	if err := os.RemoveAll(root); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(root, 0o750); err != nil {
+		return nil, err
+	}
+	if !c.Keep {
+		defer os.RemoveAll(root)
+	}
+	dc := c.Daemon
+	dc.Root = root
+	d, err := StartDaemon(ctx, dc)
+	if err != nil {
+		return nil, err
+	}
+	stopped := false
+	defer func() {
+		if !stopped {
+			d.Kill()
+		}
+	}()
+	time.Sleep(c.Settle)
+	idle, err := ProcMemory(d.PID())
+	if err != nil {
+		return nil, err
+	}
+	st.IdleRSS = idle.RSS
+
+	targets := loadgen.Targets(fmt.Sprint(channels), channels, c.Users)
+	cl := &loadgen.Client{Base: d.Base, AppID: dc.AppID, AppCert: dc.AppCert}
+	t0 := time.Now()
+	if err := cl.Open(ctx, targets); err != nil {
+		return nil, fmt.Errorf("open %d channels: %w\n%s", channels, err, d.Output())
+	}
+	log.Info("channels open", "took", time.Since(t0).Round(time.Millisecond))
+
+	snmp0, err := ReadUDPStats()
+	if err != nil {
+		return nil, err
+	}
+	drops0, err := socketDrops(d.FirstPort, d.LastPort)
+	if err != nil {
+		return nil, err
+	}
+	rep, cpu, gen, err := measuredSend(ctx, c, targets, d.PID())
+	if err != nil {
+		return nil, fmt.Errorf("send: %w", err)
+	}
+	st.Report = rep
+	loaded, err := ProcMemory(d.PID())
+	if err != nil {
+		return nil, err
+	}
+	st.LoadedRSS, st.PeakRSS = loaded.RSS, loaded.HWM
+	st.RSSPerChannel = float64(loaded.RSS-idle.RSS) / float64(channels)
+
+	// Let the daemon empty its socket queues before the recordings stop,
+	// or packets still queued would count as lost.
+	drain(d.FirstPort, d.LastPort, 15*time.Second)
+	drops1, err := socketDrops(d.FirstPort, d.LastPort)
+	if err != nil {
+		return nil, err
+	}
+	snmp1, err := ReadUDPStats()
+	if err != nil {
+		return nil, err
+	}
+	if err := cl.Stop(ctx, targets); err != nil {
+		return nil, fmt.Errorf("stop recordings: %w", err)
+	}
+	stopped = true
+	if err := d.Stop(2 * time.Minute); err != nil {
+		return nil, err
+	}
+	w, err := ReadCaptures(root)
+	if err != nil {
+		return nil, fmt.Errorf("read captures: %w", err)
+	}
+
+	secs := rep.Duration.Seconds()
+	du := snmp1.Sub(snmp0)
+	st.Seconds = secs
+	st.Account = Account(rep, w)
+	st.RcvbufErrors, st.InErrors, st.SocketDrops = du.RcvbufErrors, du.InErrors, drops1-drops0
+	st.DaemonCPUSeconds = cpu.Seconds()
+	st.DaemonCPUPct = 100 * cpu.Seconds() / rep.Elapsed.Seconds()
+	if rep.Packets > 0 {
+		st.DaemonNsPerPacket = float64(cpu.Nanoseconds()) / float64(rep.Packets)
+	}
+	st.Captures, st.TornCaptures, st.DiskBytes = w.Captures, w.Torn, w.DiskBytes
+	st.DiskBPSPerChannel = float64(w.DiskBytes) / secs / float64(channels)
+	st.GenCPUPct = 100 * gen.Seconds() / rep.Elapsed.Seconds()
+	st.GenPackets = rep.Packets
+	st.GenPPS = float64(rep.Packets) / secs
+	st.GenMbps = float64(rep.Bytes) * 8 / secs / 1e6
+	st.GenMaxLate = float64(rep.MaxLate) / 1e6
+	st.GenMeanLate = float64(rep.MeanLate) / 1e6
+	st.GenLate10ms = rep.Late10ms
+	st.GenErrors = rep.SendErrors
+	log.Info("daemon step done", "loss_pct", st.Account.LossPct, "cpu_pct", st.DaemonCPUPct,
+		"rss_per_channel", int64(st.RSSPerChannel))
+
+	if c.FloorExe != "" {
+		fl, err := runFloor(ctx, c, targets, d.FirstPort, d.LastPort)
+		if err != nil {
+			return st, err
+		}
+		st.Floor = fl
+		if fl.NsPerPacket > 0 {
+			st.FloorRatio = st.DaemonNsPerPacket / fl.NsPerPacket
+		}
+		log.Info("floor step done", "loss_pct", fl.LossPct, "cpu_pct", fl.CPUPct)
+	}
+	return st, nil
+}
+
+// measuredSend sends and returns the CPU the receiving process (pid) and
+// this process (the generator) used meanwhile.
+func measuredSend(ctx context.Context, c Config, targets []loadgen.Target, pid int) (*loadgen.Report, time.Duration, time.Duration, error) {
+	self := os.Getpid()
+	cpu0, err := ProcCPU(pid)
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	gen0, err := ProcCPU(self)
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	rep, err := loadgen.Send(ctx, c.Tracks, targets, c.Send)
+	if err != nil {
+		return rep, 0, 0, err
+	}
+	cpu1, err := ProcCPU(pid)
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	gen1, err := ProcCPU(self)
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	return rep, cpu1 - cpu0, gen1 - gen0, nil
+}
+
+// runFloor sends the same load to the bare receiver on the same ports.
+func runFloor(ctx context.Context, c Config, targets []loadgen.Target, first, last int) (*Floor, error) {
+	f, err := StartFloor(c.FloorExe, first, last, c.Daemon.RcvBuf)
+	if err != nil {
+		return nil, err
+	}
+	snmp0, err := ReadUDPStats()
+	if err != nil {
+		_, _ = f.Stop()
+		return nil, err
+	}
+	rep, cpu, _, err := measuredSend(ctx, c, targets, f.PID())
+	if err != nil {
+		_, _ = f.Stop()
+		return nil, err
+	}
+	drain(first, last, 15*time.Second)
+	snmp1, err := ReadUDPStats()
+	if err != nil {
+		_, _ = f.Stop()
+		return nil, err
+	}
+	counts, err := f.Stop()
+	if err != nil {
+		return nil, err
+	}
+	fl := &Floor{Sent: rep.Packets, Received: counts.Packets, CPUSeconds: cpu.Seconds(),
+		CPUPct: 100 * cpu.Seconds() / rep.Elapsed.Seconds(), KernelDrops: snmp1.Sub(snmp0).RcvbufErrors}
+	if rep.Packets > 0 {
+		fl.NsPerPacket = float64(cpu.Nanoseconds()) / float64(rep.Packets)
+		if counts.Packets < rep.Packets {
+			fl.LossPct = 100 * float64(rep.Packets-counts.Packets) / float64(rep.Packets)
+		}
+	}
+	return fl, nil
+}
+
+func socketDrops(first, last int) (uint64, error) {
+	socks, err := ReadUDPSockets(first, last)
+	if err != nil {
+		return 0, err
+	}
+	var n uint64
+	for _, s := range socks {
+		n += s.Drops
+	}
+	return n, nil
+}
+
+// drain waits until the sockets on first..last have empty receive queues
+// twice in a row, then a little more for packets being processed.
+func drain(first, last int, limit time.Duration) {
+	deadline := time.Now().Add(limit)
+	empty := 0
+	for time.Now().Before(deadline) && empty < 2 {
+		socks, err := ReadUDPSockets(first, last)
+		if err != nil {
+			return
+		}
+		var q uint64
+		for _, s := range socks {
+			q += s.RxQueue
+		}
+		if q == 0 {
+			empty++
+		} else {
+			empty = 0
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond)
+}
+
+// Run runs one step per channel count, in order, and stops early once a
+// step loses more than stopAbovePct percent (larger counts would only
+// lose more and take longer).
+func Run(ctx context.Context, c Config, counts []int, stopAbovePct float64) ([]*Step, error) {
+	var out []*Step
+	for _, n := range counts {
+		st, err := RunStep(ctx, c, n)
+		if err != nil {
+			return out, fmt.Errorf("%d channels: %w", n, err)
+		}
+		out = append(out, st)
+		if stopAbovePct > 0 && st.Account.LossPct > stopAbovePct {
+			break
+		}
+	}
+	return out, nil
+}
+
+// Largest is the largest channel count whose loss was at most maxLossPct,
+// or 0.
+func Largest(steps []*Step, maxLossPct float64) int {
+	best := 0
+	for _, s := range steps {
+		if s.Account.LossPct <= maxLossPct && s.Channels > best {
+			best = s.Channels
+		}
+	}
+	return best
+}

@@ -1,0 +1,56 @@
+package floor
+
+import (
+	"net"
+	"testing"
+	"time"
+)
+
+func TestReceiverCounts(t *testing.T) {
+	cases := []struct {
+		name    string
+		ports   int
+		packets int
+		size    int
+	}{
+		{"one port", 1, 500, 200},
+		{"three ports", 3, 900, 1200},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ports := make([]int, tc.ports) // 0: the kernel picks
+			r, err := Listen("127.0.0.1", ports, 8<<20, 32)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			got := r.Ports()
+			buf := make([]byte, tc.size)
+			for i := range tc.packets {
+				dst := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: got[i%len(got)]}
+				if _, err := c.WriteToUDP(buf, dst); err != nil {
+					t.Fatal(err)
+				}
+			}
+			deadline := time.Now().Add(5 * time.Second)
+			for r.Counts().Packets < uint64(tc.packets) && time.Now().Before(deadline) {
+				time.Sleep(10 * time.Millisecond)
+			}
+			cnt := r.Counts()
+			if cnt.Packets != uint64(tc.packets) || cnt.Bytes != uint64(tc.packets*tc.size) {
+				t.Fatalf("counted %+v, want %d packets of %d bytes", cnt, tc.packets, tc.size)
+			}
+			if cnt.Reads == 0 || cnt.Reads > cnt.Packets {
+				t.Fatalf("reads %d for %d packets", cnt.Reads, cnt.Packets)
+			}
+		})
+	}
+	if _, err := Listen("127.0.0.1", nil, 1<<20, 8); err != ErrNoPorts {
+		t.Fatalf("no ports: err %v", err)
+	}
+}

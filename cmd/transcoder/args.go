@@ -1,0 +1,77 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/robfig/cron/v3"
+
+	"github.com/ars-project/ars/internal/batch"
+)
+
+// options is the parsed command line.
+type options struct {
+	root     string
+	workers  int
+	maxAge   time.Duration
+	logFile  string
+	schedule string
+	verbose  bool
+	version  bool
+	paths    []string
+}
+
+// parseArgs parses flags and PATHs, which may be interleaved.
+func parseArgs(args []string, stderr io.Writer) (options, error) {
+	var o options
+	var once bool
+	fs := flag.NewFlagSet("transcoder", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.root, "root", os.Getenv("AGORA_FILE_ROOT"), "recording root (default $AGORA_FILE_ROOT)")
+	fs.IntVar(&o.workers, "workers", 0, "captures converted at once (default: CPU count)")
+	fs.DurationVar(&o.maxAge, "max-age", batch.DefaultMaxAge, "skip captures modified longer ago than this (0: no limit)")
+	fs.StringVar(&o.logFile, "log", "", "append the log to this file instead of stderr")
+	fs.BoolVar(&once, "once", false, "make one pass and exit (the default)")
+	fs.StringVar(&o.schedule, "schedule", "", `keep running, making a pass on this cron schedule, e.g. "@hourly"`)
+	fs.BoolVar(&o.verbose, "verbose", false, "also log skipped captures")
+	fs.BoolVar(&o.version, "version", false, "print the version and exit")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: transcoder [--root DIR] [--workers N] [--max-age 72h] [--log FILE] [--once | --schedule SPEC] [PATH...]")
+		fs.PrintDefaults()
+	}
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return o, flag.ErrHelp
+			}
+			return o, fmt.Errorf("%w: %w", errUsage, errReported)
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		o.paths = append(o.paths, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+	switch {
+	case o.version:
+		return o, nil
+	case once && o.schedule != "":
+		return o, fmt.Errorf("%w: --once and --schedule exclude each other", errUsage)
+	case o.workers < 0:
+		return o, fmt.Errorf("%w: --workers must not be negative", errUsage)
+	case o.maxAge < 0:
+		return o, fmt.Errorf("%w: --max-age must not be negative", errUsage)
+	case o.root == "" && len(o.paths) == 0:
+		return o, fmt.Errorf("%w: no recording root: set AGORA_FILE_ROOT or give --root or PATHs", errUsage)
+	}
+	if o.schedule != "" {
+		if _, err := cron.ParseStandard(o.schedule); err != nil {
+			return o, fmt.Errorf("%w: --schedule %q: %w", errUsage, o.schedule, err)
+		}
+	}
+	return o, nil
+}

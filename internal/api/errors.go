@@ -1,0 +1,85 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+
+	"github.com/ars-project/ars/internal/rdk"
+	"github.com/ars-project/ars/internal/rtpingest"
+	"github.com/ars-project/ars/internal/session"
+	"github.com/ars-project/ars/internal/storage"
+)
+
+// Error is an API error: an HTTP status, a stable code and a sentence.
+type Error struct {
+	Status  int
+	Code    string
+	Message string
+}
+
+func (e *Error) Error() string { return e.Code + ": " + e.Message }
+
+func apiError(status int, code, msg string) *Error {
+	return &Error{Status: status, Code: code, Message: msg}
+}
+
+// errorBody is the JSON shape of every error answer.
+type errorBody struct {
+	Error struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+// KeyError maps a key verification failure to its API error.
+func KeyError(err error) *Error {
+	switch {
+	case errors.Is(err, rdk.ErrExpired):
+		return apiError(http.StatusUnauthorized, "key_expired", "the key has expired or is not valid yet")
+	case errors.Is(err, rdk.ErrWrongApp):
+		return apiError(http.StatusForbidden, "wrong_app", "the key was issued for another app ID")
+	case errors.Is(err, rdk.ErrWrongChannelOrUID):
+		return apiError(http.StatusForbidden, "wrong_channel_or_uid", "the key was issued for another channel or uid")
+	case errors.Is(err, rdk.ErrWrongService):
+		return apiError(http.StatusForbidden, "wrong_service", "the key is valid but not for this service")
+	case errors.Is(err, rdk.ErrNoPrivilege):
+		return apiError(http.StatusForbidden, "no_privilege", "the key lacks the privilege to join the channel")
+	default:
+		return apiError(http.StatusUnauthorized, "invalid_key", "the key is malformed or its signature does not match this channel and uid")
+	}
+}
+
+// sessionError maps engine errors to API errors.
+func sessionError(err error) *Error {
+	switch {
+	case errors.Is(err, storage.ErrBadChannelName):
+		return apiError(http.StatusBadRequest, "invalid_channel", err.Error())
+	case errors.Is(err, session.ErrBadUID):
+		return apiError(http.StatusBadRequest, "invalid_uid", err.Error())
+	case errors.Is(err, session.ErrClosed), errors.Is(err, rtpingest.ErrClosed):
+		return apiError(http.StatusServiceUnavailable, "shutting_down", "the server is shutting down")
+	case errors.Is(err, session.ErrTooManyParticipants):
+		return apiError(http.StatusConflict, "channel_full", err.Error())
+	case errors.Is(err, rtpingest.ErrSSRCInUse):
+		return apiError(http.StatusConflict, "ssrc_in_use", err.Error())
+	case errors.Is(err, rtpingest.ErrNoStreams), errors.Is(err, rtpingest.ErrDuplicateSSRC):
+		return apiError(http.StatusBadRequest, "invalid_streams", err.Error())
+	default:
+		return apiError(http.StatusInternalServerError, "internal", "the server could not complete the request")
+	}
+}
+
+// WriteError sends err as a JSON error answer.
+func WriteError(w http.ResponseWriter, err *Error) {
+	var body errorBody
+	body.Error.Code, body.Error.Message = err.Code, err.Message
+	writeJSON(w, err.Status, body)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

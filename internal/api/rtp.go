@@ -1,0 +1,139 @@
+package api
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/ars-project/ars/internal/storage"
+)
+
+// maxStreams bounds the streams one plain-RTP participant may declare.
+const maxStreams = 4
+
+type streamRequest struct {
+	SSRC        *uint32 `json:"ssrc"`
+	PayloadType *uint8  `json:"payloadType"`
+	Codec       string  `json:"codec"`
+	ClockRate   uint32  `json:"clockRate"`
+	Channels    uint16  `json:"channels,omitempty"`
+	Fmtp        string  `json:"fmtp,omitempty"`
+}
+
+type joinRequest struct {
+	Channel string          `json:"channel"`
+	UID     *UID            `json:"uid"`
+	Key     string          `json:"key"`
+	Streams []streamRequest `json:"streams"`
+}
+
+type joinResponse struct {
+	ID      string `json:"id"`
+	RTPPort int    `json:"rtpPort"`
+}
+
+// streamInfo validates one declared stream.
+func (sr streamRequest) streamInfo() (storage.StreamInfo, error) {
+	if sr.SSRC == nil {
+		return storage.StreamInfo{}, fmt.Errorf("every stream needs an ssrc")
+	}
+	if sr.PayloadType == nil || *sr.PayloadType > 127 {
+		return storage.StreamInfo{}, fmt.Errorf("payloadType must be 0..127")
+	}
+	if len(sr.Fmtp) > 1024 {
+		return storage.StreamInfo{}, fmt.Errorf("fmtp is longer than 1024 bytes")
+	}
+	info := storage.StreamInfo{SSRC: *sr.SSRC, PayloadType: *sr.PayloadType, ClockRate: sr.ClockRate, Fmtp: sr.Fmtp}
+	switch strings.ToLower(sr.Codec) {
+	case "h264":
+		info.Codec, info.Kind = storage.CodecH264, storage.KindVideo
+		if info.ClockRate == 0 {
+			info.ClockRate = 90000
+		}
+		if info.ClockRate != 90000 {
+			return info, fmt.Errorf("H264 clockRate must be 90000")
+		}
+	case "opus":
+		info.Codec, info.Kind = storage.CodecOpus, storage.KindAudio
+		if info.ClockRate == 0 {
+			info.ClockRate = 48000
+		}
+		if info.ClockRate != 48000 {
+			return info, fmt.Errorf("opus clockRate must be 48000")
+		}
+		info.Channels = sr.Channels
+		if info.Channels == 0 {
+			info.Channels = 2
+		}
+		if info.Channels > 2 {
+			return info, fmt.Errorf("opus channels must be 1 or 2")
+		}
+	default:
+		return info, fmt.Errorf("codec %q is not recorded: use H264 or opus", sr.Codec)
+	}
+	return info, nil
+}
+
+func (s *Server) handleRTPJoin(w http.ResponseWriter, r *http.Request) {
+	var req joinRequest
+	if e := decodeJSON(w, r, &req); e != nil {
+		WriteError(w, e)
+		return
+	}
+	if err := storage.ValidateChannelName(req.Channel); err != nil {
+		WriteError(w, apiError(http.StatusBadRequest, "invalid_channel", err.Error()))
+		return
+	}
+	if req.UID == nil {
+		WriteError(w, apiError(http.StatusBadRequest, "invalid_uid", errBadUID.Error()))
+		return
+	}
+	if len(req.Streams) == 0 || len(req.Streams) > maxStreams {
+		WriteError(w, apiError(http.StatusBadRequest, "invalid_streams", fmt.Sprintf("declare 1 to %d streams", maxStreams)))
+		return
+	}
+	streams := make([]storage.StreamInfo, 0, len(req.Streams))
+	for _, sr := range req.Streams {
+		info, err := sr.streamInfo()
+		if err != nil {
+			WriteError(w, apiError(http.StatusBadRequest, "invalid_streams", err.Error()))
+			return
+		}
+		streams = append(streams, info)
+	}
+	if req.Key == "" {
+		WriteError(w, apiError(http.StatusUnauthorized, "missing_key", "a media channel key is required"))
+		return
+	}
+	uid := uint32(*req.UID)
+	if err := s.keys.VerifyMedia(req.Key, req.Channel, uid); err != nil {
+		ke := KeyError(err)
+		s.metrics.KeyFailures.WithLabelValues(ke.Code).Inc()
+		s.log.Info("media key refused", "channel", req.Channel, "uid", uid, "code", ke.Code, "remote", r.RemoteAddr)
+		WriteError(w, ke)
+		return
+	}
+	p, err := s.mgr.Join(req.Channel, uid, "rtp", streams)
+	if err != nil {
+		WriteError(w, sessionError(err))
+		return
+	}
+	port, err := s.rtp.Attach(p, streams)
+	if err != nil {
+		p.Leave()
+		WriteError(w, sessionError(err))
+		return
+	}
+	w.Header().Set("Location", "/v1/rtp/"+p.ID())
+	writeJSON(w, http.StatusCreated, joinResponse{ID: p.ID(), RTPPort: port})
+}
+
+func (s *Server) handleRTPLeave(w http.ResponseWriter, r *http.Request) {
+	p := s.mgr.Participant(r.PathValue("id"))
+	if p == nil || p.Source() != "rtp" {
+		WriteError(w, apiError(http.StatusNotFound, "not_found", "no such participant"))
+		return
+	}
+	p.Leave()
+	writeJSON(w, http.StatusOK, map[string]any{"id": p.ID(), "left": true})
+}

@@ -1,0 +1,314 @@
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is everything `ars serve` needs to run.
+type Config struct {
+	// FileRoot is AGORA_FILE_ROOT, where recordings go.
+	FileRoot string
+	// BindHost is the address every listener binds ("" = all interfaces).
+	BindHost string
+	// HTTPPort is PORT, the HTTP API port (8001 as in the guide).
+	HTTPPort int
+	// RTPPorts is the UDP range for plain RTP ingest (4001-4010).
+	RTPPorts PortRange
+	// WebRTCPort is the single UDP port all WebRTC ICE traffic shares.
+	WebRTCPort int
+	// PublicIP is announced in ICE candidates for servers behind 1:1 NAT.
+	PublicIP string
+	AppID    string
+	// AppCertificate is secret: it is never logged and never taken from a flag.
+	AppCertificate string
+	// AppCertificateFile, when set, holds the certificate (one line).
+	AppCertificateFile string
+	// IdleTimeout ends participants and recordings that receive no media.
+	IdleTimeout time.Duration
+	// KeyMaxSkew is how far a DynamicKey's timestamp may be from now.
+	KeyMaxSkew time.Duration
+	// UDPReadBuffer is the receive buffer asked for on each UDP socket.
+	UDPReadBuffer int
+	// TranscodeOnStop converts each capture to MP4 as soon as it closes.
+	TranscodeOnStop  bool
+	TranscodeWorkers int
+	// KeyframeInterval asks WebRTC senders for a keyframe this often.
+	KeyframeInterval time.Duration
+	// ShutdownTimeout bounds how long SIGTERM may take to finalise.
+	ShutdownTimeout time.Duration
+	LogLevel        string
+	LogFormat       string
+	// Dev is set when the daemon generated its own development credentials.
+	Dev bool
+}
+
+// PortRange is an inclusive range of UDP ports.
+type PortRange struct{ First, Last int }
+
+func (r PortRange) String() string {
+	if r.First == r.Last {
+		return strconv.Itoa(r.First)
+	}
+	return fmt.Sprintf("%d-%d", r.First, r.Last)
+}
+
+// Len is the number of ports in the range.
+func (r PortRange) Len() int { return r.Last - r.First + 1 }
+
+// ParsePortRange reads "4001-4010" or "4001".
+func ParsePortRange(s string) (PortRange, error) {
+	a, b, found := strings.Cut(strings.TrimSpace(s), "-")
+	first, err := strconv.Atoi(a)
+	if err != nil {
+		return PortRange{}, fmt.Errorf("%q is not a port range like 4001-4010", s)
+	}
+	last := first
+	if found {
+		if last, err = strconv.Atoi(b); err != nil {
+			return PortRange{}, fmt.Errorf("%q is not a port range like 4001-4010", s)
+		}
+	}
+	if first < 1 || last > 65535 || first > last {
+		return PortRange{}, fmt.Errorf("%q is not a valid port range", s)
+	}
+	return PortRange{first, last}, nil
+}
+
+// Default returns the embedded defaults.
+func Default() Config {
+	return Config{
+		FileRoot:         "./recordings",
+		HTTPPort:         8001,
+		RTPPorts:         PortRange{4001, 4010},
+		WebRTCPort:       8000,
+		IdleTimeout:      30 * time.Second,
+		KeyMaxSkew:       5 * time.Minute,
+		UDPReadBuffer:    8 << 20,
+		TranscodeOnStop:  true,
+		TranscodeWorkers: 1,
+		KeyframeInterval: 3 * time.Second,
+		ShutdownTimeout:  60 * time.Second,
+		LogLevel:         "info",
+		LogFormat:        "text",
+	}
+}
+
+// setting binds one configuration value to its environment variable and flag.
+type setting struct {
+	env, flag, usage string
+	secret           bool // read from the environment only
+	set              func(string) error
+	get              func() string
+}
+
+func (c *Config) settings() []setting {
+	str := func(p *string) (func(string) error, func() string) {
+		return func(s string) error { *p = s; return nil }, func() string { return *p }
+	}
+	num := func(p *int) (func(string) error, func() string) {
+		return func(s string) error {
+				n, err := strconv.Atoi(s)
+				if err != nil {
+					return fmt.Errorf("%q is not a whole number", s)
+				}
+				*p = n
+				return nil
+			}, func() string {
+				return strconv.Itoa(*p)
+			}
+	}
+	dur := func(p *time.Duration) (func(string) error, func() string) {
+		return func(s string) error {
+			d, err := time.ParseDuration(s)
+			if err != nil {
+				return fmt.Errorf("%q is not a duration such as 30s or 5m", s)
+			}
+			*p = d
+			return nil
+		}, func() string { return p.String() }
+	}
+	boolean := func(p *bool) (func(string) error, func() string) {
+		return func(s string) error {
+			b, err := strconv.ParseBool(s)
+			if err != nil {
+				return fmt.Errorf("%q is not true or false", s)
+			}
+			*p = b
+			return nil
+		}, func() string { return strconv.FormatBool(*p) }
+	}
+	ports := func(p *PortRange) (func(string) error, func() string) {
+		return func(s string) error {
+			r, err := ParsePortRange(s)
+			if err != nil {
+				return err
+			}
+			*p = r
+			return nil
+		}, func() string { return p.String() }
+	}
+	mk := func(env, fl, usage string, secret bool, pair func() (func(string) error, func() string)) setting {
+		s, g := pair()
+		return setting{env: env, flag: fl, usage: usage, secret: secret, set: s, get: g}
+	}
+	return []setting{
+		mk("AGORA_FILE_ROOT", "file-root", "directory recordings are written under", false, func() (func(string) error, func() string) { return str(&c.FileRoot) }),
+		mk("ARS_BIND", "bind", "address to listen on (empty: all interfaces)", false, func() (func(string) error, func() string) { return str(&c.BindHost) }),
+		mk("PORT", "port", "HTTP API port", false, func() (func(string) error, func() string) { return num(&c.HTTPPort) }),
+		mk("ARS_RTP_PORTS", "rtp-ports", "UDP port range for plain RTP ingest", false, func() (func(string) error, func() string) { return ports(&c.RTPPorts) }),
+		mk("ARS_WEBRTC_PORT", "webrtc-port", "UDP port shared by all WebRTC sessions (0 disables WebRTC)", false, func() (func(string) error, func() string) { return num(&c.WebRTCPort) }),
+		mk("ARS_PUBLIC_IP", "public-ip", "public IP announced to WebRTC clients behind 1:1 NAT", false, func() (func(string) error, func() string) { return str(&c.PublicIP) }),
+		mk("ARS_APP_ID", "app-id", "Agora app ID (vendor key)", false, func() (func(string) error, func() string) { return str(&c.AppID) }),
+		mk("ARS_APP_CERTIFICATE", "", "Agora app certificate (sign key); environment only", true, func() (func(string) error, func() string) { return str(&c.AppCertificate) }),
+		mk("ARS_APP_CERTIFICATE_FILE", "app-cert-file", "file holding the app certificate", false, func() (func(string) error, func() string) { return str(&c.AppCertificateFile) }),
+		mk("ARS_IDLE_TIMEOUT", "idle-timeout", "silence after which a participant leaves and a recording stops", false, func() (func(string) error, func() string) { return dur(&c.IdleTimeout) }),
+		mk("ARS_KEY_MAX_SKEW", "key-max-skew", "how far a dynamic key's timestamp may be from now", false, func() (func(string) error, func() string) { return dur(&c.KeyMaxSkew) }),
+		mk("ARS_UDP_RCVBUF", "udp-rcvbuf", "UDP receive buffer per socket in bytes", false, func() (func(string) error, func() string) { return num(&c.UDPReadBuffer) }),
+		mk("ARS_TRANSCODE_ON_STOP", "transcode-on-stop", "convert each capture to MP4 as soon as it closes", false, func() (func(string) error, func() string) { return boolean(&c.TranscodeOnStop) }),
+		mk("ARS_TRANSCODE_WORKERS", "transcode-workers", "conversions the daemon runs at once", false, func() (func(string) error, func() string) { return num(&c.TranscodeWorkers) }),
+		mk("ARS_KEYFRAME_INTERVAL", "keyframe-interval", "how often WebRTC senders are asked for a keyframe (0 disables)", false, func() (func(string) error, func() string) { return dur(&c.KeyframeInterval) }),
+		mk("ARS_SHUTDOWN_TIMEOUT", "shutdown-timeout", "how long a graceful stop may take", false, func() (func(string) error, func() string) { return dur(&c.ShutdownTimeout) }),
+		mk("ARS_LOG_LEVEL", "log-level", "debug, info, warn or error", false, func() (func(string) error, func() string) { return str(&c.LogLevel) }),
+		mk("ARS_LOG_FORMAT", "log-format", "text or json", false, func() (func(string) error, func() string) { return str(&c.LogFormat) }),
+	}
+}
+
+// Load builds the configuration: defaults, then the environment, then flags.
+// getenv is os.Getenv in production; args are the flags after "serve".
+func Load(args []string, getenv func(string) string, fs *flag.FlagSet) (Config, error) {
+	c := Default()
+	settings := c.settings()
+	for _, s := range settings {
+		if v := getenv(s.env); v != "" {
+			if err := s.set(v); err != nil {
+				return Config{}, fmt.Errorf("%s: %w", s.env, err)
+			}
+		}
+	}
+	for _, s := range settings {
+		if s.flag == "" {
+			continue
+		}
+		s := s
+		fs.Func(s.flag, s.usage+" (env "+s.env+", default "+s.get()+")", func(v string) error {
+			return s.set(v)
+		})
+	}
+	if err := fs.Parse(args); err != nil {
+		return Config{}, err
+	}
+	if fs.NArg() > 0 {
+		return Config{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if c.AppCertificateFile != "" {
+		b, err := os.ReadFile(c.AppCertificateFile)
+		if err != nil {
+			return Config{}, fmt.Errorf("ARS_APP_CERTIFICATE_FILE: %w", err)
+		}
+		c.AppCertificate = strings.TrimSpace(string(b))
+	}
+	return c, c.Validate()
+}
+
+// Validate checks every setting and names the first wrong one.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(name, format string, a ...any) {
+		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{name}, a...)...))
+	}
+	if c.FileRoot == "" {
+		bad("AGORA_FILE_ROOT", "must not be empty")
+	}
+	if c.BindHost != "" {
+		if _, err := netip.ParseAddr(c.BindHost); err != nil && c.BindHost != "localhost" {
+			bad("ARS_BIND", "%q is not an IP address", c.BindHost)
+		}
+	}
+	if c.HTTPPort < 0 || c.HTTPPort > 65535 {
+		bad("PORT", "%d is not a TCP port", c.HTTPPort)
+	}
+	if c.WebRTCPort < 0 || c.WebRTCPort > 65535 {
+		bad("ARS_WEBRTC_PORT", "%d is not a UDP port", c.WebRTCPort)
+	}
+	if c.WebRTCPort != 0 && c.WebRTCPort >= c.RTPPorts.First && c.WebRTCPort <= c.RTPPorts.Last {
+		bad("ARS_WEBRTC_PORT", "%d lies inside ARS_RTP_PORTS %s", c.WebRTCPort, c.RTPPorts)
+	}
+	if c.PublicIP != "" {
+		if _, err := netip.ParseAddr(c.PublicIP); err != nil {
+			bad("ARS_PUBLIC_IP", "%q is not an IP address", c.PublicIP)
+		}
+	}
+	if (c.AppID == "") != (c.AppCertificate == "") {
+		bad("ARS_APP_ID", "app ID and app certificate must be set together")
+	}
+	if c.AppID != "" && !isHex32(c.AppID) {
+		bad("ARS_APP_ID", "must be 32 hexadecimal characters")
+	}
+	if c.AppCertificate != "" && !isHex32(c.AppCertificate) {
+		bad("ARS_APP_CERTIFICATE", "must be 32 hexadecimal characters")
+	}
+	if c.IdleTimeout < time.Second {
+		bad("ARS_IDLE_TIMEOUT", "%s is shorter than 1s", c.IdleTimeout)
+	}
+	if c.KeyMaxSkew <= 0 {
+		bad("ARS_KEY_MAX_SKEW", "must be positive")
+	}
+	if c.UDPReadBuffer < 64<<10 || c.UDPReadBuffer > 1<<30 {
+		bad("ARS_UDP_RCVBUF", "%d is outside 65536..1073741824", c.UDPReadBuffer)
+	}
+	if c.TranscodeWorkers < 1 || c.TranscodeWorkers > 64 {
+		bad("ARS_TRANSCODE_WORKERS", "%d is outside 1..64", c.TranscodeWorkers)
+	}
+	if c.KeyframeInterval < 0 {
+		bad("ARS_KEYFRAME_INTERVAL", "must not be negative")
+	}
+	if c.ShutdownTimeout < time.Second {
+		bad("ARS_SHUTDOWN_TIMEOUT", "%s is shorter than 1s", c.ShutdownTimeout)
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("ARS_LOG_LEVEL", "%q is not debug, info, warn or error", c.LogLevel)
+	}
+	switch c.LogFormat {
+	case "text", "json":
+	default:
+		bad("ARS_LOG_FORMAT", "%q is not text or json", c.LogFormat)
+	}
+	return errors.Join(errs...)
+}
+
+func isHex32(s string) bool {
+	if len(s) != 32 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
+			return false
+		}
+	}
+	return true
+}
+
+// HTTPAddr is the HTTP listen address.
+func (c Config) HTTPAddr() string {
+	return joinHostPort(c.BindHost, c.HTTPPort)
+}
+
+func joinHostPort(host string, port int) string {
+	if strings.Contains(host, ":") {
+		return "[" + host + "]:" + strconv.Itoa(port)
+	}
+	return host + ":" + strconv.Itoa(port)
+}
+
+// UDPAddr is the listen address of one UDP port.
+func (c Config) UDPAddr(port int) string { return joinHostPort(c.BindHost, port) }

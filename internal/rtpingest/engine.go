@@ -1,0 +1,322 @@
+package rtpingest
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sort"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ars-project/ars/internal/metrics"
+	"github.com/ars-project/ars/internal/session"
+	"github.com/ars-project/ars/internal/storage"
+)
+
+// maxPacket is the largest RTP/RTCP packet recorded; larger ones are
+// dropped as oversize (Janus' recorder draws the same line).
+const maxPacket = 1500
+
+// route sends one SSRC of one port to its participant. Its pin fields are
+// touched only by the port's reader goroutine.
+type route struct {
+	p          *session.Participant
+	rtpSrc     addrKey
+	rtcpSrc    addrKey
+	rtpPinned  bool
+	rtcpPinned bool
+}
+
+type routeTable map[uint32]*route
+
+// port is one UDP socket and its SSRC table.
+type port struct {
+	num    int
+	conn   *net.UDPConn
+	routes atomic.Pointer[routeTable]
+}
+
+// Engine is the plain RTP ingest.
+type Engine struct {
+	bind      string
+	first     int
+	last      int
+	rcvbuf    int
+	batchSize int
+	log       *slog.Logger
+	metrics   *metrics.Metrics
+
+	mu     sync.Mutex // serialises route table changes
+	ports  []*port
+	wg     sync.WaitGroup
+	closed bool
+}
+
+// Option configures an Engine.
+type Option func(*Engine)
+
+// WithLogger sets the logger.
+func WithLogger(l *slog.Logger) Option { return func(e *Engine) { e.log = l } }
+
+// WithMetrics sets the instruments.
+func WithMetrics(m *metrics.Metrics) Option { return func(e *Engine) { e.metrics = m } }
+
+// WithReadBuffer sets the receive buffer asked for on each socket.
+func WithReadBuffer(n int) Option { return func(e *Engine) { e.rcvbuf = n } }
+
+// WithBatchSize sets how many datagrams one recvmmsg call may return.
+func WithBatchSize(n int) Option { return func(e *Engine) { e.batchSize = n } }
+
+// New makes an engine for the UDP ports first..last on the bind address.
+func New(bind string, first, last int, opts ...Option) *Engine {
+	e := &Engine{bind: bind, first: first, last: last, rcvbuf: 8 << 20, batchSize: 64, log: slog.Default()}
+	for _, o := range opts {
+		o(e)
+	}
+	if e.metrics == nil {
+		e.metrics = metrics.New()
+	}
+	e.log = e.log.With("component", "rtpingest")
+	return e
+}
+
+// Start binds every port and starts its reader. A port that cannot be
+// bound stops the start with an error naming it.
+func (e *Engine) Start() error {
+	for n := e.first; n <= e.last; n++ {
+		addr := net.JoinHostPort(e.bind, strconv.Itoa(n))
+		ua, err := net.ResolveUDPAddr("udp", addr)
+		if err != nil {
+			e.Close()
+			return fmt.Errorf("rtp port %s: %w", addr, err)
+		}
+		conn, err := net.ListenUDP("udp", ua)
+		if err != nil {
+			e.Close()
+			return fmt.Errorf("rtp port %d: %w", n, err)
+		}
+		granted := setReadBuffer(conn, e.rcvbuf)
+		e.metrics.UDPBufferBytes.Set(float64(granted))
+		if granted < e.rcvbuf {
+			e.log.Warn("udp receive buffer smaller than asked; raise net.core.rmem_max", "port", n, "asked", e.rcvbuf, "granted", granted)
+		} else {
+			e.log.Debug("udp receive buffer", "port", n, "granted", granted)
+		}
+		br, err := newBatchReader(conn, e.batchSize)
+		if err != nil {
+			_ = conn.Close()
+			e.Close()
+			return fmt.Errorf("rtp port %d: %w", n, err)
+		}
+		pt := &port{num: n, conn: conn}
+		empty := routeTable{}
+		pt.routes.Store(&empty)
+		e.mu.Lock()
+		e.ports = append(e.ports, pt)
+		e.mu.Unlock()
+		e.wg.Add(1)
+		go e.readLoop(pt, br)
+	}
+	e.log.Info("rtp ingest listening", "ports", fmt.Sprintf("%d-%d", e.first, e.last), "bind", e.bind)
+	return nil
+}
+
+// setReadBuffer asks for n bytes of receive buffer, forcing past
+// net.core.rmem_max when privileged, and returns what the kernel granted
+// (the kernel reports double the usable size; half is returned).
+func setReadBuffer(conn *net.UDPConn, n int) int {
+	rc, err := conn.SyscallConn()
+	if err != nil {
+		return 0
+	}
+	granted := 0
+	_ = rc.Control(func(fd uintptr) {
+		if unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, n) != nil {
+			_ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, n)
+		}
+		if v, err := unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF); err == nil {
+			granted = v / 2
+		}
+	})
+	return granted
+}
+
+// Close stops every reader and closes the sockets.
+func (e *Engine) Close() {
+	e.mu.Lock()
+	e.closed = true
+	for _, pt := range e.ports {
+		_ = pt.conn.Close()
+	}
+	e.mu.Unlock()
+	e.wg.Wait()
+}
+
+// Ports returns the bound port numbers.
+func (e *Engine) Ports() []int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := make([]int, 0, len(e.ports))
+	for _, pt := range e.ports {
+		out = append(out, pt.num)
+	}
+	return out
+}
+
+func (e *Engine) readLoop(pt *port, br *batchReader) {
+	defer e.wg.Done()
+	for {
+		n, err := br.read()
+		if err != nil {
+			if isClosedErr(err) {
+				return
+			}
+			e.log.Warn("rtp read failed", "port", pt.num, "err", err)
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
+		now := time.Now()
+		for i := 0; i < n; i++ {
+			data, truncated, src := br.datagram(i)
+			e.handle(pt, data, truncated, src, now)
+		}
+	}
+}
+
+// handle is the packet path: validate, demultiplex, pin, record.
+func (e *Engine) handle(pt *port, b []byte, truncated bool, src addrKey, now time.Time) {
+	m := e.metrics
+	m.PacketsReceived.Inc()
+	m.BytesReceived.Add(float64(len(b)))
+	if truncated || len(b) > maxPacket {
+		m.DropOversize.Inc()
+		return
+	}
+	rtcp := isRTCP(b)
+	var ssrc uint32
+	if rtcp {
+		if !validRTCP(b) {
+			m.DropMalformed.Inc()
+			return
+		}
+		m.RTCPReceived.Inc()
+		ssrc = binary.BigEndian.Uint32(b[4:8])
+	} else {
+		if !validRTP(b) {
+			m.DropMalformed.Inc()
+			return
+		}
+		ssrc = binary.BigEndian.Uint32(b[8:12])
+	}
+	r := (*pt.routes.Load())[ssrc]
+	if r == nil {
+		m.DropUnknownSSRC.Inc()
+		return
+	}
+	if !pin(&r.rtpPinned, &r.rtpSrc, &r.rtcpPinned, &r.rtcpSrc, rtcp, src) {
+		m.DropWrongSource.Inc()
+		return
+	}
+	kind := storage.RecordRTP
+	if rtcp {
+		kind = storage.RecordRTCP
+	}
+	err := r.p.Write(kind, now, b)
+	switch {
+	case err == nil:
+		m.PacketsWritten.Inc()
+	case errors.Is(err, session.ErrNotRecording):
+		m.DropNotRecord.Inc()
+	default:
+		m.DropWriteFailed.Inc()
+	}
+	if rtcp {
+		forEachBye(b, func(s uint32) {
+			if rr := (*pt.routes.Load())[s]; rr != nil && rr.p == r.p {
+				r.p.Bye(s)
+			}
+		})
+	}
+}
+
+// pin ties RTP and RTCP of an SSRC each to the source of its first packet
+// (senders often send RTCP from the next port up) and reports whether src
+// is the pinned one.
+func pin(rtpPinned *bool, rtpSrc *addrKey, rtcpPinned *bool, rtcpSrc *addrKey, rtcp bool, src addrKey) bool {
+	pinned, at := rtpPinned, rtpSrc
+	if rtcp {
+		pinned, at = rtcpPinned, rtcpSrc
+	}
+	if !*pinned {
+		*at, *pinned = src, true
+		return true
+	}
+	return *at == src
+}
+
+// Attach routes a participant's streams to one port and returns its
+// number. The routes go away when the participant leaves.
+func (e *Engine) Attach(p *session.Participant, streams []storage.StreamInfo) (int, error) {
+	if len(streams) == 0 {
+		return 0, ErrNoStreams
+	}
+	seen := map[uint32]bool{}
+	for _, s := range streams {
+		if seen[s.SSRC] {
+			return 0, fmt.Errorf("%w: %d", ErrDuplicateSSRC, s.SSRC)
+		}
+		seen[s.SSRC] = true
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return 0, ErrClosed
+	}
+	candidates := append([]*port(nil), e.ports...)
+	sort.SliceStable(candidates, func(i, j int) bool {
+		return len(*candidates[i].routes.Load()) < len(*candidates[j].routes.Load())
+	})
+	for _, pt := range candidates {
+		cur := *pt.routes.Load()
+		free := true
+		for _, s := range streams {
+			if cur[s.SSRC] != nil {
+				free = false
+				break
+			}
+		}
+		if !free {
+			continue
+		}
+		next := make(routeTable, len(cur)+len(streams))
+		for k, v := range cur {
+			next[k] = v
+		}
+		for _, s := range streams {
+			next[s.SSRC] = &route{p: p}
+		}
+		pt.routes.Store(&next)
+		p.OnLeave(func() { e.detach(pt, p) })
+		return pt.num, nil
+	}
+	return 0, ErrSSRCInUse
+}
+
+func (e *Engine) detach(pt *port, p *session.Participant) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	cur := *pt.routes.Load()
+	next := make(routeTable, len(cur))
+	for k, v := range cur {
+		if v.p != p {
+			next[k] = v
+		}
+	}
+	pt.routes.Store(&next)
+}

@@ -1,0 +1,496 @@
+package session
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ars-project/ars/internal/metrics"
+	"github.com/ars-project/ars/internal/storage"
+)
+
+// Reasons a recording stops, as logged and counted.
+const (
+	StopRequested = "requested"
+	StopLastLeft  = "last_participant_left"
+	StopIdle      = "idle"
+	StopShutdown  = "shutdown"
+)
+
+// channel is one named channel: its participants and its recording, if any.
+type channel struct {
+	name string
+	// rec is read on the packet path; written under Manager.mu.
+	rec          atomic.Pointer[recording]
+	participants map[uint32]*Participant
+}
+
+// Manager owns every channel. It is the one place that decides when
+// recordings start and stop.
+type Manager struct {
+	layout          storage.Layout
+	log             *slog.Logger
+	metrics         *metrics.Metrics
+	idleTimeout     time.Duration
+	flushInterval   time.Duration
+	maxParticipants int
+	captureClosed   func(path string)
+
+	mu       sync.Mutex
+	channels map[string]*channel
+	byID     map[string]*Participant
+	closed   bool
+
+	wg sync.WaitGroup // background finalisation
+	// lastTick is the unix-nano time the housekeeping loop last ran.
+	lastTick atomic.Int64
+	stop     chan struct{}
+	done     chan struct{}
+}
+
+// New makes a Manager that records under layout.
+func New(layout storage.Layout, opts ...Option) *Manager {
+	m := &Manager{
+		layout:          layout,
+		log:             slog.Default(),
+		idleTimeout:     30 * time.Second,
+		flushInterval:   500 * time.Millisecond,
+		maxParticipants: 1000,
+		channels:        map[string]*channel{},
+		byID:            map[string]*Participant{},
+		stop:            make(chan struct{}),
+		done:            make(chan struct{}),
+	}
+	for _, o := range opts {
+		o(m)
+	}
+	if m.metrics == nil {
+		m.metrics = metrics.New()
+	}
+	m.log = m.log.With("component", "session")
+	return m
+}
+
+// Start marks recordings a crash interrupted and starts the housekeeping
+// loop (flushing captures, ending idle participants and recordings).
+func (m *Manager) Start() error {
+	dirs, err := m.layout.FindInterrupted()
+	if err != nil {
+		return err
+	}
+	for _, dir := range dirs {
+		md, err := storage.ReadMetadata(dir)
+		if err != nil {
+			m.log.Warn("interrupted recording has no readable metadata", "dir", dir, "err", err)
+		}
+		if md.ErrorStatus == "" {
+			md.ErrorStatus = storage.StatusInterrupted
+		}
+		if err := storage.WriteMetadata(dir, md); err != nil {
+			return fmt.Errorf("mark interrupted recording %s: %w", dir, err)
+		}
+		if err := storage.ClearActive(dir); err != nil {
+			return err
+		}
+		m.log.Warn("marked recording interrupted by an earlier crash", "dir", dir)
+	}
+	go m.loop()
+	return nil
+}
+
+// Close stops every recording (finalising its captures) and removes every
+// participant. It returns when all captures are closed or ctx ends.
+func (m *Manager) Close(ctx context.Context) error {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return nil
+	}
+	m.closed = true
+	var names []string
+	var everyone []*Participant
+	for name, ch := range m.channels {
+		names = append(names, name)
+		for _, p := range ch.participants {
+			everyone = append(everyone, p)
+		}
+	}
+	m.mu.Unlock()
+	close(m.stop)
+	<-m.done
+	for _, name := range names {
+		m.StopRecording(name, StopShutdown)
+	}
+	for _, p := range everyone {
+		m.leave(p, StopShutdown)
+	}
+	finished := make(chan struct{})
+	go func() { m.wg.Wait(); close(finished) }()
+	select {
+	case <-finished:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("finalise captures: %w", ctx.Err())
+	}
+}
+
+func newID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on Linux
+	return hex.EncodeToString(b[:])
+}
+
+// Join adds uid to a channel. A uid already in the channel is replaced: its
+// old session leaves (its capture closes) and the new one starts afresh.
+func (m *Manager) Join(channelName string, uid uint32, source string, streams []storage.StreamInfo) (*Participant, error) {
+	if err := storage.ValidateChannelName(channelName); err != nil {
+		return nil, err
+	}
+	if uid == 0 {
+		return nil, ErrBadUID
+	}
+	now := time.Now()
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return nil, ErrClosed
+	}
+	ch := m.channelLocked(channelName)
+	old := ch.participants[uid]
+	if old == nil && len(ch.participants) >= m.maxParticipants {
+		m.mu.Unlock()
+		return nil, ErrTooManyParticipants
+	}
+	p := &Participant{
+		id: newID(), uid: uid, source: source, since: now, channel: ch, mgr: m,
+		streams: append([]storage.StreamInfo(nil), streams...),
+	}
+	p.lastMedia.Store(now.UnixNano())
+	if old != nil {
+		m.removeLocked(old)
+	}
+	ch.participants[uid] = p
+	m.byID[p.id] = p
+	m.metrics.ActiveParticipants.Inc()
+	m.mu.Unlock()
+	if old != nil {
+		m.finishLeave(old, "replaced")
+	}
+	m.log.Info("participant joined", "channel", channelName, "uid", uid, "source", source, "streams", len(streams))
+	return p, nil
+}
+
+func (m *Manager) channelLocked(name string) *channel {
+	ch := m.channels[name]
+	if ch == nil {
+		ch = &channel{name: name, participants: map[uint32]*Participant{}}
+		m.channels[name] = ch
+		m.metrics.ActiveChannels.Inc()
+	}
+	return ch
+}
+
+// dropChannelLocked forgets a channel nobody is in and nothing records.
+func (m *Manager) dropChannelLocked(ch *channel) {
+	if len(ch.participants) == 0 && ch.rec.Load() == nil && m.channels[ch.name] == ch {
+		delete(m.channels, ch.name)
+		m.metrics.ActiveChannels.Dec()
+	}
+}
+
+// Participant finds a participant by ID.
+func (m *Manager) Participant(id string) *Participant {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.byID[id]
+}
+
+// removeLocked takes p out of the maps; it reports false if p had already left.
+func (m *Manager) removeLocked(p *Participant) bool {
+	if !p.left.CompareAndSwap(false, true) {
+		return false
+	}
+	if p.channel.participants[p.uid] == p {
+		delete(p.channel.participants, p.uid)
+	}
+	delete(m.byID, p.id)
+	m.metrics.ActiveParticipants.Dec()
+	return true
+}
+
+// leave removes p; when it was the last participant of a recording
+// channel, the recording stops.
+func (m *Manager) leave(p *Participant, reason string) {
+	m.mu.Lock()
+	if !m.removeLocked(p) {
+		m.mu.Unlock()
+		return
+	}
+	ch := p.channel
+	lastOut := len(ch.participants) == 0 && ch.rec.Load() != nil && reason != StopShutdown
+	m.dropChannelLocked(ch)
+	m.mu.Unlock()
+	m.finishLeave(p, reason)
+	if lastOut {
+		m.StopRecording(ch.name, StopLastLeft)
+	}
+}
+
+func (m *Manager) finishLeave(p *Participant, reason string) {
+	if c := p.detachCapture(); c != nil {
+		m.finishCapture(c)
+	}
+	p.leaveOnce.Do(func() {
+		p.mu.Lock()
+		hooks := p.onLeave
+		p.onLeave = nil
+		p.mu.Unlock()
+		for _, f := range hooks {
+			f()
+		}
+	})
+	m.log.Info("participant left", "channel", p.channel.name, "uid", p.uid, "reason", reason)
+}
+
+// finishCapture closes a capture and hands it on for conversion.
+func (m *Manager) finishCapture(c *capture) {
+	err := c.w.Close()
+	m.metrics.OpenFiles.Dec()
+	if err != nil {
+		m.metrics.WriteErrors.Inc()
+		m.recordingFailed(c.rec, err)
+	}
+	records, bytes := c.w.Stats()
+	m.log.Info("capture closed", "file", c.path, "records", records, "bytes", bytes)
+	if m.captureClosed != nil {
+		m.captureClosed(c.path)
+	}
+}
+
+// recordingFailed marks a recording's Metadata.txt with write_failed once.
+func (m *Manager) recordingFailed(rec *recording, cause error) {
+	if !rec.setStatus(storage.StatusWriteFailed) {
+		return
+	}
+	m.log.Error("recording write error", "dir", rec.dir, "err", cause)
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		m.writeMetadata(rec)
+	}()
+}
+
+func (m *Manager) writeMetadata(rec *recording) {
+	md := rec.metadata(rec.channel)
+	if err := storage.WriteMetadata(rec.dir, md); err != nil {
+		m.log.Error("metadata write error", "dir", rec.dir, "err", err)
+	}
+}
+
+// StartRecording starts recording a channel. The first valid start wins;
+// later starts while it records change nothing and report started=false.
+func (m *Manager) StartRecording(channelName string, uid uint32, tag string) (RecordingInfo, bool, error) {
+	if err := storage.ValidateChannelName(channelName); err != nil {
+		return RecordingInfo{}, false, err
+	}
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return RecordingInfo{}, false, ErrClosed
+	}
+	ch := m.channelLocked(channelName)
+	if rec := ch.rec.Load(); rec != nil {
+		m.mu.Unlock()
+		return rec.info(channelName), false, nil
+	}
+	now := time.Now()
+	dir, err := m.layout.CreateRecordingDir(channelName, now)
+	if err == nil {
+		rec := &recording{dir: dir, tag: tag, startedAt: now, startedBy: uid, channel: channelName}
+		if err = storage.WriteMetadata(dir, rec.metadata(channelName)); err == nil {
+			err = storage.MarkActive(dir)
+		}
+		if err == nil {
+			ch.rec.Store(rec)
+		}
+	}
+	if err != nil {
+		m.dropChannelLocked(ch)
+		m.mu.Unlock()
+		m.log.Error("recording start error", "channel", channelName, "err", err)
+		return RecordingInfo{}, false, err
+	}
+	rec := ch.rec.Load()
+	everyone := make([]*Participant, 0, len(ch.participants))
+	for _, p := range ch.participants {
+		everyone = append(everyone, p)
+	}
+	m.metrics.RecordingsStarted.Inc()
+	m.metrics.RecordingChannels.Inc()
+	m.mu.Unlock()
+	m.log.Info("recording started", "channel", channelName, "uid", uid, "dir", dir)
+	for _, p := range everyone {
+		p.requestKeyframe()
+	}
+	return rec.info(channelName), true, nil
+}
+
+// StopRecording ends a channel's recording, closing every capture before
+// it returns. It reports false when the channel was not recording.
+func (m *Manager) StopRecording(channelName, reason string) bool {
+	m.mu.Lock()
+	ch := m.channels[channelName]
+	if ch == nil {
+		m.mu.Unlock()
+		return false
+	}
+	rec := ch.rec.Swap(nil)
+	if rec == nil {
+		m.mu.Unlock()
+		return false
+	}
+	everyone := make([]*Participant, 0, len(ch.participants))
+	for _, p := range ch.participants {
+		everyone = append(everyone, p)
+	}
+	m.dropChannelLocked(ch)
+	m.metrics.RecordingChannels.Dec()
+	m.metrics.RecordingsStopped.WithLabelValues(reason).Inc()
+	m.mu.Unlock()
+	for _, p := range everyone {
+		if c := p.detachCapture(); c != nil {
+			m.finishCapture(c)
+		}
+	}
+	m.writeMetadata(rec)
+	if err := storage.ClearActive(rec.dir); err != nil {
+		m.log.Error("recording marker error", "dir", rec.dir, "err", err)
+	}
+	m.log.Info("recording stopped", "channel", channelName, "reason", reason, "dir", rec.dir)
+	return true
+}
+
+// loop flushes captures and ends what has gone idle.
+func (m *Manager) loop() {
+	defer close(m.done)
+	m.lastTick.Store(time.Now().UnixNano())
+	t := time.NewTicker(m.flushInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-m.stop:
+			m.flushAll(time.Now())
+			return
+		case now := <-t.C:
+			m.flushAll(now)
+			m.expireIdle(now)
+			m.lastTick.Store(time.Now().UnixNano())
+		}
+	}
+}
+
+func (m *Manager) snapshot() []*Participant {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]*Participant, 0, len(m.byID))
+	for _, p := range m.byID {
+		out = append(out, p)
+	}
+	return out
+}
+
+func (m *Manager) flushAll(now time.Time) {
+	for _, p := range m.snapshot() {
+		if c := p.capture.Load(); c != nil {
+			if err := c.w.Flush(); err != nil {
+				p.captureFailed(c, now)
+			}
+		}
+	}
+}
+
+func (m *Manager) expireIdle(now time.Time) {
+	limit := now.Add(-m.idleTimeout).UnixNano()
+	for _, p := range m.snapshot() {
+		if p.lastMedia.Load() < limit {
+			m.leave(p, StopIdle)
+		}
+	}
+	var idle []string
+	m.mu.Lock()
+	for name, ch := range m.channels {
+		if rec := ch.rec.Load(); rec != nil && len(ch.participants) == 0 && rec.startedAt.UnixNano() < limit {
+			idle = append(idle, name)
+		}
+	}
+	m.mu.Unlock()
+	for _, name := range idle {
+		m.StopRecording(name, StopIdle)
+	}
+}
+
+// UserStatus describes one participant in a status answer.
+type UserStatus struct {
+	UID    uint32
+	Since  time.Time
+	Source string
+	File   string
+	ID     string
+}
+
+// ChannelStatus is a channel's state for the status API and console.
+type ChannelStatus struct {
+	Channel   string
+	Recording *RecordingInfo
+	Users     []UserStatus
+}
+
+// Status reports a channel's state; an unknown channel is simply empty.
+func (m *Manager) Status(channelName string) ChannelStatus {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.statusLocked(channelName, m.channels[channelName])
+}
+
+func (m *Manager) statusLocked(name string, ch *channel) ChannelStatus {
+	st := ChannelStatus{Channel: name, Users: []UserStatus{}}
+	if ch == nil {
+		return st
+	}
+	if rec := ch.rec.Load(); rec != nil {
+		info := rec.info(name)
+		st.Recording = &info
+	}
+	for _, p := range ch.participants {
+		st.Users = append(st.Users, UserStatus{UID: p.uid, Since: p.since, Source: p.source, File: p.CaptureFile(), ID: p.id})
+	}
+	sort.Slice(st.Users, func(i, j int) bool { return st.Users[i].UID < st.Users[j].UID })
+	return st
+}
+
+// Channels reports every active channel, sorted by name.
+func (m *Manager) Channels() []ChannelStatus {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]ChannelStatus, 0, len(m.channels))
+	for name, ch := range m.channels {
+		out = append(out, m.statusLocked(name, ch))
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Channel < out[j].Channel })
+	return out
+}
+
+// Metrics exposes the instruments the manager counts with.
+func (m *Manager) Metrics() *metrics.Metrics { return m.metrics }
+
+// Healthy reports whether the housekeeping loop (which flushes every
+// capture) ran recently: the watchdog's test of progress.
+func (m *Manager) Healthy() bool {
+	return time.Since(time.Unix(0, m.lastTick.Load())) < 10*m.flushInterval+5*time.Second
+}

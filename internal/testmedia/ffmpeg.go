@@ -1,0 +1,321 @@
+package testmedia
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"os/exec"
+	"sort"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ars-project/ars/internal/storage"
+)
+
+// Fixed stream identities, so captures built in tests are reproducible.
+const (
+	VideoSSRC        uint32 = 0x1000_0001
+	AudioSSRC        uint32 = 0x2000_0002
+	VideoPayloadType uint8  = 96
+	AudioPayloadType uint8  = 111
+	videoFirstSeq           = 1000
+	audioFirstSeq           = 20000
+	videoFirstTS     uint32 = 0x0100_0000
+	audioFirstTS     uint32 = 0x0200_0000
+	// packetSpacing separates the packets of one video frame in arrival
+	// time, as a pacer would.
+	packetSpacing = 30 * time.Microsecond
+	rtpPacketSize = 1200
+)
+
+// RequireFFmpeg skips the test when ffmpeg or ffprobe is not installed.
+// It is the only reason a media test may skip.
+func RequireFFmpeg(t testing.TB) {
+	t.Helper()
+	for _, tool := range []string{"ffmpeg", "ffprobe"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s not on PATH (apt-get install ffmpeg)", tool)
+		}
+	}
+}
+
+// Packet is one RTP packet and the time it arrived, relative to the
+// capture start.
+type Packet struct {
+	Data []byte
+	At   time.Duration
+}
+
+// Stream is one RTP stream: how it is described in a capture header and
+// its packets in sending order.
+type Stream struct {
+	Info    storage.StreamInfo
+	Packets []Packet
+}
+
+// Options choose what Generate encodes. Zero values get defaults.
+type Options struct {
+	Duration      time.Duration // default 4s
+	Width, Height int           // default 320x240
+	FPS           int           // default 25
+	GOP           int           // keyframe interval in frames; default 2 s worth
+	Audio, Video  bool          // at least one; both false means both
+	// ZeroLatency encodes with -tune zerolatency, which on this machine
+	// splits every frame into two slices.
+	ZeroLatency bool
+	// VideoBitrate in kbit/s; default 600.
+	VideoBitrate int
+}
+
+func (o Options) withDefaults() Options {
+	if o.Duration <= 0 {
+		o.Duration = 4 * time.Second
+	}
+	if o.Width <= 0 || o.Height <= 0 {
+		o.Width, o.Height = 320, 240
+	}
+	if o.FPS <= 0 {
+		o.FPS = 25
+	}
+	if o.GOP <= 0 {
+		o.GOP = 2 * o.FPS
+	}
+	if !o.Audio && !o.Video {
+		o.Audio, o.Video = true, true
+	}
+	if o.VideoBitrate <= 0 {
+		o.VideoBitrate = 600
+	}
+	return o
+}
+
+// generated caches encodes per Options for the life of the test binary:
+// several tests share the same clean media and encoding is the slow part.
+// This is test support, so a process-wide cache is acceptable here.
+var generated = struct {
+	sync.Mutex
+	m map[Options][]Stream
+}{m: map[Options][]Stream{}}
+
+// Generate encodes test media with ffmpeg and returns its RTP streams:
+// video first (if any), then audio. Packets carry arrival times derived
+// from their RTP timestamps, so both streams start at 0 and are in sync.
+// Callers get their own copy and may modify it.
+func Generate(t testing.TB, o Options) []Stream {
+	t.Helper()
+	RequireFFmpeg(t)
+	o = o.withDefaults()
+	generated.Lock()
+	defer generated.Unlock()
+	if s, ok := generated.m[o]; ok {
+		return cloneStreams(s)
+	}
+	var (
+		streams []Stream
+		err     error
+	)
+	// A loopback socket can still overflow on a loaded machine; one retry
+	// makes a flaky drop unlikely to fail a test for the wrong reason.
+	for attempt := 0; attempt < 2; attempt++ {
+		streams, err = encode(o)
+		if err == nil {
+			break
+		}
+	}
+	if err != nil {
+		t.Fatalf("testmedia: %v", err)
+	}
+	generated.m[o] = streams
+	return cloneStreams(streams)
+}
+
+func cloneStreams(in []Stream) []Stream {
+	out := make([]Stream, len(in))
+	for i, s := range in {
+		out[i] = s.Clone()
+	}
+	return out
+}
+
+// Clone returns a deep copy of s.
+func (s Stream) Clone() Stream {
+	c := Stream{Info: s.Info, Packets: make([]Packet, len(s.Packets))}
+	for i, p := range s.Packets {
+		c.Packets[i] = Packet{Data: bytes.Clone(p.Data), At: p.At}
+	}
+	return c
+}
+
+type receiver struct {
+	conn *net.UDPConn
+	pkts [][]byte
+	err  error
+	done chan struct{}
+}
+
+func listen() (*receiver, error) {
+	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		return nil, fmt.Errorf("listen: %w", err)
+	}
+	bigBuffer(conn)
+	r := &receiver{conn: conn, done: make(chan struct{})}
+	go r.run()
+	return r, nil
+}
+
+// bigBuffer lets ffmpeg send faster than real time without the kernel
+// dropping datagrams: root may exceed rmem_max, others get what it allows.
+func bigBuffer(conn *net.UDPConn) {
+	const size = 64 << 20
+	if raw, err := conn.SyscallConn(); err == nil {
+		var serr error
+		_ = raw.Control(func(fd uintptr) {
+			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUFFORCE, size)
+		})
+		if serr == nil {
+			return
+		}
+	}
+	_ = conn.SetReadBuffer(size)
+}
+
+func (r *receiver) port() int { return r.conn.LocalAddr().(*net.UDPAddr).Port }
+
+func (r *receiver) run() {
+	defer close(r.done)
+	buf := make([]byte, 65536)
+	for {
+		n, err := r.conn.Read(buf)
+		if err != nil {
+			var ne net.Error
+			if !errors.As(err, &ne) || !ne.Timeout() {
+				if !errors.Is(err, net.ErrClosed) {
+					r.err = err
+				}
+			}
+			return
+		}
+		r.pkts = append(r.pkts, bytes.Clone(buf[:n]))
+	}
+}
+
+// stop waits until the socket has been quiet briefly, then closes it.
+func (r *receiver) stop() {
+	_ = r.conn.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	<-r.done
+	_ = r.conn.Close()
+}
+
+func encode(o Options) ([]Stream, error) {
+	secs := fmt.Sprintf("%.3f", o.Duration.Seconds())
+	args := []string{"-hide_banner", "-nostdin", "-v", "error"}
+	var vr, ar *receiver
+	var err error
+	if o.Video {
+		args = append(args, "-t", secs, "-f", "lavfi", "-i",
+			fmt.Sprintf("testsrc2=size=%dx%d:rate=%d", o.Width, o.Height, o.FPS))
+	}
+	if o.Audio {
+		args = append(args, "-t", secs, "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000")
+	}
+	in := 0
+	if o.Video {
+		if vr, err = listen(); err != nil {
+			return nil, err
+		}
+		defer vr.conn.Close()
+		args = append(args, "-map", fmt.Sprintf("%d:v", in), "-c:v", "libx264", "-profile:v", "baseline",
+			"-preset", "veryfast", "-pix_fmt", "yuv420p", "-g", fmt.Sprint(o.GOP), "-keyint_min", fmt.Sprint(o.GOP),
+			"-sc_threshold", "0", "-bf", "0", "-b:v", fmt.Sprintf("%dk", o.VideoBitrate))
+		if o.ZeroLatency {
+			args = append(args, "-tune", "zerolatency")
+		}
+		args = append(args, "-f", "rtp", "-payload_type", fmt.Sprint(VideoPayloadType), "-ssrc", fmt.Sprint(VideoSSRC),
+			"-seq", fmt.Sprint(videoFirstSeq), "-rtpflags", "skip_rtcp",
+			fmt.Sprintf("udp://127.0.0.1:%d?pkt_size=%d", vr.port(), rtpPacketSize))
+		in++
+	}
+	if o.Audio {
+		if ar, err = listen(); err != nil {
+			return nil, err
+		}
+		defer ar.conn.Close()
+		args = append(args, "-map", fmt.Sprintf("%d:a", in), "-c:a", "libopus", "-ac", "2", "-ar", "48000",
+			"-b:a", "64k", "-f", "rtp", "-payload_type", fmt.Sprint(AudioPayloadType), "-ssrc", fmt.Sprint(AudioSSRC),
+			"-seq", fmt.Sprint(audioFirstSeq), "-rtpflags", "skip_rtcp",
+			fmt.Sprintf("udp://127.0.0.1:%d?pkt_size=%d", ar.port(), rtpPacketSize))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "ffmpeg", args...).CombinedOutput()
+	if err != nil {
+		return nil, fmt.Errorf("ffmpeg %v: %w\n%s", args, err, out)
+	}
+	var streams []Stream
+	if vr != nil {
+		vr.stop()
+		s, err := finish(vr, storage.StreamInfo{SSRC: VideoSSRC, PayloadType: VideoPayloadType, Kind: storage.KindVideo,
+			Codec: storage.CodecH264, ClockRate: 90000, Fmtp: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"},
+			videoFirstSeq, videoFirstTS)
+		if err != nil {
+			return nil, err
+		}
+		streams = append(streams, s)
+	}
+	if ar != nil {
+		ar.stop()
+		s, err := finish(ar, storage.StreamInfo{SSRC: AudioSSRC, PayloadType: AudioPayloadType, Kind: storage.KindAudio,
+			Codec: storage.CodecOpus, ClockRate: 48000, Channels: 2, Fmtp: "minptime=10;useinbandfec=1"},
+			audioFirstSeq, audioFirstTS)
+		if err != nil {
+			return nil, err
+		}
+		streams = append(streams, s)
+	}
+	return streams, nil
+}
+
+// finish checks the received packets for gaps and rebases their
+// timestamps to fixed values (ffmpeg picks a random base), then derives
+// arrival times from the timestamps.
+func finish(r *receiver, info storage.StreamInfo, firstSeq uint16, firstTS uint32) (Stream, error) {
+	if r.err != nil {
+		return Stream{}, fmt.Errorf("receive %s: %w", info.Kind, r.err)
+	}
+	if len(r.pkts) == 0 {
+		return Stream{}, fmt.Errorf("no %s packets received", info.Kind)
+	}
+	// UDP on loopback keeps order, but sort anyway so a gap check is exact.
+	sort.SliceStable(r.pkts, func(i, j int) bool {
+		return uint16(binary.BigEndian.Uint16(r.pkts[i][2:])-firstSeq) < uint16(binary.BigEndian.Uint16(r.pkts[j][2:])-firstSeq)
+	})
+	base := binary.BigEndian.Uint32(r.pkts[0][4:])
+	s := Stream{Info: info, Packets: make([]Packet, 0, len(r.pkts))}
+	var lastTS uint32
+	inFrame := 0
+	for i, p := range r.pkts {
+		if len(p) < 12 {
+			return Stream{}, fmt.Errorf("%s packet %d: %d bytes", info.Kind, i, len(p))
+		}
+		if seq := binary.BigEndian.Uint16(p[2:]); seq != firstSeq+uint16(i) {
+			return Stream{}, fmt.Errorf("%s: packet %d has seq %d, want %d: the kernel dropped packets", info.Kind, i, seq, firstSeq+uint16(i))
+		}
+		ts := binary.BigEndian.Uint32(p[4:]) - base
+		binary.BigEndian.PutUint32(p[4:], ts+firstTS)
+		if i > 0 && ts == lastTS {
+			inFrame++
+		} else {
+			inFrame = 0
+		}
+		lastTS = ts
+		at := time.Duration(int64(ts)*int64(time.Second)/int64(info.ClockRate)) + time.Duration(inFrame)*packetSpacing
+		s.Packets = append(s.Packets, Packet{Data: p, At: at})
+	}
+	return s, nil
+}

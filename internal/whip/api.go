@@ -1,0 +1,124 @@
+package whip
+
+import (
+	"fmt"
+	"net"
+
+	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
+	"github.com/pion/webrtc/v4"
+)
+
+// Payload types offered for our own codecs. Answers carry the remote
+// offer's payload types; these only matter to pion's bookkeeping.
+const (
+	firstH264PT = 102
+	opusPT      = 111
+)
+
+// newMediaEngine registers H.264 (packetization mode 1, the profiles of
+// h264Profiles) and Opus, nothing else, so answers refuse other codecs.
+func newMediaEngine() (*webrtc.MediaEngine, error) {
+	me := &webrtc.MediaEngine{}
+	for i, plid := range h264Profiles {
+		c := webrtc.RTPCodecParameters{
+			RTPCodecCapability: webrtc.RTPCodecCapability{
+				MimeType:    webrtc.MimeTypeH264,
+				ClockRate:   90000,
+				SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=" + plid,
+				RTCPFeedback: []webrtc.RTCPFeedback{
+					{Type: "ccm", Parameter: "fir"},
+				},
+			},
+			PayloadType: webrtc.PayloadType(firstH264PT + i),
+		}
+		if err := me.RegisterCodec(c, webrtc.RTPCodecTypeVideo); err != nil {
+			return nil, fmt.Errorf("register H264 %s: %w", plid, err)
+		}
+	}
+	opus := webrtc.RTPCodecParameters{
+		RTPCodecCapability: webrtc.RTPCodecCapability{
+			MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2,
+			SDPFmtpLine: "minptime=10;useinbandfec=1",
+		},
+		PayloadType: opusPT,
+	}
+	if err := me.RegisterCodec(opus, webrtc.RTPCodecTypeAudio); err != nil {
+		return nil, fmt.Errorf("register opus: %w", err)
+	}
+	return me, nil
+}
+
+// newAPI builds the pion API every session shares: the codecs above, the
+// receive-side interceptors (NACK generator, receiver reports, transport-cc
+// feedback so browsers can estimate bandwidth) and the shared ICE muxes.
+func (g *Ingest) newAPI(includeLoopback bool, logs pionLogs) (*webrtc.API, error) {
+	me, err := newMediaEngine()
+	if err != nil {
+		return nil, err
+	}
+	reg := &interceptor.Registry{}
+	if err := webrtc.ConfigureNack(me, reg); err != nil {
+		return nil, fmt.Errorf("nack: %w", err)
+	}
+	if err := webrtc.ConfigureRTCPReports(reg); err != nil {
+		return nil, fmt.Errorf("rtcp reports: %w", err)
+	}
+	if err := webrtc.ConfigureTWCCSender(me, reg); err != nil {
+		return nil, fmt.Errorf("transport-cc: %w", err)
+	}
+
+	se := webrtc.SettingEngine{LoggerFactory: logs}
+	se.SetICEUDPMux(g.udpMux)
+	if g.tcpMux != nil {
+		se.SetICETCPMux(g.tcpMux)
+	}
+	se.SetNetworkTypes(networkTypes(g.bind, g.tcpMux != nil))
+	// A server answers; it has no use for mDNS, which would also open
+	// multicast sockets per session.
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	se.SetIncludeLoopbackCandidate(includeLoopback)
+	if ip := net.ParseIP(g.bind); ip != nil && !ip.IsUnspecified() {
+		// Only the bound address may appear in candidates (ICE-TCP
+		// otherwise lists every interface).
+		se.SetIPFilter(func(a net.IP) bool { return a.Equal(ip) })
+	}
+	if g.publicIP != "" {
+		if err := se.SetICEAddressRewriteRules(webrtc.ICEAddressRewriteRule{
+			External:        []string{g.publicIP},
+			AsCandidateType: webrtc.ICECandidateTypeHost,
+			Mode:            webrtc.ICEAddressRewriteReplace,
+		}); err != nil {
+			return nil, fmt.Errorf("ARS_PUBLIC_IP: %w", err)
+		}
+	}
+	return webrtc.NewAPI(
+		webrtc.WithMediaEngine(me),
+		webrtc.WithInterceptorRegistry(reg),
+		webrtc.WithSettingEngine(se),
+	), nil
+}
+
+// networkTypes limits ICE to the address family of the bind address.
+func networkTypes(bind string, withTCP bool) []webrtc.NetworkType {
+	ip := net.ParseIP(bind)
+	v4 := ip == nil || ip.IsUnspecified() || ip.To4() != nil
+	v6 := ip == nil || ip.IsUnspecified() || ip.To4() == nil
+	if bind == "localhost" {
+		v4, v6 = true, false
+	}
+	var out []webrtc.NetworkType
+	if v4 {
+		out = append(out, webrtc.NetworkTypeUDP4)
+		if withTCP {
+			out = append(out, webrtc.NetworkTypeTCP4)
+		}
+	}
+	if v6 {
+		out = append(out, webrtc.NetworkTypeUDP6)
+		if withTCP {
+			out = append(out, webrtc.NetworkTypeTCP6)
+		}
+	}
+	return out
+}

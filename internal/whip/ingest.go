@@ -1,0 +1,192 @@
+package whip
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/pion/ice/v4"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/ars-project/ars/internal/metrics"
+	"github.com/ars-project/ars/internal/session"
+)
+
+// KeyVerifier checks media channel keys (internal/rdk.Verifier).
+type KeyVerifier interface {
+	VerifyMedia(key, channel string, uid uint32) error
+}
+
+// Mounter is where handlers are mounted (internal/api.Server).
+type Mounter interface {
+	Handle(pattern string, h http.Handler)
+}
+
+// Ingest is the WebRTC ingest: the WHIP endpoint and every PeerConnection
+// it created.
+type Ingest struct {
+	mgr              *session.Manager
+	keys             KeyVerifier
+	bind             string
+	port             int
+	publicIP         string
+	keyframeInterval time.Duration
+	gatherTimeout    time.Duration
+	log              *slog.Logger
+	metrics          *metrics.Metrics
+
+	api     *webrtc.API
+	udpConn net.PacketConn
+	udpMux  ice.UDPMux
+	tcpLn   net.Listener
+	tcpMux  ice.TCPMux
+
+	mu     sync.Mutex
+	peers  map[*peer]struct{}
+	closed bool
+	// wg counts live peers: each is done once its PeerConnection is closed
+	// and its goroutines have returned.
+	wg sync.WaitGroup
+}
+
+// Option configures an Ingest.
+type Option func(*Ingest)
+
+// WithLogger sets the logger.
+func WithLogger(l *slog.Logger) Option { return func(g *Ingest) { g.log = l } }
+
+// WithMetrics sets the instruments packets are counted with.
+func WithMetrics(m *metrics.Metrics) Option { return func(g *Ingest) { g.metrics = m } }
+
+// WithPublicIP announces ip in ICE candidates instead of the host's own
+// addresses, for a server behind 1:1 NAT.
+func WithPublicIP(ip string) Option { return func(g *Ingest) { g.publicIP = ip } }
+
+// WithKeyframeInterval asks every sender for a keyframe this often while
+// its channel records (0 disables).
+func WithKeyframeInterval(d time.Duration) Option {
+	return func(g *Ingest) { g.keyframeInterval = d }
+}
+
+// New makes the ingest. ICE traffic of every session shares UDP port
+// (and TCP port) port on bind ("" = all interfaces); port 0 disables
+// WebRTC, and the endpoint then answers 503.
+func New(mgr *session.Manager, keys KeyVerifier, bind string, port int, opts ...Option) *Ingest {
+	g := &Ingest{
+		mgr: mgr, keys: keys, bind: bind, port: port,
+		keyframeInterval: 3 * time.Second,
+		gatherTimeout:    5 * time.Second,
+		log:              slog.Default(),
+		peers:            map[*peer]struct{}{},
+	}
+	for _, o := range opts {
+		o(g)
+	}
+	if g.metrics == nil {
+		g.metrics = metrics.New()
+	}
+	g.log = g.log.With("component", "whip")
+	return g
+}
+
+// Enabled reports whether WebRTC ingest is configured.
+func (g *Ingest) Enabled() bool { return g.port != 0 }
+
+// Start binds the ICE port. ICE-TCP on the same port number is a
+// fallback: failing to bind it is only a warning.
+func (g *Ingest) Start() error {
+	if !g.Enabled() {
+		g.log.Info("webrtc ingest disabled (ARS_WEBRTC_PORT=0)")
+		return nil
+	}
+	addr := net.JoinHostPort(g.bind, strconv.Itoa(g.port))
+	ua, err := net.ResolveUDPAddr("udp", addr)
+	if err != nil {
+		return fmt.Errorf("webrtc port %s: %w", addr, err)
+	}
+	conn, err := net.ListenUDP("udp", ua)
+	if err != nil {
+		return fmt.Errorf("webrtc udp port %d: %w", g.port, err)
+	}
+	logs := pionLogs{log: g.log}
+	g.udpConn = conn
+	g.udpMux = webrtc.NewICEUDPMux(logs.NewLogger("udpmux"), conn)
+	if ln, err := net.Listen("tcp", addr); err != nil {
+		g.log.Warn("ICE-TCP fallback unavailable", "addr", addr, "err", err)
+	} else {
+		g.tcpLn = ln
+		g.tcpMux = webrtc.NewICETCPMux(logs.NewLogger("tcpmux"), ln, 64)
+	}
+	api, err := g.newAPI(loopback(ua.IP), logs)
+	if err != nil {
+		g.closeMuxes()
+		return err
+	}
+	g.api = api
+	g.log.Info("webrtc ingest listening", "udp", conn.LocalAddr().String(), "tcp", g.tcpLn != nil, "public_ip", g.publicIP)
+	return nil
+}
+
+func loopback(ip net.IP) bool { return ip != nil && ip.IsLoopback() }
+
+func (g *Ingest) closeMuxes() {
+	if g.udpMux != nil {
+		_ = g.udpMux.Close()
+	}
+	if g.udpConn != nil {
+		_ = g.udpConn.Close()
+	}
+	if g.tcpMux != nil {
+		_ = g.tcpMux.Close()
+	}
+	if g.tcpLn != nil {
+		_ = g.tcpLn.Close()
+	}
+}
+
+// Close ends every session (its participant leaves) and releases the ICE
+// port. It returns once every PeerConnection is closed.
+func (g *Ingest) Close() {
+	g.mu.Lock()
+	g.closed = true
+	peers := make([]*peer, 0, len(g.peers))
+	for pr := range g.peers {
+		peers = append(peers, pr)
+	}
+	g.mu.Unlock()
+	for _, pr := range peers {
+		pr.shutdown("server shutdown")
+	}
+	g.wg.Wait()
+	g.closeMuxes()
+}
+
+// Sessions is the number of live WebRTC sessions.
+func (g *Ingest) Sessions() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return len(g.peers)
+}
+
+// track registers a new peer; it fails once Close has begun.
+func (g *Ingest) track(pr *peer) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return ErrClosed
+	}
+	g.peers[pr] = struct{}{}
+	g.wg.Add(1)
+	return nil
+}
+
+func (g *Ingest) forget(pr *peer) {
+	g.mu.Lock()
+	delete(g.peers, pr)
+	g.mu.Unlock()
+	g.wg.Done()
+}

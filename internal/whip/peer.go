@@ -1,0 +1,286 @@
+package whip
+
+import (
+	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/ars-project/ars/internal/session"
+	"github.com/ars-project/ars/internal/storage"
+)
+
+const (
+	// lossPLIInterval throttles keyframe requests after loss: a PLI storm
+	// costs the sender more quality than it buys.
+	lossPLIInterval = time.Second
+	// readBufferSize fits any packet pion hands over (its receive MTU is
+	// 1460 bytes).
+	readBufferSize = 1500
+)
+
+// peer is one WHIP session: a PeerConnection feeding one participant.
+type peer struct {
+	g   *Ingest
+	pc  *webrtc.PeerConnection
+	p   *session.Participant
+	log *slog.Logger
+
+	done      chan struct{}
+	closeOnce sync.Once
+
+	mu       sync.Mutex
+	closing  bool
+	loops    sync.WaitGroup
+	videos   []uint32
+	lastLoss time.Time
+
+	// recording is whether the last packet was written (the channel
+	// records); periodic keyframe requests are only sent then.
+	recording atomic.Bool
+}
+
+func newPeer(g *Ingest, pc *webrtc.PeerConnection) *peer {
+	return &peer{g: g, pc: pc, done: make(chan struct{}), log: g.log}
+}
+
+// attach binds the peer to its participant and installs the handlers
+// that tie their lifetimes together. It reports false (and the
+// participant leaves) when the peer is already shutting down.
+func (pr *peer) attach(p *session.Participant) bool {
+	pr.mu.Lock()
+	if pr.closing {
+		pr.mu.Unlock()
+		p.Leave()
+		return false
+	}
+	pr.p = p
+	pr.log = pr.g.log.With("channel", p.Channel(), "uid", p.UID(), "id", p.ID())
+	pr.mu.Unlock()
+	pr.pc.OnTrack(pr.onTrack)
+	pr.pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+		pr.log.Debug("peer connection state", "state", s.String())
+		switch s {
+		case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
+			pr.shutdown("peer connection " + s.String())
+		}
+	})
+	// Whatever ends the participant (DELETE, idle, a rejoin, shutdown)
+	// ends the PeerConnection.
+	p.OnLeave(func() { pr.shutdown("participant left") })
+	p.SetKeyframeRequester(func() { pr.requestKeyframe("recording started") })
+	return true
+}
+
+// startLoop runs f as one of the peer's goroutines unless it is closing.
+func (pr *peer) startLoop(f func()) bool {
+	pr.mu.Lock()
+	defer pr.mu.Unlock()
+	if pr.closing {
+		return false
+	}
+	pr.loops.Add(1)
+	go func() {
+		defer pr.loops.Done()
+		f()
+	}()
+	return true
+}
+
+// shutdown closes the PeerConnection and makes the participant leave. It
+// may be called from any goroutine, pion callbacks included, any number
+// of times; the work happens once, in its own goroutine.
+func (pr *peer) shutdown(reason string) {
+	pr.closeOnce.Do(func() {
+		pr.mu.Lock()
+		pr.closing = true
+		pr.mu.Unlock()
+		close(pr.done)
+		go func() {
+			err := pr.pc.GracefulClose()
+			pr.loops.Wait()
+			pr.mu.Lock()
+			p, log := pr.p, pr.log
+			pr.mu.Unlock()
+			if p != nil {
+				p.Leave()
+			}
+			log.Info("webrtc session ended", "reason", reason, "close_err", err)
+			pr.g.forget(pr)
+		}()
+	})
+}
+
+// streamInfo describes a remote track for the capture header; ok is false
+// for a codec that is not recorded.
+func streamInfo(t *webrtc.TrackRemote) (storage.StreamInfo, bool) {
+	c := t.Codec()
+	info := storage.StreamInfo{
+		SSRC: uint32(t.SSRC()), PayloadType: uint8(t.PayloadType()),
+		ClockRate: c.ClockRate, Fmtp: c.SDPFmtpLine,
+	}
+	switch strings.ToLower(c.MimeType) {
+	case strings.ToLower(webrtc.MimeTypeH264):
+		info.Kind, info.Codec = storage.KindVideo, storage.CodecH264
+	case strings.ToLower(webrtc.MimeTypeOpus):
+		info.Kind, info.Codec, info.Channels = storage.KindAudio, storage.CodecOpus, c.Channels
+		if info.Channels == 0 {
+			info.Channels = 2
+		}
+	default:
+		return info, false
+	}
+	return info, true
+}
+
+// onTrack runs in a goroutine of pion's for each remote track; it becomes
+// the track's read loop.
+func (pr *peer) onTrack(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
+	info, ok := streamInfo(t)
+	if !ok {
+		pr.log.Warn("track with an unrecorded codec ignored", "codec", t.Codec().MimeType)
+		return
+	}
+	if err := pr.p.AddStream(info); err != nil {
+		pr.log.Warn("declare stream", "ssrc", info.SSRC, "err", err)
+	}
+	pr.log.Info("track", "kind", info.Kind, "codec", info.Codec, "ssrc", info.SSRC, "pt", info.PayloadType, "fmtp", info.Fmtp)
+	if info.Kind == storage.KindVideo {
+		pr.mu.Lock()
+		pr.videos = append(pr.videos, info.SSRC)
+		pr.mu.Unlock()
+	}
+	if !pr.startLoop(func() { pr.readRTCP(r) }) {
+		return
+	}
+	pr.startLoop(func() { pr.readRTP(t, info.Kind == storage.KindVideo) })
+}
+
+// readRTP records every packet of a track as pion hands it over,
+// decrypted but otherwise untouched.
+func (pr *peer) readRTP(t *webrtc.TrackRemote, video bool) {
+	m := pr.g.metrics
+	buf := make([]byte, readBufferSize)
+	var last uint16
+	var seen bool
+	for {
+		n, _, err := t.Read(buf)
+		if err != nil {
+			return
+		}
+		now := time.Now()
+		m.PacketsReceived.Inc()
+		m.BytesReceived.Add(float64(n))
+		if n < 12 {
+			m.DropMalformed.Inc()
+			continue
+		}
+		if video {
+			seq := uint16(buf[2])<<8 | uint16(buf[3])
+			if d := seq - last; seen && d < 0x8000 {
+				if d > 1 {
+					pr.lossKeyframe(now)
+				}
+				last = seq
+			} else if !seen {
+				last, seen = seq, true
+			}
+		}
+		pr.write(storage.RecordRTP, now, buf[:n])
+	}
+}
+
+// readRTCP keeps a track's RTCP flowing through the interceptors and
+// records the sender reports, which the converter syncs audio and video
+// with.
+func (pr *peer) readRTCP(r *webrtc.RTPReceiver) {
+	for {
+		pkts, _, err := r.ReadRTCP()
+		if err != nil {
+			return
+		}
+		now := time.Now()
+		for _, pkt := range pkts {
+			sr, ok := pkt.(*rtcp.SenderReport)
+			if !ok {
+				continue
+			}
+			b, err := sr.Marshal()
+			if err != nil {
+				continue
+			}
+			pr.g.metrics.RTCPReceived.Inc()
+			pr.write(storage.RecordRTCP, now, b)
+		}
+	}
+}
+
+func (pr *peer) write(kind storage.RecordKind, now time.Time, b []byte) {
+	m := pr.g.metrics
+	err := pr.p.Write(kind, now, b)
+	switch {
+	case err == nil:
+		m.PacketsWritten.Inc()
+		pr.recording.Store(true)
+	case errors.Is(err, session.ErrNotRecording):
+		m.DropNotRecord.Inc()
+		pr.recording.Store(false)
+	default:
+		m.DropWriteFailed.Inc()
+	}
+}
+
+// lossKeyframe asks for a keyframe after a sequence gap, at most once per
+// lossPLIInterval: the converter drops video from a loss to the next
+// keyframe, and NACK may not repair everything.
+func (pr *peer) lossKeyframe(now time.Time) {
+	pr.mu.Lock()
+	if now.Sub(pr.lastLoss) < lossPLIInterval {
+		pr.mu.Unlock()
+		return
+	}
+	pr.lastLoss = now
+	pr.mu.Unlock()
+	pr.requestKeyframe("loss")
+}
+
+// requestKeyframe sends a PLI for every video track.
+func (pr *peer) requestKeyframe(reason string) {
+	pr.mu.Lock()
+	pkts := make([]rtcp.Packet, 0, len(pr.videos))
+	for _, ssrc := range pr.videos {
+		pkts = append(pkts, &rtcp.PictureLossIndication{MediaSSRC: ssrc})
+	}
+	pr.mu.Unlock()
+	if len(pkts) == 0 {
+		return
+	}
+	if err := pr.pc.WriteRTCP(pkts); err != nil {
+		pr.log.Debug("keyframe request not sent", "reason", reason, "err", err)
+		return
+	}
+	pr.log.Debug("keyframe requested", "reason", reason)
+}
+
+// keyframeTicker asks for a keyframe every interval while recording:
+// browsers otherwise send one keyframe per connection, and a capture
+// that begins later, or loses a packet, would wait for the next one.
+func (pr *peer) keyframeTicker(interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-pr.done:
+			return
+		case <-t.C:
+			if pr.recording.Load() {
+				pr.requestKeyframe("interval")
+			}
+		}
+	}
+}

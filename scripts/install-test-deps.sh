@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs what the test suite needs when it is missing: Debian's ffmpeg
+# (libx264, libopus) to make and judge media, Chromium for the WebRTC
+# end-to-end test, janus-tools for benchmarks, and systemd/dpkg tools for
+# packaging tests. Safe to run again; does nothing when all is present.
+set -euo pipefail
+
+need=()
+command -v ffmpeg >/dev/null 2>&1 || need+=(ffmpeg)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
+command -v dpkg-deb >/dev/null 2>&1 || need+=(dpkg-dev)
+command -v fakeroot >/dev/null 2>&1 || need+=(fakeroot)
+command -v logrotate >/dev/null 2>&1 || need+=(logrotate)
+command -v janus-pp-rec >/dev/null 2>&1 || need+=(janus-tools)
+command -v unshare >/dev/null 2>&1 || need+=(util-linux)
+[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need+=(fonts-dejavu-core)
+
+if [ ${#need[@]} -eq 0 ]; then
+  exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-test-deps: missing ${need[*]}; run as root or: sudo apt-get install -y ${need[*]}" >&2
+  echo "install-test-deps: tests that need them will be skipped" >&2
+  exit 0
+fi
+echo "install-test-deps: installing ${need[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
