@@ -101,7 +101,9 @@ func newSink(t *testing.T, n int) *sink {
 			t.Fatal(err)
 		}
 		rc, _ := c.SyscallConn()
-		_ = rc.Control(func(fd uintptr) { _ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUFFORCE, 32<<20) })
+		_ = rc.Control(func(fd uintptr) {
+			_ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUFFORCE, 32<<20)
+		})
 		s.conns = append(s.conns, c)
 		s.wg.Add(1)
 		go s.read(c)

@@ -49,7 +49,7 @@ func checkGoroutines(t *testing.T) {
 }
 
 // freePort finds a port number free for both UDP and TCP on loopback.
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	for try := 0; try < 20; try++ {
 		u, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
@@ -69,7 +69,7 @@ func freePort(t *testing.T) int {
 }
 
 type fixture struct {
-	t    *testing.T
+	t    testing.TB
 	root string
 	mgr  *session.Manager
 	ing  *Ingest
@@ -77,7 +77,7 @@ type fixture struct {
 	http *http.Client
 }
 
-func newFixture(t *testing.T, port int, opts ...Option) *fixture {
+func newFixture(t testing.TB, port int, opts ...Option) *fixture {
 	t.Helper()
 	root := t.TempDir()
 	log := slog.New(slog.DiscardHandler)
@@ -108,7 +108,7 @@ func newFixture(t *testing.T, port int, opts ...Option) *fixture {
 	return f
 }
 
-func mediaKey(t *testing.T, channel string, uid uint32) string {
+func mediaKey(t testing.TB, channel string, uid uint32) string {
 	t.Helper()
 	k, err := rdk.BuildKey4(rdk.Service4Media, rdk.DynamicKeyParams{
 		AppID: testAppID, AppCertificate: testAppCert, Channel: channel, UID: uid, UnixTs: uint32(time.Now().Unix()), Salt: 1,
@@ -174,7 +174,7 @@ const (
 )
 
 // newClient makes a pion PeerConnection that plays the browser.
-func newClient(t *testing.T, codecs clientCodecs) *webrtc.PeerConnection {
+func newClient(t testing.TB, codecs clientCodecs) *webrtc.PeerConnection {
 	t.Helper()
 	me := &webrtc.MediaEngine{}
 	switch codecs {
@@ -217,7 +217,7 @@ func newClient(t *testing.T, codecs clientCodecs) *webrtc.PeerConnection {
 }
 
 // offer makes the client's complete (non-trickle) offer.
-func offer(t *testing.T, pc *webrtc.PeerConnection) string {
+func offer(t testing.TB, pc *webrtc.PeerConnection) string {
 	t.Helper()
 	o, err := pc.CreateOffer(nil)
 	if err != nil {

@@ -1,0 +1,134 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/ars-project/ars/bench/capacity"
+	"github.com/ars-project/ars/bench/loadgen"
+)
+
+// Credentials of the benchmark daemon (a test app, not a secret).
+const (
+	benchAppID   = "970ca35de60c44645bbae8a215061b33"
+	benchAppCert = "5cfd2fd1755d40ecb72977518be15d3b"
+)
+
+type allOptions struct {
+	ars, transcoder        string
+	media, out             string
+	results, chart         string
+	channels               []int
+	users                  int
+	duration               time.Duration
+	ports, rcvbuf          int
+	workers                int
+	videoKbps              int
+	mediaSecs              int
+	convReps               int
+	stopAbove              float64
+	skipCapacity, skipConv bool
+}
+
+func parseAll(args []string) (allOptions, error) {
+	var o allOptions
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.StringVar(&o.ars, "ars", "bin/ars", "daemon binary")
+	fs.StringVar(&o.transcoder, "transcoder", "bin/transcoder", "transcoder binary (timed beside the in-process converter)")
+	fs.StringVar(&o.media, "media", "bench/media", "folder for generated media (git-ignored)")
+	fs.StringVar(&o.out, "out", "bench/out", "folder for work files and JSON results (git-ignored)")
+	fs.StringVar(&o.results, "results", "bench/RESULTS.md", "Markdown report to write")
+	fs.StringVar(&o.chart, "chart", "bench/chart.png", "chart to write")
+	chans := fs.String("channels", "100,250,500,750,1000", "channel counts of the capacity series")
+	fs.IntVar(&o.users, "users", 2, "participants per channel")
+	fs.DurationVar(&o.duration, "duration", 10*time.Second, "sending time per step")
+	fs.IntVar(&o.ports, "ports", 10, "size of the daemon's ARS_RTP_PORTS")
+	fs.IntVar(&o.rcvbuf, "rcvbuf", 64<<20, "ARS_UDP_RCVBUF")
+	fs.IntVar(&o.workers, "workers", 2, "generator sending goroutines")
+	fs.IntVar(&o.videoKbps, "video-kbps", 450, "H.264 bitrate")
+	fs.IntVar(&o.mediaSecs, "media-seconds", 60, "length of the generated media (the conversion input)")
+	fs.IntVar(&o.convReps, "conv-reps", 5, "conversions per tool")
+	fs.Float64Var(&o.stopAbove, "stop-above", 2, "stop the series after a step losing more than this percent")
+	fs.BoolVar(&o.skipCapacity, "skip-capacity", false, "skip the capacity series")
+	fs.BoolVar(&o.skipConv, "skip-conversion", false, "skip the conversion run")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	for _, s := range strings.Split(*chans, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n <= 0 {
+			return o, fmt.Errorf("--channels: %q is not a channel count", s)
+		}
+		o.channels = append(o.channels, n)
+	}
+	return o, nil
+}
+
+func runAll(args []string) error {
+	o, err := parseAll(args)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer cancel()
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil)).With("component", "arsbench")
+	if err := os.MkdirAll(o.out, 0o750); err != nil {
+		return err
+	}
+	t0 := time.Now()
+	m, err := loadgen.EnsureMedia(ctx, o.media, loadgen.MediaOptions{VideoKbps: o.videoKbps, Duration: time.Duration(o.mediaSecs) * time.Second})
+	if err != nil {
+		return err
+	}
+	tr, err := loadgen.LoadTracks(m.Capture)
+	if err != nil {
+		return err
+	}
+	log.Info("media ready", "dir", m.Dir, "took", time.Since(t0).Round(time.Millisecond),
+		"video_kbps", int(tr.Video.Bitrate()/1000), "video_pps", int(tr.Video.Rate()), "audio_pps", int(tr.Audio.Rate()))
+	res := &results{Started: t0, Media: m, Tracks: tr, Opts: o}
+	if !o.skipCapacity {
+		self, err := os.Executable()
+		if err != nil {
+			return err
+		}
+		cfg := capacity.Config{
+			Daemon: capacity.DaemonConfig{Binary: o.ars, Ports: o.ports, RcvBuf: o.rcvbuf,
+				AppID: benchAppID, AppCert: benchAppCert},
+			WorkDir:  filepath.Join(o.out, "capacity"),
+			FloorExe: self,
+			Tracks:   tr,
+			Users:    o.users,
+			Send:     loadgen.SendOptions{Duration: o.duration, Workers: o.workers, Seed: 1},
+			Log:      log,
+		}
+		steps, err := capacity.Run(ctx, cfg, o.channels, o.stopAbove)
+		res.Steps = steps
+		if err != nil {
+			return err
+		}
+		if err := writeJSON(filepath.Join(o.out, "capacity.json"), steps); err != nil {
+			return err
+		}
+	}
+	res.Elapsed = time.Since(t0)
+	return res.write()
+}
+
+func writeJSON(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o640)
+}
