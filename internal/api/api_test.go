@@ -255,3 +255,44 @@ func TestHealthAndMetrics(t *testing.T) {
 		t.Fatalf("healthz: %d %v", status, out)
 	}
 }
+
+func TestFailedKeyChecksAreRateLimited(t *testing.T) {
+	f := newFixture(t)
+	for i := 0; i < 20; i++ {
+		if status, out := f.do("POST", "/v1/recording/start", body("room", 1, "004bogus")); status != 401 {
+			t.Fatalf("failure %d: %d %v", i, status, out)
+		}
+	}
+	req, _ := http.NewRequest("POST", f.srv.URL+"/v1/recording/start", strings.NewReader(body("room", 1, "004bogus")))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("over the limit: %d, Retry-After %q", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	// Requests that need no key are not limited.
+	if status, _ := f.do("GET", "/v1/recording/status?channel=room", ""); status != 200 {
+		t.Fatalf("status while limited: %d", status)
+	}
+}
+
+func TestKeyGuardRefills(t *testing.T) {
+	g := newKeyGuard()
+	now := time.Unix(1000, 0)
+	g.now = func() time.Time { return now }
+	for i := 0; i < g.burst; i++ {
+		g.failed("a")
+	}
+	if blocked, _ := g.blocked("a"); !blocked {
+		t.Fatal("not blocked after the burst")
+	}
+	if blocked, _ := g.blocked("b"); blocked {
+		t.Fatal("another address blocked")
+	}
+	now = now.Add(g.every)
+	if blocked, _ := g.blocked("a"); blocked {
+		t.Fatal("still blocked after a refill")
+	}
+}

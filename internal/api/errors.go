@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/ars-project/ars/internal/rdk"
 	"github.com/ars-project/ars/internal/rtpingest"
@@ -16,6 +18,8 @@ type Error struct {
 	Status  int
 	Code    string
 	Message string
+	// RetryAfter, when set, is sent as a Retry-After header.
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
@@ -72,6 +76,9 @@ func sessionError(err error) *Error {
 
 // WriteError sends err as a JSON error answer.
 func WriteError(w http.ResponseWriter, err *Error) {
+	if err.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(err.RetryAfter.Seconds()+0.999)))
+	}
 	var body errorBody
 	body.Error.Code, body.Error.Message = err.Code, err.Message
 	writeJSON(w, err.Status, body)

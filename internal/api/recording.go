@@ -51,11 +51,8 @@ func (s *Server) readRecordingRequest(w http.ResponseWriter, r *http.Request) (r
 	if len(req.Tag) > maxTagLen {
 		return req, apiError(http.StatusBadRequest, "invalid_tag", "the tag is longer than 1024 bytes")
 	}
-	if err := s.keys.VerifyRecording(req.Key, req.Channel, uint32(*req.UID)); err != nil {
-		ke := KeyError(err)
-		s.metrics.KeyFailures.WithLabelValues(ke.Code).Inc()
-		s.log.Info("recording key refused", "channel", req.Channel, "uid", uint32(*req.UID), "code", ke.Code, "remote", r.RemoteAddr)
-		return req, ke
+	if e := s.CheckKey(r, func() error { return s.keys.VerifyRecording(req.Key, req.Channel, uint32(*req.UID)) }); e != nil {
+		return req, e
 	}
 	return req, nil
 }

@@ -106,11 +106,8 @@ func (s *Server) handleRTPJoin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	uid := uint32(*req.UID)
-	if err := s.keys.VerifyMedia(req.Key, req.Channel, uid); err != nil {
-		ke := KeyError(err)
-		s.metrics.KeyFailures.WithLabelValues(ke.Code).Inc()
-		s.log.Info("media key refused", "channel", req.Channel, "uid", uid, "code", ke.Code, "remote", r.RemoteAddr)
-		WriteError(w, ke)
+	if e := s.CheckKey(r, func() error { return s.keys.VerifyMedia(req.Key, req.Channel, uid) }); e != nil {
+		WriteError(w, e)
 		return
 	}
 	p, err := s.mgr.Join(req.Channel, uid, "rtp", streams)

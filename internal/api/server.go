@@ -39,6 +39,7 @@ type Server struct {
 	srv     *http.Server
 	ln      net.Listener
 	done    chan error
+	guard   *keyGuard
 }
 
 // Option configures a Server.
@@ -49,7 +50,7 @@ func WithLogger(l *slog.Logger) Option { return func(s *Server) { s.log = l } }
 
 // New builds the API over its dependencies.
 func New(mgr *session.Manager, keys KeyVerifier, rtp RTPAttacher, m *metrics.Metrics, opts ...Option) *Server {
-	s := &Server{mgr: mgr, keys: keys, rtp: rtp, metrics: m, log: slog.Default(), mux: http.NewServeMux()}
+	s := &Server{mgr: mgr, keys: keys, rtp: rtp, metrics: m, log: slog.Default(), mux: http.NewServeMux(), guard: newKeyGuard()}
 	for _, o := range opts {
 		o(s)
 	}
@@ -118,6 +119,26 @@ func (s *Server) Close(ctx context.Context) error {
 		}
 	}
 	return err
+}
+
+// CheckKey runs a key check under the per-address failure limit: it
+// answers 429 while the client is over its budget, and charges failures.
+// Other components (WHIP, the console) use it for their key checks too.
+func (s *Server) CheckKey(r *http.Request, check func() error) *Error {
+	addr := clientAddr(r)
+	if blocked, retry := s.guard.blocked(addr); blocked {
+		e := apiError(http.StatusTooManyRequests, "too_many_failures", "too many failed key checks from this address; retry later")
+		e.RetryAfter = retry
+		return e
+	}
+	if err := check(); err != nil {
+		s.guard.failed(addr)
+		ke := KeyError(err)
+		s.metrics.KeyFailures.WithLabelValues(ke.Code).Inc()
+		s.log.Info("key refused", "path", r.URL.Path, "code", ke.Code, "remote", addr)
+		return ke
+	}
+	return nil
 }
 
 func (s *Server) handleHealth(w http.ResponseWriter, _ *http.Request) {
