@@ -29,6 +29,8 @@ type channel struct {
 	// rec is read on the packet path; written under Manager.mu.
 	rec          atomic.Pointer[recording]
 	participants map[uint32]*Participant
+	// sinks are read on the packet path; written under Manager.mu.
+	sinks atomic.Pointer[[]Sink]
 }
 
 // Manager owns every channel. It is the one place that decides when
@@ -178,9 +180,13 @@ func (m *Manager) Join(channelName string, uid uint32, source string, streams []
 	ch.participants[uid] = p
 	m.byID[p.id] = p
 	m.metrics.ActiveParticipants.Inc()
+	watchers := ch.membershipSinks()
 	m.mu.Unlock()
 	if old != nil {
 		m.finishLeave(old, "replaced")
+	}
+	for _, w := range watchers {
+		w.Joined(p)
 	}
 	m.log.Info("participant joined", "channel", channelName, "uid", uid, "source", source, "streams", len(streams))
 	return p, nil
@@ -198,7 +204,7 @@ func (m *Manager) channelLocked(name string) *channel {
 
 // dropChannelLocked forgets a channel nobody is in and nothing records.
 func (m *Manager) dropChannelLocked(ch *channel) {
-	if len(ch.participants) == 0 && ch.rec.Load() == nil && m.channels[ch.name] == ch {
+	if len(ch.participants) == 0 && ch.rec.Load() == nil && ch.sinks.Load() == nil && m.channels[ch.name] == ch {
 		delete(m.channels, ch.name)
 		m.metrics.ActiveChannels.Dec()
 	}
@@ -245,6 +251,9 @@ func (m *Manager) leave(p *Participant, reason string) {
 func (m *Manager) finishLeave(p *Participant, reason string) {
 	if c := p.detachCapture(); c != nil {
 		m.finishCapture(c)
+	}
+	for _, w := range p.channel.membershipSinks() {
+		w.Left(p)
 	}
 	p.leaveOnce.Do(func() {
 		p.mu.Lock()

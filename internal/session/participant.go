@@ -112,6 +112,11 @@ func (p *Participant) requestKeyframe() {
 // when the channel is not recording (the packet is dropped).
 func (p *Participant) Write(kind storage.RecordKind, now time.Time, pkt []byte) error {
 	p.lastMedia.Store(now.UnixNano())
+	if sinks := p.channel.sinks.Load(); sinks != nil {
+		for _, s := range *sinks {
+			s.Packet(p, kind, now, pkt)
+		}
+	}
 	c := p.capture.Load()
 	if c == nil {
 		if p.channel.rec.Load() == nil {
