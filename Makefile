@@ -4,7 +4,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 FUZZTIME ?= 10s
 
-.PHONY: all build run test test-deps lint unit fuzz bench deb clean
+.PHONY: all build run test test-deps lint unit fuzz bench bench-quick deb clean
 
 all: build
 
@@ -33,8 +33,19 @@ fuzz:
 # test: everything CI runs. Installs what the tests need when missing.
 test: test-deps lint unit fuzz
 
+# bench: the issue-6 benchmarks (capacity series, bare-receiver floor,
+# conversion vs ffmpeg and janus-pp-rec); writes bench/RESULTS.md and
+# bench/chart.png, then the packet-path micro-benchmarks.
 bench: build
+	$(GO) build -o bin/arsbench ./bench/cmd/arsbench
+	./bin/arsbench run
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/...
+
+# bench-quick: a small smoke of the same run (results under bench/out).
+bench-quick: build
+	$(GO) build -o bin/arsbench ./bench/cmd/arsbench
+	./bin/arsbench run --channels 10,50 --duration 3s --media-seconds 20 --conv-reps 2 \
+		--results bench/out/RESULTS-quick.md --chart bench/out/chart-quick.png
 
 deb:
 	./packaging/debian/build.sh $(VERSION)

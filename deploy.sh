@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2015,SC2016 # A && B || fail is the idiom here; single quotes are for sh -c.
 # deploy.sh: install or upgrade ars on an Ubuntu/Debian host with systemd.
 #
 #   ./deploy.sh --key=APP_ID --sign=APP_CERTIFICATE --port=8001 --path=/srv/recordings
@@ -274,7 +275,7 @@ find_binaries() {
 		say "building ars $version from $src_dir"
 		local cmd
 		for cmd in ars transcoder; do
-			(cd "$src_dir" && CGO_ENABLED=0 "$go_bin" build -trimpath -ldflags "-s -w -X main.version=$version" \
+			(cd "$src_dir" && CGO_ENABLED=0 "$go_bin" build -trimpath -buildmode=pie -ldflags "-s -w -X main.version=$version" \
 				-o "$tmp_dir/$cmd" "./cmd/$cmd") || fail "go build ./cmd/$cmd failed"
 		done
 		bin_dir=$tmp_dir
@@ -293,7 +294,13 @@ manifest_lines=()
 
 # record TYPE MODE OWNER GROUP PATH remembers what was installed and how it
 # is meant to be owned (staging cannot chown to a user it does not create).
-record() { manifest_lines+=("$1 $2 $3:$4 $5"); }
+record() {
+	local l
+	for l in "${manifest_lines[@]}"; do
+		[ "${l##* }" != "$5" ] || return 0
+	done
+	manifest_lines+=("$1 $2 $3:$4 $5")
+}
 
 apply_owner() {
 	staging || chown "$2:$3" "$1"
@@ -391,8 +398,19 @@ prepare_root() {
 		mkdir -p "$(dirname "$target")" 2>/dev/null && mkdir "$target" 2>/dev/null ||
 			fail "--path $path cannot be created (read-only or not writable)"
 		apply_owner "$target" "$USER_NAME" "$USER_NAME" 0750
+		record d 0750 "$USER_NAME" "$USER_NAME" "$path"
+	else
+		# An existing root keeps its owner and mode; the manifest says so
+		# (a root an earlier deploy created keeps that deploy's entry).
+		local mode owner group prev
+		prev=$(awk -v p="$path" '$1 == "d" && $4 == p { print; exit }' "$destdir$MANIFEST" 2>/dev/null || true)
+		if [ -n "$prev" ]; then
+			manifest_lines+=("$prev")
+		else
+			read -r mode owner group < <(stat -c '%a %U %G' "$target")
+			record d "$(printf '%04o' "0$mode")" "$owner" "$group" "$path"
+		fi
 	fi
-	record d 0750 "$USER_NAME" "$USER_NAME" "$path"
 	if staging; then
 		[ -w "$target" ] && [ -x "$target" ] || fail "--path $path is not writable"
 		# Root passes -w on a read-only mount; a probe file does not lie.
@@ -427,7 +445,6 @@ install_files() {
 	put_dir 0750 root "$USER_NAME" /etc/ars
 	write_env
 	put_dir 0750 "$USER_NAME" "$USER_NAME" "$STATE_DIR"
-	prepare_root
 	local unit
 	for unit in ars.service ars-transcode.service ars-transcode.timer; do
 		put_text 0644 root root "/etc/systemd/system/$unit" < <(localize "$src_dir/systemd/$unit")
@@ -512,22 +529,24 @@ do_uninstall() {
 		say "stopping ars (open captures are finalised)"
 		systemctl disable --quiet --now "$TIMER" "$SERVICE" 2>/dev/null || true
 	fi
-	local type mode owner p root_path
+	local type p root_path
 	root_path=$(env_get "$destdir$ENV_FILE" AGORA_FILE_ROOT)
-	local -a dirs=()
-	while read -r type mode owner p; do
-		case $type in
-		f)
-			[ "$p" != "$ENV_FILE" ] || [ $purge -eq 1 ] || continue
-			[ "$p" != "$MANIFEST" ] || continue
-			rm -f "$destdir$p"
-			;;
-		d) dirs+=("$p") ;;
-		esac
+	local -a parents=()
+	# Directories in the manifest (/etc/ars, the state dir, the recording
+	# root) stay; files go, and with them directories they leave empty
+	# (drop-in and doc directories).
+	while read -r type _ _ p; do
+		[ "$type" = f ] || continue
+		[ "$p" != "$ENV_FILE" ] || [ $purge -eq 1 ] || continue
+		[ "$p" != "$MANIFEST" ] || continue
+		rm -f "$destdir$p"
+		parents+=("$(dirname "$p")")
 	done < <(grep -v '^#' "$manifest")
 	rm -f "$manifest"
-	rmdir "$destdir/etc/systemd/system/ars.service.d" "$destdir/etc/systemd/system/ars-transcode.service.d" \
-		"$destdir$prefix/share/doc/ars" 2>/dev/null || true
+	for p in "${parents[@]}"; do
+		case $p in /etc/ars | "$STATE_DIR" | "$root_path") continue ;; esac
+		rmdir "$destdir$p" 2>/dev/null || true
+	done
 	if [ $purge -eq 1 ]; then
 		rm -rf "$destdir/etc/ars"
 		rm -f "$destdir/var/log/agora_hourly.log" "$destdir/var/log/agora_hourly.log."* "$destdir$STATE_DIR/transcode.lock"
@@ -557,6 +576,7 @@ main() {
 	check_ports
 	find_binaries
 	ensure_user
+	prepare_root
 	install_files
 	if staging; then
 		say "staged into $destdir; nothing was started (owners are in $MANIFEST)"

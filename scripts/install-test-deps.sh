@@ -15,6 +15,13 @@ command -v logrotate >/dev/null 2>&1 || need+=(logrotate)
 command -v janus-pp-rec >/dev/null 2>&1 || need+=(janus-tools)
 command -v unshare >/dev/null 2>&1 || need+=(util-linux)
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need+=(fonts-dejavu-core)
+/usr/bin/python3 -c 'import requests' >/dev/null 2>&1 || need+=(python3-requests)
+
+here=$(cd "$(dirname "$0")" && pwd)
+# The S3-compatible server the cloud recording tests upload to (a Go module).
+if [ -x "$here/install-versitygw.sh" ]; then
+  "$here/install-versitygw.sh" || echo "install-test-deps: versitygw could not be installed" >&2
+fi
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0

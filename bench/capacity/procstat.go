@@ -201,3 +201,44 @@ func parseNetUDP(b []byte, first, last int) ([]SocketStats, error) {
 	}
 	return out, nil
 }
+
+// MachineCPU is the whole machine's CPU time by kind, from /proc/stat.
+type MachineCPU struct {
+	Busy, Idle, SoftIRQ, System, User time.Duration
+}
+
+// Sub returns the change from an earlier reading.
+func (m MachineCPU) Sub(o MachineCPU) MachineCPU {
+	return MachineCPU{m.Busy - o.Busy, m.Idle - o.Idle, m.SoftIRQ - o.SoftIRQ, m.System - o.System, m.User - o.User}
+}
+
+// ReadMachineCPU reads the aggregate "cpu" line of /proc/stat.
+func ReadMachineCPU() (MachineCPU, error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return MachineCPU{}, err
+	}
+	return parseProcStat(b)
+}
+
+func parseProcStat(b []byte) (MachineCPU, error) {
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 8 || f[0] != "cpu" {
+		return MachineCPU{}, fmt.Errorf("%w: /proc/stat starts %q", ErrProc, line)
+	}
+	// user nice system idle iowait irq softirq [steal guest guest_nice]
+	var v [10]uint64
+	for i := 1; i < len(f) && i <= len(v); i++ {
+		n, err := strconv.ParseUint(f[i], 10, 64)
+		if err != nil {
+			return MachineCPU{}, fmt.Errorf("%w: /proc/stat field %q", ErrProc, f[i])
+		}
+		v[i-1] = n
+	}
+	d := func(n uint64) time.Duration { return time.Duration(n) * clockTick }
+	// guest time is already inside user; steal is time the machine did
+	// not have.
+	busy := v[0] + v[1] + v[2] + v[5] + v[6]
+	return MachineCPU{Busy: d(busy), Idle: d(v[3] + v[4]), SoftIRQ: d(v[6]), System: d(v[2]), User: d(v[0] + v[1])}, nil
+}

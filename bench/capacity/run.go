@@ -2,6 +2,7 @@ package capacity
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -29,13 +30,14 @@ type Config struct {
 
 // Floor is the bare receiver's share of a step.
 type Floor struct {
-	Sent        uint64  `json:"sent"`
-	Received    uint64  `json:"received"`
-	LossPct     float64 `json:"lossPct"`
-	CPUSeconds  float64 `json:"cpuSeconds"`
-	CPUPct      float64 `json:"cpuPct"`
-	NsPerPacket float64 `json:"nsPerPacket"`
-	KernelDrops uint64  `json:"kernelDrops"` // RcvbufErrors during the floor run
+	Sent          uint64  `json:"sent"`
+	Received      uint64  `json:"received"`
+	LossPct       float64 `json:"lossPct"`
+	CPUSeconds    float64 `json:"cpuSeconds"`
+	CPUPct        float64 `json:"cpuPct"`
+	NsPerPacket   float64 `json:"nsPerPacket"`
+	KernelDrops   uint64  `json:"kernelDrops"` // RcvbufErrors during the floor run
+	MachineCPUPct float64 `json:"machineCpuPct"`
 }
 
 // Step is the result for one channel count.
@@ -62,10 +64,27 @@ type Step struct {
 	DiskBytes         int64   `json:"diskBytes"`
 	DiskBPSPerChannel float64 `json:"diskBpsPerChannel"`
 
+	// Machine is the whole machine's busy CPU while sending, in percent
+	// of one core (200 is both cores of a 2-core box saturated), and the
+	// softirq part of it: on loopback the kernel's receive path runs in
+	// softirq, charged to no process.
+	MachineCPUPct float64 `json:"machineCpuPct"`
+	SoftIRQPct    float64 `json:"softirqPct"`
+
+	// OtherCPUPct is machine CPU used by neither the daemon, the
+	// generator nor softirq: writeback, and anything else on the box.
+	OtherCPUPct float64 `json:"otherCpuPct"`
+
+	// GenElapsed is how long sending took; GenPaced says the generator
+	// kept to its schedule (at most 1% of packets over 10 ms late, and
+	// done within 0.5 s of the nominal time). A step where it did not
+	// offered less load than nominal and does not count for capacity.
+	GenElapsed  float64 `json:"generatorElapsed"`
+	GenPaced    bool    `json:"generatorPaced"`
 	GenCPUPct   float64 `json:"generatorCpuPct"`
 	GenPackets  uint64  `json:"generatorPackets"`
-	GenPPS      float64 `json:"generatorPps"`
-	GenMbps     float64 `json:"generatorMbps"`
+	GenPPS      float64 `json:"generatorPps"`  // achieved: packets / elapsed
+	GenMbps     float64 `json:"generatorMbps"` // achieved
 	GenMaxLate  float64 `json:"generatorMaxLateMs"`
 	GenMeanLate float64 `json:"generatorMeanLateMs"`
 	GenLate10ms uint64  `json:"generatorLate10ms"`
@@ -138,9 +157,9 @@ func RunStep(ctx context.Context, c Config, channels int) (*Step, error) {
 	if err != nil {
 		return nil, err
 	}
-	rep, cpu, gen, err := measuredSend(ctx, c, targets, d.PID())
+	rep, cpu, gen, mach, err := measuredSend(ctx, c, targets, d.PID())
 	if err != nil {
-		return nil, fmt.Errorf("send: %w", err)
+		return nil, fmt.Errorf("send: %w\n%s", err, d.Output())
 	}
 	st.Report = rep
 	loaded, err := ProcMemory(d.PID())
@@ -186,9 +205,14 @@ func RunStep(ctx context.Context, c Config, channels int) (*Step, error) {
 	st.Captures, st.TornCaptures, st.DiskBytes = w.Captures, w.Torn, w.DiskBytes
 	st.DiskBPSPerChannel = float64(w.DiskBytes) / secs / float64(channels)
 	st.GenCPUPct = 100 * gen.Seconds() / rep.Elapsed.Seconds()
+	st.MachineCPUPct = 100 * mach.Busy.Seconds() / rep.Elapsed.Seconds()
+	st.SoftIRQPct = 100 * mach.SoftIRQ.Seconds() / rep.Elapsed.Seconds()
+	st.OtherCPUPct = max(0, st.MachineCPUPct-st.DaemonCPUPct-st.GenCPUPct-st.SoftIRQPct)
+	st.GenElapsed = rep.Elapsed.Seconds()
+	st.GenPaced = rep.Late10ms*100 <= rep.Packets && rep.Elapsed <= rep.Duration+500*time.Millisecond
 	st.GenPackets = rep.Packets
-	st.GenPPS = float64(rep.Packets) / secs
-	st.GenMbps = float64(rep.Bytes) * 8 / secs / 1e6
+	st.GenPPS = float64(rep.Packets) / rep.Elapsed.Seconds()
+	st.GenMbps = float64(rep.Bytes) * 8 / rep.Elapsed.Seconds() / 1e6
 	st.GenMaxLate = float64(rep.MaxLate) / 1e6
 	st.GenMeanLate = float64(rep.MeanLate) / 1e6
 	st.GenLate10ms = rep.Late10ms
@@ -210,31 +234,28 @@ func RunStep(ctx context.Context, c Config, channels int) (*Step, error) {
 	return st, nil
 }
 
-// measuredSend sends and returns the CPU the receiving process (pid) and
-// this process (the generator) used meanwhile.
-func measuredSend(ctx context.Context, c Config, targets []loadgen.Target, pid int) (*loadgen.Report, time.Duration, time.Duration, error) {
+// measuredSend sends and returns the CPU the receiving process (pid), this
+// process (the generator) and the whole machine used meanwhile.
+func measuredSend(ctx context.Context, c Config, targets []loadgen.Target, pid int) (*loadgen.Report, time.Duration, time.Duration, MachineCPU, error) {
+	var m0, m1 MachineCPU
 	self := os.Getpid()
-	cpu0, err := ProcCPU(pid)
-	if err != nil {
-		return nil, 0, 0, err
-	}
-	gen0, err := ProcCPU(self)
-	if err != nil {
-		return nil, 0, 0, err
+	cpu0, err1 := ProcCPU(pid)
+	gen0, err2 := ProcCPU(self)
+	m0, err3 := ReadMachineCPU()
+	if err := errors.Join(err1, err2, err3); err != nil {
+		return nil, 0, 0, m0, err
 	}
 	rep, err := loadgen.Send(ctx, c.Tracks, targets, c.Send)
 	if err != nil {
-		return rep, 0, 0, err
+		return rep, 0, 0, m0, err
 	}
-	cpu1, err := ProcCPU(pid)
-	if err != nil {
-		return nil, 0, 0, err
+	cpu1, err1 := ProcCPU(pid)
+	gen1, err2 := ProcCPU(self)
+	m1, err3 = ReadMachineCPU()
+	if err := errors.Join(err1, err2, err3); err != nil {
+		return nil, 0, 0, m0, err
 	}
-	gen1, err := ProcCPU(self)
-	if err != nil {
-		return nil, 0, 0, err
-	}
-	return rep, cpu1 - cpu0, gen1 - gen0, nil
+	return rep, cpu1 - cpu0, gen1 - gen0, m1.Sub(m0), nil
 }
 
 // runFloor sends the same load to the bare receiver on the same ports.
@@ -248,7 +269,7 @@ func runFloor(ctx context.Context, c Config, targets []loadgen.Target, first, la
 		_, _ = f.Stop()
 		return nil, err
 	}
-	rep, cpu, _, err := measuredSend(ctx, c, targets, f.PID())
+	rep, cpu, _, mach, err := measuredSend(ctx, c, targets, f.PID())
 	if err != nil {
 		_, _ = f.Stop()
 		return nil, err
@@ -264,7 +285,8 @@ func runFloor(ctx context.Context, c Config, targets []loadgen.Target, first, la
 		return nil, err
 	}
 	fl := &Floor{Sent: rep.Packets, Received: counts.Packets, CPUSeconds: cpu.Seconds(),
-		CPUPct: 100 * cpu.Seconds() / rep.Elapsed.Seconds(), KernelDrops: snmp1.Sub(snmp0).RcvbufErrors}
+		CPUPct: 100 * cpu.Seconds() / rep.Elapsed.Seconds(), KernelDrops: snmp1.Sub(snmp0).RcvbufErrors,
+		MachineCPUPct: 100 * mach.Busy.Seconds() / rep.Elapsed.Seconds()}
 	if rep.Packets > 0 {
 		fl.NsPerPacket = float64(cpu.Nanoseconds()) / float64(rep.Packets)
 		if counts.Packets < rep.Packets {
@@ -328,12 +350,12 @@ func Run(ctx context.Context, c Config, counts []int, stopAbovePct float64) ([]*
 	return out, nil
 }
 
-// Largest is the largest channel count whose loss was at most maxLossPct,
-// or 0.
+// Largest is the largest channel count whose loss was at most maxLossPct
+// with the generator on schedule, or 0.
 func Largest(steps []*Step, maxLossPct float64) int {
 	best := 0
 	for _, s := range steps {
-		if s.Account.LossPct <= maxLossPct && s.Channels > best {
+		if s.GenPaced && s.Account.LossPct <= maxLossPct && s.Channels > best {
 			best = s.Channels
 		}
 	}

@@ -23,7 +23,8 @@ type MediaOptions struct {
 	KeyframeSecs int // GOP length in seconds; default 2
 }
 
-func (o MediaOptions) withDefaults() MediaOptions {
+// WithDefaults fills in the zero values.
+func (o MediaOptions) WithDefaults() MediaOptions {
 	if o.Duration <= 0 {
 		o.Duration = 20 * time.Second
 	}
@@ -69,7 +70,7 @@ type Media struct {
 // EnsureMedia makes the media under root (once; later calls with the same
 // options reuse the folder) and returns where it is.
 func EnsureMedia(ctx context.Context, root string, o MediaOptions) (Media, error) {
-	o = o.withDefaults()
+	o = o.WithDefaults()
 	if _, err := exec.LookPath("ffmpeg"); err != nil {
 		return Media{}, ErrNoFFmpeg
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -8,16 +9,22 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 
 	"github.com/ars-project/ars/internal/api"
 	"github.com/ars-project/ars/internal/batch"
+	"github.com/ars-project/ars/internal/cloudrec"
 	"github.com/ars-project/ars/internal/config"
+	"github.com/ars-project/ars/internal/console"
 	"github.com/ars-project/ars/internal/metrics"
+	"github.com/ars-project/ars/internal/objstore"
 	"github.com/ars-project/ars/internal/rdk"
 	"github.com/ars-project/ars/internal/rtpingest"
 	"github.com/ars-project/ars/internal/session"
 	"github.com/ars-project/ars/internal/storage"
 	"github.com/ars-project/ars/internal/sysd"
+	"github.com/ars-project/ars/internal/webhook"
+	"github.com/ars-project/ars/internal/whip"
 )
 
 func serveMain(args []string, stdout, stderr io.Writer) error {
@@ -86,7 +93,54 @@ func run(ctx context.Context, force <-chan struct{}, cfg config.Config, stdout, 
 		_ = mgr.Close(context.Background())
 		return fmt.Errorf("ARS_RTP_PORTS: %w", err)
 	}
-	srv := api.New(mgr, verifier, rtp, m, api.WithLogger(log))
+	// One budget of failed key checks per client address for every
+	// component that checks keys.
+	gate := api.NewKeyGate(m, log)
+	srv := api.New(mgr, verifier, rtp, m, api.WithLogger(log), api.WithKeyGate(gate))
+	wh := whip.New(mgr, verifier, cfg.BindHost, cfg.WebRTCPort, whip.WithLogger(log), whip.WithMetrics(m), whip.WithKeyGate(gate),
+		whip.WithPublicIP(cfg.PublicIP), whip.WithKeyframeInterval(cfg.KeyframeInterval))
+	if err := wh.Start(); err != nil {
+		rtp.Close()
+		_ = mgr.Close(context.Background())
+		return fmt.Errorf("ARS_WEBRTC_PORT: %w", err)
+	}
+	wh.Mount(srv)
+	consoleOpts := []console.Option{console.WithLogger(log), console.WithWebRTC(wh.Enabled()), console.WithKeyGate(gate)}
+	if cfg.Dev {
+		consoleOpts = append(consoleOpts, console.WithDevMode(console.DevCredentials{AppID: cfg.AppID, AppCertificate: cfg.AppCertificate}))
+	}
+	console.New(mgr, verifier, cfg.FileRoot, consoleOpts...).Mount(srv)
+	// Cloud recording API (off without customer credentials).
+	var cloud *cloudrec.Service
+	var uploads *objstore.Uploader
+	var hooks *webhook.Notifier
+	if cfg.CloudCustomerID != "" {
+		stateDir := cmp.Or(cfg.StateDir, filepath.Join(cfg.FileRoot, ".ars"))
+		uploads = objstore.NewUploader(filepath.Join(stateDir, "upload-backup"), objstore.WithLogger(log),
+			objstore.WithRetryInterval(cfg.CloudBackupRetry), objstore.WithResults(func(r objstore.Result) { cloud.UploadResult(r) }))
+		cloudOpts := []cloudrec.Option{cloudrec.WithLogger(log)}
+		if cfg.WebhookURL != "" {
+			hooks = webhook.New(cfg.WebhookURL, cfg.WebhookSecret, filepath.Join(stateDir, "webhooks"), webhook.WithLogger(log))
+			cloudOpts = append(cloudOpts, cloudrec.WithNotifier(hooks))
+		}
+		cloud = cloudrec.New(cloudrec.Config{AppID: cfg.AppID, CustomerID: cfg.CloudCustomerID, CustomerSecret: cfg.CloudCustomerSecret,
+			WorkDir: filepath.Join(stateDir, "cloud"), LocalDir: cmp.Or(cfg.CloudLocalDir, filepath.Join(cfg.FileRoot, "cloud_recording")),
+			ForceLocal: cfg.CloudStorage == "local", ResourceTTL: cfg.CloudResourceTTL, SegmentDuration: cfg.CloudSegment},
+			mgr, verifier, srv, uploads, cloudOpts...)
+		if err := errors.Join(uploads.Start(), cloud.Start()); err != nil {
+			rtp.Close()
+			_ = mgr.Close(context.Background())
+			return fmt.Errorf("ARS_STATE_DIR: %w", err)
+		}
+		if hooks != nil {
+			if err := hooks.Start(); err != nil {
+				rtp.Close()
+				_ = mgr.Close(context.Background())
+				return fmt.Errorf("ARS_STATE_DIR: %w", err)
+			}
+		}
+		cloud.Mount(srv.Handle)
+	}
 	if err := srv.Listen(cfg.HTTPAddr()); err != nil {
 		rtp.Close()
 		_ = mgr.Close(context.Background())
@@ -95,7 +149,7 @@ func run(ctx context.Context, force <-chan struct{}, cfg config.Config, stdout, 
 	srv.Start()
 	notifier := sysd.New(log)
 	notifier.Ready()
-	watchdogStop := notifier.Watchdog(ctx, mgr.Healthy)
+	watchdogStop := notifier.Watchdog(ctx, sysd.AllHealthy(mgr.Healthy, sysd.HTTPProbe(srv.Addr(), "/healthz")))
 	log.Info("ars ready", "http", srv.Addr().String(), "rtp_ports", cfg.RTPPorts.String(), "root", cfg.FileRoot)
 
 	<-ctx.Done()
@@ -116,10 +170,26 @@ func run(ctx context.Context, force <-chan struct{}, cfg config.Config, stdout, 
 	if err := srv.Close(shutdownCtx); err != nil {
 		errs = append(errs, fmt.Errorf("http: %w", err))
 	}
+	if cloud != nil {
+		if err := cloud.Close(shutdownCtx); err != nil {
+			errs = append(errs, fmt.Errorf("cloud recording: %w", err))
+		}
+	}
 	rtp.Close()
 	if err := mgr.Close(shutdownCtx); err != nil {
 		errs = append(errs, err)
 	}
+	if uploads != nil {
+		if err := uploads.Close(shutdownCtx); err != nil {
+			errs = append(errs, fmt.Errorf("uploads: %w", err))
+		}
+	}
+	if hooks != nil {
+		if err := hooks.Close(shutdownCtx); err != nil {
+			errs = append(errs, fmt.Errorf("webhooks: %w", err))
+		}
+	}
+	wh.Close()
 	if pool != nil {
 		if err := pool.Close(shutdownCtx); err != nil {
 			errs = append(errs, fmt.Errorf("transcode pool: %w", err))

@@ -1,12 +1,15 @@
 package api
 
 import (
+	"log/slog"
 	"net"
 	"net/http"
 	"sync"
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/ars-project/ars/internal/metrics"
 )
 
 // keyGuard slows down key guessing: each client address may fail key checks
@@ -85,4 +88,37 @@ func (g *keyGuard) sweepLocked(now time.Time) {
 	if len(g.clients) >= g.max {
 		g.clients = map[string]*guardEntry{}
 	}
+}
+
+// KeyGate is the one place every key check of the HTTP surface goes
+// through (the recording API, WHIP, the console): it refuses a client over
+// its failure budget with 429, charges failures to the client's address,
+// counts them by code and logs them without the key.
+type KeyGate struct {
+	guard   *keyGuard
+	metrics *metrics.Metrics
+	log     *slog.Logger
+}
+
+// NewKeyGate makes a gate counting into m.
+func NewKeyGate(m *metrics.Metrics, log *slog.Logger) *KeyGate {
+	return &KeyGate{guard: newKeyGuard(), metrics: m, log: log.With("component", "keys")}
+}
+
+// Check runs check, a key verification, under the gate.
+func (g *KeyGate) Check(r *http.Request, check func() error) *Error {
+	addr := clientAddr(r)
+	if blocked, retry := g.guard.blocked(addr); blocked {
+		e := apiError(http.StatusTooManyRequests, "too_many_failures", "too many failed key checks from this address; retry later")
+		e.RetryAfter = retry
+		return e
+	}
+	if err := check(); err != nil {
+		g.guard.failed(addr)
+		ke := KeyError(err)
+		g.metrics.KeyFailures.WithLabelValues(ke.Code).Inc()
+		g.log.Info("key refused", "path", r.URL.Path, "code", ke.Code, "remote", addr)
+		return ke
+	}
+	return nil
 }

@@ -39,7 +39,7 @@ type Server struct {
 	srv     *http.Server
 	ln      net.Listener
 	done    chan error
-	guard   *keyGuard
+	gate    *KeyGate
 }
 
 // Option configures a Server.
@@ -48,11 +48,18 @@ type Option func(*Server)
 // WithLogger sets the logger.
 func WithLogger(l *slog.Logger) Option { return func(s *Server) { s.log = l } }
 
+// WithKeyGate shares one failure budget per client address between the API
+// and the other components that check keys.
+func WithKeyGate(g *KeyGate) Option { return func(s *Server) { s.gate = g } }
+
 // New builds the API over its dependencies.
 func New(mgr *session.Manager, keys KeyVerifier, rtp RTPAttacher, m *metrics.Metrics, opts ...Option) *Server {
-	s := &Server{mgr: mgr, keys: keys, rtp: rtp, metrics: m, log: slog.Default(), mux: http.NewServeMux(), guard: newKeyGuard()}
+	s := &Server{mgr: mgr, keys: keys, rtp: rtp, metrics: m, log: slog.Default(), mux: http.NewServeMux()}
 	for _, o := range opts {
 		o(s)
+	}
+	if s.gate == nil {
+		s.gate = NewKeyGate(m, s.log)
 	}
 	s.log = s.log.With("component", "api")
 	s.mux.HandleFunc("POST /v1/recording/start", s.handleStart)
@@ -121,25 +128,8 @@ func (s *Server) Close(ctx context.Context) error {
 	return err
 }
 
-// CheckKey runs a key check under the per-address failure limit: it
-// answers 429 while the client is over its budget, and charges failures.
-// Other components (WHIP, the console) use it for their key checks too.
-func (s *Server) CheckKey(r *http.Request, check func() error) *Error {
-	addr := clientAddr(r)
-	if blocked, retry := s.guard.blocked(addr); blocked {
-		e := apiError(http.StatusTooManyRequests, "too_many_failures", "too many failed key checks from this address; retry later")
-		e.RetryAfter = retry
-		return e
-	}
-	if err := check(); err != nil {
-		s.guard.failed(addr)
-		ke := KeyError(err)
-		s.metrics.KeyFailures.WithLabelValues(ke.Code).Inc()
-		s.log.Info("key refused", "path", r.URL.Path, "code", ke.Code, "remote", addr)
-		return ke
-	}
-	return nil
-}
+// CheckKey runs a key check through the server's KeyGate.
+func (s *Server) CheckKey(r *http.Request, check func() error) *Error { return s.gate.Check(r, check) }
 
 func (s *Server) handleHealth(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"net/netip"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -47,6 +48,31 @@ type Config struct {
 	LogFormat       string
 	// Dev is set when the daemon generated its own development credentials.
 	Dev bool
+	// StateDir holds the daemon's queues (uploads, webhooks) and the files
+	// of running cloud recordings; empty means AGORA_FILE_ROOT/.ars.
+	StateDir string
+	// CloudCustomerID and CloudCustomerSecret are the Basic credentials
+	// of the cloud recording API; the API is off without them. The
+	// secret is environment only.
+	CloudCustomerID     string
+	CloudCustomerSecret string
+	// CloudStorage is "request" (upload where storageConfig says) or
+	// "local" (always to CloudLocalDir).
+	CloudStorage string
+	// CloudLocalDir is the root of local-disk storage; empty means
+	// AGORA_FILE_ROOT/cloud_recording.
+	CloudLocalDir string
+	// CloudSegment is the HLS segment target of cloud recordings.
+	CloudSegment time.Duration
+	// CloudResourceTTL is how long an acquired resource may start a
+	// recording.
+	CloudResourceTTL time.Duration
+	// CloudBackupRetry is how often backed-up uploads are retried.
+	CloudBackupRetry time.Duration
+	// WebhookURL receives cloud recording notifications; WebhookSecret
+	// (environment only) signs them.
+	WebhookURL    string
+	WebhookSecret string
 }
 
 // PortRange is an inclusive range of UDP ports.
@@ -97,6 +123,10 @@ func Default() Config {
 		ShutdownTimeout:  60 * time.Second,
 		LogLevel:         "info",
 		LogFormat:        "text",
+		CloudStorage:     "request",
+		CloudSegment:     4 * time.Second,
+		CloudResourceTTL: 5 * time.Minute,
+		CloudBackupRetry: 30 * time.Second,
 	}
 }
 
@@ -177,6 +207,16 @@ func (c *Config) settings() []setting {
 		mk("ARS_SHUTDOWN_TIMEOUT", "shutdown-timeout", "how long a graceful stop may take", false, func() (func(string) error, func() string) { return dur(&c.ShutdownTimeout) }),
 		mk("ARS_LOG_LEVEL", "log-level", "debug, info, warn or error", false, func() (func(string) error, func() string) { return str(&c.LogLevel) }),
 		mk("ARS_LOG_FORMAT", "log-format", "text or json", false, func() (func(string) error, func() string) { return str(&c.LogFormat) }),
+		mk("ARS_STATE_DIR", "state-dir", "directory of upload and webhook queues (default AGORA_FILE_ROOT/.ars)", false, func() (func(string) error, func() string) { return str(&c.StateDir) }),
+		mk("ARS_CLOUD_CUSTOMER_ID", "cloud-customer-id", "Basic auth user of the cloud recording API (unset: API off)", false, func() (func(string) error, func() string) { return str(&c.CloudCustomerID) }),
+		mk("ARS_CLOUD_CUSTOMER_SECRET", "", "Basic auth password of the cloud recording API; environment only", true, func() (func(string) error, func() string) { return str(&c.CloudCustomerSecret) }),
+		mk("ARS_CLOUD_STORAGE", "cloud-storage", "request (upload where storageConfig says) or local (always local disk)", false, func() (func(string) error, func() string) { return str(&c.CloudStorage) }),
+		mk("ARS_CLOUD_LOCAL_DIR", "cloud-local-dir", "root of local-disk cloud recording storage (default AGORA_FILE_ROOT/cloud_recording)", false, func() (func(string) error, func() string) { return str(&c.CloudLocalDir) }),
+		mk("ARS_CLOUD_SEGMENT_DURATION", "cloud-segment-duration", "HLS segment target of cloud recordings", false, func() (func(string) error, func() string) { return dur(&c.CloudSegment) }),
+		mk("ARS_CLOUD_RESOURCE_TTL", "cloud-resource-ttl", "how long an acquired resource ID may start a recording", false, func() (func(string) error, func() string) { return dur(&c.CloudResourceTTL) }),
+		mk("ARS_CLOUD_BACKUP_RETRY", "cloud-backup-retry", "how often uploads that failed are retried", false, func() (func(string) error, func() string) { return dur(&c.CloudBackupRetry) }),
+		mk("ARS_WEBHOOK_URL", "webhook-url", "URL receiving cloud recording notifications", false, func() (func(string) error, func() string) { return str(&c.WebhookURL) }),
+		mk("ARS_WEBHOOK_SECRET", "", "secret signing webhook notifications; environment only", true, func() (func(string) error, func() string) { return str(&c.WebhookSecret) }),
 	}
 }
 
@@ -281,6 +321,29 @@ func (c Config) Validate() error {
 	case "text", "json":
 	default:
 		bad("ARS_LOG_FORMAT", "%q is not text or json", c.LogFormat)
+	}
+	if (c.CloudCustomerID == "") != (c.CloudCustomerSecret == "") {
+		bad("ARS_CLOUD_CUSTOMER_ID", "customer ID and customer secret must be set together")
+	}
+	if c.CloudStorage != "request" && c.CloudStorage != "local" {
+		bad("ARS_CLOUD_STORAGE", "%q is not request or local", c.CloudStorage)
+	}
+	if c.CloudSegment < time.Second || c.CloudSegment > time.Minute {
+		bad("ARS_CLOUD_SEGMENT_DURATION", "%s is outside 1s..1m", c.CloudSegment)
+	}
+	if c.CloudResourceTTL < time.Second {
+		bad("ARS_CLOUD_RESOURCE_TTL", "%s is shorter than 1s", c.CloudResourceTTL)
+	}
+	if c.CloudBackupRetry < 100*time.Millisecond {
+		bad("ARS_CLOUD_BACKUP_RETRY", "%s is shorter than 100ms", c.CloudBackupRetry)
+	}
+	if c.WebhookURL != "" {
+		if u, err := url.Parse(c.WebhookURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("ARS_WEBHOOK_URL", "%q is not an http(s) URL", c.WebhookURL)
+		}
+		if c.WebhookSecret == "" {
+			bad("ARS_WEBHOOK_SECRET", "must be set with ARS_WEBHOOK_URL")
+		}
 	}
 	return errors.Join(errs...)
 }

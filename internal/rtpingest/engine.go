@@ -27,10 +27,19 @@ const maxPacket = 1500
 // touched only by the port's reader goroutine.
 type route struct {
 	p          *session.Participant
+	host       *hostPin // shared by every route of the participant
 	rtpSrc     addrKey
 	rtcpSrc    addrKey
 	rtpPinned  bool
 	rtcpPinned bool
+}
+
+// hostPin is the IP address a participant's first RTP packet came from.
+// All of a participant's routes are on one port, so only that port's
+// reader goroutine touches it.
+type hostPin struct {
+	src    addrKey
+	pinned bool
 }
 
 type routeTable map[uint32]*route
@@ -182,45 +191,72 @@ func (e *Engine) readLoop(pt *port, br *batchReader) {
 			continue
 		}
 		now := time.Now()
+		var st batchStats
 		for i := 0; i < n; i++ {
 			data, truncated, src := br.datagram(i)
-			e.handle(pt, data, truncated, src, now)
+			e.handle(pt, data, truncated, src, now, &st)
 		}
+		st.publish(e.metrics)
 	}
 }
 
+// batchStats counts one batch on the stack; the shared counters are
+// touched once per batch instead of once per packet, which keeps port
+// goroutines from contending on the same cache lines.
+type batchStats struct {
+	received, bytes, rtcp, written                            uint64
+	oversize, malformed, unknown, wrongSource, notRec, failed uint64
+}
+
+func (st *batchStats) publish(m *metrics.Metrics) {
+	add := func(c interface{ Add(float64) }, n uint64) {
+		if n != 0 {
+			c.Add(float64(n))
+		}
+	}
+	add(m.PacketsReceived, st.received)
+	add(m.BytesReceived, st.bytes)
+	add(m.RTCPReceived, st.rtcp)
+	add(m.PacketsWritten, st.written)
+	add(m.DropOversize, st.oversize)
+	add(m.DropMalformed, st.malformed)
+	add(m.DropUnknownSSRC, st.unknown)
+	add(m.DropWrongSource, st.wrongSource)
+	add(m.DropNotRecord, st.notRec)
+	add(m.DropWriteFailed, st.failed)
+}
+
 // handle is the packet path: validate, demultiplex, pin, record.
-func (e *Engine) handle(pt *port, b []byte, truncated bool, src addrKey, now time.Time) {
-	m := e.metrics
-	m.PacketsReceived.Inc()
-	m.BytesReceived.Add(float64(len(b)))
+func (e *Engine) handle(pt *port, b []byte, truncated bool, src addrKey, now time.Time, st *batchStats) {
+	st.received++
+	st.bytes += uint64(len(b))
 	if truncated || len(b) > maxPacket {
-		m.DropOversize.Inc()
+		st.oversize++
 		return
 	}
 	rtcp := isRTCP(b)
 	var ssrc uint32
 	if rtcp {
 		if !validRTCP(b) {
-			m.DropMalformed.Inc()
+			st.malformed++
 			return
 		}
-		m.RTCPReceived.Inc()
+		st.rtcp++
 		ssrc = binary.BigEndian.Uint32(b[4:8])
 	} else {
 		if !validRTP(b) {
-			m.DropMalformed.Inc()
+			st.malformed++
 			return
 		}
 		ssrc = binary.BigEndian.Uint32(b[8:12])
 	}
 	r := (*pt.routes.Load())[ssrc]
 	if r == nil {
-		m.DropUnknownSSRC.Inc()
+		st.unknown++
 		return
 	}
-	if !pin(&r.rtpPinned, &r.rtpSrc, &r.rtcpPinned, &r.rtcpSrc, rtcp, src) {
-		m.DropWrongSource.Inc()
+	if !r.admit(rtcp, src) {
+		st.wrongSource++
 		return
 	}
 	kind := storage.RecordRTP
@@ -230,11 +266,11 @@ func (e *Engine) handle(pt *port, b []byte, truncated bool, src addrKey, now tim
 	err := r.p.Write(kind, now, b)
 	switch {
 	case err == nil:
-		m.PacketsWritten.Inc()
+		st.written++
 	case errors.Is(err, session.ErrNotRecording):
-		m.DropNotRecord.Inc()
+		st.notRec++
 	default:
-		m.DropWriteFailed.Inc()
+		st.failed++
 	}
 	if rtcp {
 		forEachBye(b, func(s uint32) {
@@ -245,20 +281,31 @@ func (e *Engine) handle(pt *port, b []byte, truncated bool, src addrKey, now tim
 	}
 }
 
-// pin ties RTP and RTCP of an SSRC each to the source of its first packet
-// (senders often send RTCP from the next port up) and reports whether src
-// is the pinned one.
-func pin(rtpPinned *bool, rtpSrc *addrKey, rtcpPinned *bool, rtcpSrc *addrKey, rtcp bool, src addrKey) bool {
-	pinned, at := rtpPinned, rtpSrc
+// admit ties RTP and RTCP of an SSRC each to the source of its first
+// packet (senders often send RTCP from the next port up) and reports
+// whether src is the pinned one. Beyond that, all of a participant's
+// streams, RTP and RTCP, must come from the host its first packet came
+// from: an attacker who learns an SSRC cannot claim from elsewhere what the
+// sender has not used yet (a forged RTCP BYE would end the session).
+// RTCP may come first: ffmpeg sends a sender report before its first RTP
+// packet.
+func (r *route) admit(rtcp bool, src addrKey) bool {
+	pinned, at := &r.rtpPinned, &r.rtpSrc
 	if rtcp {
-		pinned, at = rtcpPinned, rtcpSrc
+		pinned, at = &r.rtcpPinned, &r.rtcpSrc
 	}
-	if !*pinned {
-		*at, *pinned = src, true
-		return true
+	if *pinned {
+		return *at == src
 	}
-	return *at == src
+	if r.host.pinned && !sameHost(r.host.src, src) {
+		return false
+	}
+	r.host.src, r.host.pinned = src, true
+	*at, *pinned = src, true
+	return true
 }
+
+func sameHost(a, b addrKey) bool { return a.family == b.family && a.ip == b.ip }
 
 // Attach routes a participant's streams to one port and returns its
 // number. The routes go away when the participant leaves.
@@ -298,8 +345,9 @@ func (e *Engine) Attach(p *session.Participant, streams []storage.StreamInfo) (i
 		for k, v := range cur {
 			next[k] = v
 		}
+		host := &hostPin{}
 		for _, s := range streams {
-			next[s.SSRC] = &route{p: p}
+			next[s.SSRC] = &route{p: p, host: host}
 		}
 		pt.routes.Store(&next)
 		p.OnLeave(func() { e.detach(pt, p) })

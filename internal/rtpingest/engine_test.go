@@ -191,7 +191,9 @@ func BenchmarkHandle(b *testing.B) {
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
 		binary.BigEndian.PutUint16(pkt[2:], uint16(i))
-		r.engine.handle(pt, pkt, false, src, time.Now())
+		var st batchStats
+		r.engine.handle(pt, pkt, false, src, time.Now(), &st)
+		st.publish(r.m)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"os"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -330,6 +331,11 @@ func (m *Manager) StartRecording(channelName string, uid uint32, tag string) (Re
 		}
 	}
 	if err != nil {
+		if dir != "" {
+			// Nothing records into it: left behind it would be a recording
+			// without its Metadata.txt (a full disk, say).
+			_ = os.RemoveAll(dir)
+		}
 		m.dropChannelLocked(ch)
 		m.mu.Unlock()
 		m.log.Error("recording start error", "channel", channelName, "err", err)

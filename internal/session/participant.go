@@ -154,6 +154,9 @@ func (p *Participant) openCapture(now time.Time) (*capture, error) {
 	c, err := openCapture(rec, p, now)
 	if err != nil {
 		p.retryAt.Store(now.Add(captureRetryPause).UnixNano())
+		p.mgr.metrics.WriteErrors.Inc()
+		p.mgr.log.Warn("capture open failed; retrying after a pause", "channel", p.channel.name, "uid", p.uid,
+			"retry_in", captureRetryPause, "err", err)
 		p.mgr.recordingFailed(rec, err)
 		return nil, fmt.Errorf("%w: %w", ErrCaptureUnavailable, err)
 	}

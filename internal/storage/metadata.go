@@ -2,10 +2,12 @@ package storage
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 )
 
 // Error statuses written to Metadata.txt.
@@ -64,9 +66,40 @@ func WriteMetadata(dir string, m Metadata) error {
 	}
 	if werr != nil {
 		_ = os.Remove(tmp)
+		// A full disk refuses the temporary copy, yet that is when the
+		// status (write_failed) matters most. Rewriting the existing file
+		// in place needs no new block: the status adds a few bytes to a
+		// file far smaller than one block.
+		if isNoSpace(werr) && overwrite(filepath.Join(dir, MetadataFile), m.Format()) == nil {
+			return nil
+		}
 		return fmt.Errorf("write metadata: %w", werr)
 	}
 	return nil
+}
+
+func isNoSpace(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
+}
+
+// overwrite replaces an existing file's content without truncating it
+// first, so that the blocks it holds are reused rather than freed.
+func overwrite(path, content string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteAt([]byte(content), 0)
+	if err == nil {
+		err = f.Truncate(int64(len(content)))
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // ReadMetadata parses dir/Metadata.txt.

@@ -71,15 +71,19 @@ func Create(path string, hdr Header) (*Writer, error) {
 	head = binary.BigEndian.AppendUint32(head, uint32(len(js)))
 	head = append(head, js...)
 	head = binary.BigEndian.AppendUint32(head, crc32.Checksum(js, castagnoli))
-	if _, err := w.buf.Write(head); err != nil {
-		_ = w.Close()
-		return nil, fmt.Errorf("write capture header: %w", err)
-	}
+	_, err = w.buf.Write(head)
 	// The header goes to disk at once so that even an empty capture is
 	// self-describing after a crash.
-	if err := w.Flush(); err != nil {
+	if err == nil {
+		err = w.Flush()
+	}
+	if err != nil {
+		// A file without its header (a full disk) is no capture: left
+		// behind, every later pass would fail on it. Removed while still
+		// locked so that no converter ever sees it.
+		_ = os.Remove(path)
 		_ = w.Close()
-		return nil, err
+		return nil, fmt.Errorf("write capture header: %w", err)
 	}
 	return w, nil
 }

@@ -16,7 +16,9 @@ import (
 
 // ConvertFile converts the capture at src into an MP4 written at dst
 // (created or truncated; the caller handles temp names and renames). On
-// success dst is complete and synced; on error dst is removed.
+// success dst is complete and synced. dst is only opened once the whole
+// capture has been read; if writing it fails, it is removed, so an error
+// never leaves a partial MP4 behind.
 func ConvertFile(ctx context.Context, src, dst string, opts ...Option) (Result, error) {
 	cfg := config{log: slog.New(slog.DiscardHandler), reorderWindow: defaultReorderWindow}
 	for _, o := range opts {
@@ -265,8 +267,10 @@ func (c *converter) sink(k mediaKind) packetSink {
 	case kindVideo:
 		if c.video == nil {
 			info := c.active[kindVideo].info
+			// H.264 over RTP always uses a 90 kHz clock (RFC 6184); a
+			// declared rate is honoured only if it is plausible.
 			clock := info.ClockRate
-			if clock == 0 {
+			if clock < 1000 || clock > 1_000_000 {
 				clock = 90000
 			}
 			sps, pps := fmtpParameterSets(info.Fmtp)
@@ -276,15 +280,13 @@ func (c *converter) sink(k mediaKind) packetSink {
 	default:
 		if c.audio == nil {
 			info := c.active[kindAudio].info
-			clock := info.ClockRate
-			if clock == 0 {
-				clock = opusRate
-			}
 			ch := int(info.Channels)
 			if ch != 1 {
 				ch = 2
 			}
-			c.audio = newAudioTrack(c.sp, clock, ch)
+			// Opus RTP timestamps always count 48 kHz (RFC 7587), whatever
+			// the signalling says.
+			c.audio = newAudioTrack(c.sp, opusRate, ch)
 		}
 		return c.audio
 	}

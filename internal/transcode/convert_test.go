@@ -5,8 +5,11 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/Eyevinn/mp4ff/mp4"
 
 	"github.com/ars-project/ars/internal/storage"
 	"github.com/ars-project/ars/internal/testmedia"
@@ -207,7 +210,25 @@ func TestConvert(t *testing.T) {
 				t.Fatalf("ConvertFile: %v", err)
 			}
 			check(t, dst, res, c.want)
+			keep(t, dst, tc.name)
 		})
+	}
+}
+
+// keep copies an output to $ARS_TRANSCODE_KEEP, for checking files by
+// hand in players (VLC, Chromium) that tests cannot drive.
+func keep(t *testing.T, path, name string) {
+	dir := os.Getenv("ARS_TRANSCODE_KEEP")
+	if dir == "" {
+		return
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name = strings.NewReplacer(" ", "_", "%", "pct", ",", "", "-", "_").Replace(name)
+	if err := os.WriteFile(filepath.Join(dir, name+".mp4"), b, 0o644); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -238,6 +259,11 @@ func check(t *testing.T, dst string, res Result, w expect) {
 	}
 	if res.Bytes != st.Size() {
 		t.Errorf("Result.Bytes = %d, file has %d", res.Bytes, st.Size())
+	}
+	entry := checkLayout(t, dst, v0(p), p.Stream("audio") != nil)
+	// avc3 (parameter sets may change in-band) only when they did.
+	if wantEntry := map[bool]string{true: "avc3", false: "avc1"}[w.sizes != nil]; w.video && entry != wantEntry {
+		t.Errorf("video sample entry %s, want %s", entry, wantEntry)
 	}
 	if res.Torn != w.torn {
 		t.Errorf("Result.Torn = %v, want %v", res.Torn, w.torn)
@@ -303,6 +329,51 @@ func check(t *testing.T, dst string, res Result, w expect) {
 	if res.MediaDuration <= 0 || !near(res.MediaDuration, p.Duration, durTolerance) {
 		t.Errorf("Result.MediaDuration = %v, file says %v", res.MediaDuration, p.Duration)
 	}
+}
+
+func v0(p testmedia.Probe) bool { return p.Stream("video") != nil }
+
+// checkLayout checks the box structure players rely on: ftyp, then moov
+// (fast start), then mdat; H.264 in avc1/avc3 with avcC; Opus with dOps.
+func checkLayout(t *testing.T, path string, video, audio bool) (videoEntry string) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	mf, err := mp4.DecodeFile(f)
+	if err != nil {
+		t.Fatalf("mp4ff cannot decode %s: %v", path, err)
+	}
+	var order []string
+	for _, b := range mf.Children {
+		order = append(order, b.Type())
+	}
+	if len(order) != 3 || order[0] != "ftyp" || order[1] != "moov" || order[2] != "mdat" {
+		t.Errorf("top-level boxes %v, want [ftyp moov mdat]", order)
+	}
+	var sawVideo, sawAudio bool
+	for _, trak := range mf.Moov.Traks {
+		stsd := trak.Mdia.Minf.Stbl.Stsd
+		if stsd.AvcX != nil {
+			sawVideo = true
+			videoEntry = stsd.AvcX.Type()
+			if stsd.AvcX.AvcC == nil || len(stsd.AvcX.AvcC.SPSnalus) == 0 || len(stsd.AvcX.AvcC.PPSnalus) == 0 {
+				t.Errorf("%s sample entry without parameter sets", stsd.AvcX.Type())
+			}
+		}
+		if stsd.Opus != nil {
+			sawAudio = true
+			if stsd.Opus.Dops == nil || stsd.Opus.Dops.InputSampleRate != 48000 {
+				t.Errorf("Opus sample entry without a proper dOps box")
+			}
+		}
+	}
+	if sawVideo != video || sawAudio != audio {
+		t.Errorf("sample entries: video %v audio %v, want %v %v", sawVideo, sawAudio, video, audio)
+	}
+	return videoEntry
 }
 
 func TestConvertErrors(t *testing.T) {

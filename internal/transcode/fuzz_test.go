@@ -1,7 +1,6 @@
 package transcode
 
 import (
-	"fmt"
 	"context"
 	"encoding/binary"
 	"os"
@@ -73,15 +72,6 @@ func FuzzConvertRecords(f *testing.F) {
 
 // convertRecords writes data as records of a capture and converts it.
 func convertRecords(t *testing.T, data []byte) {
-	if os.Getenv("SLOWDEBUG") != "" {
-		start := time.Now()
-		orig := append([]byte(nil), data...)
-		defer func() {
-			if time.Since(start) > time.Second {
-				_ = os.WriteFile(fmt.Sprintf("/tmp/slow-%d", time.Now().UnixNano()), orig, 0o600)
-			}
-		}()
-	}
 	src := filepath.Join(t.TempDir(), "1_000000.tmp")
 	w, err := storage.Create(src, fuzzHeader)
 	if err != nil {

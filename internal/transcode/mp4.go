@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/Eyevinn/mp4ff/mp4"
+
+	"github.com/ars-project/ars/internal/storage"
 )
 
 // movieTimescale is the mvhd timescale: edit lists and track headers count
@@ -61,7 +63,7 @@ func writeMP4(dst string, sp *spool, tracks []mp4Track, created time.Time, brand
 		o.shift(base)
 	}
 
-	f, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
+	f, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, storage.FileMode)
 	if err != nil {
 		return 0, fmt.Errorf("create mp4: %w", err)
 	}

@@ -86,10 +86,7 @@ func (g *Ingest) readRequest(w http.ResponseWriter, r *http.Request) (request, *
 		w.Header().Set("WWW-Authenticate", `Bearer realm="ars"`)
 		return req, apiErr(http.StatusUnauthorized, "missing_key", "a media channel key is required as Authorization: Bearer KEY")
 	}
-	if err := g.keys.VerifyMedia(key, req.channel, req.uid); err != nil {
-		ke := api.KeyError(err)
-		g.metrics.KeyFailures.WithLabelValues(ke.Code).Inc()
-		g.log.Info("media key refused", "channel", req.channel, "uid", req.uid, "code", ke.Code, "remote", r.RemoteAddr)
+	if ke := g.gate.Check(r, func() error { return g.keys.VerifyMedia(key, req.channel, req.uid) }); ke != nil {
 		if ke.Status == http.StatusUnauthorized {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="ars", error="invalid_token"`)
 		}

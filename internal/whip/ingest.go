@@ -12,6 +12,7 @@ import (
 	"github.com/pion/ice/v4"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/ars-project/ars/internal/api"
 	"github.com/ars-project/ars/internal/metrics"
 	"github.com/ars-project/ars/internal/session"
 )
@@ -38,6 +39,7 @@ type Ingest struct {
 	gatherTimeout    time.Duration
 	log              *slog.Logger
 	metrics          *metrics.Metrics
+	gate             *api.KeyGate
 
 	api     *webrtc.API
 	udpConn net.PacketConn
@@ -61,6 +63,9 @@ func WithLogger(l *slog.Logger) Option { return func(g *Ingest) { g.log = l } }
 
 // WithMetrics sets the instruments packets are counted with.
 func WithMetrics(m *metrics.Metrics) Option { return func(g *Ingest) { g.metrics = m } }
+
+// WithKeyGate shares the API's per-address budget of failed key checks.
+func WithKeyGate(gate *api.KeyGate) Option { return func(g *Ingest) { g.gate = gate } }
 
 // WithPublicIP announces ip in ICE candidates instead of the host's own
 // addresses, for a server behind 1:1 NAT.
@@ -88,6 +93,9 @@ func New(mgr *session.Manager, keys KeyVerifier, bind string, port int, opts ...
 	}
 	if g.metrics == nil {
 		g.metrics = metrics.New()
+	}
+	if g.gate == nil {
+		g.gate = api.NewKeyGate(g.metrics, g.log)
 	}
 	g.log = g.log.With("component", "whip")
 	return g

@@ -22,12 +22,14 @@ func (l pionLogger) emit(level slog.Level, msg string) {
 	l.log.Log(context.Background(), level, msg)
 }
 
-func (l pionLogger) Trace(string)                  {}
-func (l pionLogger) Tracef(string, ...any)         {}
-func (l pionLogger) Debug(string)                  {}
-func (l pionLogger) Debugf(string, ...any)         {}
-func (l pionLogger) Info(msg string)               { l.emit(slog.LevelDebug, msg) }
-func (l pionLogger) Infof(format string, a ...any) { l.emit(slog.LevelDebug, fmt.Sprintf(format, a...)) }
+func (l pionLogger) Trace(string)          {}
+func (l pionLogger) Tracef(string, ...any) {}
+func (l pionLogger) Debug(string)          {}
+func (l pionLogger) Debugf(string, ...any) {}
+func (l pionLogger) Info(msg string)       { l.emit(slog.LevelDebug, msg) }
+func (l pionLogger) Infof(format string, a ...any) {
+	l.emit(slog.LevelDebug, fmt.Sprintf(format, a...))
+}
 func (l pionLogger) Warn(msg string)               { l.emit(slog.LevelWarn, msg) }
 func (l pionLogger) Warnf(format string, a ...any) { l.emit(slog.LevelWarn, fmt.Sprintf(format, a...)) }
 func (l pionLogger) Error(msg string)              { l.emit(slog.LevelError, msg) }

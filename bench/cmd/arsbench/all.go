@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ars-project/ars/bench/capacity"
+	"github.com/ars-project/ars/bench/convbench"
 	"github.com/ars-project/ars/bench/loadgen"
 )
 
@@ -38,6 +39,7 @@ type allOptions struct {
 	convReps               int
 	stopAbove              float64
 	skipCapacity, skipConv bool
+	findings               string
 }
 
 func parseAll(args []string) (allOptions, error) {
@@ -59,6 +61,7 @@ func parseAll(args []string) (allOptions, error) {
 	fs.IntVar(&o.mediaSecs, "media-seconds", 60, "length of the generated media (the conversion input)")
 	fs.IntVar(&o.convReps, "conv-reps", 5, "conversions per tool")
 	fs.Float64Var(&o.stopAbove, "stop-above", 2, "stop the series after a step losing more than this percent")
+	fs.StringVar(&o.findings, "findings", "bench/findings.md", "hand-written analysis appended to RESULTS.md")
 	fs.BoolVar(&o.skipCapacity, "skip-capacity", false, "skip the capacity series")
 	fs.BoolVar(&o.skipConv, "skip-conversion", false, "skip the conversion run")
 	if err := fs.Parse(args); err != nil {
@@ -86,7 +89,7 @@ func runAll(args []string) error {
 		return err
 	}
 	t0 := time.Now()
-	m, err := loadgen.EnsureMedia(ctx, o.media, loadgen.MediaOptions{VideoKbps: o.videoKbps, Duration: time.Duration(o.mediaSecs) * time.Second})
+	m, err := loadgen.EnsureMedia(ctx, o.media, o.mediaOpts())
 	if err != nil {
 		return err
 	}
@@ -96,7 +99,7 @@ func runAll(args []string) error {
 	}
 	log.Info("media ready", "dir", m.Dir, "took", time.Since(t0).Round(time.Millisecond),
 		"video_kbps", int(tr.Video.Bitrate()/1000), "video_pps", int(tr.Video.Rate()), "audio_pps", int(tr.Audio.Rate()))
-	res := &results{Started: t0, Media: m, Tracks: tr, Opts: o}
+	res := &results{Started: t0, Media: m, Tracks: tr, Opts: o, Args: args}
 	if !o.skipCapacity {
 		self, err := os.Executable()
 		if err != nil {
@@ -121,8 +124,27 @@ func runAll(args []string) error {
 			return err
 		}
 	}
+	if !o.skipConv {
+		tools, err := convbench.Run(ctx, convbench.Config{Media: m, Tracks: tr, WorkDir: filepath.Join(o.out, "conversion"),
+			Reps: o.convReps, Transcoder: o.transcoder})
+		if err != nil {
+			return err
+		}
+		res.Tools = tools
+		for _, t := range tools {
+			log.Info("conversion", "tool", t.Name, "speed_per_core", int(t.SpeedPerCore), "check", t.Check, "err", t.Err)
+		}
+		if err := writeJSON(filepath.Join(o.out, "conversion.json"), tools); err != nil {
+			return err
+		}
+	}
 	res.Elapsed = time.Since(t0)
 	return res.write()
+}
+
+// mediaOpts are the media options, defaults filled in.
+func (o allOptions) mediaOpts() loadgen.MediaOptions {
+	return loadgen.MediaOptions{VideoKbps: o.videoKbps, Duration: time.Duration(o.mediaSecs) * time.Second}.WithDefaults()
 }
 
 func writeJSON(path string, v any) error {

@@ -1,0 +1,117 @@
+package convbench
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/ars-project/ars/bench/loadgen"
+)
+
+func media(t *testing.T) (loadgen.Media, loadgen.Tracks) {
+	t.Helper()
+	if _, err := exec.LookPath("ffmpeg"); err != nil {
+		t.Skip("ffmpeg not on PATH (make test-deps installs it)")
+	}
+	m, err := loadgen.EnsureMedia(context.Background(), t.TempDir(), loadgen.MediaOptions{Duration: 4 * time.Second, Width: 320, Height: 240})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := loadgen.LoadTracks(m.Capture)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m, tr
+}
+
+func TestRunJudgesEveryTool(t *testing.T) {
+	m, tr := media(t)
+	tools, err := Run(context.Background(), Config{Media: m, Tracks: tr, WorkDir: t.TempDir(), Reps: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, janusErr := exec.LookPath("janus-pp-rec")
+	for _, tl := range tools {
+		if tl.Name == "janus-pp-rec (video + audio)" && janusErr != nil {
+			if tl.Err == "" {
+				t.Errorf("janus-pp-rec missing but no error reported")
+			}
+			continue
+		}
+		if tl.Err != "" || tl.Check != "ok" || tl.Runs != 1 {
+			t.Errorf("%s: runs %d err %q check %q", tl.Name, tl.Runs, tl.Err, tl.Check)
+		}
+		if tl.MediaSeconds < 3.9 || tl.CPUSeconds <= 0 || tl.SpeedPerCore <= 0 {
+			t.Errorf("%s: media %v s, cpu %v s, speed %v", tl.Name, tl.MediaSeconds, tl.CPUSeconds, tl.SpeedPerCore)
+		}
+	}
+}
+
+func TestCheckMP4FindsTruncation(t *testing.T) {
+	m, _ := media(t)
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.mp4")
+	if out, err := exec.Command("ffmpeg", "-v", "error", "-framerate", "25", "-i", m.VideoES, "-i", m.AudioES,
+		"-map", "0:v", "-map", "1:a", "-c", "copy", good).CombinedOutput(); err != nil {
+		t.Fatalf("%v %s", err, out)
+	}
+	ctx := context.Background()
+	if c := checkMP4(ctx, good, m.Duration, true, true); c != "ok" {
+		t.Fatalf("good file: %s", c)
+	}
+	if c := checkMP4(ctx, good, 2*m.Duration, true, true); c == "ok" {
+		t.Fatal("a file half the expected length passed")
+	}
+	b, _ := os.ReadFile(good)
+	cut := filepath.Join(dir, "cut.mp4")
+	if err := os.WriteFile(cut, b[:len(b)*2/3], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if c := checkMP4(ctx, cut, m.Duration, true, true); c == "ok" {
+		t.Fatal("truncated file passed")
+	}
+}
+
+func TestWriteMJR(t *testing.T) {
+	_, tr := media(t)
+	path := filepath.Join(t.TempDir(), "v.mjr")
+	start := time.Unix(1700000000, 0)
+	if err := WriteMJR(path, tr.Video, start); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(b[:8]) != "MJR00002" {
+		t.Fatalf("magic %q", b[:8])
+	}
+	n := int(binary.BigEndian.Uint16(b[8:10]))
+	var h mjrHeader
+	if err := json.Unmarshal(b[10:10+n], &h); err != nil || h.Type != "v" || h.Codec != "h264" || h.First != start.UnixMicro() {
+		t.Fatalf("header %+v %v", h, err)
+	}
+	rest := b[10+n:]
+	for i, p := range tr.Video.Packets {
+		if len(rest) < 10 || string(rest[:4]) != "MEET" {
+			t.Fatalf("packet %d: no MEET", i)
+		}
+		if ms := binary.BigEndian.Uint32(rest[4:8]); ms != uint32(p.At/time.Millisecond) {
+			t.Fatalf("packet %d: %d ms, want %d", i, ms, p.At/time.Millisecond)
+		}
+		l := int(binary.BigEndian.Uint16(rest[8:10]))
+		if !bytes.Equal(rest[10:10+l], p.Data) {
+			t.Fatalf("packet %d differs", i)
+		}
+		rest = rest[10+l:]
+	}
+	if len(rest) != 0 {
+		t.Fatalf("%d bytes after the last packet", len(rest))
+	}
+}

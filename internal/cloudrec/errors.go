@@ -1,0 +1,38 @@
+package cloudrec
+
+import (
+	"errors"
+	"net/http"
+)
+
+// ErrClosed means the service was closed.
+var ErrClosed = errors.New("cloudrec: closed")
+
+// Agora's error codes (the "code" of an error body).
+const (
+	codeInvalidParam   = 2
+	codeResourceReused = 7
+	codeTokenExpired   = 109
+	codeTokenInvalid   = 110
+	codeResourceExpiry = 433
+	codeNoFile         = 435
+	codeDuplicate      = 53
+	codeNotFound       = 404
+)
+
+// apiError is an Agora error answer: an HTTP status and {code, reason}.
+type apiError struct {
+	status int
+	code   int
+	reason string
+}
+
+func (e *apiError) Error() string { return e.reason }
+
+func invalid(reason string) *apiError {
+	return &apiError{status: http.StatusBadRequest, code: codeInvalidParam, reason: reason}
+}
+
+func notFound() *apiError {
+	return &apiError{status: http.StatusNotFound, code: codeNotFound, reason: "failed to find worker"}
+}

@@ -1,0 +1,230 @@
+package cloudrec
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/ars-project/ars/internal/rdk"
+)
+
+func checkMode(r *http.Request) *apiError {
+	switch m := r.PathValue("mode"); m {
+	case "individual":
+		return nil
+	case "mix", "web":
+		return invalid("mode " + m + " is not supported by ars yet; use individual mode")
+	default:
+		return invalid("mode must be individual, mix or web")
+	}
+}
+
+func (s *Service) handleAcquire(r *http.Request) (int, any, *apiError) {
+	var req acquireRequest
+	if e := decode(r, &req); e != nil {
+		return 0, nil, e
+	}
+	if e := checkCname(req.Cname); e != nil {
+		return 0, nil, e
+	}
+	if _, e := checkUID(req.UID); e != nil {
+		return 0, nil, e
+	}
+	if cr := req.ClientRequest; cr != nil {
+		if h := cr.ResourceExpiredHour; h != nil && (*h < 1 || *h > 720) {
+			return 0, nil, invalid("clientRequest.resourceExpiredHour must be 1 to 720")
+		}
+		if sc := cr.Scene; sc != nil && (*sc < 0 || *sc > 2) {
+			return 0, nil, invalid("clientRequest.scene must be 0, 1 or 2")
+		}
+	}
+	res := &resource{id: newResourceID(), cname: req.Cname, uid: req.UID, created: s.now()}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return 0, nil, &apiError{status: http.StatusServiceUnavailable, code: 1, reason: "the server is shutting down"}
+	}
+	s.resources[res.id] = res
+	s.mu.Unlock()
+	return http.StatusOK, acquireResponse{Cname: req.Cname, UID: req.UID, ResourceID: res.id}, nil
+}
+
+func (s *Service) handleStart(r *http.Request) (int, any, *apiError) {
+	if e := checkMode(r); e != nil {
+		return 0, nil, e
+	}
+	var req startRequest
+	if e := decode(r, &req); e != nil {
+		return 0, nil, e
+	}
+	if e := checkCname(req.Cname); e != nil {
+		return 0, nil, e
+	}
+	uid, e := checkUID(req.UID)
+	if e != nil {
+		return 0, nil, e
+	}
+	settings, e := s.checkStart(&req)
+	if e != nil {
+		return 0, nil, e
+	}
+	rid := r.PathValue("rid")
+	s.mu.Lock()
+	res := s.resources[rid]
+	switch {
+	case res == nil:
+		s.mu.Unlock()
+		return 0, nil, invalid("invalid resourceId")
+	case res.cname != req.Cname || res.uid != req.UID:
+		s.mu.Unlock()
+		return 0, nil, invalid("cname and uid must be those the resourceId was acquired for")
+	case res.used:
+		s.mu.Unlock()
+		return 0, nil, &apiError{status: http.StatusCreated, code: codeResourceReused, reason: "the resourceId was already used to start a recording"}
+	case s.now().Sub(res.created) > s.cfg.ResourceTTL:
+		s.mu.Unlock()
+		return 0, nil, &apiError{status: http.StatusBadRequest, code: codeResourceExpiry, reason: "the resourceId has expired; acquire a new one"}
+	case s.active[req.Cname+"\x00"+req.UID] != "":
+		s.mu.Unlock()
+		return 0, nil, &apiError{status: http.StatusBadRequest, code: codeDuplicate, reason: "a recording with this cname and uid is already running"}
+	}
+	s.mu.Unlock()
+
+	if ke := s.guard.CheckKey(r, func() error { return s.keys.VerifyMedia(req.ClientRequest.Token, req.Cname, uid) }); ke != nil {
+		if ke.Status == http.StatusTooManyRequests {
+			return 0, nil, &apiError{status: http.StatusTooManyRequests, code: 1, reason: "too many failed token checks; retry later"}
+		}
+		code := codeTokenInvalid
+		if errors.Is(s.keys.VerifyMedia(req.ClientRequest.Token, req.Cname, uid), rdk.ErrExpired) {
+			code = codeTokenExpired
+		}
+		return 0, nil, &apiError{status: http.StatusUnauthorized, code: code, reason: "token refused: " + ke.Message}
+	}
+
+	s.mu.Lock()
+	// Checked again: another start may have won the race meanwhile.
+	if res.used {
+		s.mu.Unlock()
+		return 0, nil, &apiError{status: http.StatusCreated, code: codeResourceReused, reason: "the resourceId was already used to start a recording"}
+	}
+	if s.active[req.Cname+"\x00"+req.UID] != "" {
+		s.mu.Unlock()
+		return 0, nil, &apiError{status: http.StatusBadRequest, code: codeDuplicate, reason: "a recording with this cname and uid is already running"}
+	}
+	if s.closed {
+		s.mu.Unlock()
+		return 0, nil, &apiError{status: http.StatusServiceUnavailable, code: 1, reason: "the server is shutting down"}
+	}
+	res.used = true
+	rec := newRecorder(s, rid, newSID(), req.Cname, req.UID, uid, settings)
+	s.sessions[rec.sid] = rec
+	s.active[req.Cname+"\x00"+req.UID] = rec.sid
+	s.mu.Unlock()
+	if err := rec.start(); err != nil {
+		s.forget(rec, nil)
+		s.log.Error("recorder failed to start", "sid", rec.sid, "error", err)
+		return 0, nil, &apiError{status: http.StatusBadRequest, code: codeInvalidParam, reason: "cannot start the recorder: " + err.Error()}
+	}
+	return http.StatusOK, startResponse{Cname: req.Cname, UID: req.UID, ResourceID: rid, SID: rec.sid}, nil
+}
+
+// lookup finds the running recorder of a request's path.
+func (s *Service) lookup(r *http.Request) (*recorder, *endedSession, *apiError) {
+	if e := checkMode(r); e != nil {
+		return nil, nil, e
+	}
+	sid := r.PathValue("sid")
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rec := s.sessions[sid]
+	if ended := s.ended[sid]; ended != nil && (rec == nil || ended.replay != nil) {
+		return nil, ended, notFound()
+	}
+	if rec == nil || rec.rid != r.PathValue("rid") {
+		return nil, nil, notFound()
+	}
+	return rec, nil, nil
+}
+
+func (s *Service) handleQuery(r *http.Request) (int, any, *apiError) {
+	rec, _, e := s.lookup(r)
+	if e != nil {
+		return 0, nil, e
+	}
+	status, files := rec.snapshot()
+	if status != statusRunning {
+		return 0, nil, notFound()
+	}
+	return http.StatusOK, queryResponse{Cname: rec.cname, UID: rec.uidStr, ResourceID: rec.rid, SID: rec.sid,
+		ServerResponse: queryServerResponse{Status: status, FileListMode: "json", FileList: files,
+			SliceStartTime: rec.started.UnixMilli()}}, nil
+}
+
+func (s *Service) handleUpdate(r *http.Request) (int, any, *apiError) {
+	rec, _, e := s.lookup(r)
+	if e != nil {
+		return 0, nil, e
+	}
+	var req updateRequest
+	if e := decode(r, &req); e != nil {
+		return 0, nil, e
+	}
+	if req.Cname != rec.cname || req.UID != rec.uidStr {
+		return 0, nil, invalid("cname and uid must be those of the recording")
+	}
+	if req.ClientRequest == nil || req.ClientRequest.StreamSubscribe == nil {
+		return 0, nil, invalid("clientRequest.streamSubscribe is required")
+	}
+	ss := req.ClientRequest.StreamSubscribe
+	var upd subscriptionUpdate
+	if a := ss.AudioUIDList; a != nil {
+		f, e := parseFilter("Audio", a.SubscribeAudioUIDs, a.UnsubscribeAudioUIDs)
+		if e != nil {
+			return 0, nil, e
+		}
+		upd.audio = &f
+	}
+	if v := ss.VideoUIDList; v != nil {
+		f, e := parseFilter("Video", v.SubscribeVideoUIDs, v.UnsubscribeVideoUIDs)
+		if e != nil {
+			return 0, nil, e
+		}
+		upd.video = &f
+	}
+	if !rec.update(upd) {
+		return 0, nil, notFound()
+	}
+	return http.StatusOK, startResponse{Cname: rec.cname, UID: rec.uidStr, ResourceID: rec.rid, SID: rec.sid}, nil
+}
+
+func (s *Service) handleUpdateLayout(r *http.Request) (int, any, *apiError) {
+	if _, _, e := s.lookup(r); e != nil {
+		return 0, nil, e
+	}
+	return 0, nil, invalid("updateLayout applies to mix mode, which ars does not support yet")
+}
+
+func (s *Service) handleStop(r *http.Request) (int, any, *apiError) {
+	rec, ended, e := s.lookup(r)
+	if e != nil {
+		if ended != nil && ended.replay != nil && ended.replay.ResourceID == r.PathValue("rid") {
+			return http.StatusPartialContent, ended.replay, nil
+		}
+		return 0, nil, e
+	}
+	var req stopRequest
+	if e := decode(r, &req); e != nil {
+		return 0, nil, e
+	}
+	if req.Cname != rec.cname || req.UID != rec.uidStr {
+		return 0, nil, invalid("cname and uid must be those of the recording")
+	}
+	async := req.ClientRequest != nil && req.ClientRequest.AsyncStop
+	resp, ok := rec.stop(async)
+	if !ok {
+		return 0, nil, notFound()
+	}
+	if resp.Code == codeNoFile {
+		return http.StatusPartialContent, resp, nil
+	}
+	return http.StatusOK, resp, nil
+}

@@ -1,0 +1,348 @@
+package cloudrec
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/ars-project/ars/internal/api"
+	"github.com/ars-project/ars/internal/objstore"
+	"github.com/ars-project/ars/internal/session"
+	"github.com/ars-project/ars/internal/webhook"
+)
+
+// Channels is where recorders attach (internal/session.Manager).
+type Channels interface {
+	AddSink(channel string, s session.Sink) (remove func(), err error)
+}
+
+// KeyVerifier checks the recorder's token (internal/rdk.Verifier).
+type KeyVerifier interface {
+	VerifyMedia(key, channel string, uid uint32) error
+}
+
+// Guard runs credential checks under the API's per-address failure limit
+// (internal/api.Server).
+type Guard interface {
+	CheckKey(r *http.Request, check func() error) *api.Error
+}
+
+// Notifier queues webhook events (internal/webhook.Notifier).
+type Notifier interface {
+	Notify(eventType, serviceType int, p webhook.Payload) error
+}
+
+// Config is the service's fixed configuration.
+type Config struct {
+	AppID          string
+	CustomerID     string
+	CustomerSecret string
+	// WorkDir holds the files of running recordings until uploaded.
+	WorkDir string
+	// LocalDir is the root of local-disk storage (vendor 100).
+	LocalDir string
+	// ForceLocal sends every recording to LocalDir whatever the vendor.
+	ForceLocal bool
+	// ResourceTTL is how long an acquired resource can start a recording.
+	ResourceTTL time.Duration
+	// SegmentDuration is the HLS segment target.
+	SegmentDuration time.Duration
+	// StopWait bounds how long a stop waits for uploads before answering.
+	StopWait time.Duration
+	// ProgressEvery spaces uploading_progress events.
+	ProgressEvery time.Duration
+}
+
+// Service is the cloud recording API.
+type Service struct {
+	cfg      Config
+	log      *slog.Logger
+	channels Channels
+	keys     KeyVerifier
+	guard    Guard
+	uploader *objstore.Uploader
+	notifier Notifier
+	now      func() time.Time
+
+	mu        sync.Mutex
+	closed    bool
+	resources map[string]*resource
+	sessions  map[string]*recorder // by sid, running
+	active    map[string]string    // cname+"\x00"+uid -> sid
+	ended     map[string]*endedSession
+	wg        sync.WaitGroup
+	stopJan   chan struct{}
+}
+
+type resource struct {
+	id, cname, uid string
+	created        time.Time
+	used           bool
+}
+
+type endedSession struct {
+	at         time.Time
+	cname, uid string
+	// replay is the answer a repeated stop gets (a 206 is safe to
+	// repeat); nil means 404.
+	replay *stopResponse
+	status int
+}
+
+// Option configures a Service.
+type Option func(*Service)
+
+// WithLogger sets the logger.
+func WithLogger(l *slog.Logger) Option { return func(s *Service) { s.log = l } }
+
+// WithNotifier sends webhook events.
+func WithNotifier(n Notifier) Option { return func(s *Service) { s.notifier = n } }
+
+// New builds the service. The uploader must report its results to
+// UploadResult.
+func New(cfg Config, channels Channels, keys KeyVerifier, guard Guard, up *objstore.Uploader, opts ...Option) *Service {
+	if cfg.ResourceTTL <= 0 {
+		cfg.ResourceTTL = 5 * time.Minute
+	}
+	if cfg.StopWait <= 0 {
+		cfg.StopWait = 5 * time.Second
+	}
+	if cfg.ProgressEvery <= 0 {
+		cfg.ProgressEvery = time.Minute
+	}
+	s := &Service{cfg: cfg, log: slog.Default(), channels: channels, keys: keys, guard: guard, uploader: up,
+		now: time.Now, resources: map[string]*resource{}, sessions: map[string]*recorder{},
+		active: map[string]string{}, ended: map[string]*endedSession{}, stopJan: make(chan struct{})}
+	for _, o := range opts {
+		o(s)
+	}
+	s.log = s.log.With("component", "cloudrec")
+	return s
+}
+
+// Mount registers the routes on mux-like mounters (internal/api.Server).
+func (s *Service) Mount(handle func(pattern string, h http.Handler)) {
+	p := "/v1/apps/{appid}/cloud_recording"
+	handle("POST "+p+"/acquire", s.wrap(s.handleAcquire))
+	handle("POST "+p+"/resourceid/{rid}/mode/{mode}/start", s.wrap(s.handleStart))
+	handle("GET "+p+"/resourceid/{rid}/sid/{sid}/mode/{mode}/query", s.wrap(s.handleQuery))
+	handle("POST "+p+"/resourceid/{rid}/sid/{sid}/mode/{mode}/update", s.wrap(s.handleUpdate))
+	handle("POST "+p+"/resourceid/{rid}/sid/{sid}/mode/{mode}/updateLayout", s.wrap(s.handleUpdateLayout))
+	handle("POST "+p+"/resourceid/{rid}/sid/{sid}/mode/{mode}/stop", s.wrap(s.handleStop))
+}
+
+// Start creates the working directory and starts housekeeping.
+func (s *Service) Start() error {
+	if err := os.MkdirAll(s.cfg.WorkDir, 0o750); err != nil {
+		return fmt.Errorf("cloudrec: work dir: %w", err)
+	}
+	s.wg.Add(1)
+	go s.janitor()
+	return nil
+}
+
+// Close stops every running recorder (their files are finished and
+// queued for upload) and refuses new requests.
+func (s *Service) Close(ctx context.Context) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	recs := make([]*recorder, 0, len(s.sessions))
+	for _, r := range s.sessions {
+		recs = append(recs, r)
+	}
+	s.mu.Unlock()
+	close(s.stopJan)
+	for _, r := range recs {
+		r.requestExit("shutdown")
+	}
+	for _, r := range recs {
+		select {
+		case <-r.finished:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	s.wg.Wait()
+	return nil
+}
+
+// janitor forgets expired resources and long-ended sessions.
+func (s *Service) janitor() {
+	defer s.wg.Done()
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stopJan:
+			return
+		case <-t.C:
+		}
+		now := s.now()
+		s.mu.Lock()
+		for id, r := range s.resources {
+			if now.Sub(r.created) > s.cfg.ResourceTTL+time.Hour {
+				delete(s.resources, id)
+			}
+		}
+		for id, e := range s.ended {
+			if now.Sub(e.at) > 24*time.Hour {
+				delete(s.ended, id)
+			}
+		}
+		s.mu.Unlock()
+	}
+}
+
+// handler returns an answer: a status and a body, or an Agora error.
+type handler func(r *http.Request) (int, any, *apiError)
+
+func (s *Service) wrap(h handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !s.authorized(w, r) {
+			return
+		}
+		if r.PathValue("appid") != s.cfg.AppID {
+			writeError(w, invalid("invalid appid"))
+			return
+		}
+		status, body, e := h(r)
+		if e != nil {
+			s.log.Info("request refused", "path", r.URL.Path, "code", e.code, "reason", e.reason)
+			writeError(w, e)
+			return
+		}
+		writeJSON(w, status, body)
+	})
+}
+
+// authorized checks HTTP Basic credentials under the failure rate limit.
+func (s *Service) authorized(w http.ResponseWriter, r *http.Request) bool {
+	e := s.guard.CheckKey(r, func() error {
+		id, secret, ok := r.BasicAuth()
+		if ok && subtle.ConstantTimeCompare([]byte(id), []byte(s.cfg.CustomerID)) == 1 &&
+			subtle.ConstantTimeCompare([]byte(secret), []byte(s.cfg.CustomerSecret)) == 1 {
+			return nil
+		}
+		return errors.New("bad credentials")
+	})
+	if e == nil {
+		return true
+	}
+	if e.RetryAfter > 0 {
+		w.Header().Set("Retry-After", fmt.Sprint(int(e.RetryAfter.Seconds()+0.999)))
+	}
+	status := http.StatusUnauthorized
+	if e.Status == http.StatusTooManyRequests {
+		status = e.Status
+	}
+	w.Header().Set("WWW-Authenticate", `Basic realm="ars cloud recording"`)
+	writeJSON(w, status, map[string]string{"message": "Invalid authentication credentials"})
+	return false
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json;charset=utf-8")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, e *apiError) {
+	writeJSON(w, e.status, map[string]any{"code": e.code, "reason": e.reason})
+}
+
+// decode reads a JSON body of at most 1 MiB.
+func decode(r *http.Request, v any) *apiError {
+	b, err := io.ReadAll(io.LimitReader(r.Body, 1<<20+1))
+	if err != nil {
+		return invalid("cannot read the request body")
+	}
+	if len(b) > 1<<20 {
+		return invalid("request body too large")
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return invalid("invalid JSON: " + err.Error())
+	}
+	return nil
+}
+
+func newResourceID() string {
+	b := make([]byte, 96)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func newSID() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// UploadResult routes an uploader outcome to its recording.
+func (s *Service) UploadResult(res objstore.Result) {
+	s.mu.Lock()
+	r := s.sessions[res.Job.Session]
+	var cname, uid string
+	if e := s.ended[res.Job.Session]; e != nil {
+		cname, uid = e.cname, e.uid
+	}
+	s.mu.Unlock()
+	if r != nil {
+		r.uploadResult(res)
+		return
+	}
+	if res.Outcome == objstore.Restored {
+		// A file of an ended recording left the backup at last.
+		s.notify(webhook.EventUploaded, webhook.ServiceUploader, webhook.Payload{Cname: cname, UID: uid, SID: res.Job.Session,
+			Details: map[string]any{"msgName": "uploaded", "status": 0, "fileName": res.Job.Key, "restored": true}})
+	}
+}
+
+func (s *Service) notify(event, service int, p webhook.Payload) {
+	if s.notifier == nil {
+		return
+	}
+	if err := s.notifier.Notify(event, service, p); err != nil {
+		s.log.Warn("webhook not queued", "event", event, "error", err)
+	}
+}
+
+// forget moves a recorder from the running to the ended sessions; replay,
+// if set, is what a repeated stop answers.
+func (s *Service) forget(r *recorder, replay *stopResponse) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.active[r.cname+"\x00"+r.uidStr] == r.sid {
+		delete(s.active, r.cname+"\x00"+r.uidStr)
+	}
+	e := s.ended[r.sid]
+	if e == nil {
+		e = &endedSession{at: s.now(), cname: r.cname, uid: r.uidStr}
+		s.ended[r.sid] = e
+	}
+	if replay != nil {
+		e.replay = replay
+	}
+	delete(s.sessions, r.sid)
+}
+
+// setReplay records the answer a repeated stop of r gets.
+func (s *Service) setReplay(r *recorder, replay *stopResponse) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.ended[r.sid] = &endedSession{at: s.now(), cname: r.cname, uid: r.uidStr, replay: replay}
+}

@@ -1,0 +1,146 @@
+package cloudrec
+
+// Request and response bodies, with Agora's JSON spellings.
+
+type acquireRequest struct {
+	Cname         string `json:"cname"`
+	UID           string `json:"uid"`
+	ClientRequest *struct {
+		ResourceExpiredHour *int `json:"resourceExpiredHour"`
+		Scene               *int `json:"scene"`
+	} `json:"clientRequest"`
+}
+
+type acquireResponse struct {
+	Cname      string `json:"cname"`
+	UID        string `json:"uid"`
+	ResourceID string `json:"resourceId"`
+}
+
+type startRequest struct {
+	Cname         string              `json:"cname"`
+	UID           string              `json:"uid"`
+	ClientRequest *startClientRequest `json:"clientRequest"`
+}
+
+type startClientRequest struct {
+	Token               string               `json:"token"`
+	RecordingConfig     *recordingConfig     `json:"recordingConfig"`
+	RecordingFileConfig *recordingFileConfig `json:"recordingFileConfig"`
+	StorageConfig       *storageConfig       `json:"storageConfig"`
+}
+
+type recordingConfig struct {
+	ChannelType          *int     `json:"channelType"`
+	StreamTypes          *int     `json:"streamTypes"`
+	StreamMode           string   `json:"streamMode"`
+	DecryptionMode       int      `json:"decryptionMode"`
+	AudioProfile         *int     `json:"audioProfile"`
+	VideoStreamType      *int     `json:"videoStreamType"`
+	MaxIdleTime          *int     `json:"maxIdleTime"`
+	SubscribeAudioUIDs   []string `json:"subscribeAudioUids"`
+	UnsubscribeAudioUIDs []string `json:"unSubscribeAudioUids"`
+	SubscribeVideoUIDs   []string `json:"subscribeVideoUids"`
+	UnsubscribeVideoUIDs []string `json:"unSubscribeVideoUids"`
+	SubscribeUIDGroup    *int     `json:"subscribeUidGroup"`
+}
+
+type recordingFileConfig struct {
+	AvFileType []string `json:"avFileType"`
+}
+
+type storageConfig struct {
+	Vendor          *int             `json:"vendor"`
+	Region          *int             `json:"region"`
+	Bucket          string           `json:"bucket"`
+	AccessKey       string           `json:"accessKey"`
+	SecretKey       string           `json:"secretKey"`
+	FileNamePrefix  []string         `json:"fileNamePrefix"`
+	ExtensionParams *extensionParams `json:"extensionParams"`
+}
+
+type extensionParams struct {
+	Endpoint string `json:"endpoint"`
+	SSE      string `json:"sse"`
+	Tag      string `json:"tag"`
+}
+
+type startResponse struct {
+	Cname      string `json:"cname"`
+	UID        string `json:"uid"`
+	ResourceID string `json:"resourceId"`
+	SID        string `json:"sid"`
+}
+
+type updateRequest struct {
+	Cname         string `json:"cname"`
+	UID           string `json:"uid"`
+	ClientRequest *struct {
+		StreamSubscribe *struct {
+			AudioUIDList *struct {
+				SubscribeAudioUIDs   []string `json:"subscribeAudioUids"`
+				UnsubscribeAudioUIDs []string `json:"unSubscribeAudioUids"`
+			} `json:"audioUidList"`
+			VideoUIDList *struct {
+				SubscribeVideoUIDs   []string `json:"subscribeVideoUids"`
+				UnsubscribeVideoUIDs []string `json:"unSubscribeVideoUids"`
+			} `json:"videoUidList"`
+		} `json:"streamSubscribe"`
+	} `json:"clientRequest"`
+}
+
+type stopRequest struct {
+	Cname         string `json:"cname"`
+	UID           string `json:"uid"`
+	ClientRequest *struct {
+		AsyncStop bool `json:"async_stop"`
+	} `json:"clientRequest"`
+}
+
+// fileInfo is one entry of fileList (fileListMode "json").
+type fileInfo struct {
+	FileName       string `json:"fileName"`
+	TrackType      string `json:"trackType"`
+	UID            string `json:"uid"`
+	MixedAllUser   bool   `json:"mixedAllUser"`
+	IsPlayable     bool   `json:"isPlayable"`
+	SliceStartTime int64  `json:"sliceStartTime"`
+}
+
+type queryServerResponse struct {
+	Status         int        `json:"status"`
+	FileListMode   string     `json:"fileListMode"`
+	FileList       []fileInfo `json:"fileList"`
+	SliceStartTime int64      `json:"sliceStartTime"`
+}
+
+type queryResponse struct {
+	Cname          string              `json:"cname"`
+	UID            string              `json:"uid"`
+	ResourceID     string              `json:"resourceId"`
+	SID            string              `json:"sid"`
+	ServerResponse queryServerResponse `json:"serverResponse"`
+}
+
+type stopServerResponse struct {
+	FileListMode    string     `json:"fileListMode"`
+	FileList        []fileInfo `json:"fileList"`
+	UploadingStatus string     `json:"uploadingStatus"`
+}
+
+type stopResponse struct {
+	Cname          string             `json:"cname"`
+	UID            string             `json:"uid"`
+	ResourceID     string             `json:"resourceId"`
+	SID            string             `json:"sid"`
+	Code           int                `json:"code,omitempty"`
+	Reason         string             `json:"reason,omitempty"`
+	ServerResponse stopServerResponse `json:"serverResponse"`
+}
+
+// Recorder status values of query (Agora's).
+const (
+	statusRunning = 5
+	statusStopped = 7
+	statusExited  = 8
+)

@@ -1,0 +1,155 @@
+package console
+
+import (
+	"crypto/rand"
+	"embed"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/ars-project/ars/internal/api"
+	"github.com/ars-project/ars/internal/metrics"
+	"github.com/ars-project/ars/internal/session"
+)
+
+//go:embed static
+var staticFiles embed.FS
+
+// RecordingVerifier checks recording keys (internal/rdk.Verifier).
+type RecordingVerifier interface {
+	VerifyRecording(key, channel string, uid uint32) error
+}
+
+// Mounter is where handlers are mounted (internal/api.Server).
+type Mounter interface {
+	Handle(pattern string, h http.Handler)
+}
+
+// DevCredentials are the generated app ID and certificate of development
+// mode, with which the console may mint keys.
+type DevCredentials struct {
+	AppID, AppCertificate string
+}
+
+// Console serves the web console and its JSON.
+type Console struct {
+	mgr    *session.Manager
+	keys   RecordingVerifier
+	root   string
+	dev    *DevCredentials
+	webrtc bool
+	log    *slog.Logger
+	gate   *api.KeyGate
+	sign   signer
+	static fs.FS
+}
+
+// Option configures a Console.
+type Option func(*Console)
+
+// WithLogger sets the logger.
+func WithLogger(l *slog.Logger) Option { return func(c *Console) { c.log = l } }
+
+// WithDevMode enables key minting with the generated credentials. Only
+// `ars serve` in development mode (no app ID configured) may pass it.
+func WithDevMode(creds DevCredentials) Option {
+	return func(c *Console) { c.dev = &creds }
+}
+
+// WithKeyGate shares the API's per-address budget of failed key checks.
+func WithKeyGate(g *api.KeyGate) Option { return func(c *Console) { c.gate = g } }
+
+// WithWebRTC tells the page whether WHIP publishing is available.
+func WithWebRTC(enabled bool) Option { return func(c *Console) { c.webrtc = enabled } }
+
+// WithURLLifetime sets how long a signed file URL plays (default 1h, long
+// enough to watch a long recording with seeks).
+func WithURLLifetime(d time.Duration) Option { return func(c *Console) { c.sign.ttl = d } }
+
+// WithClock sets the time source of URL expiry (tests).
+func WithClock(now func() time.Time) Option { return func(c *Console) { c.sign.now = now } }
+
+// New makes the console for the recordings under root (AGORA_FILE_ROOT).
+func New(mgr *session.Manager, keys RecordingVerifier, root string, opts ...Option) *Console {
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)                   // crypto/rand.Read never fails on Linux
+	sub, _ := fs.Sub(staticFiles, "static") // the directory is embedded above
+	c := &Console{
+		mgr: mgr, keys: keys, root: root, log: slog.Default(), static: sub,
+		sign: signer{key: key, ttl: time.Hour, now: time.Now},
+	}
+	for _, o := range opts {
+		o(c)
+	}
+	if c.gate == nil {
+		c.gate = api.NewKeyGate(metrics.New(), c.log)
+	}
+	c.log = c.log.With("component", "console")
+	return c
+}
+
+// Mount registers the console's routes.
+func (c *Console) Mount(m Mounter) {
+	m.Handle("GET /{$}", http.HandlerFunc(c.handleIndex))
+	m.Handle("GET /console/", http.StripPrefix("/console/", c.assets()))
+	m.Handle("GET /ars-publish.js", http.HandlerFunc(c.handlePublishJS))
+	m.Handle("GET /v1/console/config", http.HandlerFunc(c.handleConfig))
+	m.Handle("GET /v1/channels", http.HandlerFunc(c.handleChannels))
+	m.Handle("POST /v1/recordings", http.HandlerFunc(c.handleList))
+	m.Handle("GET "+fileRoute, http.HandlerFunc(c.handleFile))
+	m.Handle("POST /v1/dev/keys", http.HandlerFunc(c.handleDevKeys))
+}
+
+// securityHeaders keep the page to its own scripts and origin.
+func securityHeaders(w http.ResponseWriter) {
+	h := w.Header()
+	h.Set("Content-Security-Policy", "default-src 'self'; media-src 'self' blob:; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Cache-Control", "no-cache")
+}
+
+func (c *Console) handleIndex(w http.ResponseWriter, r *http.Request) {
+	securityHeaders(w)
+	http.ServeFileFS(w, r, c.static, "index.html")
+}
+
+func (c *Console) assets() http.Handler {
+	files := http.FileServerFS(c.static)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		securityHeaders(w)
+		files.ServeHTTP(w, r)
+	})
+}
+
+// handlePublishJS serves the publishing client to any origin: a page
+// elsewhere may embed it and publish to this server.
+func (c *Console) handlePublishJS(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Access-Control-Allow-Origin", "*")
+	w.Header().Set("Cache-Control", "no-cache")
+	http.ServeFileFS(w, r, c.static, "ars-publish.js")
+}
+
+type configResponse struct {
+	Dev    bool `json:"dev"`
+	WebRTC bool `json:"webrtc"`
+}
+
+func (c *Console) handleConfig(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, configResponse{Dev: c.dev != nil, WebRTC: c.webrtc})
+}
+
+type channelsResponse struct {
+	Channels []any `json:"channels"`
+}
+
+// handleChannels lists the active channels in the shape of the status
+// API, which answers without a key too.
+func (c *Console) handleChannels(w http.ResponseWriter, _ *http.Request) {
+	resp := channelsResponse{Channels: []any{}}
+	for _, st := range c.mgr.Channels() {
+		resp.Channels = append(resp.Channels, api.StatusBody(st))
+	}
+	writeJSON(w, http.StatusOK, resp)
+}

@@ -1,0 +1,8 @@
+// Package hls writes one live RTP track (H.264 video or Opus audio) as an
+// HLS playlist of fragmented-MP4 segments while it arrives: an init
+// segment, media segments named with their UTC start time, and a playlist
+// rewritten after every segment. It owns no network and no scheduling; the
+// caller feeds packets from one goroutine and learns of every finished file
+// through a callback, so that an uploader can ship it while recording goes
+// on.
+package hls

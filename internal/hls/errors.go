@@ -1,0 +1,12 @@
+package hls
+
+import "errors"
+
+var (
+	// ErrClosed means the track was closed.
+	ErrClosed = errors.New("hls: track closed")
+	// ErrCodec means the track's codec is not H.264 video or Opus audio.
+	ErrCodec = errors.New("hls: unsupported codec")
+	// ErrNoMedia means the track was closed before any sample was usable.
+	ErrNoMedia = errors.New("hls: no media")
+)

@@ -1,0 +1,73 @@
+package hls
+
+import (
+	"encoding/binary"
+	"testing"
+	"time"
+
+	"github.com/ars-project/ars/internal/storage"
+)
+
+func rtpPacket(seq uint16, ts uint32, marker bool, payload ...byte) []byte {
+	p := make([]byte, 12, 12+len(payload))
+	p[0] = 0x80
+	p[1] = 96
+	if marker {
+		p[1] |= 0x80
+	}
+	binary.BigEndian.PutUint16(p[2:], seq)
+	binary.BigEndian.PutUint32(p[4:], ts)
+	binary.BigEndian.PutUint32(p[8:], 0x1234)
+	return append(p, payload...)
+}
+
+// FuzzTrackWriteRTP feeds hostile packets (split on a 0xff 0xfe marker)
+// to a video and an audio track: nothing may panic, and whatever is
+// written must be closable.
+func FuzzTrackWriteRTP(f *testing.F) {
+	sps := []byte{0x67, 0x42, 0xc0, 0x1e, 0xda, 0x02, 0x80, 0xbf, 0xe5, 0xc0, 0x44, 0x00, 0x00, 0x03, 0x00, 0x04, 0x00, 0x00, 0x03, 0x00, 0xc8, 0x3c, 0x58, 0xba, 0x80}
+	seed := rtpPacket(1, 0, false, append([]byte{0x18, 0, byte(len(sps))}, sps...)...)
+	seed = append(seed, 0xff, 0xfe)
+	seed = append(seed, rtpPacket(2, 0, true, 0x65, 0x88, 0x84, 0x00)...)
+	seed = append(seed, 0xff, 0xfe)
+	seed = append(seed, rtpPacket(3, 3000, true, 0x7c, 0x85, 1, 2, 3)...)
+	f.Add(seed)
+	f.Add(rtpPacket(1, 0, false, 0xfc, 0xff, 0xfe))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var pkts [][]byte
+		for len(data) > 0 {
+			i := 0
+			for i+1 < len(data) && !(data[i] == 0xff && data[i+1] == 0xfe) {
+				i++
+			}
+			if i+1 >= len(data) {
+				i = len(data)
+			}
+			pkts = append(pkts, data[:i])
+			if i+2 > len(data) {
+				break
+			}
+			data = data[i+2:]
+		}
+		for _, kind := range []string{storage.KindVideo, storage.KindAudio} {
+			codec := storage.CodecH264
+			if kind == storage.KindAudio {
+				codec = storage.CodecOpus
+			}
+			tr, err := NewTrack(Config{Dir: t.TempDir(), Name: "f", Kind: kind, Codec: codec, ClockRate: 90000,
+				SegmentDuration: time.Second, MP4: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			at := time.Unix(1700000000, 0)
+			for i, p := range pkts {
+				if err := tr.WriteRTP(at.Add(time.Duration(i)*time.Millisecond), p); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := tr.Close(); err != nil && err != ErrNoMedia {
+				t.Fatal(err)
+			}
+		}
+	})
+}

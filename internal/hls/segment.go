@@ -1,0 +1,277 @@
+package hls
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/Eyevinn/mp4ff/mp4"
+
+	"github.com/ars-project/ars/internal/storage"
+)
+
+// sample is one access unit (video) or Opus packet (audio) in track time.
+type sample struct {
+	dts, dur int64
+	key      bool
+	data     []byte
+	at       time.Time // arrival, for the wall clock of the first sample
+}
+
+type segInfo struct {
+	name  string
+	dur   time.Duration
+	start time.Time
+}
+
+// segmenter cuts samples into fMP4 media segments and keeps the playlist.
+type segmenter struct {
+	t         *Track
+	timescale int64
+	initDone  bool
+	initName  string
+	initBytes []byte
+	origin    time.Time // wall clock of track time 0
+	hasOrigin bool
+	cur       []sample
+	segs      []segInfo
+	seq       uint32
+	written   time.Duration
+}
+
+func newSegmenter(t *Track) *segmenter {
+	return &segmenter{t: t, timescale: int64(t.cfg.ClockRate), initName: t.cfg.Name + "_init.mp4"}
+}
+
+func (s *segmenter) writeVideoInit(sps, pps []byte) error {
+	init := mp4.CreateEmptyInit()
+	trak := init.AddEmptyTrack(uint32(s.timescale), "video", "und")
+	if err := trak.SetAVCDescriptor("avc1", [][]byte{sps}, [][]byte{pps}, true); err != nil {
+		return fmt.Errorf("hls: avcC: %w", err)
+	}
+	return s.writeInit(init)
+}
+
+func (s *segmenter) writeAudioInit(channels int) error {
+	init := mp4.CreateEmptyInit()
+	trak := init.AddEmptyTrack(uint32(s.timescale), "audio", "und")
+	dops := &mp4.DopsBox{OutputChannelCount: byte(channels), InputSampleRate: opusRate}
+	entry := mp4.CreateAudioSampleEntryBox("Opus", uint16(channels), 16, opusRate, dops)
+	trak.Mdia.Minf.Stbl.Stsd.AddChild(entry)
+	return s.writeInit(init)
+}
+
+func (s *segmenter) writeInit(init *mp4.InitSegment) error {
+	var buf bytes.Buffer
+	if err := init.Encode(&buf); err != nil {
+		return fmt.Errorf("hls: encode init: %w", err)
+	}
+	path := filepath.Join(s.t.cfg.Dir, s.initName)
+	if err := writeFileAtomic(path, buf.Bytes()); err != nil {
+		return err
+	}
+	s.initDone, s.initBytes = true, buf.Bytes()
+	s.t.emit(File{Kind: FileInit, Name: s.initName, Path: path})
+	return nil
+}
+
+func (s *segmenter) add(smp sample) error {
+	if !s.hasOrigin {
+		s.origin = smp.at.Add(-s.ticks(smp.dts))
+		s.hasOrigin = true
+	}
+	if len(s.cur) > 0 && (smp.key || s.t.audio != nil) &&
+		s.ticks(smp.dts-s.cur[0].dts) >= s.t.cfg.SegmentDuration {
+		if err := s.flush(); err != nil {
+			return err
+		}
+	}
+	s.cur = append(s.cur, smp)
+	return nil
+}
+
+func (s *segmenter) ticks(n int64) time.Duration {
+	return time.Duration(n) * time.Second / time.Duration(s.timescale)
+}
+
+// utcName is Agora's slice time format: UTC down to milliseconds.
+func utcName(t time.Time) string {
+	t = t.UTC()
+	return t.Format("20060102150405") + fmt.Sprintf("%03d", t.Nanosecond()/int(time.Millisecond))
+}
+
+// flush writes the current samples as one media segment and rewrites the
+// playlist.
+func (s *segmenter) flush() error {
+	if len(s.cur) == 0 {
+		return nil
+	}
+	if !s.initDone {
+		s.cur = s.cur[:0]
+		return nil
+	}
+	first := s.cur[0]
+	var total int64
+	s.seq++
+	frag, err := mp4.CreateFragment(s.seq, 1)
+	if err != nil {
+		return fmt.Errorf("hls: fragment: %w", err)
+	}
+	for _, smp := range s.cur {
+		flags := mp4.NonSyncSampleFlags
+		if smp.key {
+			flags = mp4.SyncSampleFlags
+		}
+		dur := smp.dur
+		if dur <= 0 || dur > math.MaxUint32 {
+			dur = 1
+		}
+		total += dur
+		frag.AddFullSample(mp4.FullSample{
+			Sample:     mp4.Sample{Flags: flags, Dur: uint32(dur), Size: uint32(len(smp.data))},
+			DecodeTime: uint64(smp.dts),
+			Data:       smp.data,
+		})
+	}
+	seg := mp4.NewMediaSegmentWithoutStyp()
+	seg.AddFragment(frag)
+	var buf bytes.Buffer
+	if err := seg.Encode(&buf); err != nil {
+		return fmt.Errorf("hls: encode segment: %w", err)
+	}
+	start := s.origin.Add(s.ticks(first.dts))
+	name := s.t.cfg.Name + "_" + utcName(start) + ".m4s"
+	for _, prev := range s.segs {
+		if prev.name == name {
+			name = fmt.Sprintf("%s_%s_%d.m4s", s.t.cfg.Name, utcName(start), s.seq)
+		}
+	}
+	path := filepath.Join(s.t.cfg.Dir, name)
+	if err := writeFileAtomic(path, buf.Bytes()); err != nil {
+		return err
+	}
+	dur := s.ticks(total)
+	s.segs = append(s.segs, segInfo{name: name, dur: dur, start: start})
+	s.written += dur
+	s.cur = s.cur[:0]
+	s.t.emit(File{Kind: FileSegment, Name: name, Path: path, Start: start, Duration: dur})
+	return s.writePlaylist(false)
+}
+
+func (s *segmenter) writePlaylist(end bool) error {
+	var b strings.Builder
+	target := 1
+	for _, sg := range s.segs {
+		if n := int(math.Ceil(sg.dur.Seconds())); n > target {
+			target = n
+		}
+	}
+	b.WriteString("#EXTM3U\n#EXT-X-VERSION:7\n")
+	fmt.Fprintf(&b, "#EXT-X-TARGETDURATION:%d\n#EXT-X-MEDIA-SEQUENCE:0\n", target)
+	b.WriteString("#EXT-X-PLAYLIST-TYPE:EVENT\n#EXT-X-INDEPENDENT-SEGMENTS\n")
+	fmt.Fprintf(&b, "#EXT-X-MAP:URI=%q\n", s.initName)
+	for i, sg := range s.segs {
+		if i == 0 {
+			fmt.Fprintf(&b, "#EXT-X-PROGRAM-DATE-TIME:%s\n", sg.start.UTC().Format("2006-01-02T15:04:05.000Z"))
+		}
+		fmt.Fprintf(&b, "#EXTINF:%.3f,\n%s\n", sg.dur.Seconds(), sg.name)
+	}
+	if end {
+		b.WriteString("#EXT-X-ENDLIST\n")
+	}
+	name := s.t.cfg.Name + ".m3u8"
+	path := filepath.Join(s.t.cfg.Dir, name)
+	if err := writeFileAtomic(path, []byte(b.String())); err != nil {
+		return err
+	}
+	var start time.Time
+	if len(s.segs) > 0 {
+		start = s.segs[0].start
+	}
+	s.t.emit(File{Kind: FilePlaylist, Name: name, Path: path, Start: start, Duration: s.written})
+	return nil
+}
+
+// finish writes the last segment, closes the playlist and builds the MP4.
+func (s *segmenter) finish() error {
+	if err := s.flush(); err != nil {
+		return err
+	}
+	if len(s.segs) == 0 {
+		return nil
+	}
+	if err := s.writePlaylist(true); err != nil {
+		return err
+	}
+	if s.t.cfg.MP4 {
+		return s.writeMP4()
+	}
+	return nil
+}
+
+// writeMP4 joins the init segment and every media segment: a fragmented
+// MP4 is exactly that.
+func (s *segmenter) writeMP4() error {
+	name := s.t.cfg.Name + "_" + utcName(s.segs[0].start) + ".mp4"
+	path := filepath.Join(s.t.cfg.Dir, name)
+	tmp := path + ".part"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, storage.FileMode)
+	if err != nil {
+		return fmt.Errorf("hls: create mp4: %w", err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			_ = f.Close()
+			_ = os.Remove(tmp)
+		}
+	}()
+	if _, err := f.Write(s.initBytes); err != nil {
+		return fmt.Errorf("hls: write mp4: %w", err)
+	}
+	for _, sg := range s.segs {
+		in, err := os.Open(filepath.Join(s.t.cfg.Dir, sg.name))
+		if err != nil {
+			return fmt.Errorf("hls: read segment: %w", err)
+		}
+		_, err = io.Copy(f, in)
+		_ = in.Close()
+		if err != nil {
+			return fmt.Errorf("hls: write mp4: %w", err)
+		}
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("hls: close mp4: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("hls: rename mp4: %w", err)
+	}
+	ok = true
+	s.t.emit(File{Kind: FileMP4, Name: name, Path: path, Start: s.segs[0].start, Duration: s.written})
+	return nil
+}
+
+// writeFileAtomic replaces path with data so that a reader (or uploader)
+// never sees half a file.
+func writeFileAtomic(path string, data []byte) error {
+	tmp := path + ".part"
+	if err := os.WriteFile(tmp, data, storage.FileMode); err != nil {
+		return fmt.Errorf("hls: write %s: %w", filepath.Base(path), err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("hls: rename %s: %w", filepath.Base(path), err)
+	}
+	return nil
+}
+
+func (t *Track) emit(f File) {
+	if t.cfg.OnFile != nil {
+		t.cfg.OnFile(f)
+	}
+}

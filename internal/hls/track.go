@@ -1,0 +1,230 @@
+package hls
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/pion/rtp"
+
+	"github.com/ars-project/ars/internal/storage"
+)
+
+// DefaultSegmentDuration is the target length of a media segment.
+const DefaultSegmentDuration = 4 * time.Second
+
+// FileKind says what a finished file is.
+type FileKind int
+
+// The files a track produces.
+const (
+	FileInit FileKind = iota + 1
+	FileSegment
+	FilePlaylist
+	FileMP4
+)
+
+func (k FileKind) String() string {
+	switch k {
+	case FileInit:
+		return "init"
+	case FileSegment:
+		return "segment"
+	case FilePlaylist:
+		return "playlist"
+	case FileMP4:
+		return "mp4"
+	}
+	return "unknown"
+}
+
+// File is one file the track finished writing. A playlist is reported
+// every time it is rewritten.
+type File struct {
+	Kind FileKind
+	Name string // base name inside Config.Dir
+	Path string
+	// Start is the wall-clock time of the file's first sample.
+	Start    time.Time
+	Duration time.Duration
+}
+
+// Config describes one track.
+type Config struct {
+	Dir string
+	// Name is the base of every file name: the playlist is Name.m3u8, the
+	// init segment Name_init.mp4, media segments Name_<UTC>.m4s.
+	Name      string
+	Kind      string // storage.KindAudio or storage.KindVideo
+	Codec     string // storage.CodecH264 or storage.CodecOpus
+	ClockRate uint32
+	Channels  int
+	// SegmentDuration is the target segment length.
+	SegmentDuration time.Duration
+	// MP4 also writes the whole track as one MP4 file on Close.
+	MP4 bool
+	// OnFile is called, on the caller's goroutine, after each file is
+	// complete on disk.
+	OnFile func(File)
+	Log    *slog.Logger
+}
+
+// Track turns one RTP stream into HLS. It is not safe for concurrent use:
+// one goroutine feeds it.
+type Track struct {
+	cfg    Config
+	log    *slog.Logger
+	seg    *segmenter
+	closed bool
+
+	bound   bool
+	ssrc    uint32
+	seqInit bool
+	nextSeq uint16
+	lastTS  uint32
+	extTS   int64
+	base    int64 // subtracted from extended timestamps
+	lastDTS int64 // track time reached by the newest sample (its end)
+
+	video *videoState
+	audio *audioState
+
+	// Dropped counts packets that could not be used.
+	dropped int
+}
+
+// NewTrack checks cfg and prepares a track; files appear with the media.
+func NewTrack(cfg Config) (*Track, error) {
+	if cfg.SegmentDuration <= 0 {
+		cfg.SegmentDuration = DefaultSegmentDuration
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if cfg.Name == "" || strings.ContainsAny(cfg.Name, `/\`) {
+		return nil, fmt.Errorf("hls: bad track name %q", cfg.Name)
+	}
+	t := &Track{cfg: cfg, log: cfg.Log.With("component", "hls", "track", cfg.Name)}
+	switch {
+	case cfg.Kind == storage.KindVideo && strings.EqualFold(cfg.Codec, storage.CodecH264):
+		if cfg.ClockRate == 0 {
+			cfg.ClockRate = 90000
+		}
+		t.video = &videoState{needIDR: true}
+	case cfg.Kind == storage.KindAudio && strings.EqualFold(cfg.Codec, storage.CodecOpus):
+		// Opus RTP timestamps always count 48 kHz (RFC 7587).
+		cfg.ClockRate = opusRate
+		if cfg.Channels != 1 {
+			cfg.Channels = 2
+		}
+		t.audio = &audioState{}
+	default:
+		return nil, fmt.Errorf("%w: %s %s", ErrCodec, cfg.Kind, cfg.Codec)
+	}
+	t.cfg = cfg
+	t.seg = newSegmenter(t)
+	return t, nil
+}
+
+// Name is the track's base name.
+func (t *Track) Name() string { return t.cfg.Name }
+
+// Playlist is the playlist's file name.
+func (t *Track) Playlist() string { return t.cfg.Name + ".m3u8" }
+
+// Started reports whether a segment has been written.
+func (t *Track) Started() bool { return len(t.seg.segs) > 0 }
+
+// Start is the wall-clock time of the first sample (zero before one).
+func (t *Track) Start() time.Time { return t.seg.origin }
+
+// Duration is the length of the written segments.
+func (t *Track) Duration() time.Duration { return t.seg.written }
+
+// Dropped counts packets that could not be used.
+func (t *Track) Dropped() int { return t.dropped }
+
+// WriteRTP feeds one RTP packet that arrived at at. Packets that cannot be
+// used (malformed, late, duplicated, undecodable after a loss) are
+// dropped; an error means a file could not be written.
+func (t *Track) WriteRTP(at time.Time, pkt []byte) error {
+	if t.closed {
+		return ErrClosed
+	}
+	var p rtp.Packet
+	if err := p.Unmarshal(pkt); err != nil {
+		t.dropped++
+		return nil
+	}
+	if !t.bound || p.SSRC != t.ssrc {
+		if err := t.rebind(p.SSRC, p.Timestamp); err != nil {
+			return err
+		}
+	}
+	gap := false
+	if t.seqInit {
+		d := int16(p.SequenceNumber - t.nextSeq)
+		if d < 0 {
+			// A duplicate, or too late: its place is gone.
+			t.dropped++
+			return nil
+		}
+		gap = d > 0
+	}
+	t.seqInit, t.nextSeq = true, p.SequenceNumber+1
+	t.extTS += int64(int32(p.Timestamp - t.lastTS))
+	t.lastTS = p.Timestamp
+	dts := t.extTS - t.base
+	if dts < 0 {
+		// Older than the start of the track.
+		t.dropped++
+		return nil
+	}
+	if t.video != nil {
+		return t.videoPacket(at, dts, gap, p.Marker, p.Payload)
+	}
+	return t.audioPacket(at, dts, p.Payload)
+}
+
+// rebind starts following a new SSRC: a new sender continues the track
+// where the previous one ended.
+func (t *Track) rebind(ssrc, ts uint32) error {
+	if t.bound && t.video != nil {
+		if err := t.endVideoFrame(true); err != nil {
+			return err
+		}
+		if err := t.flushVideo(); err != nil {
+			return err
+		}
+		t.video.dep.Reset()
+		t.video.needIDR = true
+	}
+	t.bound, t.ssrc, t.seqInit = true, ssrc, false
+	t.lastTS, t.extTS = ts, int64(ts)
+	t.base = t.extTS - t.lastDTS
+	return nil
+}
+
+// Close ends the track: the last segment, the playlist with its end
+// marker and, if asked, the MP4. It returns ErrNoMedia if nothing was
+// ever usable.
+func (t *Track) Close() error {
+	if t.closed {
+		return nil
+	}
+	t.closed = true
+	var errs []error
+	if t.video != nil {
+		errs = append(errs, t.endVideoFrame(true), t.flushVideo())
+	}
+	errs = append(errs, t.seg.finish())
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	if len(t.seg.segs) == 0 {
+		return ErrNoMedia
+	}
+	return nil
+}

@@ -1,0 +1,160 @@
+package transcode
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+	"time"
+)
+
+func TestParseRTP(t *testing.T) {
+	base := []byte{0x80, 0xe0, 0x12, 0x34, 0, 0, 0x10, 0, 0, 0, 0, 7}
+	cases := []struct {
+		name    string
+		pkt     []byte
+		payload []byte
+		err     error
+	}{
+		{"plain", append(bytes.Clone(base), 1, 2, 3), []byte{1, 2, 3}, nil},
+		{"csrc", append([]byte{0x82, 0xe0, 0x12, 0x34, 0, 0, 0x10, 0, 0, 0, 0, 7, 0, 0, 0, 1, 0, 0, 0, 2}, 9), []byte{9}, nil},
+		{"extension", append([]byte{0x90, 0xe0, 0x12, 0x34, 0, 0, 0x10, 0, 0, 0, 0, 7, 0xbe, 0xde, 0, 1, 0x10, 0xff, 0, 0}, 5, 6), []byte{5, 6}, nil},
+		{"padding", append([]byte{0xa0, 0xe0, 0x12, 0x34, 0, 0, 0x10, 0, 0, 0, 0, 7}, 5, 6, 0, 0, 3), []byte{5, 6}, nil},
+		{"padding only", append([]byte{0xa0, 0x60, 0x12, 0x34, 0, 0, 0x10, 0, 0, 0, 0, 7}, 0, 0, 0, 4), []byte{}, nil},
+		{"padding longer than packet", append([]byte{0xa0, 0x60, 0x12, 0x34, 0, 0, 0x10, 0, 0, 0, 0, 7}, 0, 9), nil, errBadRTP},
+		{"zero padding count", append([]byte{0xa0, 0x60, 0x12, 0x34, 0, 0, 0x10, 0, 0, 0, 0, 7}, 1, 0), nil, errBadRTP},
+		{"extension past end", []byte{0x90, 0xe0, 0x12, 0x34, 0, 0, 0x10, 0, 0, 0, 0, 7, 0xbe, 0xde, 0, 9}, nil, errBadRTP},
+		{"version 1", append([]byte{0x40}, base[1:]...), nil, errBadRTP},
+		{"short", base[:11], nil, errBadRTP},
+	}
+	for _, tc := range cases {
+		var p rtpPacket
+		err := parseRTP(tc.pkt, &p)
+		if !errors.Is(err, tc.err) {
+			t.Errorf("%s: err = %v, want %v", tc.name, err, tc.err)
+			continue
+		}
+		if err != nil {
+			continue
+		}
+		if !bytes.Equal(p.payload, tc.payload) || p.seq != 0x1234 || p.ts != 0x1000 || p.ssrc != 7 || p.pt != 0x60 {
+			t.Errorf("%s: got %+v", tc.name, p)
+		}
+	}
+}
+
+func TestUnwrap(t *testing.T) {
+	var u unwrapper
+	var got []int64
+	for _, s := range []uint16{65533, 65535, 65534, 1, 0, 2, 32768, 65535} {
+		got = append(got, u.unwrap16(s))
+	}
+	want := []int64{65533, 65535, 65534, 65537, 65536, 65538, 98304, 131071}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("unwrap16 = %v, want %v", got, want)
+		}
+	}
+	var u32 unwrapper
+	a := u32.unwrap32(0xffffff00)
+	b := u32.unwrap32(0x00000100)
+	c := u32.unwrap32(0xfffffff0)
+	if b-a != 0x200 || c-a != 0xf0 {
+		t.Errorf("unwrap32: %d %d %d", a, b, c)
+	}
+	if got := nearest32(1<<32+10, 0xfffffff0); got != 1<<32-16 {
+		t.Errorf("nearest32 = %d", got)
+	}
+}
+
+type collect struct {
+	seqs []int64
+	gaps []bool
+}
+
+func (c *collect) packet(_ uint32, p *bufferedPacket, gap bool) error {
+	c.seqs = append(c.seqs, p.seq)
+	c.gaps = append(c.gaps, gap)
+	return nil
+}
+
+func TestReorderBuffer(t *testing.T) {
+	ms := time.Millisecond
+	type in struct {
+		seq int64
+		at  time.Duration
+	}
+	cases := []struct {
+		name    string
+		in      []in
+		want    []int64
+		gapsAt  []int64
+		dropped int
+	}{
+		{"in order", []in{{1, 0}, {2, ms}, {3, 2 * ms}}, []int64{1, 2, 3}, nil, 0},
+		{"swapped", []in{{1, 0}, {3, ms}, {2, 2 * ms}, {4, 3 * ms}}, []int64{1, 2, 3, 4}, nil, 0},
+		{"first packet late", []in{{2, 0}, {3, ms}, {1, 5 * ms}, {4, 6 * ms}}, []int64{1, 2, 3, 4}, nil, 0},
+		{"duplicates", []in{{1, 0}, {2, ms}, {2, 2 * ms}, {3, 3 * ms}, {1, 4 * ms}}, []int64{1, 2, 3}, nil, 2},
+		{"loss given up after window", []in{{1, 0}, {2, 1001 * ms}, {4, 1002 * ms}, {5, 1003 * ms}, {6, 2100 * ms}, {3, 2200 * ms}},
+			[]int64{1, 2, 4, 5, 6}, []int64{4}, 1},
+		{"far jump", []in{{1, 0}, {2, ms}, {5000, 2 * ms}, {5001, 3 * ms}}, []int64{1, 2, 5000, 5001}, []int64{5000}, 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			rb := newReorderBuffer(time.Second)
+			var c collect
+			dropped := 0
+			for _, p := range tc.in {
+				ok, err := rb.push(1, p.seq, p.seq*10, p.at, false, []byte{byte(p.seq)}, &c)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !ok {
+					dropped++
+				}
+			}
+			if err := rb.flush(1, &c); err != nil {
+				t.Fatal(err)
+			}
+			if len(c.seqs) != len(tc.want) {
+				t.Fatalf("emitted %v, want %v", c.seqs, tc.want)
+			}
+			var gaps []int64
+			for i := range c.seqs {
+				if c.seqs[i] != tc.want[i] {
+					t.Fatalf("emitted %v, want %v", c.seqs, tc.want)
+				}
+				if c.gaps[i] {
+					gaps = append(gaps, c.seqs[i])
+				}
+			}
+			if len(gaps) != len(tc.gapsAt) || (len(gaps) > 0 && gaps[0] != tc.gapsAt[0]) {
+				t.Errorf("gaps before %v, want %v", gaps, tc.gapsAt)
+			}
+			if dropped != tc.dropped {
+				t.Errorf("dropped %d, want %d", dropped, tc.dropped)
+			}
+		})
+	}
+}
+
+func TestOpusSamples(t *testing.T) {
+	cases := []struct {
+		pkt  []byte
+		want int
+	}{
+		{[]byte{0xfc, 0xff, 0xfe}, 960}, // CELT FB 20 ms, stereo
+		{[]byte{0x78}, 960},             // Hybrid FB 20 ms (config 15)
+		{[]byte{0x01, 0, 0}, 960},       // SILK NB 10 ms, two frames
+		{[]byte{0x18, 0}, 2880},         // SILK NB 60 ms
+		{[]byte{0x83, 0x03}, 360},       // CELT NB 2.5 ms x 3
+		{[]byte{0x1b, 0x03}, 0},         // 3 x 60 ms > 120 ms
+		{[]byte{0x03, 0x00}, 0},         // code 3 with zero frames
+		{[]byte{0x03}, 0},               // code 3 without count
+		{nil, 0},
+	}
+	for _, c := range cases {
+		if got := opusSamples(c.pkt); got != c.want {
+			t.Errorf("opusSamples(% x) = %d, want %d", c.pkt, got, c.want)
+		}
+	}
+}
