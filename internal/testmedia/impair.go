@@ -181,3 +181,25 @@ func InsertPadding(s Stream, every int) Stream {
 	}
 	return out
 }
+
+// JitterTimestamps stamps every n-th frame late by d on the sender's
+// clock, as browsers do: they stamp frames with capture time, which
+// jitters, so a late frame comes closely followed by an on-time one.
+func JitterTimestamps(s Stream, n int, d time.Duration) Stream {
+	out := Stream{Info: s.Info, Packets: make([]Packet, len(s.Packets))}
+	shift := uint32(d.Seconds() * float64(s.Info.ClockRate))
+	frame, last := -1, uint32(0)
+	for i, p := range s.Packets {
+		data := bytes.Clone(p.Data)
+		ts := binary.BigEndian.Uint32(data[4:8])
+		if frame < 0 || ts != last {
+			frame++
+			last = ts
+		}
+		if frame > 0 && frame%n == 0 {
+			binary.BigEndian.PutUint32(data[4:8], ts+shift)
+		}
+		out.Packets[i] = Packet{Data: data, At: p.At}
+	}
+	return out
+}

@@ -187,6 +187,16 @@ func TestConvert(t *testing.T) {
 				testmedia.Slice(a, n/3+50, n).Packets...)}
 			return capture{streams: []testmedia.Stream{v, gapped}, want: full(v, a)}
 		}},
+		{"capture-clock jitter, as browsers stamp frames", func(t *testing.T) capture {
+			v, a := clean(t)
+			w := full(v, a)
+			// Every 7th picture is stamped 30 ms late on a 40 ms cadence,
+			// so the next one follows 10 ms after it. Players that assume
+			// the frame rate (ffmpeg's output timing) must not see two
+			// pictures on one tick.
+			v = testmedia.JitterTimestamps(v, 7, 30*time.Millisecond)
+			return capture{streams: []testmedia.Stream{v, a}, want: w}
+		}},
 		{"header extensions, padding and padding-only packets", func(t *testing.T) capture {
 			v, a := clean(t)
 			w := full(v, a)

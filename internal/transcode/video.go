@@ -26,6 +26,7 @@ type videoTrack struct {
 	needIDR bool
 	lost    bool // a gap since the last frame boundary
 	markers bool // the sender sets the marker bit on last packets
+	pace    pacer
 
 	cur frame
 
@@ -173,6 +174,7 @@ func (v *videoTrack) endFrame() error {
 		v.droppd += f.packets
 		return nil
 	}
+	t = v.pace.place(t)
 	var prefix []byte
 	if f.keyframe {
 		v.noteParameterSets()
