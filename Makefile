@@ -9,8 +9,8 @@ FUZZTIME ?= 10s
 all: build
 
 build:
-	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/ars ./cmd/ars
-	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/transcoder ./cmd/transcoder
+	CGO_ENABLED=0 $(GO) build -trimpath -buildmode=pie -ldflags '$(LDFLAGS)' -o bin/ars ./cmd/ars
+	CGO_ENABLED=0 $(GO) build -trimpath -buildmode=pie -ldflags '$(LDFLAGS)' -o bin/transcoder ./cmd/transcoder
 
 # run: the daemon on embedded defaults (recordings under ./recordings).
 run: build
@@ -22,6 +22,8 @@ test-deps:
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	@if command -v shellcheck >/dev/null; then shellcheck deploy.sh .ci/run scripts/*.sh packaging/debian/*.sh \
+		packaging/debian/postinst packaging/debian/prerm packaging/debian/postrm packaging/cron/agora_hourly; fi
 
 unit:
 	$(GO) test -race -count=1 -timeout 40m ./...

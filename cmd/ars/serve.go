@@ -11,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"golang.org/x/term"
+
 	"github.com/ars-project/ars/internal/api"
 	"github.com/ars-project/ars/internal/batch"
 	"github.com/ars-project/ars/internal/cloudrec"
@@ -52,10 +54,41 @@ func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-// run is the daemon: it wires every component by hand, reports readiness
-// once all listeners are bound, and on ctx's end finalises every capture.
-// A close of force cuts the graceful stop short.
-func run(ctx context.Context, force <-chan struct{}, cfg config.Config, stdout, stderr io.Writer) error {
+// stack closes what was started, last started first, with a name for
+// each error.
+type stack []struct {
+	name  string
+	close func(context.Context) error
+}
+
+func (st *stack) push(name string, close func(context.Context) error) {
+	*st = append(*st, struct {
+		name  string
+		close func(context.Context) error
+	}{name, close})
+}
+
+func (st stack) closeAll(ctx context.Context) error {
+	var errs []error
+	for i := len(st) - 1; i >= 0; i-- {
+		if err := st[i].close(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", st[i].name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func noErr(f func()) func(context.Context) error {
+	return func(context.Context) error { f(); return nil }
+}
+
+// run is the daemon: it wires every component by hand, starts them in an
+// order whose reverse is the right shutdown (HTTP first, then the cloud
+// recorder, the ingests, uploads and webhooks, the sessions that finalise
+// every capture, and last the conversions they queue), reports readiness
+// once all listeners are bound, and on ctx's end stops gracefully. A close
+// of force cuts the graceful stop short.
+func run(ctx context.Context, force <-chan struct{}, cfg config.Config, stdout, stderr io.Writer) (err error) {
 	log := newLogger(cfg, stderr)
 	credPath, created, err := cfg.EnsureDevCredentials()
 	if err != nil {
@@ -66,87 +99,71 @@ func run(ctx context.Context, force <-chan struct{}, cfg config.Config, stdout, 
 		return fmt.Errorf("AGORA_FILE_ROOT: %w", err)
 	}
 	if cfg.Dev {
-		printDevBanner(stdout, cfg, credPath, created)
+		printDevBanner(stdout, cfg, credPath, created, isTerminal(stdout))
 	}
 	verifier, err := rdk.NewVerifier(cfg.AppID, cfg.AppCertificate, rdk.WithMaxSkew(cfg.KeyMaxSkew))
 	if err != nil {
 		return fmt.Errorf("ARS_APP_ID/ARS_APP_CERTIFICATE: %w", err)
 	}
 	m := metrics.New()
+	var started stack
+	defer func() {
+		if err != nil { // a start failed: undo what was started
+			_ = started.closeAll(context.Background())
+		}
+	}()
 
-	var pool *batch.Pool
 	sessionOpts := []session.Option{
 		session.WithLogger(log), session.WithMetrics(m), session.WithIdleTimeout(cfg.IdleTimeout),
 	}
 	if cfg.TranscodeOnStop {
-		pool = batch.NewPool(batch.DefaultConverter(), log, batch.WithWorkers(cfg.TranscodeWorkers))
+		pool := batch.NewPool(batch.DefaultConverter(), log, batch.WithWorkers(cfg.TranscodeWorkers))
 		pool.Start()
+		started.push("transcode pool", pool.Close)
 		sessionOpts = append(sessionOpts, session.WithCaptureClosed(func(path string) { pool.Submit(path) }))
 	}
 	mgr := session.New(layout, sessionOpts...)
 	if err := mgr.Start(); err != nil {
 		return err
 	}
-	rtp := rtpingest.New(cfg.BindHost, cfg.RTPPorts.First, cfg.RTPPorts.Last,
-		rtpingest.WithLogger(log), rtpingest.WithMetrics(m), rtpingest.WithReadBuffer(cfg.UDPReadBuffer))
-	if err := rtp.Start(); err != nil {
-		_ = mgr.Close(context.Background())
-		return fmt.Errorf("ARS_RTP_PORTS: %w", err)
-	}
+	started.push("sessions", mgr.Close)
+
 	// One budget of failed key checks per client address for every
 	// component that checks keys.
 	gate := api.NewKeyGate(m, log)
+	rtp := rtpingest.New(cfg.BindHost, cfg.RTPPorts.First, cfg.RTPPorts.Last,
+		rtpingest.WithLogger(log), rtpingest.WithMetrics(m), rtpingest.WithReadBuffer(cfg.UDPReadBuffer))
 	srv := api.New(mgr, verifier, rtp, m, api.WithLogger(log), api.WithKeyGate(gate))
 	wh := whip.New(mgr, verifier, cfg.BindHost, cfg.WebRTCPort, whip.WithLogger(log), whip.WithMetrics(m), whip.WithKeyGate(gate),
 		whip.WithPublicIP(cfg.PublicIP), whip.WithKeyframeInterval(cfg.KeyframeInterval))
-	if err := wh.Start(); err != nil {
-		rtp.Close()
-		_ = mgr.Close(context.Background())
-		return fmt.Errorf("ARS_WEBRTC_PORT: %w", err)
-	}
-	wh.Mount(srv)
 	consoleOpts := []console.Option{console.WithLogger(log), console.WithWebRTC(wh.Enabled()), console.WithKeyGate(gate)}
 	if cfg.Dev {
 		consoleOpts = append(consoleOpts, console.WithDevMode(console.DevCredentials{AppID: cfg.AppID, AppCertificate: cfg.AppCertificate}))
 	}
-	console.New(mgr, verifier, cfg.FileRoot, consoleOpts...).Mount(srv)
-	// Cloud recording API (off without customer credentials).
-	var cloud *cloudrec.Service
-	var uploads *objstore.Uploader
-	var hooks *webhook.Notifier
+	cons := console.New(mgr, verifier, cfg.FileRoot, consoleOpts...)
+
+	// The cloud recording API is off without customer credentials.
 	if cfg.CloudCustomerID != "" {
-		stateDir := cmp.Or(cfg.StateDir, filepath.Join(cfg.FileRoot, ".ars"))
-		uploads = objstore.NewUploader(filepath.Join(stateDir, "upload-backup"), objstore.WithLogger(log),
-			objstore.WithRetryInterval(cfg.CloudBackupRetry), objstore.WithResults(func(r objstore.Result) { cloud.UploadResult(r) }))
-		cloudOpts := []cloudrec.Option{cloudrec.WithLogger(log)}
-		if cfg.WebhookURL != "" {
-			hooks = webhook.New(cfg.WebhookURL, cfg.WebhookSecret, filepath.Join(stateDir, "webhooks"), webhook.WithLogger(log))
-			cloudOpts = append(cloudOpts, cloudrec.WithNotifier(hooks))
+		if err := startCloud(cfg, log, mgr, verifier, srv, &started); err != nil {
+			return err
 		}
-		cloud = cloudrec.New(cloudrec.Config{AppID: cfg.AppID, CustomerID: cfg.CloudCustomerID, CustomerSecret: cfg.CloudCustomerSecret,
-			WorkDir: filepath.Join(stateDir, "cloud"), LocalDir: cmp.Or(cfg.CloudLocalDir, filepath.Join(cfg.FileRoot, "cloud_recording")),
-			ForceLocal: cfg.CloudStorage == "local", ResourceTTL: cfg.CloudResourceTTL, SegmentDuration: cfg.CloudSegment},
-			mgr, verifier, srv, uploads, cloudOpts...)
-		if err := errors.Join(uploads.Start(), cloud.Start()); err != nil {
-			rtp.Close()
-			_ = mgr.Close(context.Background())
-			return fmt.Errorf("ARS_STATE_DIR: %w", err)
-		}
-		if hooks != nil {
-			if err := hooks.Start(); err != nil {
-				rtp.Close()
-				_ = mgr.Close(context.Background())
-				return fmt.Errorf("ARS_STATE_DIR: %w", err)
-			}
-		}
-		cloud.Mount(srv.Handle)
 	}
+	if err := rtp.Start(); err != nil {
+		return fmt.Errorf("ARS_RTP_PORTS: %w", err)
+	}
+	started.push("rtp ingest", noErr(rtp.Close))
+	if err := wh.Start(); err != nil {
+		return fmt.Errorf("ARS_WEBRTC_PORT: %w", err)
+	}
+	started.push("webrtc ingest", noErr(wh.Close))
+	wh.Mount(srv)
+	cons.Mount(srv)
 	if err := srv.Listen(cfg.HTTPAddr()); err != nil {
-		rtp.Close()
-		_ = mgr.Close(context.Background())
 		return fmt.Errorf("PORT: %w", err)
 	}
 	srv.Start()
+	started.push("http", srv.Close)
+
 	notifier := sysd.New(log)
 	notifier.Ready()
 	watchdogStop := notifier.Watchdog(ctx, sysd.AllHealthy(mgr.Healthy, sysd.HTTPProbe(srv.Addr(), "/healthz")))
@@ -166,52 +183,67 @@ func run(ctx context.Context, force <-chan struct{}, cfg config.Config, stdout, 
 		case <-shutdownCtx.Done():
 		}
 	}()
-	var errs []error
-	if err := srv.Close(shutdownCtx); err != nil {
-		errs = append(errs, fmt.Errorf("http: %w", err))
-	}
-	if cloud != nil {
-		if err := cloud.Close(shutdownCtx); err != nil {
-			errs = append(errs, fmt.Errorf("cloud recording: %w", err))
-		}
-	}
-	rtp.Close()
-	if err := mgr.Close(shutdownCtx); err != nil {
-		errs = append(errs, err)
-	}
-	if uploads != nil {
-		if err := uploads.Close(shutdownCtx); err != nil {
-			errs = append(errs, fmt.Errorf("uploads: %w", err))
-		}
-	}
-	if hooks != nil {
-		if err := hooks.Close(shutdownCtx); err != nil {
-			errs = append(errs, fmt.Errorf("webhooks: %w", err))
-		}
-	}
-	wh.Close()
-	if pool != nil {
-		if err := pool.Close(shutdownCtx); err != nil {
-			errs = append(errs, fmt.Errorf("transcode pool: %w", err))
-		}
-	}
+	stopErr := started.closeAll(shutdownCtx)
+	started = nil
 	log.Info("ars stopped")
-	return errors.Join(errs...)
+	return stopErr
+}
+
+// startCloud starts the Agora Cloud Recording compatible API with its
+// uploader and webhook notifier, and mounts it on srv.
+func startCloud(cfg config.Config, log *slog.Logger, mgr *session.Manager, verifier *rdk.Verifier, srv *api.Server, started *stack) error {
+	stateDir := cmp.Or(cfg.StateDir, filepath.Join(cfg.FileRoot, ".ars"))
+	var cloud *cloudrec.Service
+	cloudOpts := []cloudrec.Option{cloudrec.WithLogger(log)}
+	if cfg.WebhookURL != "" {
+		hooks := webhook.New(cfg.WebhookURL, cfg.WebhookSecret, filepath.Join(stateDir, "webhooks"), webhook.WithLogger(log))
+		if err := hooks.Start(); err != nil {
+			return fmt.Errorf("ARS_STATE_DIR: %w", err)
+		}
+		started.push("webhooks", hooks.Close)
+		cloudOpts = append(cloudOpts, cloudrec.WithNotifier(hooks))
+	}
+	uploads := objstore.NewUploader(filepath.Join(stateDir, "upload-backup"), objstore.WithLogger(log),
+		objstore.WithRetryInterval(cfg.CloudBackupRetry), objstore.WithResults(func(r objstore.Result) { cloud.UploadResult(r) }))
+	cloud = cloudrec.New(cloudrec.Config{AppID: cfg.AppID, CustomerID: cfg.CloudCustomerID, CustomerSecret: cfg.CloudCustomerSecret,
+		WorkDir: filepath.Join(stateDir, "cloud"), LocalDir: cmp.Or(cfg.CloudLocalDir, filepath.Join(cfg.FileRoot, "cloud_recording")),
+		ForceLocal: cfg.CloudStorage == "local", ResourceTTL: cfg.CloudResourceTTL, SegmentDuration: cfg.CloudSegment},
+		mgr, verifier, srv, uploads, cloudOpts...)
+	if err := uploads.Start(); err != nil {
+		return fmt.Errorf("ARS_STATE_DIR: %w", err)
+	}
+	started.push("uploads", uploads.Close)
+	if err := cloud.Start(); err != nil {
+		return fmt.Errorf("ARS_STATE_DIR: %w", err)
+	}
+	started.push("cloud recording", cloud.Close)
+	cloud.Mount(srv.Handle)
+	return nil
 }
 
 // printDevBanner tells a newcomer the generated credentials and how to use
-// them. It goes to stdout, never to the log.
-func printDevBanner(w io.Writer, cfg config.Config, path string, created bool) {
+// them. It goes to stdout, never to the log, and shows the certificate
+// only to a terminal: under systemd stdout is the journal, which must not
+// hold a secret, so there it names the file to source instead.
+func printDevBanner(w io.Writer, cfg config.Config, path string, created, tty bool) {
 	verb := "Using"
 	if created {
 		verb = "Generated"
 	}
-	fmt.Fprintf(w, `ars: development mode (no ARS_APP_ID configured).
-%s a development app ID and certificate, stored in %s (mode 0600):
-  export ARS_APP_ID=%s
-  export ARS_APP_CERTIFICATE=%s
-Mint a recording key and start recording channel "demo" as uid 1:
+	fmt.Fprintf(w, "ars: development mode (no ARS_APP_ID configured).\n%s a development app ID and certificate, stored in %s (mode 0600):\n", verb, path)
+	if tty {
+		fmt.Fprintf(w, "  export ARS_APP_ID=%s\n  export ARS_APP_CERTIFICATE=%s\n", cfg.AppID, cfg.AppCertificate)
+	} else {
+		fmt.Fprintf(w, "  set -a; . %s; set +a\n", path)
+	}
+	fmt.Fprintf(w, `Mint a recording key and start recording channel "demo" as uid 1:
   ars start --channel demo --uid 1 --key "$(ars key recording --channel demo --uid 1)"
 Recordings go to %s. Set ARS_APP_ID and ARS_APP_CERTIFICATE for production.
-`, verb, path, cfg.AppID, cfg.AppCertificate, cfg.FileRoot)
+`, cfg.FileRoot)
+}
+
+// isTerminal reports whether w is a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
 }

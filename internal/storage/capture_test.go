@@ -178,12 +178,18 @@ func TestSummaryCountsGapsAcrossWrap(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	if err := w.WriteStream(time.Second, StreamInfo{SSRC: 7, PayloadType: 96, Kind: KindVideo, Codec: CodecH264, ClockRate: 90000}); err != nil {
+		t.Fatal(err)
+	}
 	w.Close()
 	r, _ := Open(path)
 	defer r.Close()
 	s, err := Summarize(r)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if len(s.Declared) != 1 || s.Declared[0].Info.SSRC != 7 || s.Declared[0].At != time.Second {
+		t.Fatalf("declared %+v", s.Declared)
 	}
 	st := s.Stream(7)
 	if st == nil || st.Packets != 6 || st.Gaps != 1 || st.Duplicates != 1 || st.LastSeq-st.FirstSeq != 6 {

@@ -27,8 +27,10 @@ type StreamSummary struct {
 
 // Summary is the per-stream account of a whole capture.
 type Summary struct {
-	Header      Header
-	Streams     []*StreamSummary // sorted by SSRC
+	Header  Header
+	Streams []*StreamSummary // sorted by SSRC
+	// Declared are the streams declared after the header, with when.
+	Declared    []DeclaredStream
 	RTCPPackets uint64
 	Records     uint64
 	// Torn is set when the capture ends in a damaged record; IntactBytes
@@ -36,6 +38,12 @@ type Summary struct {
 	Torn        bool
 	TornErr     error
 	IntactBytes int64
+}
+
+// DeclaredStream is a stream declared by a record after the header.
+type DeclaredStream struct {
+	At   time.Duration
+	Info StreamInfo
 }
 
 // Summarize reads a whole capture and accounts for every RTP packet.
@@ -58,6 +66,10 @@ func Summarize(r *Reader) (*Summary, error) {
 		switch rec.Kind {
 		case RecordRTCP:
 			s.RTCPPackets++
+		case RecordStream:
+			if info, err := DecodeStream(rec.Data); err == nil {
+				s.Declared = append(s.Declared, DeclaredStream{At: rec.At, Info: info})
+			}
 		case RecordRTP:
 			if len(rec.Data) < 12 {
 				continue
@@ -126,14 +138,10 @@ func (s *Summary) WriteText(w io.Writer) error {
 	h := s.Header
 	fmt.Fprintf(w, "channel: %s\nuid: %d\nstart: %s\nsource: %s\n", h.Channel, h.UID, h.Start.Format(time.RFC3339Nano), h.Source)
 	for _, si := range h.Streams {
-		fmt.Fprintf(w, "declared stream: ssrc=%d pt=%d %s %s/%d", si.SSRC, si.PayloadType, si.Kind, si.Codec, si.ClockRate)
-		if si.Channels > 0 {
-			fmt.Fprintf(w, "/%d", si.Channels)
-		}
-		if si.Fmtp != "" {
-			fmt.Fprintf(w, " fmtp=%q", si.Fmtp)
-		}
-		fmt.Fprintln(w)
+		writeStream(w, "declared stream:", si)
+	}
+	for _, d := range s.Declared {
+		writeStream(w, fmt.Sprintf("declared stream at %s:", d.At), d.Info)
 	}
 	fmt.Fprintf(w, "records: %d (rtcp %d)\n", s.Records, s.RTCPPackets)
 	for _, st := range s.Streams {
@@ -146,4 +154,15 @@ func (s *Summary) WriteText(w io.Writer) error {
 	}
 	_, err := fmt.Fprintln(w, "end: clean")
 	return err
+}
+
+func writeStream(w io.Writer, label string, si StreamInfo) {
+	fmt.Fprintf(w, "%s ssrc=%d pt=%d %s %s/%d", label, si.SSRC, si.PayloadType, si.Kind, si.Codec, si.ClockRate)
+	if si.Channels > 0 {
+		fmt.Fprintf(w, "/%d", si.Channels)
+	}
+	if si.Fmtp != "" {
+		fmt.Fprintf(w, " fmtp=%q", si.Fmtp)
+	}
+	fmt.Fprintln(w)
 }
