@@ -1,18 +1,15 @@
 package hls
 
-import "time"
+import (
+	"time"
 
-const opusRate = 48000
+	"github.com/ars-project/ars/internal/transcode/opus"
+)
+
+const opusRate = opus.Rate
 
 // maxFill is the longest hole, in seconds, filled with silence.
 const maxFill = 10
-
-// opusSilence is a 20 ms Opus frame that decodes to silence (CELT,
-// fullband), mono and stereo.
-var (
-	opusSilenceMono   = []byte{0xf8, 0xff, 0xfe}
-	opusSilenceStereo = []byte{0xfc, 0xff, 0xfe}
-)
 
 // audioState places Opus packets by their timestamps and fills holes
 // (loss, DTX, a paused sender) with silence, so the track keeps its
@@ -24,7 +21,7 @@ type audioState struct {
 
 func (t *Track) audioPacket(at time.Time, dts int64, payload []byte) error {
 	a := t.audio
-	n := opusSamples(payload)
+	n := opus.PacketSamples(payload)
 	if n == 0 {
 		t.dropped++
 		return nil
@@ -36,9 +33,9 @@ func (t *Track) audioPacket(at time.Time, dts int64, payload []byte) error {
 			t.dropped++
 			return nil
 		}
-		silence := opusSilenceStereo
+		silence := opus.Silence(2)
 		if t.cfg.Channels == 1 {
-			silence = opusSilenceMono
+			silence = opus.Silence(1)
 		}
 		if dts-a.next > maxFill*opusRate {
 			// A jump this long is a new timeline (a sender restart), not
@@ -65,39 +62,4 @@ func (t *Track) audioPacket(at time.Time, dts int64, payload []byte) error {
 	a.next = dts + int64(n)
 	t.lastDTS = a.next
 	return t.seg.add(sample{dts: dts, dur: int64(n), key: true, data: append([]byte(nil), payload...), at: at})
-}
-
-// opusSamples returns how many 48 kHz samples an Opus packet decodes to
-// (RFC 6716 section 3.1), or 0 if the packet is malformed.
-func opusSamples(p []byte) int {
-	if len(p) == 0 {
-		return 0
-	}
-	toc := p[0]
-	config := int(toc >> 3)
-	var frame int // in 2.5 ms units
-	switch {
-	case config < 12:
-		frame = [4]int{4, 8, 16, 24}[config&3]
-	case config < 16:
-		frame = [2]int{4, 8}[config&1]
-	default:
-		frame = [4]int{1, 2, 4, 8}[config&3]
-	}
-	var count int
-	switch toc & 3 {
-	case 0:
-		count = 1
-	case 1, 2:
-		count = 2
-	default:
-		if len(p) < 2 {
-			return 0
-		}
-		count = int(p[1] & 0x3f)
-	}
-	if count == 0 || frame*count > 48 {
-		return 0
-	}
-	return frame * count * opusRate / 400
 }

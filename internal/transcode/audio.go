@@ -1,14 +1,8 @@
 package transcode
 
-// opusSilence is a 20 ms Opus packet that decodes to silence (CELT,
-// fullband, code 0), the frame Janus inserts for gaps. One for mono and
-// one for stereo TOC.
-var (
-	opusSilenceMono   = []byte{0xf8, 0xff, 0xfe}
-	opusSilenceStereo = []byte{0xfc, 0xff, 0xfe}
-)
+import "github.com/ars-project/ars/internal/transcode/opus"
 
-const opusRate = 48000
+const opusRate = opus.Rate
 
 // audioTrack puts Opus packets on a timeline that follows their RTP
 // timestamps. Where packets are missing (loss, DTX, a paused sender) it
@@ -33,9 +27,9 @@ type audioTrack struct {
 
 func newAudioTrack(sp *spool, clock uint32, channels int) *audioTrack {
 	a := &audioTrack{tl: newTimeline(clock), tab: newSampleTable(sp, int64(clock)), clock: int64(clock), channels: channels,
-		silence: opusSilenceStereo}
+		silence: opus.Silence(2)}
 	if channels == 1 {
-		a.silence = opusSilenceMono
+		a.silence = opus.Silence(1)
 	}
 	return a
 }
@@ -44,7 +38,7 @@ func (a *audioTrack) packet(ssrc uint32, p *bufferedPacket, _ bool) error {
 	if len(p.payload) == 0 {
 		return nil
 	}
-	samples := opusSamples(p.payload)
+	samples := opus.PacketSamples(p.payload)
 	if samples == 0 {
 		a.droppd++
 		return nil
@@ -92,40 +86,4 @@ func (a *audioTrack) finish() error {
 		}
 	}
 	return a.tab.finish(a.pendD)
-}
-
-// opusSamples returns how many 48 kHz samples an Opus packet decodes to
-// (RFC 6716 section 3.1), or 0 if the packet is malformed.
-func opusSamples(p []byte) int {
-	if len(p) == 0 {
-		return 0
-	}
-	toc := p[0]
-	config := int(toc >> 3)
-	var frame int // in 1/400 s (2.5 ms) units
-	switch {
-	case config < 12: // SILK: 10, 20, 40, 60 ms
-		frame = [4]int{4, 8, 16, 24}[config&3]
-	case config < 16: // Hybrid: 10, 20 ms
-		frame = [2]int{4, 8}[config&1]
-	default: // CELT: 2.5, 5, 10, 20 ms
-		frame = [4]int{1, 2, 4, 8}[config&3]
-	}
-	var count int
-	switch toc & 3 {
-	case 0:
-		count = 1
-	case 1, 2:
-		count = 2
-	default:
-		if len(p) < 2 {
-			return 0
-		}
-		count = int(p[1] & 0x3f)
-	}
-	// At most 120 ms per packet.
-	if count == 0 || frame*count > 48 {
-		return 0
-	}
-	return frame * count * opusRate / 400
 }
