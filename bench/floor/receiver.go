@@ -7,10 +7,8 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"syscall"
-	"unsafe"
 
-	"golang.org/x/sys/unix"
+	"github.com/ars-project/ars/internal/udpbatch"
 )
 
 // Counts is what the receiver saw.
@@ -48,17 +46,11 @@ func Listen(host string, ports []int, rcvbuf, batch int) (*Receiver, error) {
 			r.Close()
 			return nil, fmt.Errorf("floor: port %d: %w", p, err)
 		}
-		if rc, err := c.SyscallConn(); err == nil {
-			_ = rc.Control(func(fd uintptr) {
-				if unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, rcvbuf) != nil {
-					_ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, rcvbuf)
-				}
-			})
-		}
+		udpbatch.SetReadBuffer(c, rcvbuf)
 		r.conns = append(r.conns, c)
 	}
 	for _, c := range r.conns {
-		br, err := newBatch(c, batch)
+		br, err := udpbatch.NewReader(c, batch)
 		if err != nil {
 			r.Close()
 			return nil, err
@@ -91,10 +83,10 @@ func (r *Receiver) Close() {
 	r.wg.Wait()
 }
 
-func (r *Receiver) loop(b *batch) {
+func (r *Receiver) loop(b *udpbatch.Reader) {
 	defer r.wg.Done()
 	for {
-		n, err := b.read()
+		n, err := b.Read()
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
@@ -103,7 +95,7 @@ func (r *Receiver) loop(b *batch) {
 		}
 		var sz uint64
 		for i := 0; i < n; i++ {
-			sz += uint64(b.msgs[i].Len)
+			sz += uint64(b.Size(i))
 		}
 		// One atomic add per batch, not per packet: the floor must be
 		// the cheapest possible honest receiver.
@@ -111,62 +103,4 @@ func (r *Receiver) loop(b *batch) {
 		r.bytes.Add(sz)
 		r.reads.Add(1)
 	}
-}
-
-// batch is a recvmmsg(2) reader with preallocated buffers and source
-// address slots, like the daemon's.
-type batch struct {
-	rc    syscall.RawConn
-	msgs  []unix.Mmsghdr
-	iovs  []unix.Iovec
-	names []unix.RawSockaddrInet6
-	bufs  [][]byte
-	n     int
-	errno syscall.Errno
-	fn    func(fd uintptr) bool
-}
-
-func newBatch(c *net.UDPConn, size int) (*batch, error) {
-	if size <= 0 {
-		size = 64
-	}
-	rc, err := c.SyscallConn()
-	if err != nil {
-		return nil, err
-	}
-	b := &batch{rc: rc, msgs: make([]unix.Mmsghdr, size), iovs: make([]unix.Iovec, size),
-		names: make([]unix.RawSockaddrInet6, size), bufs: make([][]byte, size)}
-	for i := range b.msgs {
-		b.bufs[i] = make([]byte, 2048)
-		b.iovs[i].Base = &b.bufs[i][0]
-		b.iovs[i].SetLen(2048)
-		b.msgs[i].Hdr.Iov = &b.iovs[i]
-		b.msgs[i].Hdr.SetIovlen(1)
-		b.msgs[i].Hdr.Name = (*byte)(unsafe.Pointer(&b.names[i]))
-	}
-	b.fn = b.recv
-	return b, nil
-}
-
-func (b *batch) recv(fd uintptr) bool {
-	for i := range b.msgs {
-		b.msgs[i].Hdr.Namelen = unix.SizeofSockaddrInet6
-		b.msgs[i].Len = 0
-	}
-	n, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&b.msgs[0])), uintptr(len(b.msgs)), unix.MSG_DONTWAIT, 0, 0)
-	if e == unix.EAGAIN || e == unix.EINTR {
-		return false
-	}
-	b.n, b.errno = int(n), e
-	return true
-}
-
-func (b *batch) read() (int, error) {
-	if err := b.rc.Read(b.fn); err != nil {
-		return 0, err
-	}
-	if b.errno != 0 {
-		return 0, b.errno
-	}
-	return b.n, nil
 }

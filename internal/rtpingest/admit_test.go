@@ -1,18 +1,22 @@
 package rtpingest
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/ars-project/ars/internal/udpbatch"
+)
 
 func TestAdmitPinsHostAndRTCP(t *testing.T) {
-	host := func(last byte, port uint16) addrKey {
-		a := addrKey{family: 2, port: port}
-		a.ip[0], a.ip[3] = 10, last
+	host := func(last byte, port uint16) udpbatch.Addr {
+		a := udpbatch.Addr{Family: 2, Port: port}
+		a.IP[0], a.IP[3] = 10, last
 		return a
 	}
 	sender, sender2, other := host(1, 5000), host(1, 5001), host(2, 5000)
 	type step struct {
 		route int // 0: video, 1: audio of the same participant
 		rtcp  bool
-		src   addrKey
+		src   udpbatch.Addr
 		want  bool
 	}
 	tests := []struct {

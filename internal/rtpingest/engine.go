@@ -12,11 +12,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/ars-project/ars/internal/metrics"
 	"github.com/ars-project/ars/internal/session"
 	"github.com/ars-project/ars/internal/storage"
+	"github.com/ars-project/ars/internal/udpbatch"
 )
 
 // maxPacket is the largest RTP/RTCP packet recorded; larger ones are
@@ -28,8 +27,8 @@ const maxPacket = 1500
 type route struct {
 	p          *session.Participant
 	host       *hostPin // shared by every route of the participant
-	rtpSrc     addrKey
-	rtcpSrc    addrKey
+	rtpSrc     udpbatch.Addr
+	rtcpSrc    udpbatch.Addr
 	rtpPinned  bool
 	rtcpPinned bool
 }
@@ -38,7 +37,7 @@ type route struct {
 // All of a participant's routes are on one port, so only that port's
 // reader goroutine touches it.
 type hostPin struct {
-	src    addrKey
+	src    udpbatch.Addr
 	pinned bool
 }
 
@@ -110,14 +109,14 @@ func (e *Engine) Start() error {
 			e.Close()
 			return fmt.Errorf("rtp port %d: %w", n, err)
 		}
-		granted := setReadBuffer(conn, e.rcvbuf)
+		granted := udpbatch.SetReadBuffer(conn, e.rcvbuf)
 		e.metrics.UDPBufferBytes.Set(float64(granted))
 		if granted < e.rcvbuf {
 			e.log.Warn("udp receive buffer smaller than asked; raise net.core.rmem_max", "port", n, "asked", e.rcvbuf, "granted", granted)
 		} else {
 			e.log.Debug("udp receive buffer", "port", n, "granted", granted)
 		}
-		br, err := newBatchReader(conn, e.batchSize)
+		br, err := udpbatch.NewReader(conn, e.batchSize)
 		if err != nil {
 			_ = conn.Close()
 			e.Close()
@@ -134,26 +133,6 @@ func (e *Engine) Start() error {
 	}
 	e.log.Info("rtp ingest listening", "ports", fmt.Sprintf("%d-%d", e.first, e.last), "bind", e.bind)
 	return nil
-}
-
-// setReadBuffer asks for n bytes of receive buffer, forcing past
-// net.core.rmem_max when privileged, and returns what the kernel granted
-// (the kernel reports double the usable size; half is returned).
-func setReadBuffer(conn *net.UDPConn, n int) int {
-	rc, err := conn.SyscallConn()
-	if err != nil {
-		return 0
-	}
-	granted := 0
-	_ = rc.Control(func(fd uintptr) {
-		if unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, n) != nil {
-			_ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, n)
-		}
-		if v, err := unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF); err == nil {
-			granted = v / 2
-		}
-	})
-	return granted
 }
 
 // Close stops every reader and closes the sockets.
@@ -178,12 +157,12 @@ func (e *Engine) Ports() []int {
 	return out
 }
 
-func (e *Engine) readLoop(pt *port, br *batchReader) {
+func (e *Engine) readLoop(pt *port, br *udpbatch.Reader) {
 	defer e.wg.Done()
 	for {
-		n, err := br.read()
+		n, err := br.Read()
 		if err != nil {
-			if isClosedErr(err) {
+			if udpbatch.IsClosed(err) {
 				return
 			}
 			e.log.Warn("rtp read failed", "port", pt.num, "err", err)
@@ -193,7 +172,7 @@ func (e *Engine) readLoop(pt *port, br *batchReader) {
 		now := time.Now()
 		var st batchStats
 		for i := 0; i < n; i++ {
-			data, truncated, src := br.datagram(i)
+			data, truncated, src := br.Datagram(i)
 			e.handle(pt, data, truncated, src, now, &st)
 		}
 		st.publish(e.metrics)
@@ -227,7 +206,7 @@ func (st *batchStats) publish(m *metrics.Metrics) {
 }
 
 // handle is the packet path: validate, demultiplex, pin, record.
-func (e *Engine) handle(pt *port, b []byte, truncated bool, src addrKey, now time.Time, st *batchStats) {
+func (e *Engine) handle(pt *port, b []byte, truncated bool, src udpbatch.Addr, now time.Time, st *batchStats) {
 	st.received++
 	st.bytes += uint64(len(b))
 	if truncated || len(b) > maxPacket {
@@ -289,7 +268,7 @@ func (e *Engine) handle(pt *port, b []byte, truncated bool, src addrKey, now tim
 // sender has not used yet (a forged RTCP BYE would end the session).
 // RTCP may come first: ffmpeg sends a sender report before its first RTP
 // packet.
-func (r *route) admit(rtcp bool, src addrKey) bool {
+func (r *route) admit(rtcp bool, src udpbatch.Addr) bool {
 	pinned, at := &r.rtpPinned, &r.rtpSrc
 	if rtcp {
 		pinned, at = &r.rtcpPinned, &r.rtcpSrc
@@ -297,15 +276,13 @@ func (r *route) admit(rtcp bool, src addrKey) bool {
 	if *pinned {
 		return *at == src
 	}
-	if r.host.pinned && !sameHost(r.host.src, src) {
+	if r.host.pinned && !r.host.src.SameHost(src) {
 		return false
 	}
 	r.host.src, r.host.pinned = src, true
 	*at, *pinned = src, true
 	return true
 }
-
-func sameHost(a, b addrKey) bool { return a.family == b.family && a.ip == b.ip }
 
 // Attach routes a participant's streams to one port and returns its
 // number. The routes go away when the participant leaves.

@@ -14,6 +14,7 @@ import (
 	"github.com/ars-project/ars/internal/metrics"
 	"github.com/ars-project/ars/internal/session"
 	"github.com/ars-project/ars/internal/storage"
+	"github.com/ars-project/ars/internal/udpbatch"
 )
 
 func rtp(ssrc uint32, seq uint16, payload int) []byte {
@@ -185,7 +186,7 @@ func TestEngineRecordsAndCounts(t *testing.T) {
 func BenchmarkHandle(b *testing.B) {
 	r := newRig(b, 10)
 	pkt := rtp(10, 1, 1100)
-	src := addrKey{family: 2, port: 5000}
+	src := udpbatch.Addr{Family: 2, Port: 5000}
 	pt := r.engine.ports[0]
 	b.SetBytes(int64(len(pkt)))
 	b.ReportAllocs()
