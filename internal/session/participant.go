@@ -107,6 +107,13 @@ func (p *Participant) requestKeyframe() {
 	}
 }
 
+// Observed reports whether a sink (a cloud recording, a live output)
+// takes this participant's packets, recording or not.
+func (p *Participant) Observed() bool {
+	s := p.channel.sinks.Load()
+	return s != nil && len(*s) > 0
+}
+
 // Write records one RTP or RTCP packet that arrived at now. It is the
 // packet path: no allocation, no manager lock. It returns ErrNotRecording
 // when the channel is not recording (the packet is dropped).

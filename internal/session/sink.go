@@ -50,6 +50,10 @@ func (m *Manager) AddSink(channelName string, s Sink) (remove func(), err error)
 			ms.Joined(p)
 		}
 	}
+	// Like a recording start: a sink can use nothing before a keyframe.
+	for _, p := range present {
+		p.requestKeyframe()
+	}
 	return func() { m.removeSink(ch, s) }, nil
 }
 

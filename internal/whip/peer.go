@@ -229,7 +229,9 @@ func (pr *peer) write(kind storage.RecordKind, now time.Time, b []byte) {
 		pr.recording.Store(true)
 	case errors.Is(err, session.ErrNotRecording):
 		m.DropNotRecord.Inc()
-		pr.recording.Store(false)
+		// A sink (a cloud recording) may still take the packet: it needs
+		// keyframes as much as a capture does.
+		pr.recording.Store(pr.p.Observed())
 	default:
 		m.DropWriteFailed.Inc()
 	}

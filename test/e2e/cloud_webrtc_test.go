@@ -105,25 +105,35 @@ func TestCloudWebRTCParticipant(t *testing.T) {
 	rid, sid := acq.ResourceId, started.Sid
 
 	// listed reports whether the file list names the audio and video
-	// playlists of every given uid.
-	listed := func(uids ...string) func() bool {
-		return func() bool {
-			st, q := c.query(rid, sid)
-			if st != http.StatusOK || q.ServerResponse.Status != 5 {
+	// playlists of every given uid; last keeps the list it saw.
+	var last []cloudFile
+	listed := func(uids ...string) bool {
+		st, q := c.query(rid, sid)
+		if st != http.StatusOK || q.ServerResponse.Status != 5 {
+			return false
+		}
+		last = q.ServerResponse.FileList
+		have := map[string]bool{}
+		for _, f := range last {
+			if strings.HasSuffix(f.FileName, ".m3u8") {
+				have[f.Uid+" "+f.TrackType] = true
+			}
+		}
+		for _, u := range uids {
+			if !have[u+" audio"] || !have[u+" video"] {
 				return false
 			}
-			have := map[string]bool{}
-			for _, f := range q.ServerResponse.FileList {
-				if strings.HasSuffix(f.FileName, ".m3u8") {
-					have[f.Uid+" "+f.TrackType] = true
-				}
+		}
+		return true
+	}
+	waitListed := func(timeout time.Duration, uids ...string) {
+		t.Helper()
+		deadline := time.Now().Add(timeout)
+		for !listed(uids...) {
+			if time.Now().After(deadline) {
+				t.Fatalf("playlists of uids %v not listed within %v; last file list %+v", uids, timeout, last)
 			}
-			for _, u := range uids {
-				if !have[u+" audio"] || !have[u+" video"] {
-					return false
-				}
-			}
-			return true
+			time.Sleep(100 * time.Millisecond)
 		}
 	}
 	if st, q := c.query(rid, sid); st != http.StatusOK || len(q.ServerResponse.FileList) != 0 {
@@ -139,8 +149,8 @@ func TestCloudWebRTCParticipant(t *testing.T) {
 	pg.click("publish")
 	pg.waitJS("publishing live", `document.getElementById('publish-status').dataset.state === 'live'`, 30*time.Second)
 	t0 := time.Now()
-	waitFor(t, "the WebRTC uid's playlists in the file list", 15*time.Second, listed("31"))
-	if listed("42")() {
+	waitListed(15*time.Second, "31")
+	if listed("42") {
 		t.Fatal("the RTP uid is listed before it joined")
 	}
 
@@ -151,7 +161,7 @@ func TestCloudWebRTCParticipant(t *testing.T) {
 	if err := send.Start(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "both uids' playlists in the file list", 15*time.Second, listed("31", "42"))
+	waitListed(15*time.Second, "31", "42")
 	if err := send.Wait(); err != nil {
 		t.Fatalf("ffmpeg sender: %v", err)
 	}
