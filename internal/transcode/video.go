@@ -27,6 +27,7 @@ type videoTrack struct {
 	lost    bool // a gap since the last frame boundary
 	markers bool // the sender sets the marker bit on last packets
 	pace    pacer
+	grid    grid
 
 	cur frame
 
@@ -60,7 +61,7 @@ type frame struct {
 
 func newVideoTrack(log *slog.Logger, sp *spool, clock uint32, sps, pps []byte) *videoTrack {
 	v := &videoTrack{log: log, tl: newTimeline(clock), tab: newSampleTable(sp, int64(clock)), needIDR: true,
-		sps: sps, pps: pps}
+		sps: sps, pps: pps, grid: newGrid(int64(clock))}
 	v.emitF = v.nal
 	return v
 }
@@ -174,7 +175,7 @@ func (v *videoTrack) endFrame() error {
 		v.droppd += f.packets
 		return nil
 	}
-	t = v.pace.place(t)
+	t = v.grid.place(v.pace.place(t))
 	var prefix []byte
 	if f.keyframe {
 		v.noteParameterSets()
