@@ -26,10 +26,10 @@ type videoState struct {
 }
 
 type vframe struct {
-	open, damaged, key, hasSlice, hasSPS, hasPPS, sawMarker bool
-	dts                                                     int64
-	at                                                      time.Time
-	buf                                                     []byte
+	h264.AccessUnit
+	open, sawMarker bool
+	dts             int64
+	at              time.Time
 }
 
 func (t *Track) videoPacket(at time.Time, dts int64, gap, marker bool, payload []byte) error {
@@ -40,7 +40,7 @@ func (t *Track) videoPacket(at time.Time, dts int64, gap, marker bool, payload [
 		// The missing packets may be this picture's tail (its marker
 		// lost with them) or its middle: either way it is incomplete.
 		if v.cur.open {
-			v.cur.damaged = true
+			v.cur.Damaged = true
 		}
 	}
 	if len(payload) == 0 {
@@ -50,13 +50,14 @@ func (t *Track) videoPacket(at time.Time, dts int64, gap, marker bool, payload [
 		if err := t.endVideoFrame(false); err != nil {
 			return err
 		}
-		v.cur = vframe{open: true, dts: dts, at: at, buf: v.cur.buf[:0]}
+		v.cur.AccessUnit.Reset()
+		v.cur = vframe{AccessUnit: v.cur.AccessUnit, open: true, dts: dts, at: at}
 		if v.lost {
 			v.needIDR, v.lost = true, false
 		}
 	}
 	if err := v.dep.Push(payload, t.nal); err != nil {
-		v.cur.damaged = true
+		v.cur.Damaged = true
 	}
 	if marker {
 		v.markers = true
@@ -68,30 +69,12 @@ func (t *Track) videoPacket(at time.Time, dts int64, gap, marker bool, payload [
 
 func (t *Track) nal(n []byte) {
 	v := t.video
-	typ := h264.Type(n)
-	switch {
-	case typ == h264.NALSPS:
+	switch v.cur.Add(n) {
+	case h264.NALSPS:
 		v.sps = append(v.sps[:0], n...)
-		v.cur.hasSPS = true
-	case typ == h264.NALPPS:
+	case h264.NALPPS:
 		v.pps = append(v.pps[:0], n...)
-		v.cur.hasPPS = true
-	case h264.IsVCL(typ):
-		if !v.cur.hasSlice {
-			v.cur.hasSlice = true
-			if mb, ok := h264.FirstMBInSlice(n); !ok || mb != 0 {
-				v.cur.damaged = true
-			}
-		}
-		if typ == h264.NALIDR {
-			v.cur.key = true
-		}
-	case typ == h264.NALSEI:
-	default:
-		return
 	}
-	v.cur.buf = binary.BigEndian.AppendUint32(v.cur.buf, uint32(len(n)))
-	v.cur.buf = append(v.cur.buf, n...)
 }
 
 // endVideoFrame decides whether the open picture is kept. last says the
@@ -104,14 +87,14 @@ func (t *Track) endVideoFrame(last bool) error {
 	}
 	f.open = false
 	if last && v.markers && !f.sawMarker {
-		f.damaged = true
+		f.Damaged = true
 	}
 	if v.dep.InFragment() {
-		f.damaged = true
+		f.Damaged = true
 		v.dep.Reset()
 	}
-	keep := f.hasSlice && !f.damaged && (!v.needIDR || f.key)
-	if keep && f.key && (len(v.sps) == 0 || len(v.pps) == 0) {
+	keep := f.HasSlice && !f.Damaged && (!v.needIDR || f.Keyframe)
+	if keep && f.Keyframe && (len(v.sps) == 0 || len(v.pps) == 0) {
 		keep = false
 	}
 	if keep && v.hasPending && f.dts <= v.pending.dts {
@@ -119,36 +102,36 @@ func (t *Track) endVideoFrame(last bool) error {
 		keep = false
 	}
 	if !keep {
-		if f.hasSlice {
+		if f.HasSlice {
 			v.needIDR = true
 			t.dropped++
 		}
 		return nil
 	}
-	if f.key && !t.seg.initDone {
+	if f.Keyframe && !t.seg.initDone {
 		if err := t.seg.writeVideoInit(v.sps, v.pps); err != nil {
 			t.log.Warn("unusable parameter sets", "error", err)
 			v.needIDR = true
 			return nil
 		}
 	}
-	data := make([]byte, 0, len(f.buf)+len(v.sps)+len(v.pps)+8)
-	if f.key {
+	data := make([]byte, 0, len(f.Buf)+len(v.sps)+len(v.pps)+8)
+	if f.Keyframe {
 		v.needIDR = false
 		// Every IDR picture carries its parameter sets, so that a player
 		// can start at any segment.
-		if !f.hasSPS || !f.hasPPS {
+		if !f.HasSPS || !f.HasPPS {
 			data = binary.BigEndian.AppendUint32(data, uint32(len(v.sps)))
 			data = append(data, v.sps...)
 			data = binary.BigEndian.AppendUint32(data, uint32(len(v.pps)))
 			data = append(data, v.pps...)
 		}
 	}
-	data = append(data, f.buf...)
+	data = append(data, f.Buf...)
 	if err := t.flushVideo(f.dts); err != nil {
 		return err
 	}
-	v.pending = sample{dts: f.dts, key: f.key, data: data, at: f.at}
+	v.pending = sample{dts: f.dts, key: f.Keyframe, data: data, at: f.at}
 	v.hasPending = true
 	return nil
 }

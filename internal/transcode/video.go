@@ -45,17 +45,12 @@ type videoTrack struct {
 // frame is the access unit being assembled: NAL units in AVCC form
 // (4-byte length prefixes).
 type frame struct {
+	h264.AccessUnit
 	open      bool
 	ts        int64
 	at        time.Duration
 	ssrc      uint32
-	buf       []byte
 	packets   int
-	damaged   bool
-	keyframe  bool
-	hasSlice  bool
-	hasSPS    bool
-	hasPPS    bool
 	sawMarker bool
 }
 
@@ -80,7 +75,7 @@ func (v *videoTrack) packet(ssrc uint32, p *bufferedPacket, gap bool) error {
 		v.dep.Reset()
 		v.lost = true
 		if v.cur.open && v.cur.ts == p.ts {
-			v.cur.damaged = true
+			v.cur.Damaged = true
 		}
 	}
 	if len(p.payload) == 0 {
@@ -92,7 +87,8 @@ func (v *videoTrack) packet(ssrc uint32, p *bufferedPacket, gap bool) error {
 		if err := v.endFrame(); err != nil {
 			return err
 		}
-		v.cur = frame{open: true, ts: p.ts, at: p.at, ssrc: ssrc, buf: v.cur.buf[:0]}
+		v.cur.AccessUnit.Reset()
+		v.cur = frame{AccessUnit: v.cur.AccessUnit, open: true, ts: p.ts, at: p.at, ssrc: ssrc}
 		if v.lost {
 			// Pictures were lost in between: whatever references them is
 			// undecodable until the next IDR.
@@ -108,41 +104,20 @@ func (v *videoTrack) packet(ssrc uint32, p *bufferedPacket, gap bool) error {
 		v.markers = true
 	}
 	if err := v.dep.Push(p.payload, v.emitF); err != nil {
-		v.cur.damaged = true
+		v.cur.Damaged = true
 	}
 	return nil
 }
 
-// nal adds one NAL unit to the current frame.
+// nal adds one NAL unit to the current frame and keeps the stream's
+// parameter sets.
 func (v *videoTrack) nal(n []byte) {
-	typ := h264.Type(n)
-	switch {
-	case typ == h264.NALSPS:
+	switch v.cur.Add(n) {
+	case h264.NALSPS:
 		v.sps = append(v.sps[:0], n...)
-		v.cur.hasSPS = true
-	case typ == h264.NALPPS:
+	case h264.NALPPS:
 		v.pps = append(v.pps[:0], n...)
-		v.cur.hasPPS = true
-	case h264.IsVCL(typ):
-		if !v.cur.hasSlice {
-			v.cur.hasSlice = true
-			// The first slice of a picture starts at macroblock 0; if it
-			// does not, the slices before it were lost.
-			if mb, ok := h264.FirstMBInSlice(n); !ok || mb != 0 {
-				v.cur.damaged = true
-			}
-		}
-		if typ == h264.NALIDR {
-			v.cur.keyframe = true
-		}
-	case typ == h264.NALSEI:
-	default:
-		// Access unit delimiters, filler data and extension NAL units are
-		// not needed to decode and some players choke on them.
-		return
 	}
-	v.cur.buf = binary.BigEndian.AppendUint32(v.cur.buf, uint32(len(n)))
-	v.cur.buf = append(v.cur.buf, n...)
 }
 
 // endFrame decides whether the current frame goes into the MP4.
@@ -154,15 +129,15 @@ func (v *videoTrack) endFrame() error {
 	f.open = false
 	if v.dep.InFragment() {
 		// The frame ended inside a fragmented NAL unit: its tail was lost.
-		f.damaged = true
+		f.Damaged = true
 		v.dep.Reset()
 	}
-	keep := f.hasSlice && !f.damaged && (!v.needIDR || f.keyframe)
-	if keep && f.keyframe && (len(v.sps) == 0 || len(v.pps) == 0) {
+	keep := f.HasSlice && !f.Damaged && (!v.needIDR || f.Keyframe)
+	if keep && f.Keyframe && (len(v.sps) == 0 || len(v.pps) == 0) {
 		keep = false
 	}
 	if !keep {
-		if f.hasSlice {
+		if f.HasSlice {
 			v.needIDR = true
 		}
 		v.droppd += f.packets
@@ -177,12 +152,12 @@ func (v *videoTrack) endFrame() error {
 	}
 	t = v.grid.place(v.pace.place(t))
 	var prefix []byte
-	if f.keyframe {
+	if f.Keyframe {
 		v.noteParameterSets()
 		// Every IDR picture carries its parameter sets in-band, so that a
 		// player can start at any keyframe and a resolution change decodes.
 		prefix = v.prefix[:0]
-		if !f.hasSPS || !f.hasPPS {
+		if !f.HasSPS || !f.HasPPS {
 			prefix = binary.BigEndian.AppendUint32(prefix, uint32(len(v.sps)))
 			prefix = append(prefix, v.sps...)
 			prefix = binary.BigEndian.AppendUint32(prefix, uint32(len(v.pps)))
@@ -192,7 +167,7 @@ func (v *videoTrack) endFrame() error {
 		v.needIDR = false
 	}
 	v.used += f.packets
-	return v.tab.add(t, f.keyframe, prefix, f.buf)
+	return v.tab.add(t, f.Keyframe, prefix, f.Buf)
 }
 
 // noteDropped remembers how far the track's time reaches with a dropped
@@ -223,7 +198,7 @@ func (v *videoTrack) noteParameterSets() {
 // mid-frame) and is dropped, unless the sender never sets marker bits.
 func (v *videoTrack) endLastFrame() error {
 	if v.cur.open && v.markers && !v.cur.sawMarker {
-		v.cur.damaged = true
+		v.cur.Damaged = true
 	}
 	return v.endFrame()
 }
