@@ -305,8 +305,9 @@ func (s *Service) UploadResult(res objstore.Result) {
 		r.uploadResult(res)
 		return
 	}
-	if res.Outcome == objstore.Restored {
-		// A file of an ended recording left the backup at last.
+	// The last file of an ended recording left the backup: now every file
+	// is in its destination, which is what "uploaded" promises.
+	if res.Outcome == objstore.Restored && !s.uploader.HasBackups(res.Job.Session) {
 		s.notify(webhook.EventUploaded, webhook.ServiceUploader, webhook.Payload{Cname: cname, UID: uid, SID: res.Job.Session,
 			Details: map[string]any{"msgName": "uploaded", "status": 0, "fileName": res.Job.Key, "restored": true}})
 	}

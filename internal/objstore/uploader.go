@@ -306,6 +306,17 @@ func (u *Uploader) Backups() []Job {
 	return u.loadBackupsLocked()
 }
 
+// HasBackups reports whether files of a recording session still wait in
+// the backup directory.
+func (u *Uploader) HasBackups(session string) bool {
+	for _, j := range u.Backups() {
+		if j.Session == session {
+			return true
+		}
+	}
+	return false
+}
+
 func (u *Uploader) loadBackupsLocked() []Job {
 	names, _ := filepath.Glob(filepath.Join(u.dir, "*.json"))
 	sort.Strings(names)
