@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"math/rand/v2"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -13,6 +11,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/ars-project/ars/internal/freeport"
 )
 
 // Daemon is one `ars serve` started for a run, on loopback.
@@ -62,11 +62,11 @@ func (l *lockedBuffer) String() string {
 
 // StartDaemon runs the daemon and waits until /healthz answers.
 func StartDaemon(ctx context.Context, c DaemonConfig) (*Daemon, error) {
-	httpPort, err := freeTCPPort()
+	httpPort, err := freeport.TCP()
 	if err != nil {
 		return nil, err
 	}
-	first, last, err := FreeUDPRange(c.Ports)
+	first, last, err := freeport.UDPRange(c.Ports)
 	if err != nil {
 		return nil, err
 	}
@@ -151,37 +151,4 @@ func (d *Daemon) Stop(timeout time.Duration) error {
 // Kill ends the daemon at once.
 func (d *Daemon) Kill() {
 	_ = d.cmd.Process.Kill()
-}
-
-func freeTCPPort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
-
-// FreeUDPRange finds n consecutive bindable UDP ports on loopback.
-func FreeUDPRange(n int) (int, int, error) {
-	for range 50 {
-		base := 20000 + rand.IntN(30000)
-		var held []*net.UDPConn
-		ok := true
-		for p := base; p < base+n; p++ {
-			c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: p})
-			if err != nil {
-				ok = false
-				break
-			}
-			held = append(held, c)
-		}
-		for _, c := range held {
-			_ = c.Close()
-		}
-		if ok {
-			return base, base + n - 1, nil
-		}
-	}
-	return 0, 0, fmt.Errorf("capacity: no %d free UDP ports", n)
 }

@@ -6,8 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"math/rand/v2"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -19,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ars-project/ars/internal/freeport"
 )
 
 // Credentials every test daemon runs with.
@@ -86,38 +86,21 @@ func requireFFmpeg(t *testing.T) {
 // freeTCPPort asks the kernel for an unused loopback port.
 func freeTCPPort(t *testing.T) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := freeport.TCP()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return p
 }
 
 // freeUDPRange finds n consecutive bindable UDP ports on loopback.
 func freeUDPRange(t *testing.T, n int) (int, int) {
 	t.Helper()
-	for try := 0; try < 50; try++ {
-		base := 20000 + rand.IntN(30000)
-		ok := true
-		var held []*net.UDPConn
-		for p := base; p < base+n; p++ {
-			c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: p})
-			if err != nil {
-				ok = false
-				break
-			}
-			held = append(held, c)
-		}
-		for _, c := range held {
-			c.Close()
-		}
-		if ok {
-			return base, base + n - 1
-		}
+	first, last, err := freeport.UDPRange(n)
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatal("no free UDP port range")
-	return 0, 0
+	return first, last
 }
 
 // daemon is one running `ars serve`.
