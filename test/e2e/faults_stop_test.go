@@ -65,15 +65,21 @@ wait:
 		}
 		time.Sleep(time.Millisecond)
 	}
-	time.Sleep(150 * time.Millisecond)
+	// No pause: the converter runs at well over 1,000x real time, so even
+	// this 30 s capture is done in tens of milliseconds.
 	_ = cmd.Process.Signal(syscall.SIGKILL)
 	err := <-exited
 	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() {
 		t.Fatalf("transcoder was not killed mid-conversion (exit %v after %v)\n%s", err, time.Since(started), out.String())
 	}
 	t.Logf("killed the transcoder %v after it started", time.Since(started).Round(time.Millisecond))
-	if _, err := os.Stat(mp4); !os.IsNotExist(err) {
-		t.Fatalf("an .mp4 exists after the kill: %v", err)
+	if _, err := os.Stat(mp4); err == nil {
+		// The kill came after the rename: the file must then be whole.
+		t.Logf("the conversion finished before the kill landed")
+		testmedia.ProbeMP4(t, mp4)
+		return
+	} else if !os.IsNotExist(err) {
+		t.Fatal(err)
 	}
 
 	// The next pass takes over the leftover .transcoding and completes.
