@@ -31,6 +31,10 @@ type route struct {
 	rtcpSrc    udpbatch.Addr
 	rtpPinned  bool
 	rtcpPinned bool
+	// feedback is where RTCP feedback (keyframe requests) goes: the
+	// stream's RTCP source, or its RTP source until RTCP is seen. Set
+	// once per pin by the reader, read by whoever asks for a keyframe.
+	feedback atomic.Pointer[net.UDPAddr]
 }
 
 // hostPin is the IP address a participant's first RTP packet came from.
@@ -281,7 +285,32 @@ func (r *route) admit(rtcp bool, src udpbatch.Addr) bool {
 	}
 	r.host.src, r.host.pinned = src, true
 	*at, *pinned = src, true
+	if rtcp || r.feedback.Load() == nil {
+		r.feedback.Store(src.UDPAddr())
+	}
 	return true
+}
+
+// pli is an RTCP Picture Loss Indication (RFC 4585 §6.3.1) asking the
+// sender of mediaSSRC for a keyframe.
+func pli(mediaSSRC uint32) []byte {
+	b := []byte{0x81, 206, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0}
+	binary.BigEndian.PutUint32(b[4:], 1) // our own SSRC: any, we send nothing else
+	binary.BigEndian.PutUint32(b[8:], mediaSSRC)
+	return b
+}
+
+// requestKeyframes sends a PLI for every video stream whose sender has
+// been heard from. Plain RTP senders that honour RTCP feedback (GStreamer,
+// libwebrtc-based apps) then start the recording with a keyframe.
+func (e *Engine) requestKeyframes(pt *port, video map[uint32]*route) {
+	for ssrc, r := range video {
+		if addr := r.feedback.Load(); addr != nil {
+			if _, err := pt.conn.WriteToUDP(pli(ssrc), addr); err != nil {
+				e.log.Debug("keyframe request failed", "ssrc", ssrc, "err", err)
+			}
+		}
+	}
 }
 
 // Attach routes a participant's streams to one port and returns its
@@ -323,11 +352,19 @@ func (e *Engine) Attach(p *session.Participant, streams []storage.StreamInfo) (i
 			next[k] = v
 		}
 		host := &hostPin{}
+		video := map[uint32]*route{}
 		for _, s := range streams {
-			next[s.SSRC] = &route{p: p, host: host}
+			r := &route{p: p, host: host}
+			next[s.SSRC] = r
+			if s.Kind == storage.KindVideo {
+				video[s.SSRC] = r
+			}
 		}
 		pt.routes.Store(&next)
 		p.OnLeave(func() { e.detach(pt, p) })
+		if len(video) > 0 {
+			p.SetKeyframeRequester(func() { e.requestKeyframes(pt, video) })
+		}
 		return pt.num, nil
 	}
 	return 0, ErrSSRCInUse

@@ -235,3 +235,57 @@ func BenchmarkReceiveDemuxWrite(b *testing.B) {
 		time.Sleep(50 * time.Microsecond)
 	}
 }
+
+// A plain-RTP sender is asked for a keyframe (RTCP PLI, to where its
+// packets come from) when its channel starts recording.
+func TestKeyframeRequestOnRecordingStart(t *testing.T) {
+	m := metrics.New()
+	mgr := session.New(storage.Layout{Root: t.TempDir()}, session.WithMetrics(m), session.WithLogger(slog.New(slog.DiscardHandler)))
+	if err := mgr.Start(); err != nil {
+		t.Fatal(err)
+	}
+	e := New("127.0.0.1", 0, 0, WithMetrics(m), WithLogger(slog.New(slog.DiscardHandler)))
+	if err := e.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		e.Close()
+		_ = mgr.Close(context.Background())
+	})
+	streams := []storage.StreamInfo{
+		{SSRC: 0x51, PayloadType: 96, Kind: storage.KindVideo, Codec: storage.CodecH264, ClockRate: 90000},
+		{SSRC: 0x52, PayloadType: 111, Kind: storage.KindAudio, Codec: storage.CodecOpus, ClockRate: 48000, Channels: 2},
+	}
+	p, err := mgr.Join("kf", 3, "rtp", streams)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Attach(p, streams); err != nil {
+		t.Fatal(err)
+	}
+	port := e.ports[0].conn.LocalAddr().(*net.UDPAddr).Port
+	sender, err := net.DialUDP("udp", nil, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sender.Close()
+	if _, err := sender.Write(rtp(0x51, 1, 20)); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for testutil.ToFloat64(m.PacketsReceived) < 1 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if _, _, err := mgr.StartRecording("kf", 3, ""); err != nil {
+		t.Fatal(err)
+	}
+	_ = sender.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 64)
+	n, err := sender.Read(buf)
+	if err != nil {
+		t.Fatalf("no keyframe request: %v", err)
+	}
+	if n != 12 || buf[0] != 0x81 || buf[1] != 206 || binary.BigEndian.Uint32(buf[8:12]) != 0x51 {
+		t.Fatalf("not a PLI for the video stream: % x", buf[:n])
+	}
+}

@@ -137,3 +137,13 @@ func SetReadBuffer(conn *net.UDPConn, n int) int {
 // Size returns the length of the i-th datagram of the last Read without
 // looking at its source.
 func (b *Reader) Size(i int) int { return int(b.msgs[i].Len) }
+
+// UDPAddr converts a to a net.UDPAddr (it allocates: not for the packet
+// path).
+func (a Addr) UDPAddr() *net.UDPAddr {
+	port := int(a.Port>>8 | a.Port<<8) // network to host byte order
+	if a.Family == unix.AF_INET {
+		return &net.UDPAddr{IP: net.IPv4(a.IP[0], a.IP[1], a.IP[2], a.IP[3]), Port: port}
+	}
+	return &net.UDPAddr{IP: net.IP(append([]byte(nil), a.IP[:]...)), Port: port}
+}
