@@ -159,15 +159,35 @@ func (s *sink) close() {
 
 func TestSendPacesAndRewrites(t *testing.T) {
 	_, tr := smallMedia(t)
+	for _, c := range []struct {
+		name  string
+		noGSO bool
+	}{{"gso", false}, {"sendmmsg", true}} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			sendAndCheck(t, tr, c.noGSO)
+		})
+	}
+}
+
+func sendAndCheck(t *testing.T, tr Tracks, noGSO bool) {
 	sk := newSink(t, 2)
 	targets := Targets("t", 2, 2)
 	SpreadPorts(targets, sk.ports())
 	// 4 s of a 3 s loop: every stream crosses a loop boundary.
 	const dur = 4 * time.Second
-	rep, err := Send(context.Background(), tr, targets, SendOptions{Duration: dur, Seed: 1})
+	rep, err := Send(context.Background(), tr, targets, SendOptions{Duration: dur, Seed: 1, NoGSO: noGSO})
 	sk.close()
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The receiving sockets never asked for GRO, so every GSO message
+	// must have arrived as separate datagrams, counted one by one below.
+	if gsoWanted := !noGSO && kernelGSO(t); gsoWanted != (rep.GSOMessages > 0) {
+		t.Errorf("%d GSO messages (gso wanted: %v)", rep.GSOMessages, gsoWanted)
+	}
+	if rep.Messages == 0 || rep.Messages > rep.Packets || (rep.GSOMessages > 0) != (rep.Messages < rep.Packets) {
+		t.Errorf("%d datagrams in %d messages, %d of them GSO", rep.Packets, rep.Messages, rep.GSOMessages)
 	}
 	if len(sk.bad) > 0 {
 		t.Fatalf("received stream not continuous: %v (first of %d)", sk.bad[0], len(sk.bad))
@@ -202,6 +222,20 @@ func TestSendPacesAndRewrites(t *testing.T) {
 	if rep.Elapsed < dur-50*time.Millisecond {
 		t.Errorf("sent in %v, faster than real time", rep.Elapsed)
 	}
+}
+
+// kernelGSO tells whether this kernel takes UDP_SEGMENT.
+func kernelGSO(t *testing.T) bool {
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	rc, err := c.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return probeGSO(rc)
 }
 
 func TestSendStopsOnCancel(t *testing.T) {

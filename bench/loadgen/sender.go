@@ -1,29 +1,30 @@
 package loadgen
 
 import (
-	"container/heap"
 	"context"
 	"fmt"
 	"math/rand/v2"
 	"net"
 	"sync"
-	"syscall"
 	"time"
-	"unsafe"
-
-	"golang.org/x/sys/unix"
 )
 
 // SendOptions configure Send. Zero values get defaults.
 type SendOptions struct {
 	Host     string        // destination IPv4 address; default 127.0.0.1
 	Duration time.Duration // how long to send; default 10s
-	Workers  int           // sending goroutines, one socket each; default 2
-	Batch    int           // datagrams per sendmmsg; default 256
-	// Quantum is the least a worker sleeps between rounds: a longer one
-	// makes larger batches at the price of up to that much lateness.
+	// Workers is how many goroutines send, each with a connected socket
+	// per destination port; default 2.
+	Workers int
+	Batch   int // datagrams queued per destination port before a send; default 256
+	// Quantum is the least time between the starts of a worker's rounds:
+	// a longer one makes larger batches at the price of up to that much
+	// lateness.
 	Quantum time.Duration // default 1ms
-	Seed    uint64        // picks each stream's phase and start delay
+	// NoGSO sends every datagram as its own message instead of a video
+	// frame's fragments as one UDP GSO message.
+	NoGSO bool
+	Seed  uint64 // picks each stream's phase and start delay
 }
 
 func (o SendOptions) withDefaults() SendOptions {
@@ -50,16 +51,20 @@ type Report struct {
 	Started  time.Time     `json:"started"`
 	Duration time.Duration `json:"durationNs"`
 	// Elapsed is the wall time Send took (at least Duration).
-	Elapsed    time.Duration  `json:"elapsedNs"`
-	Workers    int            `json:"workers"`
-	Packets    uint64         `json:"packets"`
-	Bytes      uint64         `json:"bytes"`
-	SendErrors uint64         `json:"sendErrors"`
-	Syscalls   uint64         `json:"syscalls"`
-	MaxLate    time.Duration  `json:"maxLateNs"`
-	MeanLate   time.Duration  `json:"meanLateNs"`
-	Late10ms   uint64         `json:"late10ms"` // packets sent more than 10 ms after due
-	Streams    []StreamReport `json:"streams"`
+	Elapsed    time.Duration `json:"elapsedNs"`
+	Workers    int           `json:"workers"`
+	Packets    uint64        `json:"packets"`
+	Bytes      uint64        `json:"bytes"`
+	SendErrors uint64        `json:"sendErrors"`
+	Syscalls   uint64        `json:"syscalls"`
+	// Messages counts what the kernel took as one send (sendmmsg
+	// entries); GSOMessages those of them that carried several datagrams.
+	Messages    uint64         `json:"messages"`
+	GSOMessages uint64         `json:"gsoMessages"`
+	MaxLate     time.Duration  `json:"maxLateNs"`
+	MeanLate    time.Duration  `json:"meanLateNs"`
+	Late10ms    uint64         `json:"late10ms"` // packets sent more than 10 ms after due
+	Streams     []StreamReport `json:"streams"`
 }
 
 // Send plays tracks to every target for o.Duration: a video and an audio
@@ -74,17 +79,9 @@ func Send(ctx context.Context, tracks Tracks, targets []Target, o SendOptions) (
 		return nil, fmt.Errorf("loadgen: %q is not an IPv4 address", o.Host)
 	}
 	rng := rand.New(rand.NewPCG(o.Seed, o.Seed^0x5eed))
-	dsts := map[int]*unix.RawSockaddrInet4{}
 	workers := make([]*worker, o.Workers)
 	for i := range workers {
-		w, err := newWorker(o.Batch)
-		if err != nil {
-			for _, w := range workers[:i] {
-				w.close()
-			}
-			return nil, err
-		}
-		workers[i] = w
+		workers[i] = newWorker(o.Batch, !o.NoGSO)
 	}
 	defer func() {
 		for _, w := range workers {
@@ -92,23 +89,19 @@ func Send(ctx context.Context, tracks Tracks, targets []Target, o SendOptions) (
 		}
 	}()
 	for i, tg := range targets {
-		dst := dsts[tg.Port]
-		if dst == nil {
-			dst = &unix.RawSockaddrInet4{Family: unix.AF_INET}
-			copy(dst.Addr[:], ip)
-			// The port is stored in network byte order.
-			dst.Port = uint16(tg.Port>>8) | uint16(tg.Port&0xff)<<8
-			dsts[tg.Port] = dst
-		}
-		// A participant's streams share a worker, hence a source address,
-		// as they would share a sender's socket.
+		// A participant's streams share a worker, hence a socket and a
+		// source address, as they would share a sender's socket.
 		w := workers[i%len(workers)]
+		out, err := w.to(&net.UDPAddr{IP: ip, Port: tg.Port})
+		if err != nil {
+			return nil, err
+		}
 		for _, spec := range []struct {
 			t    *Track
 			ssrc uint32
 		}{{tracks.Video, tg.VideoSSRC}, {tracks.Audio, tg.AudioSSRC}} {
 			s := &stream{
-				t: spec.t, ssrc: spec.ssrc, dst: dst,
+				t: spec.t, ssrc: spec.ssrc, out: out,
 				seq0:  uint16(rng.Uint32()),
 				ts0:   rng.Uint32(),
 				phase: rng.IntN(len(spec.t.Packets)),
@@ -134,10 +127,13 @@ func Send(ctx context.Context, tracks Tracks, targets []Target, o SendOptions) (
 	rep.Elapsed = time.Since(start)
 	var lateSum time.Duration
 	for _, w := range workers {
-		rep.Packets += w.packets
-		rep.Bytes += w.bytes
-		rep.SendErrors += w.sendErrors
-		rep.Syscalls += w.syscalls
+		p, b, e, sc, m, g := w.counts()
+		rep.Messages += m
+		rep.Packets += p
+		rep.Bytes += b
+		rep.SendErrors += e
+		rep.Syscalls += sc
+		rep.GSOMessages += g
 		rep.Late10ms += w.late10ms
 		lateSum += w.lateSum
 		rep.MaxLate = max(rep.MaxLate, w.maxLate)
@@ -156,146 +152,116 @@ func Send(ctx context.Context, tracks Tracks, targets []Target, o SendOptions) (
 	return rep, ctx.Err()
 }
 
-// worker sends its streams from one socket.
+// worker plays its streams on one goroutine, with a connected socket
+// per destination port.
 type worker struct {
-	conn    *net.UDPConn
-	rc      syscall.RawConn
 	streams []*stream
-	msgs    []unix.Mmsghdr
-	iovs    []unix.Iovec
-	bufs    [][]byte
-	owners  []*stream // which stream each queued message belongs to
-	queued  int
+	batches []*batch
+	byPort  map[int]*batch
+	gso     bool
+	size    int // datagrams per batch
 
-	packets, bytes, sendErrors, syscalls, late10ms uint64
-	lateSum, maxLate                               time.Duration
-	// sendFn is built once: a closure made per call would allocate.
-	sendFn  func(fd uintptr) bool
-	sendOff int
-	sent    int
-	errno   syscall.Errno
+	late10ms         uint64
+	lateSum, maxLate time.Duration
 }
 
-func newWorker(batch int) (*worker, error) {
-	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		return nil, fmt.Errorf("loadgen socket: %w", err)
+func newWorker(size int, gso bool) *worker {
+	return &worker{byPort: map[int]*batch{}, gso: gso, size: size}
+}
+
+// to returns the batch for dst, connecting a socket on first use.
+func (w *worker) to(dst *net.UDPAddr) (*batch, error) {
+	if b := w.byPort[dst.Port]; b != nil {
+		return b, nil
 	}
-	rc, err := conn.SyscallConn()
+	b, err := newBatch(dst, w.size, w.gso)
 	if err != nil {
-		_ = conn.Close()
 		return nil, err
 	}
-	w := &worker{conn: conn, rc: rc,
-		msgs: make([]unix.Mmsghdr, batch), iovs: make([]unix.Iovec, batch),
-		bufs: make([][]byte, batch), owners: make([]*stream, batch)}
-	for i := range w.msgs {
-		w.bufs[i] = make([]byte, 1500)
-		w.iovs[i].Base = &w.bufs[i][0]
-		w.msgs[i].Hdr.Iov = &w.iovs[i]
-		w.msgs[i].Hdr.SetIovlen(1)
-		w.msgs[i].Hdr.Namelen = unix.SizeofSockaddrInet4
-	}
-	w.sendFn = w.send
-	return w, nil
+	w.byPort[dst.Port] = b
+	w.batches = append(w.batches, b)
+	return b, nil
 }
 
-func (w *worker) close() { _ = w.conn.Close() }
-
-func (w *worker) run(ctx context.Context, start time.Time, dur, quantum time.Duration) error {
-	// The heap reorders its slice; w.streams keeps the report order.
-	h := streamHeap(append([]*stream(nil), w.streams...))
-	for i, s := range h {
-		s.index = i
+func (w *worker) close() {
+	for _, b := range w.batches {
+		b.close()
 	}
-	heap.Init(&h)
-	for h.Len() > 0 {
-		if ctx.Err() != nil {
-			break
+}
+
+// counts sums the batches' counters.
+func (w *worker) counts() (packets, bytes, errs, syscalls, msgs, gso uint64) {
+	for _, b := range w.batches {
+		msgs += b.msgsSent
+		packets += b.packets
+		bytes += b.bytesSent
+		errs += b.errs
+		syscalls += b.syscalls
+		gso += b.gsoMsgs
+	}
+	return
+}
+
+// run sends until every stream is past dur. Each round takes every packet
+// due by one reading of the clock (a video frame's fragments together),
+// and the next round starts a quantum later at the earliest: fewer,
+// fuller rounds cost less than waking for every packet, at the price of
+// up to a quantum of lateness.
+func (w *worker) run(ctx context.Context, start time.Time, dur, quantum time.Duration) error {
+	wh := &wheel{}
+	for _, s := range w.streams {
+		if s.due < dur {
+			wh.file(s, 0)
 		}
-		now := time.Since(start)
-		for h.Len() > 0 && h[0].due <= now {
-			s := h[0]
-			if s.due >= dur {
-				heap.Pop(&h)
-				continue
-			}
-			w.queue(s, now-s.due)
-			s.n++
-			s.due = s.dueAt(s.n)
-			heap.Fix(&h, 0)
-			if w.queued == len(w.msgs) {
-				if err := w.flush(); err != nil {
+	}
+	var now time.Duration
+	base := int64(0)
+	// play sends what s has due by now and files it again; built once,
+	// as a closure made per round would allocate.
+	play := func(s *stream) error {
+		for s.due <= now && s.due < dur {
+			if s.out.full() {
+				if err := s.out.flush(); err != nil {
 					return err
 				}
 			}
+			s.out.add(s, s.n)
+			w.late(now - s.due)
+			s.n++
+			s.due = s.dueAt(s.n)
 		}
-		if err := w.flush(); err != nil {
+		if s.due < dur {
+			wh.file(s, base)
+		}
+		return nil
+	}
+	for wh.n > 0 && ctx.Err() == nil {
+		now = time.Since(start)
+		base = tickOf(now)
+		if err := wh.take(now, play); err != nil {
 			return err
 		}
-		if h.Len() == 0 {
+		for _, b := range w.batches {
+			if err := b.flush(); err != nil {
+				return err
+			}
+		}
+		if wh.n == 0 {
 			break
 		}
-		wait := max(h[0].due-time.Since(start), quantum)
-		time.Sleep(wait)
+		// Rounds start at least a quantum apart; one that ran long is
+		// followed at once, not after another full quantum.
+		if d := max(wh.nextDue(), now+quantum) - time.Since(start); d > 0 {
+			time.Sleep(d)
+		}
 	}
 	return nil
 }
 
-func (w *worker) queue(s *stream, late time.Duration) {
-	i := w.queued
-	n := s.build(w.bufs[i], s.n)
-	w.iovs[i].SetLen(n)
-	w.msgs[i].Hdr.Name = (*byte)(unsafe.Pointer(s.dst))
-	w.owners[i] = s
-	w.queued++
-	w.lateSum += late
-	w.maxLate = max(w.maxLate, late)
-	if late > 10*time.Millisecond {
+func (w *worker) late(d time.Duration) {
+	w.lateSum += d
+	w.maxLate = max(w.maxLate, d)
+	if d > 10*time.Millisecond {
 		w.late10ms++
 	}
-}
-
-func (w *worker) send(fd uintptr) bool {
-	r, _, e := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&w.msgs[w.sendOff])),
-		uintptr(w.queued-w.sendOff), 0, 0, 0)
-	if e == unix.EAGAIN || e == unix.EINTR {
-		return false
-	}
-	w.sent, w.errno = int(r), e
-	return true
-}
-
-// flush sends every queued datagram and credits each to its stream.
-func (w *worker) flush() error {
-	w.sendOff = 0
-	for w.sendOff < w.queued {
-		if err := w.rc.Write(w.sendFn); err != nil {
-			return fmt.Errorf("loadgen send: %w", err)
-		}
-		w.syscalls++
-		if w.errno != 0 {
-			// The datagram at sendOff failed (no buffer space, say): count
-			// it as not sent and go on with the rest.
-			w.sendErrors++
-			w.sendOff++
-			continue
-		}
-		for i := w.sendOff; i < w.sendOff+w.sent; i++ {
-			s := w.owners[i]
-			sz := uint64(w.iovs[i].Len)
-			seq := uint16(w.bufs[i][2])<<8 | uint16(w.bufs[i][3])
-			if s.rep.Packets == 0 {
-				s.rep.FirstSeq = seq
-			}
-			s.rep.LastSeq = seq
-			s.rep.Packets++
-			s.rep.Bytes += sz
-			w.packets++
-			w.bytes += sz
-		}
-		w.sendOff += w.sent
-	}
-	w.queued = 0
-	return nil
 }

@@ -1,11 +1,6 @@
 package loadgen
 
-import (
-	"encoding/binary"
-	"time"
-
-	"golang.org/x/sys/unix"
-)
+import "time"
 
 // Target is one participant the sender feeds: where to send and which
 // SSRCs it declared.
@@ -44,9 +39,12 @@ type stream struct {
 	delay time.Duration // when the first packet is due
 	n     uint64        // packets sent so far
 	due   time.Duration // when packet n is due
-	dst   *unix.RawSockaddrInet4
-	rep   StreamReport
-	index int // in the worker's heap
+	out   *batch
+	// gen and msg place the stream's last queued datagram: message msg
+	// of out's batch number gen.
+	gen uint64
+	msg int32
+	rep StreamReport
 }
 
 // position is where packet n of the stream lies in the track: the packet
@@ -62,40 +60,4 @@ func (s *stream) position(n uint64) (idx int, loop uint64) {
 func (s *stream) dueAt(n uint64) time.Duration {
 	idx, loop := s.position(n)
 	return s.delay + time.Duration(loop)*s.t.Loop + s.t.Packets[idx].At - s.t.Packets[s.phase].At
-}
-
-// build writes packet n into buf with this stream's identity and returns
-// its length. Sequence numbers run on without a gap across loops and the
-// timestamp keeps the track's clock, so the receiver sees one continuous
-// stream.
-func (s *stream) build(buf []byte, n uint64) int {
-	idx, loop := s.position(n)
-	src := s.t.Packets[idx].Data
-	copy(buf, src)
-	binary.BigEndian.PutUint16(buf[2:4], s.seq0+uint16(n))
-	ts := s.ts0 + uint32(loop)*s.t.loopTicks + s.t.tsOff[idx] - s.t.tsOff[s.phase]
-	binary.BigEndian.PutUint32(buf[4:8], ts)
-	binary.BigEndian.PutUint32(buf[8:12], s.ssrc)
-	return len(src)
-}
-
-// streamHeap orders a worker's streams by when their next packet is due.
-type streamHeap []*stream
-
-func (h streamHeap) Len() int           { return len(h) }
-func (h streamHeap) Less(i, j int) bool { return h[i].due < h[j].due }
-func (h streamHeap) Swap(i, j int) {
-	h[i], h[j] = h[j], h[i]
-	h[i].index, h[j].index = i, j
-}
-func (h *streamHeap) Push(x any) {
-	s := x.(*stream)
-	s.index = len(*h)
-	*h = append(*h, s)
-}
-func (h *streamHeap) Pop() any {
-	old := *h
-	s := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return s
 }

@@ -39,7 +39,7 @@ func (r *results) write() error {
 			fmt.Sprintf("Media: %dx%d %d fps H.264 Baseline at %d kbit/s (measured %.0f kbit/s RTP, %.1f pkt/s) + Opus %d kbit/s 20 ms (%.1f pkt/s), %v loop, encoded once by ffmpeg (libx264, libopus) into %s",
 				o.mediaOpts().Width, o.mediaOpts().Height, o.mediaOpts().FPS, o.videoKbps, r.Tracks.Video.Bitrate()/1e3, r.Tracks.Video.Rate(),
 				o.mediaOpts().AudioKbps, r.Tracks.Audio.Rate(), r.Media.Duration, r.Media.Dir),
-			fmt.Sprintf("Capacity steps: %d participants per channel, %v of sending each; daemon with ARS_RTP_PORTS of %d ports, ARS_UDP_RCVBUF=%d, ARS_TRANSCODE_ON_STOP=false, loopback only; generator in the arsbench process with %d sending goroutines (sendmmsg)",
+			fmt.Sprintf("Capacity steps: %d participants per channel, %v of sending each; daemon with ARS_RTP_PORTS of %d ports, ARS_UDP_RCVBUF=%d, ARS_TRANSCODE_ON_STOP=false, loopback only; generator in the arsbench process with %d sending goroutines (connected sockets, sendmmsg + UDP GSO)",
 				o.users, o.duration, o.ports, o.rcvbuf, o.workers),
 			fmt.Sprintf("Conversion: %d runs per tool of the %v media", o.convReps, r.Media.Duration),
 		},
@@ -76,10 +76,14 @@ func (r *results) notes() []string {
 	var out []string
 	for _, s := range r.Steps {
 		if !s.GenPaced {
-			out = append(out, fmt.Sprintf("At %d channels the generator fell behind (%.1f s to send %.0f s, mean lateness %.0f ms): the box was saturated "+
-				"(machine %.0f%% of %d00%%: daemon %.0f%%, generator %.0f%%, softirq %.0f%%, other %.0f%%). This step's load was %.0f pkt/s, not the nominal rate, "+
-				"and it does not count for capacity.",
-				s.Channels, s.GenElapsed, s.Seconds, s.GenMeanLate, s.MachineCPUPct, runtime.NumCPU(), s.DaemonCPUPct, s.GenCPUPct, s.SoftIRQPct, s.OtherCPUPct, s.GenPPS))
+			late := 0.0
+			if s.GenPackets > 0 {
+				late = float64(s.GenLate10ms) * 100 / float64(s.GenPackets)
+			}
+			out = append(out, fmt.Sprintf("At %d channels the generator was off schedule (%.1f s to send %.0f s, %.1f%% of packets over 10 ms late, mean lateness %.0f ms; "+
+				"machine %.0f%% of %d00%%: daemon %.0f%%, generator %.0f%%, softirq %.0f%%, other %.0f%%). It offered %.0f pkt/s; "+
+				"this step does not count for capacity.",
+				s.Channels, s.GenElapsed, s.Seconds, late, s.GenMeanLate, s.MachineCPUPct, runtime.NumCPU(), s.DaemonCPUPct, s.GenCPUPct, s.SoftIRQPct, s.OtherCPUPct, s.GenPPS))
 		}
 		if s.Account.Extra > 0 || s.TornCaptures > 0 {
 			out = append(out, fmt.Sprintf("At %d channels the captures held %d packets nobody sent or duplicates, and %d torn captures.", s.Channels, s.Account.Extra, s.TornCaptures))
