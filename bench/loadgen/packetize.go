@@ -1,18 +1,15 @@
 package loadgen
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
-	"net"
 	"os/exec"
 	"sort"
-	"syscall"
 	"time"
 
 	"github.com/ars-project/ars/internal/storage"
+	"github.com/ars-project/ars/internal/udpcollect"
 )
 
 // Identities of the two streams inside the media capture; the sender
@@ -36,18 +33,18 @@ var mediaStart = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 // re-encoding) over loopback, and writes the packets into a capture with
 // arrival times taken from their RTP timestamps.
 func packetize(ctx context.Context, o MediaOptions, m Media, dst string) error {
-	vr, err := listenLoopback()
+	vr, err := udpcollect.Listen()
 	if err != nil {
 		return err
 	}
-	defer vr.conn.Close()
-	ar, err := listenLoopback()
+	defer vr.Close()
+	ar, err := udpcollect.Listen()
 	if err != nil {
 		return err
 	}
-	defer ar.conn.Close()
-	url := func(r *rtpReceiver) string {
-		return fmt.Sprintf("udp://127.0.0.1:%d?pkt_size=%d", r.port(), o.PacketSize)
+	defer ar.Close()
+	url := func(r *udpcollect.Collector) string {
+		return fmt.Sprintf("udp://127.0.0.1:%d?pkt_size=%d", r.Port(), o.PacketSize)
 	}
 	args := []string{"-hide_banner", "-nostdin", "-v", "error",
 		"-framerate", fmt.Sprint(o.FPS), "-i", m.VideoES, "-i", m.AudioES,
@@ -59,11 +56,11 @@ func packetize(ctx context.Context, o MediaOptions, m Media, dst string) error {
 	if out, err := exec.CommandContext(ctx, "ffmpeg", args...).CombinedOutput(); err != nil {
 		return fmt.Errorf("%w: ffmpeg packetize: %w\n%s", ErrMedia, err, out)
 	}
-	video, err := vr.finish(90000)
+	video, err := rebase(vr, 90000)
 	if err != nil {
 		return fmt.Errorf("video: %w", err)
 	}
-	audio, err := ar.finish(48000)
+	audio, err := rebase(ar, 48000)
 	if err != nil {
 		return fmt.Errorf("audio: %w", err)
 	}
@@ -97,63 +94,19 @@ func writeInterleaved(dst string, hdr storage.Header, streams ...[]Packet) error
 	return w.Close()
 }
 
-type rtpReceiver struct {
-	conn *net.UDPConn
-	pkts [][]byte
-	err  error
-	done chan struct{}
-}
-
-func listenLoopback() (*rtpReceiver, error) {
-	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+// rebase waits for the collector to go quiet, checks that no packet was
+// lost and derives arrival times from the RTP timestamps.
+func rebase(c *udpcollect.Collector, clockRate int64) ([]Packet, error) {
+	pkts, err := c.Stop()
 	if err != nil {
-		return nil, fmt.Errorf("listen: %w", err)
+		return nil, err
 	}
-	// ffmpeg sends without pacing: the buffer has to hold a burst.
-	if rc, err := conn.SyscallConn(); err == nil {
-		_ = rc.Control(func(fd uintptr) {
-			if syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUFFORCE, 64<<20) != nil {
-				_ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 64<<20)
-			}
-		})
-	}
-	r := &rtpReceiver{conn: conn, done: make(chan struct{})}
-	go r.run()
-	return r, nil
-}
-
-func (r *rtpReceiver) port() int { return r.conn.LocalAddr().(*net.UDPAddr).Port }
-
-func (r *rtpReceiver) run() {
-	defer close(r.done)
-	buf := make([]byte, 65536)
-	for {
-		n, err := r.conn.Read(buf)
-		if err != nil {
-			var ne net.Error
-			if !(errors.As(err, &ne) && ne.Timeout()) && !errors.Is(err, net.ErrClosed) {
-				r.err = err
-			}
-			return
-		}
-		r.pkts = append(r.pkts, bytes.Clone(buf[:n]))
-	}
-}
-
-// finish waits for the socket to go quiet, checks that no packet was lost
-// and derives arrival times from the RTP timestamps.
-func (r *rtpReceiver) finish(clockRate int64) ([]Packet, error) {
-	_ = r.conn.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
-	<-r.done
-	if r.err != nil {
-		return nil, r.err
-	}
-	if len(r.pkts) == 0 {
+	if len(pkts) == 0 {
 		return nil, fmt.Errorf("%w: no packets", ErrMedia)
 	}
-	out := make([]Packet, 0, len(r.pkts))
-	base := binary.BigEndian.Uint32(r.pkts[0][4:])
-	for i, p := range r.pkts {
+	out := make([]Packet, 0, len(pkts))
+	base := binary.BigEndian.Uint32(pkts[0][4:])
+	for i, p := range pkts {
 		if len(p) < 12 {
 			return nil, fmt.Errorf("%w: packet %d of %d bytes", ErrMedia, i, len(p))
 		}

@@ -4,17 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
-	"net"
 	"os/exec"
 	"sort"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/ars-project/ars/internal/storage"
+	"github.com/ars-project/ars/internal/udpcollect"
 )
 
 // Fixed stream identities, so captures built in tests are reproducible.
@@ -151,71 +149,10 @@ func (s Stream) Clone() Stream {
 	return c
 }
 
-type receiver struct {
-	conn *net.UDPConn
-	pkts [][]byte
-	err  error
-	done chan struct{}
-}
-
-func listen() (*receiver, error) {
-	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		return nil, fmt.Errorf("listen: %w", err)
-	}
-	bigBuffer(conn)
-	r := &receiver{conn: conn, done: make(chan struct{})}
-	go r.run()
-	return r, nil
-}
-
-// bigBuffer lets ffmpeg send faster than real time without the kernel
-// dropping datagrams: root may exceed rmem_max, others get what it allows.
-func bigBuffer(conn *net.UDPConn) {
-	const size = 64 << 20
-	if raw, err := conn.SyscallConn(); err == nil {
-		var serr error
-		_ = raw.Control(func(fd uintptr) {
-			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUFFORCE, size)
-		})
-		if serr == nil {
-			return
-		}
-	}
-	_ = conn.SetReadBuffer(size)
-}
-
-func (r *receiver) port() int { return r.conn.LocalAddr().(*net.UDPAddr).Port }
-
-func (r *receiver) run() {
-	defer close(r.done)
-	buf := make([]byte, 65536)
-	for {
-		n, err := r.conn.Read(buf)
-		if err != nil {
-			var ne net.Error
-			if !errors.As(err, &ne) || !ne.Timeout() {
-				if !errors.Is(err, net.ErrClosed) {
-					r.err = err
-				}
-			}
-			return
-		}
-		r.pkts = append(r.pkts, bytes.Clone(buf[:n]))
-	}
-}
-
-// stop waits until the socket has been quiet briefly, then closes it.
-func (r *receiver) stop() {
-	_ = r.conn.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
-	<-r.done
-	_ = r.conn.Close()
-}
-
 func encode(o Options) ([]Stream, error) {
 	secs := fmt.Sprintf("%.3f", o.Duration.Seconds())
 	args := []string{"-hide_banner", "-nostdin", "-v", "error"}
-	var vr, ar *receiver
+	var vr, ar *udpcollect.Collector
 	var err error
 	if o.Video {
 		args = append(args, "-t", secs, "-f", "lavfi", "-i",
@@ -226,10 +163,10 @@ func encode(o Options) ([]Stream, error) {
 	}
 	in := 0
 	if o.Video {
-		if vr, err = listen(); err != nil {
+		if vr, err = udpcollect.Listen(); err != nil {
 			return nil, err
 		}
-		defer vr.conn.Close()
+		defer vr.Close()
 		args = append(args, "-map", fmt.Sprintf("%d:v", in), "-c:v", "libx264", "-profile:v", "baseline",
 			"-preset", "veryfast", "-pix_fmt", "yuv420p", "-g", fmt.Sprint(o.GOP), "-keyint_min", fmt.Sprint(o.GOP),
 			"-sc_threshold", "0", "-bf", "0", "-b:v", fmt.Sprintf("%dk", o.VideoBitrate))
@@ -238,18 +175,18 @@ func encode(o Options) ([]Stream, error) {
 		}
 		args = append(args, "-f", "rtp", "-payload_type", fmt.Sprint(VideoPayloadType), "-ssrc", fmt.Sprint(VideoSSRC),
 			"-seq", fmt.Sprint(videoFirstSeq), "-rtpflags", "skip_rtcp",
-			fmt.Sprintf("udp://127.0.0.1:%d?pkt_size=%d", vr.port(), rtpPacketSize))
+			fmt.Sprintf("udp://127.0.0.1:%d?pkt_size=%d", vr.Port(), rtpPacketSize))
 		in++
 	}
 	if o.Audio {
-		if ar, err = listen(); err != nil {
+		if ar, err = udpcollect.Listen(); err != nil {
 			return nil, err
 		}
-		defer ar.conn.Close()
+		defer ar.Close()
 		args = append(args, "-map", fmt.Sprintf("%d:a", in), "-c:a", "libopus", "-ac", "2", "-ar", "48000",
 			"-b:a", "64k", "-f", "rtp", "-payload_type", fmt.Sprint(AudioPayloadType), "-ssrc", fmt.Sprint(AudioSSRC),
 			"-seq", fmt.Sprint(audioFirstSeq), "-rtpflags", "skip_rtcp",
-			fmt.Sprintf("udp://127.0.0.1:%d?pkt_size=%d", ar.port(), rtpPacketSize))
+			fmt.Sprintf("udp://127.0.0.1:%d?pkt_size=%d", ar.Port(), rtpPacketSize))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -259,8 +196,8 @@ func encode(o Options) ([]Stream, error) {
 	}
 	var streams []Stream
 	if vr != nil {
-		vr.stop()
-		s, err := finish(vr, storage.StreamInfo{SSRC: VideoSSRC, PayloadType: VideoPayloadType, Kind: storage.KindVideo,
+		pkts, rerr := vr.Stop()
+		s, err := finish(pkts, rerr, storage.StreamInfo{SSRC: VideoSSRC, PayloadType: VideoPayloadType, Kind: storage.KindVideo,
 			Codec: storage.CodecH264, ClockRate: 90000, Fmtp: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"},
 			videoFirstSeq, videoFirstTS)
 		if err != nil {
@@ -269,8 +206,8 @@ func encode(o Options) ([]Stream, error) {
 		streams = append(streams, s)
 	}
 	if ar != nil {
-		ar.stop()
-		s, err := finish(ar, storage.StreamInfo{SSRC: AudioSSRC, PayloadType: AudioPayloadType, Kind: storage.KindAudio,
+		pkts, rerr := ar.Stop()
+		s, err := finish(pkts, rerr, storage.StreamInfo{SSRC: AudioSSRC, PayloadType: AudioPayloadType, Kind: storage.KindAudio,
 			Codec: storage.CodecOpus, ClockRate: 48000, Channels: 2, Fmtp: "minptime=10;useinbandfec=1"},
 			audioFirstSeq, audioFirstTS)
 		if err != nil {
@@ -284,22 +221,22 @@ func encode(o Options) ([]Stream, error) {
 // finish checks the received packets for gaps and rebases their
 // timestamps to fixed values (ffmpeg picks a random base), then derives
 // arrival times from the timestamps.
-func finish(r *receiver, info storage.StreamInfo, firstSeq uint16, firstTS uint32) (Stream, error) {
-	if r.err != nil {
-		return Stream{}, fmt.Errorf("receive %s: %w", info.Kind, r.err)
+func finish(pkts [][]byte, rerr error, info storage.StreamInfo, firstSeq uint16, firstTS uint32) (Stream, error) {
+	if rerr != nil {
+		return Stream{}, fmt.Errorf("receive %s: %w", info.Kind, rerr)
 	}
-	if len(r.pkts) == 0 {
+	if len(pkts) == 0 {
 		return Stream{}, fmt.Errorf("no %s packets received", info.Kind)
 	}
 	// UDP on loopback keeps order, but sort anyway so a gap check is exact.
-	sort.SliceStable(r.pkts, func(i, j int) bool {
-		return uint16(binary.BigEndian.Uint16(r.pkts[i][2:])-firstSeq) < uint16(binary.BigEndian.Uint16(r.pkts[j][2:])-firstSeq)
+	sort.SliceStable(pkts, func(i, j int) bool {
+		return uint16(binary.BigEndian.Uint16(pkts[i][2:])-firstSeq) < uint16(binary.BigEndian.Uint16(pkts[j][2:])-firstSeq)
 	})
-	base := binary.BigEndian.Uint32(r.pkts[0][4:])
-	s := Stream{Info: info, Packets: make([]Packet, 0, len(r.pkts))}
+	base := binary.BigEndian.Uint32(pkts[0][4:])
+	s := Stream{Info: info, Packets: make([]Packet, 0, len(pkts))}
 	var lastTS uint32
 	inFrame := 0
-	for i, p := range r.pkts {
+	for i, p := range pkts {
 		if len(p) < 12 {
 			return Stream{}, fmt.Errorf("%s packet %d: %d bytes", info.Kind, i, len(p))
 		}

@@ -2,10 +2,8 @@ package e2e
 
 import (
 	"context"
-	"fmt"
 	"math"
 	"net/http"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -22,23 +20,9 @@ import (
 // upload path is what TestCloudRecordingIndividualHLS covers.
 func startCloudWebRTCDaemon(t *testing.T, hooks *hookReceiver, localDir string) *daemon {
 	t.Helper()
-	ars := os.Getenv(arsBinEnv)
-	if ars == "" {
-		ars, _ = binaries(t)
-	}
-	root := t.TempDir()
-	httpPort := freeTCPPort(t)
-	first, last := freeUDPRange(t, 2)
-	env := append(os.Environ(),
-		"AGORA_FILE_ROOT="+root,
-		"PORT="+strconv.Itoa(httpPort),
-		"ARS_BIND=127.0.0.1",
-		fmt.Sprintf("ARS_RTP_PORTS=%d-%d", first, last),
+	return startDaemon(t,
 		"ARS_WEBRTC_PORT="+strconv.Itoa(freeICEPort(t)),
 		"ARS_KEYFRAME_INTERVAL=2s",
-		"ARS_LOG_LEVEL=debug",
-		"ARS_APP_ID="+appID,
-		"ARS_APP_CERTIFICATE="+appCert,
 		"ARS_CLOUD_CUSTOMER_ID="+customerID,
 		"ARS_CLOUD_CUSTOMER_SECRET="+customerSecret,
 		"ARS_CLOUD_SEGMENT_DURATION=2s",
@@ -47,7 +31,6 @@ func startCloudWebRTCDaemon(t *testing.T, hooks *hookReceiver, localDir string) 
 		"ARS_WEBHOOK_URL="+hooks.srv.URL,
 		"ARS_WEBHOOK_SECRET="+webhookSecret,
 	)
-	return runDaemon(t, ars, root, httpPort, env)
 }
 
 // streamStates lists, in order, the states (0 receiving, 1 stopped) the

@@ -23,27 +23,6 @@ import (
 	"github.com/ars-project/ars/internal/testmedia"
 )
 
-// startDaemonOn runs `ars serve` on an existing recording root: a restart
-// after a crash, or a root on a filesystem the test prepared.
-func startDaemonOn(t *testing.T, root string, extraEnv ...string) *daemon {
-	t.Helper()
-	ars, _ := binaries(t)
-	httpPort := freeTCPPort(t)
-	first, last := freeUDPRange(t, 4)
-	env := append(os.Environ(),
-		"AGORA_FILE_ROOT="+root,
-		"PORT="+strconv.Itoa(httpPort),
-		"ARS_BIND=127.0.0.1",
-		fmt.Sprintf("ARS_RTP_PORTS=%d-%d", first, last),
-		"ARS_WEBRTC_PORT=0",
-		"ARS_APP_ID="+appID,
-		"ARS_APP_CERTIFICATE="+appCert,
-		"ARS_LOG_LEVEL=debug",
-	)
-	env = append(env, extraEnv...)
-	return runDaemon(t, ars, root, httpPort, env)
-}
-
 func (d *daemon) pid() int { return d.cmd.Process.Pid }
 
 // signal sends sig to the daemon.

@@ -135,8 +135,20 @@ func (l *lockedBuffer) String() string {
 // and waits until /healthz answers.
 func startDaemon(t *testing.T, extraEnv ...string) *daemon {
 	t.Helper()
-	ars, _ := binaries(t)
-	root := t.TempDir()
+	return startDaemonOn(t, t.TempDir(), extraEnv...)
+}
+
+// startDaemonOn runs `ars serve` on a given recording root (a restart after
+// a crash, a root on a filesystem the test prepared): free loopback ports,
+// the test credentials, no WebRTC, debug logs. extraEnv comes last and so
+// overrides any of these. Inside a test's network namespace the binary the
+// parent built is used (arsBinEnv).
+func startDaemonOn(t *testing.T, root string, extraEnv ...string) *daemon {
+	t.Helper()
+	ars := os.Getenv(arsBinEnv)
+	if ars == "" {
+		ars, _ = binaries(t)
+	}
 	httpPort := freeTCPPort(t)
 	first, last := freeUDPRange(t, 4)
 	env := append(os.Environ(),

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bytes"
-	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -104,26 +103,9 @@ func freeICEPort(t *testing.T) int {
 // the console mints keys.
 func startWebRTCDaemon(t *testing.T, dev bool) *daemon {
 	t.Helper()
-	ars := os.Getenv(arsBinEnv)
-	if ars == "" {
-		ars, _ = binaries(t)
-	}
-	root := t.TempDir()
-	httpPort := freeTCPPort(t)
-	first, last := freeUDPRange(t, 2)
-	env := append(os.Environ(),
-		"AGORA_FILE_ROOT="+root,
-		"PORT="+strconv.Itoa(httpPort),
-		"ARS_BIND=127.0.0.1",
-		fmt.Sprintf("ARS_RTP_PORTS=%d-%d", first, last),
-		"ARS_WEBRTC_PORT="+strconv.Itoa(freeICEPort(t)),
-		"ARS_KEYFRAME_INTERVAL=2s",
-		"ARS_LOG_LEVEL=debug",
-		"ARS_APP_ID="+appID,
-		"ARS_APP_CERTIFICATE="+appCert,
-	)
+	env := []string{"ARS_WEBRTC_PORT=" + strconv.Itoa(freeICEPort(t)), "ARS_KEYFRAME_INTERVAL=2s"}
 	if dev {
 		env = append(env, "ARS_APP_ID=", "ARS_APP_CERTIFICATE=")
 	}
-	return runDaemon(t, ars, root, httpPort, env)
+	return startDaemon(t, env...)
 }
