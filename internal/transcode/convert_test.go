@@ -115,6 +115,39 @@ func TestConvert(t *testing.T) {
 			w.skipAVAgreement = false
 			return capture{streams: []testmedia.Stream{kept, a}, want: w}
 		}},
+		{"resumed mid-stream, video half a frame off the audio", func(t *testing.T) capture {
+			// The capture a recorder opens when it resumes an ongoing
+			// stream (the retry after a full disk): audio starts at once,
+			// video at the next IDR picture. What the converter must
+			// survive is the offset between the two: here the video
+			// track starts half a frame interval after a whole number of
+			// frames into the movie. There a 25 fps stream put on a 1/120 s
+			// grid had every fifth picture on the same tick as the one
+			// before in ffmpeg's output timing, which follows the 25 fps
+			// the SPS declares.
+			v, a := clean(t)
+			keys := v.KeyframeIndexes()
+			if len(keys) < 2 {
+				t.Fatalf("need two keyframes, got %d", len(keys))
+			}
+			frame := v.FrameDuration()
+			first := 0
+			for first < len(a.Packets) && a.Packets[first].At < frame/2 {
+				first++
+			}
+			video := testmedia.Slice(v, (keys[0]+keys[1])/2, len(v.Packets))
+			audio := testmedia.Slice(a, first, len(a.Packets))
+			delay := v.Packets[keys[1]].At - audio.Packets[0].At
+			if off := delay % frame; off < frame*5/12 || off > frame*7/12 {
+				t.Fatalf("test media changed: video starts %v into the movie, %v off the frame grid", delay, off)
+			}
+			w := full(v, a)
+			w.videoFrames = v.FramesFrom(keys[1])
+			w.videoStart = delay
+			w.videoDur = v.MediaDuration() - v.Packets[keys[1]].At
+			w.audioFrames, w.audioDur = audio.Frames(), audio.MediaDuration()
+			return capture{streams: []testmedia.Stream{video, audio}, want: w}
+		}},
 		{"resolution change", func(t *testing.T) capture {
 			big := testmedia.Generate(t, testmedia.Options{Duration: 2 * time.Second, Video: true, GOP: 25})[0]
 			small := testmedia.Generate(t, testmedia.Options{Duration: 2 * time.Second, Video: true, GOP: 25,

@@ -19,12 +19,12 @@ const (
 // tick and fail. The pacer moves such a picture later, to one nominal
 // interval after its predecessor.
 //
-// The nominal interval is the lower quartile of recent intervals, so the
-// typical interval exceeds it and any lag the pacer introduced fades back
-// to the sender's own timing within a few dozen pictures; a regular
-// stream is left exactly as sent. Lag is bounded by two intervals: past
-// that (the sender's frame rate rose) pictures close in at half an
-// interval until they are on time again.
+// The nominal interval is the lower quartile of recent intervals, so a
+// stream whose intervals exceed it catches up with the sender's own timing
+// and a regular stream is left exactly as sent; on a jittery stream some
+// lag can persist. Lag is bounded by two intervals: past that (the
+// sender's frame rate rose) pictures close in at half an interval until
+// they are on time again.
 type pacer struct {
 	deltas  [pacerWindow]int64
 	sorted  []int64

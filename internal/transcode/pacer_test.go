@@ -74,28 +74,3 @@ func TestPacerFollowsARateChange(t *testing.T) {
 		}
 	}
 }
-
-func TestGrid(t *testing.T) {
-	g := newGrid(90000)
-	raw := []int64{100, 4600, 9000, 13600, 13700, 18000}
-	var out []int64
-	for _, ts := range raw {
-		out = append(out, g.place(ts))
-	}
-	for i, q := range out {
-		if q%750 != 0 {
-			t.Fatalf("picture %d at %d is off the grid", i, q)
-		}
-		if i > 0 && q <= out[i-1] {
-			t.Fatalf("picture %d not after its predecessor: %v", i, out)
-		}
-	}
-	// The first interval is a prime number of slots (6 -> 7), so the
-	// durations' common divisor is one slot.
-	if d := (out[1] - out[0]) / 750; d != 7 {
-		t.Fatalf("first interval %d slots, want 7 (%v)", d, out)
-	}
-	if out[4]-out[3] != 750 { // 13700 rounds onto 13600's slot: pushed one on
-		t.Fatalf("close pictures %d and %d", out[3], out[4])
-	}
-}

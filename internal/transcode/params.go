@@ -23,6 +23,36 @@ func spsSize(sps []byte) (w, h int) {
 	return int(s.Width), int(s.Height)
 }
 
+// spsFrameRate returns the frame rate an SPS declares in its VUI timing
+// info, as num/den frames per second, or 0/0 if it declares none. It is
+// the rate ffmpeg's H.264 decoder reports (time_scale over twice
+// num_units_in_tick, two fields to a frame), which ffmpeg prefers to the
+// container's rate for output timing. The timing info comes before the
+// parts of the VUI that fail to parse in practice (HRD parameters,
+// bitstream restrictions), and ffmpeg keeps it when those are damaged,
+// so it is used even if parsing ends in an error.
+func spsFrameRate(sps []byte) (num, den uint64) {
+	defer func() {
+		if recover() != nil {
+			num, den = 0, 0
+		}
+	}()
+	s, _ := avc.ParseSPSNALUnit(sps, true)
+	if s == nil || s.VUI == nil || !s.VUI.TimingInfoPresentFlag || s.VUI.NumUnitsInTick == 0 || s.VUI.TimeScale == 0 {
+		return 0, 0
+	}
+	num, den = uint64(s.VUI.TimeScale), 2*uint64(s.VUI.NumUnitsInTick)
+	d := gcd(num, den)
+	return num / d, den / d
+}
+
+func gcd(a, b uint64) uint64 {
+	for b != 0 {
+		a, b = b, a%b
+	}
+	return a
+}
+
 // fmtpParameterSets extracts SPS and PPS from an H.264 fmtp line's
 // sprop-parameter-sets (RFC 6184 section 8.1), for streams that only
 // signal them out of band.

@@ -56,7 +56,7 @@ type frame struct {
 
 func newVideoTrack(log *slog.Logger, sp *spool, clock uint32, sps, pps []byte) *videoTrack {
 	v := &videoTrack{log: log, tl: newTimeline(clock), tab: newSampleTable(sp, int64(clock)), needIDR: true,
-		sps: sps, pps: pps, grid: newGrid(int64(clock))}
+		sps: sps, pps: pps}
 	v.emitF = v.nal
 	return v
 }
@@ -150,10 +150,24 @@ func (v *videoTrack) endFrame() error {
 		v.droppd += f.packets
 		return nil
 	}
-	t = v.grid.place(v.pace.place(t))
-	var prefix []byte
 	if f.Keyframe {
 		v.noteParameterSets()
+	}
+	if v.grid.n == 0 {
+		// The first picture is an IDR one, so the parameter sets the
+		// file declares, and players go by, are known here.
+		num, den := spsFrameRate(v.firstSPS)
+		v.grid = newGrid(v.tl.clock, num, den)
+		v.log.Debug("video grid", "declared_rate", v.grid.declared, "slots_per_second", float64(v.grid.num)/float64(v.grid.den))
+	}
+	declared := v.grid.declared
+	t = v.grid.place(v.pace.place(t))
+	if declared && !v.grid.declared {
+		v.log.Warn("video comes faster than its SPS declares: the rest of the track goes on the fine grid; " +
+			"players that time output by the declared rate will show two pictures on one tick")
+	}
+	var prefix []byte
+	if f.Keyframe {
 		// Every IDR picture carries its parameter sets in-band, so that a
 		// player can start at any keyframe and a resolution change decodes.
 		prefix = v.prefix[:0]
