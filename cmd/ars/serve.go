@@ -20,6 +20,7 @@ import (
 	"github.com/ars-project/ars/internal/console"
 	"github.com/ars-project/ars/internal/metrics"
 	"github.com/ars-project/ars/internal/objstore"
+	"github.com/ars-project/ars/internal/pprofserver"
 	"github.com/ars-project/ars/internal/rdk"
 	"github.com/ars-project/ars/internal/rtpingest"
 	"github.com/ars-project/ars/internal/session"
@@ -163,6 +164,13 @@ func run(ctx context.Context, force <-chan struct{}, cfg config.Config, stdout, 
 	}
 	srv.Start()
 	started.push("http", srv.Close)
+	if cfg.PprofAddr != "" {
+		prof := pprofserver.New(cfg.PprofAddr, log)
+		if err := prof.Start(); err != nil {
+			return fmt.Errorf("ARS_PPROF_ADDR: %w", err)
+		}
+		started.push("pprof", prof.Close)
+	}
 
 	notifier := sysd.New(log)
 	notifier.Ready()

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ars-project/ars/internal/pprofserver"
 )
 
 // Config is everything `ars serve` needs to run.
@@ -73,6 +75,8 @@ type Config struct {
 	// (environment only) signs them.
 	WebhookURL    string
 	WebhookSecret string
+	// PprofAddr, when set, serves Go's profiles on this loopback address.
+	PprofAddr string
 }
 
 // PortRange is an inclusive range of UDP ports.
@@ -216,6 +220,7 @@ func (c *Config) settings() []setting {
 		mk("ARS_CLOUD_RESOURCE_TTL", "cloud-resource-ttl", "how long an acquired resource ID may start a recording", false, func() (func(string) error, func() string) { return dur(&c.CloudResourceTTL) }),
 		mk("ARS_CLOUD_BACKUP_RETRY", "cloud-backup-retry", "how often uploads that failed are retried", false, func() (func(string) error, func() string) { return dur(&c.CloudBackupRetry) }),
 		mk("ARS_WEBHOOK_URL", "webhook-url", "URL receiving cloud recording notifications", false, func() (func(string) error, func() string) { return str(&c.WebhookURL) }),
+		mk("ARS_PPROF_ADDR", "pprof-addr", "loopback address serving Go profiles at /debug/pprof/ (empty: off)", false, func() (func(string) error, func() string) { return str(&c.PprofAddr) }),
 		mk("ARS_WEBHOOK_SECRET", "", "secret signing webhook notifications; environment only", true, func() (func(string) error, func() string) { return str(&c.WebhookSecret) }),
 	}
 }
@@ -336,6 +341,11 @@ func (c Config) Validate() error {
 	}
 	if c.CloudBackupRetry < 100*time.Millisecond {
 		bad("ARS_CLOUD_BACKUP_RETRY", "%s is shorter than 100ms", c.CloudBackupRetry)
+	}
+	if c.PprofAddr != "" {
+		if err := pprofserver.CheckAddr(c.PprofAddr); err != nil {
+			bad("ARS_PPROF_ADDR", "%v", err)
+		}
 	}
 	if c.WebhookURL != "" {
 		if u, err := url.Parse(c.WebhookURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

@@ -57,6 +57,8 @@ func TestErrorsNameTheSetting(t *testing.T) {
 		{map[string]string{"ARS_LOG_LEVEL": "loud"}, nil, "ARS_LOG_LEVEL"},
 		{map[string]string{"ARS_WEBRTC_PORT": "4005"}, nil, "ARS_WEBRTC_PORT"},
 		{map[string]string{"ARS_BIND": "not-an-ip"}, nil, "ARS_BIND"},
+		{map[string]string{"ARS_PPROF_ADDR": "0.0.0.0:6060"}, nil, "ARS_PPROF_ADDR"},
+		{nil, []string{"--pprof-addr", ":6060"}, "ARS_PPROF_ADDR"},
 		{nil, []string{"--port", "70000"}, "PORT"},
 		{nil, []string{"stray"}, "unexpected argument"},
 	}
