@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -24,6 +25,9 @@ type Daemon struct {
 	LastPort  int
 	out       *lockedBuffer
 	exited    chan error
+	// PprofBase is http://127.0.0.1:PORT of the profiling listener, or
+	// empty.
+	PprofBase string
 }
 
 // DaemonConfig says how to run the daemon.
@@ -35,6 +39,15 @@ type DaemonConfig struct {
 	AppID   string
 	AppCert string
 	Env     []string // extra settings, e.g. GOMAXPROCS
+	// Nice runs the daemon at this scheduling niceness (nice(1)); see
+	// niceCommand for why the benchmark lowers the receiver's priority.
+	Nice int
+	// NoGRO turns the daemon's UDP GRO off (ARS_UDP_GRO=false), and the
+	// floor's with it.
+	NoGRO bool
+	// Pprof serves the daemon's Go profiles on a free loopback port
+	// (ARS_PPROF_ADDR); Daemon.PprofBase is then its URL.
+	Pprof bool
 }
 
 type lockedBuffer struct {
@@ -72,7 +85,7 @@ func StartDaemon(ctx context.Context, c DaemonConfig) (*Daemon, error) {
 	}
 	d := &Daemon{Base: fmt.Sprintf("http://127.0.0.1:%d", httpPort), Root: c.Root, FirstPort: first, LastPort: last,
 		out: &lockedBuffer{}, exited: make(chan error, 1)}
-	d.cmd = exec.Command(c.Binary, "serve")
+	d.cmd = niceCommand(c.Nice, c.Binary, "serve")
 	d.cmd.Env = append(os.Environ(),
 		"AGORA_FILE_ROOT="+c.Root,
 		"PORT="+strconv.Itoa(httpPort),
@@ -87,7 +100,16 @@ func StartDaemon(ctx context.Context, c DaemonConfig) (*Daemon, error) {
 		// flows; the default idle timeout must not end them meanwhile.
 		"ARS_IDLE_TIMEOUT=5m",
 		"ARS_LOG_LEVEL=warn",
+		"ARS_UDP_GRO="+strconv.FormatBool(!c.NoGRO),
 	)
+	if c.Pprof {
+		pp, err := freeport.TCP()
+		if err != nil {
+			return nil, err
+		}
+		d.PprofBase = fmt.Sprintf("http://127.0.0.1:%d", pp)
+		d.cmd.Env = append(d.cmd.Env, fmt.Sprintf("ARS_PPROF_ADDR=127.0.0.1:%d", pp))
+	}
 	d.cmd.Env = append(d.cmd.Env, c.Env...)
 	d.cmd.Stdout, d.cmd.Stderr = d.out, d.out
 	if err := d.cmd.Start(); err != nil {
@@ -115,6 +137,34 @@ func StartDaemon(ctx context.Context, c DaemonConfig) (*Daemon, error) {
 	}
 	d.Kill()
 	return nil, fmt.Errorf("%w: not healthy within 30s\n%s", ErrDaemon, d.out.String())
+}
+
+// CPUProfile takes a CPU profile of secs seconds into path.
+func (d *Daemon) CPUProfile(ctx context.Context, secs int, path string) error {
+	if d.PprofBase == "" {
+		return fmt.Errorf("%w: started without pprof", ErrDaemon)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", d.PprofBase, secs), nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("cpu profile: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("cpu profile: %s", resp.Status)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return fmt.Errorf("cpu profile: %w", err)
+	}
+	return f.Close()
 }
 
 // PID is the daemon's process ID.

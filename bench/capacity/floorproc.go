@@ -23,8 +23,8 @@ type FloorProc struct {
 
 // StartFloor runs `EXE floor` (see bench/cmd/arsbench) on the ports and
 // waits until it is listening.
-func StartFloor(exe string, first, last, rcvbuf int) (*FloorProc, error) {
-	cmd := exec.Command(exe, "floor", "--ports", fmt.Sprintf("%d-%d", first, last), "--rcvbuf", strconv.Itoa(rcvbuf))
+func StartFloor(exe string, first, last, rcvbuf, nice int, gro bool) (*FloorProc, error) {
+	cmd := niceCommand(nice, exe, "floor", "--gro="+strconv.FormatBool(gro), "--ports", fmt.Sprintf("%d-%d", first, last), "--rcvbuf", strconv.Itoa(rcvbuf))
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err

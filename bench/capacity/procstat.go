@@ -23,6 +23,32 @@ func ProcCPU(pid int) (time.Duration, error) {
 	return parseStatCPU(b)
 }
 
+// ProcNice is the niceness of process pid (its main thread).
+func ProcNice(pid int) (int, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	return parseStatNice(b)
+}
+
+// parseStatNice reads field 19 (nice) of a /proc/PID/stat line.
+func parseStatNice(b []byte) (int, error) {
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("%w: stat without ')'", ErrProc)
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 17 {
+		return 0, fmt.Errorf("%w: stat has %d fields", ErrProc, len(f)+2)
+	}
+	n, err := strconv.Atoi(f[16])
+	if err != nil {
+		return 0, fmt.Errorf("%w: nice %q", ErrProc, f[16])
+	}
+	return n, nil
+}
+
 // parseStatCPU reads utime and stime (fields 14 and 15) of a
 // /proc/PID/stat line. The command name may hold spaces and parentheses,
 // so fields are counted from the last ')'.

@@ -27,6 +27,25 @@ func TestParseStatCPU(t *testing.T) {
 	}
 }
 
+func TestParseStatNice(t *testing.T) {
+	cases := []struct {
+		in   string
+		want int
+		ok   bool
+	}{
+		{"42 (ars) S 1 42 42 0 -1 4194560 100 0 0 0 150 25 0 0 30 10 8 0 100 0 0", 10, true},
+		{"42 (a) b) S 1 42 42 0 -1 4194560 100 0 0 0 150 25 0 0 10 -10 8 0 100 0 0", -10, true},
+		{"7 (x) R 1 7 7 0 -1 0 0 0 0 0 3 4 0 0", 0, false},
+		{"7 (x) R 1 7 7 0 -1 0 0 0 0 0 3 4 0 0 20 z 1", 0, false},
+	}
+	for _, c := range cases {
+		got, err := parseStatNice([]byte(c.in))
+		if (err == nil) != c.ok || got != c.want {
+			t.Errorf("%q: %v, %v; want %v ok=%v", c.in, got, err, c.want, c.ok)
+		}
+	}
+}
+
 func TestParseStatus(t *testing.T) {
 	m, err := parseStatus([]byte("Name:\tars\nVmHWM:\t   20480 kB\nVmRSS:\t   10240 kB\nThreads:\t8\n"))
 	if err != nil || m.RSS != 10<<20 || m.HWM != 20<<20 {

@@ -25,7 +25,10 @@ type Config struct {
 	Settle time.Duration
 	// Keep leaves the captures on disk after a step.
 	Keep bool
-	Log  *slog.Logger
+	// Profile takes a CPU profile of the daemon while it receives, into
+	// WorkDir/daemon-CHANNELS.pprof (`go tool pprof -top FILE`).
+	Profile bool
+	Log     *slog.Logger
 }
 
 // Floor is the bare receiver's share of a step.
@@ -52,6 +55,7 @@ type Step struct {
 	InErrors     uint64 `json:"inErrors"`
 	SocketDrops  uint64 `json:"socketDrops"`
 
+	DaemonNice        int     `json:"daemonNice"`
 	DaemonCPUSeconds  float64 `json:"daemonCpuSeconds"`
 	DaemonCPUPct      float64 `json:"daemonCpuPct"` // of one core
 	DaemonNsPerPacket float64 `json:"daemonNsPerPacket"`
@@ -90,6 +94,9 @@ type Step struct {
 	GenLate10ms uint64  `json:"generatorLate10ms"`
 	GenErrors   uint64  `json:"generatorSendErrors"`
 
+	// Profile is the daemon's CPU profile of the sending time, if taken.
+	Profile string `json:"profile,omitempty"`
+
 	Floor      *Floor  `json:"floor,omitempty"`
 	FloorRatio float64 `json:"floorRatio,omitempty"` // daemon ns/packet over floor ns/packet
 
@@ -124,6 +131,7 @@ func RunStep(ctx context.Context, c Config, channels int) (*Step, error) {
 	}
 	dc := c.Daemon
 	dc.Root = root
+	dc.Pprof = dc.Pprof || c.Profile
 	d, err := StartDaemon(ctx, dc)
 	if err != nil {
 		return nil, err
@@ -140,6 +148,9 @@ func RunStep(ctx context.Context, c Config, channels int) (*Step, error) {
 		return nil, err
 	}
 	st.IdleRSS = idle.RSS
+	if st.DaemonNice, err = ProcNice(d.PID()); err != nil {
+		return nil, err
+	}
 
 	targets := loadgen.Targets(fmt.Sprint(channels), channels, c.Users)
 	cl := &loadgen.Client{Base: d.Base, AppID: dc.AppID, AppCert: dc.AppCert}
@@ -157,9 +168,27 @@ func RunStep(ctx context.Context, c Config, channels int) (*Step, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The profile covers the sending time but its first and last half
+	// second, when streams start and end.
+	var profErr chan error
+	if c.Profile {
+		profErr = make(chan error, 1)
+		path := filepath.Join(c.WorkDir, fmt.Sprintf("daemon-%d.pprof", channels))
+		secs := max(1, int(c.Send.Duration.Seconds())-1)
+		go func() {
+			time.Sleep(500 * time.Millisecond)
+			profErr <- d.CPUProfile(ctx, secs, path)
+		}()
+		st.Profile = path
+	}
 	rep, cpu, gen, mach, err := measuredSend(ctx, c, targets, d.PID())
 	if err != nil {
 		return nil, fmt.Errorf("send: %w\n%s", err, d.Output())
+	}
+	if profErr != nil {
+		if err := <-profErr; err != nil {
+			return nil, err
+		}
 	}
 	st.Report = rep
 	loaded, err := ProcMemory(d.PID())
@@ -260,7 +289,7 @@ func measuredSend(ctx context.Context, c Config, targets []loadgen.Target, pid i
 
 // runFloor sends the same load to the bare receiver on the same ports.
 func runFloor(ctx context.Context, c Config, targets []loadgen.Target, first, last int) (*Floor, error) {
-	f, err := StartFloor(c.FloorExe, first, last, c.Daemon.RcvBuf)
+	f, err := StartFloor(c.FloorExe, first, last, c.Daemon.RcvBuf, c.Daemon.Nice, !c.Daemon.NoGRO)
 	if err != nil {
 		return nil, err
 	}

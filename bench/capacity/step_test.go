@@ -75,9 +75,10 @@ func TestStepTiny(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := Config{
-		Daemon: DaemonConfig{Binary: ars, Ports: 3, RcvBuf: 8 << 20,
+		Daemon: DaemonConfig{Binary: ars, Ports: 3, RcvBuf: 8 << 20, Nice: 5,
 			AppID: "970ca35de60c44645bbae8a215061b33", AppCert: "5cfd2fd1755d40ecb72977518be15d3b"},
 		WorkDir:  t.TempDir(),
+		Profile:  true,
 		FloorExe: bench,
 		Tracks:   tr,
 		Send:     loadgen.SendOptions{Duration: 2 * time.Second, Seed: 3},
@@ -108,5 +109,12 @@ func TestStepTiny(t *testing.T) {
 	}
 	if st.Floor == nil || st.Floor.Sent != a.Sent || st.Floor.Received != st.Floor.Sent {
 		t.Fatalf("floor %+v, sent %d", st.Floor, a.Sent)
+	}
+	// The daemon ran at the asked niceness, and its CPU profile was taken.
+	if nice := st.DaemonNice; nice != 5 {
+		t.Errorf("daemon niceness %d, want 5", nice)
+	}
+	if fi, err := os.Stat(st.Profile); err != nil || fi.Size() == 0 {
+		t.Errorf("daemon profile %q: %v", st.Profile, err)
 	}
 }

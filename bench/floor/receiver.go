@@ -29,8 +29,9 @@ type Receiver struct {
 
 // Listen binds every port on host with a receive buffer of rcvbuf bytes
 // (forced past rmem_max when privileged, as the daemon does) and starts
-// one reader per port, batch datagrams per call.
-func Listen(host string, ports []int, rcvbuf, batch int) (*Receiver, error) {
+// one reader per port, batch datagrams per call; with gro, the kernel
+// merges a sender's back-to-back datagrams as it does for the daemon.
+func Listen(host string, ports []int, rcvbuf, batch int, gro bool) (*Receiver, error) {
 	if len(ports) == 0 {
 		return nil, ErrNoPorts
 	}
@@ -50,7 +51,11 @@ func Listen(host string, ports []int, rcvbuf, batch int) (*Receiver, error) {
 		r.conns = append(r.conns, c)
 	}
 	for _, c := range r.conns {
-		br, err := udpbatch.NewReader(c, batch)
+		var opts []udpbatch.ReaderOption
+		if gro {
+			opts = append(opts, udpbatch.WithGRO())
+		}
+		br, err := udpbatch.NewReader(c, batch, opts...)
 		if err != nil {
 			r.Close()
 			return nil, err
@@ -93,13 +98,14 @@ func (r *Receiver) loop(b *udpbatch.Reader) {
 			}
 			continue
 		}
-		var sz uint64
+		var sz, pkts uint64
 		for i := 0; i < n; i++ {
 			sz += uint64(b.Size(i))
+			pkts += uint64(b.Count(i))
 		}
 		// One atomic add per batch, not per packet: the floor must be
 		// the cheapest possible honest receiver.
-		r.packets.Add(uint64(n))
+		r.packets.Add(pkts)
 		r.bytes.Add(sz)
 		r.reads.Add(1)
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net"
+	"slices"
 	"syscall"
 	"unsafe"
 
@@ -39,11 +40,12 @@ type message struct {
 }
 
 // batch queues datagrams for one destination and sends them from a socket
-// connected to it (no route lookup per datagram) with sendmmsg. Datagrams
-// of one size (a video frame's fragments, the last possibly shorter; the
-// audio of several streams) travel as one UDP GSO message: one pass
-// through the sender's network stack, segmented into ordinary datagrams
-// before they reach the receiving socket. A stream's datagrams still
+// connected to it (no route lookup per datagram) with sendmmsg. A
+// stream's back-to-back datagrams of one size (a video frame's fragments,
+// the last possibly shorter) travel as one UDP GSO message: one pass
+// through the sender's network stack. The receiving kernel splits it into
+// datagrams again, or, for a socket that asked for UDP GRO, hands it up
+// whole, as a NIC's GRO would merge those datagrams. A stream's datagrams
 // leave in order.
 type batch struct {
 	conn *net.UDPConn
@@ -163,27 +165,19 @@ func (b *batch) add(s *stream, n uint64) {
 	s.gen, s.msg = b.gen, m
 }
 
-// pick chooses an open message (not before after) that a datagram of size
-// can join: one of the same size, else the one with the smallest larger
-// segment, which it then closes. -1 when there is none. A much shorter
-// datagram only closes its own stream's message (a frame's last
-// fragment): an audio packet closing a video frame's message would keep
-// the next frame's fragments out of it.
+// pick returns the stream's own open message if a datagram of size can
+// join it (the same size, or a shorter one that then closes it: a frame's
+// last fragment), else -1. A message holds one stream's datagrams only: a
+// receiver's kernel merges (GRO) only one flow's back-to-back datagrams,
+// and a message mixing streams would hand it a merge no network makes.
 func (b *batch) pick(size int, after int32) int32 {
-	best, bestSeg := int32(-1), 0
-	for _, m := range b.open {
-		if m < after {
-			continue
-		}
-		q := &b.mq[m]
-		if q.seg == size {
-			return m
-		}
-		if q.seg > size && (m == after || 8*size >= 7*q.seg) && (best < 0 || q.seg < bestSeg) {
-			best, bestSeg = m, q.seg
-		}
+	if after < 0 || !slices.Contains(b.open, after) {
+		return -1
 	}
-	return best
+	if q := &b.mq[after]; q.seg >= size {
+		return after
+	}
+	return -1
 }
 
 // shut takes message m off the open list.

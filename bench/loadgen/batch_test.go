@@ -66,20 +66,22 @@ func TestBatchGroups(t *testing.T) {
 		{"frame", adds(0, 1200, 1200, 501), [][]int{{1200, 1200, 501}}},
 		{"keyframe with parameter sets", adds(0, 739, 1200, 1200, 501), [][]int{{739}, {1200, 1200, 501}}},
 		{"growing sizes", adds(0, 90, 91, 92), [][]int{{90}, {91}, {92}}},
-		{"equal audio of two streams", append(adds(0, 140), adds(1, 140)...), [][]int{{140, 140}}},
-		{"shorter joins the smallest larger", append(append(adds(0, 145), adds(1, 141)...), adds(2, 139)...),
-			[][]int{{145, 141}, {139}}},
+		// A message holds one stream's datagrams: a receiver's GRO merges
+		// one flow's only.
+		{"equal audio of two streams", append(adds(0, 140), adds(1, 140)...), [][]int{{140}, {140}}},
+		{"three streams, three messages", append(append(adds(0, 145), adds(1, 141)...), adds(2, 139)...),
+			[][]int{{145}, {141}, {139}}},
 		{"much shorter keeps to itself", append(adds(0, 1200), adds(1, 300)...), [][]int{{1200}, {300}}},
 		{"frames of two streams", append(adds(0, 1200, 700), adds(1, 1200, 1200, 300)...),
 			[][]int{{1200, 700}, {1200, 1200, 300}}},
 		{"audio between frames", append(append(adds(0, 1200), adds(1, 140)...), append(adds(0, 1200, 600), adds(2, 140)...)...),
-			[][]int{{1200, 1200, 600}, {140, 140}}},
+			[][]int{{1200, 1200, 600}, {140}, {140}}},
 		// Stream 1's second datagram may not join message 0, which
 		// would send it before stream 1's first.
 		{"stream order", append(append(adds(0, 1200), adds(1, 1300)...), adds(1, 1200)...),
 			[][]int{{1200}, {1300, 1200}}},
-		{"stream order, no larger after", append(append(adds(0, 1200), adds(1, 1100)...), adds(1, 1200)...),
-			[][]int{{1200, 1100}, {1200}}},
+		{"larger after shorter starts a message", append(append(adds(0, 1200), adds(1, 1100)...), adds(1, 1200)...),
+			[][]int{{1200}, {1100}, {1200}}},
 		{"segment limit", adds(0, many...), [][]int{many[:54], many[54:]}},
 	} {
 		t.Run(c.name, func(t *testing.T) {

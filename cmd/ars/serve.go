@@ -133,7 +133,7 @@ func run(ctx context.Context, force <-chan struct{}, cfg config.Config, stdout, 
 	// component that checks keys.
 	gate := api.NewKeyGate(m, log)
 	rtp := rtpingest.New(cfg.BindHost, cfg.RTPPorts.First, cfg.RTPPorts.Last,
-		rtpingest.WithLogger(log), rtpingest.WithMetrics(m), rtpingest.WithReadBuffer(cfg.UDPReadBuffer))
+		rtpingest.WithLogger(log), rtpingest.WithMetrics(m), rtpingest.WithReadBuffer(cfg.UDPReadBuffer), rtpingest.WithGRO(cfg.UDPGRO))
 	srv := api.New(mgr, verifier, rtp, m, api.WithLogger(log), api.WithKeyGate(gate))
 	wh := whip.New(mgr, verifier, cfg.BindHost, cfg.WebRTCPort, whip.WithLogger(log), whip.WithMetrics(m), whip.WithKeyGate(gate),
 		whip.WithPublicIP(cfg.PublicIP), whip.WithKeyframeInterval(cfg.KeyframeInterval))

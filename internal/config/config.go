@@ -39,6 +39,9 @@ type Config struct {
 	KeyMaxSkew time.Duration
 	// UDPReadBuffer is the receive buffer asked for on each UDP socket.
 	UDPReadBuffer int
+	// UDPGRO asks the kernel to merge a sender's back-to-back datagrams
+	// (UDP generic receive offload) on the RTP ports.
+	UDPGRO bool
 	// TranscodeOnStop converts each capture to MP4 as soon as it closes.
 	TranscodeOnStop  bool
 	TranscodeWorkers int
@@ -121,6 +124,7 @@ func Default() Config {
 		IdleTimeout:      30 * time.Second,
 		KeyMaxSkew:       5 * time.Minute,
 		UDPReadBuffer:    8 << 20,
+		UDPGRO:           true,
 		TranscodeOnStop:  true,
 		TranscodeWorkers: 1,
 		KeyframeInterval: 3 * time.Second,
@@ -205,6 +209,7 @@ func (c *Config) settings() []setting {
 		mk("ARS_IDLE_TIMEOUT", "idle-timeout", "silence after which a participant leaves and a recording stops", false, func() (func(string) error, func() string) { return dur(&c.IdleTimeout) }),
 		mk("ARS_KEY_MAX_SKEW", "key-max-skew", "how far a dynamic key's timestamp may be from now", false, func() (func(string) error, func() string) { return dur(&c.KeyMaxSkew) }),
 		mk("ARS_UDP_RCVBUF", "udp-rcvbuf", "UDP receive buffer per socket in bytes", false, func() (func(string) error, func() string) { return num(&c.UDPReadBuffer) }),
+		mk("ARS_UDP_GRO", "udp-gro", "let the kernel merge a sender's back-to-back datagrams on the RTP ports (UDP GRO)", false, func() (func(string) error, func() string) { return boolean(&c.UDPGRO) }),
 		mk("ARS_TRANSCODE_ON_STOP", "transcode-on-stop", "convert each capture to MP4 as soon as it closes", false, func() (func(string) error, func() string) { return boolean(&c.TranscodeOnStop) }),
 		mk("ARS_TRANSCODE_WORKERS", "transcode-workers", "conversions the daemon runs at once", false, func() (func(string) error, func() string) { return num(&c.TranscodeWorkers) }),
 		mk("ARS_KEYFRAME_INTERVAL", "keyframe-interval", "how often WebRTC senders are asked for a keyframe (0 disables)", false, func() (func(string) error, func() string) { return dur(&c.KeyframeInterval) }),

@@ -51,6 +51,7 @@ type routeTable map[uint32]*route
 type port struct {
 	num    int
 	conn   *net.UDPConn
+	gro    bool // the kernel merges datagrams for this port's reader
 	routes atomic.Pointer[routeTable]
 }
 
@@ -61,6 +62,7 @@ type Engine struct {
 	last      int
 	rcvbuf    int
 	batchSize int
+	gro       bool
 	log       *slog.Logger
 	metrics   *metrics.Metrics
 
@@ -85,9 +87,15 @@ func WithReadBuffer(n int) Option { return func(e *Engine) { e.rcvbuf = n } }
 // WithBatchSize sets how many datagrams one recvmmsg call may return.
 func WithBatchSize(n int) Option { return func(e *Engine) { e.batchSize = n } }
 
+// WithGRO turns UDP generic receive offload on or off (on by default): a
+// sender's back-to-back datagrams of one size (a video frame's fragments)
+// then take one pass through the kernel's receive path and arrive as one
+// message, which the engine splits.
+func WithGRO(on bool) Option { return func(e *Engine) { e.gro = on } }
+
 // New makes an engine for the UDP ports first..last on the bind address.
 func New(bind string, first, last int, opts ...Option) *Engine {
-	e := &Engine{bind: bind, first: first, last: last, rcvbuf: 8 << 20, batchSize: 64, log: slog.Default()}
+	e := &Engine{bind: bind, first: first, last: last, rcvbuf: 8 << 20, batchSize: 64, gro: true, log: slog.Default()}
 	for _, o := range opts {
 		o(e)
 	}
@@ -120,13 +128,17 @@ func (e *Engine) Start() error {
 		} else {
 			e.log.Debug("udp receive buffer", "port", n, "granted", granted)
 		}
-		br, err := udpbatch.NewReader(conn, e.batchSize)
+		var ropts []udpbatch.ReaderOption
+		if e.gro {
+			ropts = append(ropts, udpbatch.WithGRO())
+		}
+		br, err := udpbatch.NewReader(conn, e.batchSize, ropts...)
 		if err != nil {
 			_ = conn.Close()
 			e.Close()
 			return fmt.Errorf("rtp port %d: %w", n, err)
 		}
-		pt := &port{num: n, conn: conn}
+		pt := &port{num: n, conn: conn, gro: br.GRO()}
 		empty := routeTable{}
 		pt.routes.Store(&empty)
 		e.mu.Lock()
@@ -177,7 +189,14 @@ func (e *Engine) readLoop(pt *port, br *udpbatch.Reader) {
 		var st batchStats
 		for i := 0; i < n; i++ {
 			data, truncated, src := br.Datagram(i)
-			e.handle(pt, data, truncated, src, now, &st)
+			seg := br.SegmentSize(i)
+			if seg == 0 || truncated {
+				e.handle(pt, data, truncated, src, now, &st)
+				continue
+			}
+			for off := 0; off < len(data); off += seg {
+				e.handle(pt, data[off:min(off+seg, len(data))], false, src, now, &st)
+			}
 		}
 		st.publish(e.metrics)
 	}

@@ -15,6 +15,10 @@ import (
 // is not hammered by every packet.
 const captureRetryPause = 5 * time.Second
 
+// lastMediaGranularity is how stale a participant's last-media time may be;
+// idle timeouts are seconds long.
+const lastMediaGranularity = 50 * time.Millisecond
+
 // Participant is one uid in a channel. Ingests call Write for every packet.
 type Participant struct {
 	id      string
@@ -24,7 +28,8 @@ type Participant struct {
 	channel *channel
 	mgr     *Manager
 
-	// lastMedia is the unix-nano time of the last packet, for idle checks.
+	// lastMedia is the unix-nano time of the last packet, for idle checks,
+	// kept to within lastMediaGranularity.
 	lastMedia atomic.Int64
 	capture   atomic.Pointer[capture]
 	// retryAt is the unix-nano time before which no new capture is opened.
@@ -118,7 +123,12 @@ func (p *Participant) Observed() bool {
 // packet path: no allocation, no manager lock. It returns ErrNotRecording
 // when the channel is not recording (the packet is dropped).
 func (p *Participant) Write(kind storage.RecordKind, now time.Time, pkt []byte) error {
-	p.lastMedia.Store(now.UnixNano())
+	// A plain load first: the idle check needs no better than
+	// lastMediaGranularity, and an atomic store per packet is a full memory
+	// barrier stalling on the participant's cache line.
+	if t := now.UnixNano(); t-p.lastMedia.Load() >= int64(lastMediaGranularity) {
+		p.lastMedia.Store(t)
+	}
 	if sinks := p.channel.sinks.Load(); sinks != nil {
 		for _, s := range *sinks {
 			s.Packet(p, kind, now, pkt)

@@ -13,6 +13,14 @@ import (
 // truncated (MSG_TRUNC).
 const MaxDatagram = 2048
 
+// maxGROMessage is the largest message a GRO reader can be handed: the
+// kernel merges datagrams up to the IP packet limit.
+const maxGROMessage = 65535
+
+// groBatch bounds a GRO reader's batch: each message slot is 64 KB, and a
+// message holds many datagrams.
+const groBatch = 16
+
 // Reader reads up to its batch size of datagrams per recvmmsg(2) call into
 // preallocated buffers. After construction it allocates nothing.
 type Reader struct {
@@ -21,14 +29,31 @@ type Reader struct {
 	iovs  []unix.Iovec
 	names []unix.RawSockaddrInet6
 	bufs  [][]byte
+	ctrl  []byte // one control-message slot per message (GRO readers)
+	segs  []int  // each message's GRO segment size, 0 if not merged
+	gro   bool
 	n     int
 	errno syscall.Errno
 	// readFn is built once: a closure made per call would allocate.
 	readFn func(fd uintptr) bool
 }
 
-// NewReader makes a reader of conn returning up to batch datagrams a call.
-func NewReader(conn *net.UDPConn, batch int) (*Reader, error) {
+// ReaderOption configures NewReader.
+type ReaderOption func(*Reader)
+
+// WithGRO asks the kernel for UDP generic receive offload (UDP_GRO):
+// consecutive datagrams of one flow and one size (a video frame's
+// fragments) come up as one message, one pass through the receive path
+// and one queue entry instead of one each. SegmentSize tells a merged
+// message's datagram size; every datagram is still seen on its own. On
+// kernels without UDP_GRO the reader works as without the option.
+func WithGRO() ReaderOption { return func(b *Reader) { b.gro = true } }
+
+var groCtrlSpace = unix.CmsgSpace(4)
+
+// NewReader makes a reader of conn returning up to batch messages a call
+// (at most 16 with GRO, whose message slots are 64 KB each).
+func NewReader(conn *net.UDPConn, batch int, opts ...ReaderOption) (*Reader, error) {
 	if batch <= 0 {
 		batch = 64
 	}
@@ -36,30 +61,58 @@ func NewReader(conn *net.UDPConn, batch int) (*Reader, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &Reader{
-		rc:    rc,
-		msgs:  make([]unix.Mmsghdr, batch),
-		iovs:  make([]unix.Iovec, batch),
-		names: make([]unix.RawSockaddrInet6, batch),
-		bufs:  make([][]byte, batch),
+	b := &Reader{rc: rc}
+	for _, o := range opts {
+		o(b)
 	}
+	size := MaxDatagram
+	if b.gro {
+		var serr error
+		if err := rc.Control(func(fd uintptr) {
+			serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_UDP, unix.UDP_GRO, 1)
+		}); err != nil {
+			return nil, err
+		}
+		if serr != nil {
+			b.gro = false // an old kernel: plain datagrams
+		}
+	}
+	if b.gro {
+		batch = min(batch, groBatch)
+		size = maxGROMessage
+		b.ctrl = make([]byte, batch*groCtrlSpace)
+	}
+	b.msgs = make([]unix.Mmsghdr, batch)
+	b.iovs = make([]unix.Iovec, batch)
+	b.names = make([]unix.RawSockaddrInet6, batch)
+	b.bufs = make([][]byte, batch)
+	b.segs = make([]int, batch)
 	for i := range b.msgs {
-		b.bufs[i] = make([]byte, MaxDatagram)
+		b.bufs[i] = make([]byte, size)
 		b.iovs[i].Base = &b.bufs[i][0]
-		b.iovs[i].SetLen(MaxDatagram)
+		b.iovs[i].SetLen(size)
 		b.msgs[i].Hdr.Iov = &b.iovs[i]
 		b.msgs[i].Hdr.SetIovlen(1)
 		b.msgs[i].Hdr.Name = (*byte)(unsafe.Pointer(&b.names[i]))
+		if b.gro {
+			b.msgs[i].Hdr.Control = &b.ctrl[i*groCtrlSpace]
+		}
 	}
 	b.readFn = b.recv
 	return b, nil
 }
+
+// GRO reports whether the kernel merges datagrams for this reader.
+func (b *Reader) GRO() bool { return b.gro }
 
 func (b *Reader) recv(fd uintptr) bool {
 	for i := range b.msgs {
 		b.msgs[i].Hdr.Namelen = unix.SizeofSockaddrInet6
 		b.msgs[i].Hdr.Flags = 0
 		b.msgs[i].Len = 0
+		if b.gro {
+			b.msgs[i].Hdr.SetControllen(groCtrlSpace)
+		}
 	}
 	n, _, errno := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&b.msgs[0])),
 		uintptr(len(b.msgs)), unix.MSG_DONTWAIT, 0, 0)
@@ -67,7 +120,38 @@ func (b *Reader) recv(fd uintptr) bool {
 		return false // not ready: the runtime poller waits for readability
 	}
 	b.n, b.errno = int(n), errno
+	if b.gro && errno == 0 {
+		for i := 0; i < b.n; i++ {
+			b.segs[i] = groSegment(&b.msgs[i].Hdr)
+		}
+	}
 	return true
+}
+
+// groSegment reads the UDP_GRO control message: the size of the datagrams
+// a merged message holds (0 when the message is one datagram).
+func groSegment(h *unix.Msghdr) int {
+	n := int(h.Controllen)
+	if n < unix.SizeofCmsghdr || h.Control == nil {
+		return 0
+	}
+	ctrl := unsafe.Slice(h.Control, n)
+	for len(ctrl) >= unix.SizeofCmsghdr {
+		c := (*unix.Cmsghdr)(unsafe.Pointer(&ctrl[0]))
+		clen := int(c.Len)
+		if clen < unix.SizeofCmsghdr || clen > len(ctrl) {
+			return 0
+		}
+		if c.Level == unix.IPPROTO_UDP && c.Type == unix.UDP_GRO && clen >= unix.CmsgLen(4) {
+			return int(*(*int32)(unsafe.Pointer(&ctrl[unix.CmsgLen(0)])))
+		}
+		step := unix.CmsgSpace(clen - unix.CmsgLen(0))
+		if step > len(ctrl) {
+			return 0
+		}
+		ctrl = ctrl[step:]
+	}
+	return 0
 }
 
 // Read blocks until at least one datagram arrives and returns how many.
@@ -81,8 +165,10 @@ func (b *Reader) Read() (int, error) {
 	return b.n, nil
 }
 
-// Datagram returns the i-th datagram of the last Read, whether the kernel
-// truncated it, and its source. data is valid until the next Read.
+// Datagram returns the i-th message of the last Read, whether the kernel
+// truncated it, and its source. data is valid until the next Read. A GRO
+// reader's message may hold several datagrams back to back: see
+// SegmentSize.
 func (b *Reader) Datagram(i int) (data []byte, truncated bool, src Addr) {
 	m := &b.msgs[i]
 	name := &b.names[i]
@@ -134,9 +220,28 @@ func SetReadBuffer(conn *net.UDPConn, n int) int {
 	return granted
 }
 
-// Size returns the length of the i-th datagram of the last Read without
+// Size returns the length of the i-th message of the last Read without
 // looking at its source.
 func (b *Reader) Size(i int) int { return int(b.msgs[i].Len) }
+
+// SegmentSize returns the size of the datagrams the kernel merged into the
+// i-th message of the last Read (the last one may be shorter), or 0 when
+// the message is a single datagram.
+func (b *Reader) SegmentSize(i int) int {
+	if seg := b.segs[i]; seg > 0 && seg < int(b.msgs[i].Len) {
+		return seg
+	}
+	return 0
+}
+
+// Count returns how many datagrams the i-th message of the last Read holds.
+func (b *Reader) Count(i int) int {
+	seg := b.SegmentSize(i)
+	if seg == 0 {
+		return 1
+	}
+	return (int(b.msgs[i].Len) + seg - 1) / seg
+}
 
 // UDPAddr converts a to a net.UDPAddr (it allocates: not for the packet
 // path).

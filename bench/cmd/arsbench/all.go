@@ -33,6 +33,9 @@ type allOptions struct {
 	users                  int
 	duration               time.Duration
 	ports, rcvbuf          int
+	nice                   int
+	profile                bool
+	noGRO                  bool
 	workers                int
 	videoKbps              int
 	mediaSecs              int
@@ -51,11 +54,14 @@ func parseAll(args []string) (allOptions, error) {
 	fs.StringVar(&o.out, "out", "bench/out", "folder for work files and JSON results (git-ignored)")
 	fs.StringVar(&o.results, "results", "bench/RESULTS.md", "Markdown report to write")
 	fs.StringVar(&o.chart, "chart", "bench/chart.png", "chart to write")
-	chans := fs.String("channels", "100,250,500,750,1000", "channel counts of the capacity series")
+	chans := fs.String("channels", "100,250,500,750,1000,1250", "channel counts of the capacity series")
 	fs.IntVar(&o.users, "users", 2, "participants per channel")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "sending time per step")
 	fs.IntVar(&o.ports, "ports", 10, "size of the daemon's ARS_RTP_PORTS")
 	fs.IntVar(&o.rcvbuf, "rcvbuf", 64<<20, "ARS_UDP_RCVBUF")
+	fs.BoolVar(&o.profile, "profile", true, "take a CPU profile of the daemon in every capacity step (bench/out/capacity/daemon-N.pprof)")
+	fs.BoolVar(&o.noGRO, "no-gro", false, "turn UDP GRO off in the daemon and the bare receiver")
+	fs.IntVar(&o.nice, "receiver-nice", 10, "niceness of the daemon and the bare receiver (the generator stands for the network: it keeps its schedule while they work)")
 	fs.IntVar(&o.workers, "workers", 2, "generator sending goroutines")
 	fs.IntVar(&o.videoKbps, "video-kbps", 450, "H.264 bitrate")
 	fs.IntVar(&o.mediaSecs, "media-seconds", 60, "length of the generated media (the conversion input)")
@@ -106,12 +112,13 @@ func runAll(args []string) error {
 			return err
 		}
 		cfg := capacity.Config{
-			Daemon: capacity.DaemonConfig{Binary: o.ars, Ports: o.ports, RcvBuf: o.rcvbuf,
+			Daemon: capacity.DaemonConfig{Binary: o.ars, Ports: o.ports, RcvBuf: o.rcvbuf, Nice: o.nice, NoGRO: o.noGRO,
 				AppID: benchAppID, AppCert: benchAppCert},
 			WorkDir:  filepath.Join(o.out, "capacity"),
 			FloorExe: self,
 			Tracks:   tr,
 			Users:    o.users,
+			Profile:  o.profile,
 			Send:     loadgen.SendOptions{Duration: o.duration, Workers: o.workers, Seed: 1},
 			Log:      log,
 		}

@@ -19,6 +19,7 @@ func runFloor(args []string) error {
 	ports := fs.String("ports", "", "UDP port range, e.g. 4001-4010")
 	rcvbuf := fs.Int("rcvbuf", 64<<20, "receive buffer per socket")
 	batch := fs.Int("batch", 64, "datagrams per recvmmsg")
+	gro := fs.Bool("gro", true, "let the kernel merge back-to-back datagrams (UDP GRO), as the daemon does by default")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -32,7 +33,7 @@ func runFloor(args []string) error {
 	}
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
-	r, err := floor.Listen(*bind, list, *rcvbuf, *batch)
+	r, err := floor.Listen(*bind, list, *rcvbuf, *batch, *gro)
 	if err != nil {
 		return err
 	}

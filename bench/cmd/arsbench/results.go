@@ -39,8 +39,8 @@ func (r *results) write() error {
 			fmt.Sprintf("Media: %dx%d %d fps H.264 Baseline at %d kbit/s (measured %.0f kbit/s RTP, %.1f pkt/s) + Opus %d kbit/s 20 ms (%.1f pkt/s), %v loop, encoded once by ffmpeg (libx264, libopus) into %s",
 				o.mediaOpts().Width, o.mediaOpts().Height, o.mediaOpts().FPS, o.videoKbps, r.Tracks.Video.Bitrate()/1e3, r.Tracks.Video.Rate(),
 				o.mediaOpts().AudioKbps, r.Tracks.Audio.Rate(), r.Media.Duration, r.Media.Dir),
-			fmt.Sprintf("Capacity steps: %d participants per channel, %v of sending each; daemon with ARS_RTP_PORTS of %d ports, ARS_UDP_RCVBUF=%d, ARS_TRANSCODE_ON_STOP=false, loopback only; generator in the arsbench process with %d sending goroutines (connected sockets, sendmmsg + UDP GSO)",
-				o.users, o.duration, o.ports, o.rcvbuf, o.workers),
+			fmt.Sprintf("Capacity steps: %d participants per channel, %v of sending each; daemon with ARS_RTP_PORTS of %d ports, ARS_UDP_RCVBUF=%d, ARS_TRANSCODE_ON_STOP=false, loopback only, ARS_UDP_GRO=%v, at niceness %d (the generator stands for the network: it keeps its schedule, and a receiver that falls behind shows it as loss); generator in the arsbench process with %d sending goroutines (connected sockets, sendmmsg; a video frame's fragments as one UDP GSO message, which the receivers' GRO takes whole, as a NIC's GRO would merge them)",
+				o.users, o.duration, o.ports, o.rcvbuf, !o.noGRO, o.nice, o.workers),
 			fmt.Sprintf("Conversion: %d runs per tool of the %v media", o.convReps, r.Media.Duration),
 		},
 		NominalPPSPerParticipant: r.Tracks.Video.Rate() + r.Tracks.Audio.Rate(),
@@ -88,6 +88,16 @@ func (r *results) notes() []string {
 		if s.Account.Extra > 0 || s.TornCaptures > 0 {
 			out = append(out, fmt.Sprintf("At %d channels the captures held %d packets nobody sent or duplicates, and %d torn captures.", s.Channels, s.Account.Extra, s.TornCaptures))
 		}
+	}
+	var profiles []string
+	for _, s := range r.Steps {
+		if s.Profile != "" {
+			profiles = append(profiles, s.Profile)
+		}
+	}
+	if len(profiles) > 0 {
+		out = append(out, fmt.Sprintf("Daemon CPU profiles of the sending time (pprof, self-symbolized): %s; read one with `go tool pprof -top FILE`.",
+			strings.Join(profiles, ", ")))
 	}
 	for _, t := range r.Tools {
 		if t.Err != "" {
