@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/ars-project/ars/bench/loadgen"
@@ -23,6 +24,9 @@ type Config struct {
 	// Settle is how long the idle daemon runs before its baseline memory
 	// is read; default 1s.
 	Settle time.Duration
+	// Warmup is the start of sending left out of the CPU figures (see
+	// measuredSend); default 1s, at most a quarter of a short send.
+	Warmup time.Duration
 	// Keep leaves the captures on disk after a step.
 	Keep bool
 	// Profile takes a CPU profile of the daemon while it receives, into
@@ -55,7 +59,11 @@ type Step struct {
 	InErrors     uint64 `json:"inErrors"`
 	SocketDrops  uint64 `json:"socketDrops"`
 
-	DaemonNice        int     `json:"daemonNice"`
+	DaemonNice int `json:"daemonNice"`
+	// The CPU figures cover this window of the sending time (the first
+	// second left out) and the packets sent in it.
+	WindowSeconds     float64 `json:"windowSeconds"`
+	WindowPackets     uint64  `json:"windowPackets"`
 	DaemonCPUSeconds  float64 `json:"daemonCpuSeconds"`
 	DaemonCPUPct      float64 `json:"daemonCpuPct"` // of one core
 	DaemonNsPerPacket float64 `json:"daemonNsPerPacket"`
@@ -181,7 +189,8 @@ func RunStep(ctx context.Context, c Config, channels int) (*Step, error) {
 		}()
 		st.Profile = path
 	}
-	rep, cpu, gen, mach, err := measuredSend(ctx, c, targets, d.PID())
+	win, err := measuredSend(ctx, c, targets, d.PID())
+	rep := win.rep
 	if err != nil {
 		return nil, fmt.Errorf("send: %w\n%s", err, d.Output())
 	}
@@ -226,16 +235,15 @@ func RunStep(ctx context.Context, c Config, channels int) (*Step, error) {
 	st.Seconds = secs
 	st.Account = Account(rep, w)
 	st.RcvbufErrors, st.InErrors, st.SocketDrops = du.RcvbufErrors, du.InErrors, drops1-drops0
-	st.DaemonCPUSeconds = cpu.Seconds()
-	st.DaemonCPUPct = 100 * cpu.Seconds() / rep.Elapsed.Seconds()
-	if rep.Packets > 0 {
-		st.DaemonNsPerPacket = float64(cpu.Nanoseconds()) / float64(rep.Packets)
-	}
+	st.DaemonCPUSeconds = win.receiver.Seconds()
+	st.DaemonCPUPct = win.pct(win.receiver)
+	st.DaemonNsPerPacket = win.nsPerPacket(win.receiver)
+	st.WindowSeconds, st.WindowPackets = win.wall.Seconds(), win.packets
 	st.Captures, st.TornCaptures, st.DiskBytes = w.Captures, w.Torn, w.DiskBytes
 	st.DiskBPSPerChannel = float64(w.DiskBytes) / secs / float64(channels)
-	st.GenCPUPct = 100 * gen.Seconds() / rep.Elapsed.Seconds()
-	st.MachineCPUPct = 100 * mach.Busy.Seconds() / rep.Elapsed.Seconds()
-	st.SoftIRQPct = 100 * mach.SoftIRQ.Seconds() / rep.Elapsed.Seconds()
+	st.GenCPUPct = win.pct(win.gen)
+	st.MachineCPUPct = win.pct(win.mach.Busy)
+	st.SoftIRQPct = win.pct(win.mach.SoftIRQ)
 	st.OtherCPUPct = max(0, st.MachineCPUPct-st.DaemonCPUPct-st.GenCPUPct-st.SoftIRQPct)
 	st.GenElapsed = rep.Elapsed.Seconds()
 	st.GenPaced = rep.Late10ms*100 <= rep.Packets && rep.Elapsed <= rep.Duration+500*time.Millisecond
@@ -263,28 +271,83 @@ func RunStep(ctx context.Context, c Config, channels int) (*Step, error) {
 	return st, nil
 }
 
-// measuredSend sends and returns the CPU the receiving process (pid), this
-// process (the generator) and the whole machine used meanwhile.
-func measuredSend(ctx context.Context, c Config, targets []loadgen.Target, pid int) (*loadgen.Report, time.Duration, time.Duration, MachineCPU, error) {
-	var m0, m1 MachineCPU
-	self := os.Getpid()
-	cpu0, err1 := ProcCPU(pid)
-	gen0, err2 := ProcCPU(self)
-	m0, err3 := ReadMachineCPU()
-	if err := errors.Join(err1, err2, err3); err != nil {
-		return nil, 0, 0, m0, err
+// window is what the machine did during the measured part of a send.
+type window struct {
+	rep      *loadgen.Report
+	receiver time.Duration // CPU of the receiving process
+	gen      time.Duration // CPU of this process (the generator)
+	mach     MachineCPU
+	wall     time.Duration // length of the window
+	packets  uint64        // packets sent in the window
+}
+
+func (w window) pct(d time.Duration) float64 { return 100 * d.Seconds() / w.wall.Seconds() }
+
+func (w window) nsPerPacket(d time.Duration) float64 {
+	if w.packets == 0 {
+		return 0
 	}
-	rep, err := loadgen.Send(ctx, c.Tracks, targets, c.Send)
+	return float64(d.Nanoseconds()) / float64(w.packets)
+}
+
+// measuredSend sends, and measures the CPU the receiving process (pid),
+// this process (the generator) and the whole machine use from Warmup after
+// the start to the end of sending. The warm-up leaves out what happens
+// once per participant (the first packet opens its capture file) so that
+// the figures are per packet in the steady state; loss is counted over
+// the whole send.
+func measuredSend(ctx context.Context, c Config, targets []loadgen.Target, pid int) (window, error) {
+	var sent atomic.Uint64
+	so := c.Send
+	so.Sent = &sent
+	warmup := c.Warmup
+	if warmup <= 0 {
+		warmup = time.Second
+	}
+	if so.Duration > 0 && warmup >= so.Duration/2 {
+		warmup = so.Duration / 4
+	}
+	type sample struct {
+		at       time.Time
+		cpu, gen time.Duration
+		mach     MachineCPU
+		packets  uint64
+		err      error
+	}
+	take := func() sample {
+		var s sample
+		var err1, err2, err3 error
+		s.at = time.Now()
+		s.packets = sent.Load()
+		s.cpu, err1 = ProcCPU(pid)
+		s.gen, err2 = ProcCPU(os.Getpid())
+		s.mach, err3 = ReadMachineCPU()
+		s.err = errors.Join(err1, err2, err3)
+		return s
+	}
+	first := make(chan sample, 1)
+	sendCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-time.After(warmup):
+			first <- take()
+		case <-sendCtx.Done():
+			first <- sample{err: sendCtx.Err()}
+		}
+	}()
+	rep, err := loadgen.Send(sendCtx, c.Tracks, targets, so)
+	last := take()
 	if err != nil {
-		return rep, 0, 0, m0, err
+		return window{rep: rep}, err
 	}
-	cpu1, err1 := ProcCPU(pid)
-	gen1, err2 := ProcCPU(self)
-	m1, err3 = ReadMachineCPU()
-	if err := errors.Join(err1, err2, err3); err != nil {
-		return nil, 0, 0, m0, err
+	cancel()
+	s0 := <-first
+	if err := errors.Join(s0.err, last.err); err != nil {
+		return window{rep: rep}, err
 	}
-	return rep, cpu1 - cpu0, gen1 - gen0, m1.Sub(m0), nil
+	return window{rep: rep, receiver: last.cpu - s0.cpu, gen: last.gen - s0.gen, mach: last.mach.Sub(s0.mach),
+		wall: last.at.Sub(s0.at), packets: last.packets - s0.packets}, nil
 }
 
 // runFloor sends the same load to the bare receiver on the same ports.
@@ -298,7 +361,8 @@ func runFloor(ctx context.Context, c Config, targets []loadgen.Target, first, la
 		_, _ = f.Stop()
 		return nil, err
 	}
-	rep, cpu, _, mach, err := measuredSend(ctx, c, targets, f.PID())
+	win, err := measuredSend(ctx, c, targets, f.PID())
+	rep := win.rep
 	if err != nil {
 		_, _ = f.Stop()
 		return nil, err
@@ -313,11 +377,10 @@ func runFloor(ctx context.Context, c Config, targets []loadgen.Target, first, la
 	if err != nil {
 		return nil, err
 	}
-	fl := &Floor{Sent: rep.Packets, Received: counts.Packets, CPUSeconds: cpu.Seconds(),
-		CPUPct: 100 * cpu.Seconds() / rep.Elapsed.Seconds(), KernelDrops: snmp1.Sub(snmp0).RcvbufErrors,
-		MachineCPUPct: 100 * mach.Busy.Seconds() / rep.Elapsed.Seconds()}
+	fl := &Floor{Sent: rep.Packets, Received: counts.Packets, CPUSeconds: win.receiver.Seconds(),
+		CPUPct: win.pct(win.receiver), KernelDrops: snmp1.Sub(snmp0).RcvbufErrors,
+		MachineCPUPct: win.pct(win.mach.Busy), NsPerPacket: win.nsPerPacket(win.receiver)}
 	if rep.Packets > 0 {
-		fl.NsPerPacket = float64(cpu.Nanoseconds()) / float64(rep.Packets)
 		if counts.Packets < rep.Packets {
 			fl.LossPct = 100 * float64(rep.Packets-counts.Packets) / float64(rep.Packets)
 		}

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -25,6 +26,9 @@ type SendOptions struct {
 	// frame's fragments as one UDP GSO message.
 	NoGSO bool
 	Seed  uint64 // picks each stream's phase and start delay
+	// Sent, if set, counts the packets sent so far, updated every round:
+	// a measurement can take a window of the sending time.
+	Sent *atomic.Uint64
 }
 
 func (o SendOptions) withDefaults() SendOptions {
@@ -120,7 +124,7 @@ func Send(ctx context.Context, tracks Tracks, targets []Target, o SendOptions) (
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = w.run(ctx, start, o.Duration, o.Quantum)
+			errs[i] = w.run(ctx, start, o.Duration, o.Quantum, o.Sent)
 		}()
 	}
 	wg.Wait()
@@ -207,7 +211,8 @@ func (w *worker) counts() (packets, bytes, errs, syscalls, msgs, gso uint64) {
 // and the next round starts a quantum later at the earliest: fewer,
 // fuller rounds cost less than waking for every packet, at the price of
 // up to a quantum of lateness.
-func (w *worker) run(ctx context.Context, start time.Time, dur, quantum time.Duration) error {
+func (w *worker) run(ctx context.Context, start time.Time, dur, quantum time.Duration, sent *atomic.Uint64) error {
+	var published uint64
 	wh := &wheel{}
 	for _, s := range w.streams {
 		if s.due < dur {
@@ -241,10 +246,16 @@ func (w *worker) run(ctx context.Context, start time.Time, dur, quantum time.Dur
 		if err := wh.take(now, play); err != nil {
 			return err
 		}
+		var total uint64
 		for _, b := range w.batches {
 			if err := b.flush(); err != nil {
 				return err
 			}
+			total += b.packets
+		}
+		if sent != nil && total != published {
+			sent.Add(total - published)
+			published = total
 		}
 		if wh.n == 0 {
 			break
