@@ -1,12 +1,14 @@
 package capacity
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -27,6 +29,11 @@ type Config struct {
 	// Warmup is the start of sending left out of the CPU figures (see
 	// measuredSend); default 1s, at most a quarter of a short send.
 	Warmup time.Duration
+	// FloorRuns is how many times the bare receiver runs per step (the
+	// median counts); FloorDuration is the sending time of each, default
+	// the step's.
+	FloorRuns     int
+	FloorDuration time.Duration
 	// Keep leaves the captures on disk after a step.
 	Keep bool
 	// Profile takes a CPU profile of the daemon while it receives, into
@@ -45,6 +52,12 @@ type Floor struct {
 	NsPerPacket   float64 `json:"nsPerPacket"`
 	KernelDrops   uint64  `json:"kernelDrops"` // RcvbufErrors during the floor run
 	MachineCPUPct float64 `json:"machineCpuPct"`
+	// Runs is how many floor runs there were; the figures above are the
+	// median run's (loss and drops: the worst run's), and the range of
+	// their CPU per packet is NsPerPacketMin..NsPerPacketMax.
+	Runs           int     `json:"runs"`
+	NsPerPacketMin float64 `json:"nsPerPacketMin"`
+	NsPerPacketMax float64 `json:"nsPerPacketMax"`
 }
 
 // Step is the result for one channel count.
@@ -258,7 +271,7 @@ func RunStep(ctx context.Context, c Config, channels int) (*Step, error) {
 		"rss_per_channel", int64(st.RSSPerChannel))
 
 	if c.FloorExe != "" {
-		fl, err := runFloor(ctx, c, targets, d.FirstPort, d.LastPort)
+		fl, err := floorMedian(ctx, c, targets, d.FirstPort, d.LastPort)
 		if err != nil {
 			return st, err
 		}
@@ -348,6 +361,36 @@ func measuredSend(ctx context.Context, c Config, targets []loadgen.Target, pid i
 	}
 	return window{rep: rep, receiver: last.cpu - s0.cpu, gen: last.gen - s0.gen, mach: last.mach.Sub(s0.mach),
 		wall: last.at.Sub(s0.at), packets: last.packets - s0.packets}, nil
+}
+
+// floorMedian runs the bare receiver FloorRuns times for FloorDuration
+// each and returns the run with the median CPU per packet. The floor's
+// cost is mostly wakeups, so it swings with how the scheduler happens to
+// batch its reads from run to run; the median of several is steadier
+// than one.
+func floorMedian(ctx context.Context, c Config, targets []loadgen.Target, first, last int) (*Floor, error) {
+	runs := max(1, c.FloorRuns)
+	fc := c
+	if c.FloorDuration > 0 {
+		fc.Send.Duration = c.FloorDuration
+	}
+	var all []*Floor
+	for range runs {
+		fl, err := runFloor(ctx, fc, targets, first, last)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, fl)
+	}
+	slices.SortFunc(all, func(a, b *Floor) int { return cmp.Compare(a.NsPerPacket, b.NsPerPacket) })
+	med := all[len(all)/2]
+	med.Runs = runs
+	med.NsPerPacketMin, med.NsPerPacketMax = all[0].NsPerPacket, all[len(all)-1].NsPerPacket
+	for _, fl := range all {
+		med.LossPct = max(med.LossPct, fl.LossPct)
+		med.KernelDrops = max(med.KernelDrops, fl.KernelDrops)
+	}
+	return med, nil
 }
 
 // runFloor sends the same load to the bare receiver on the same ports.

@@ -160,7 +160,7 @@ func writeCapacity(p func(string, ...any), in Input) {
 	p("CPU is utime+stime from /proc/PID/stat over the sending time but its first second (each participant's first")
 	p("packet opens its capture file, a once-per-participant cost), in percent of one core; *ns/pkt* divides it by the")
 	p("packets sent in that window. *Floor* is the same load sent to a bare recvmmsg receiver on the same ports")
-	p("(bench/floor). *Paced* says the generator kept to its schedule (at most 1%% of packets over 10 ms late); a step")
+	p("(bench/floor), the median of several shorter runs (their range in the second table). *Paced* says the generator kept to its schedule (at most 1%% of packets over 10 ms late); a step")
 	p("where it did not does not count for capacity.")
 	p("")
 	p("| Channels | Nominal pkt/s | Sent pkt/s | Paced | Loss %% | Kernel drops | Daemon CPU %% | Daemon ns/pkt | Floor ns/pkt | Ratio | RSS/channel | Disk B/s/channel | Generator CPU %% | softirq %% | Other CPU %% | Machine CPU %% |")
@@ -182,17 +182,22 @@ func writeCapacity(p func(string, ...any), in Input) {
 	p("")
 	p("Per step, in detail (generator lateness is how long after its due time a packet left):")
 	p("")
-	p("| Channels | Sent | Written | Lost | Extra | Lossy streams | Captures (torn) | Idle RSS | Loaded RSS | Peak RSS | Late max / mean ms | Floor loss %% | Floor CPU %% |")
-	p("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+	p("| Channels | Sent | Written | Lost | Extra | Lossy streams | Captures (torn) | Idle RSS | Loaded RSS | Peak RSS | Late max / mean ms | Late > 10 ms %% | Floor loss %% | Floor CPU %% | Floor ns/pkt range (runs) |")
+	p("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, s := range in.Steps {
-		flLoss, flCPU := "-", "-"
+		flLoss, flCPU, flRange := "-", "-", "-"
 		if s.Floor != nil {
 			flLoss, flCPU = fmt.Sprintf("%.4f", s.Floor.LossPct), fmt.Sprintf("%.0f", s.Floor.CPUPct)
+			flRange = fmt.Sprintf("%.0f-%.0f (%d)", s.Floor.NsPerPacketMin, s.Floor.NsPerPacketMax, s.Floor.Runs)
+		}
+		late := 0.0
+		if s.GenPackets > 0 {
+			late = 100 * float64(s.GenLate10ms) / float64(s.GenPackets)
 		}
 		a := s.Account
-		p("| %d | %d | %d | %d | %d | %d | %d (%d) | %.1f MB | %.1f MB | %.1f MB | %.1f / %.1f | %s | %s |",
+		p("| %d | %d | %d | %d | %d | %d | %d (%d) | %.1f MB | %.1f MB | %.1f MB | %.1f / %.1f | %.2f | %s | %s | %s |",
 			s.Channels, a.Sent, a.Written, a.Lost, a.Extra, a.StreamsLossy, s.Captures, s.TornCaptures,
-			float64(s.IdleRSS)/1e6, float64(s.LoadedRSS)/1e6, float64(s.PeakRSS)/1e6, s.GenMaxLate, s.GenMeanLate, flLoss, flCPU)
+			float64(s.IdleRSS)/1e6, float64(s.LoadedRSS)/1e6, float64(s.PeakRSS)/1e6, s.GenMaxLate, s.GenMeanLate, late, flLoss, flCPU, flRange)
 	}
 	p("")
 	if in.ChartFile != "" {

@@ -36,6 +36,8 @@ type allOptions struct {
 	nice                   int
 	profile                bool
 	noGRO                  bool
+	floorRuns              int
+	floorDuration          time.Duration
 	workers                int
 	videoKbps              int
 	mediaSecs              int
@@ -60,6 +62,8 @@ func parseAll(args []string) (allOptions, error) {
 	fs.IntVar(&o.ports, "ports", 10, "size of the daemon's ARS_RTP_PORTS")
 	fs.IntVar(&o.rcvbuf, "rcvbuf", 64<<20, "ARS_UDP_RCVBUF")
 	fs.BoolVar(&o.profile, "profile", true, "take a CPU profile of the daemon in every capacity step (bench/out/capacity/daemon-N.pprof)")
+	fs.IntVar(&o.floorRuns, "floor-runs", 3, "bare-receiver runs per step (the median counts)")
+	fs.DurationVar(&o.floorDuration, "floor-duration", 5*time.Second, "sending time of each bare-receiver run")
 	fs.BoolVar(&o.noGRO, "no-gro", false, "turn UDP GRO off in the daemon and the bare receiver")
 	fs.IntVar(&o.nice, "receiver-nice", 10, "niceness of the daemon and the bare receiver (the generator stands for the network: it keeps its schedule while they work)")
 	fs.IntVar(&o.workers, "workers", 2, "generator sending goroutines")
@@ -114,13 +118,14 @@ func runAll(args []string) error {
 		cfg := capacity.Config{
 			Daemon: capacity.DaemonConfig{Binary: o.ars, Ports: o.ports, RcvBuf: o.rcvbuf, Nice: o.nice, NoGRO: o.noGRO,
 				AppID: benchAppID, AppCert: benchAppCert},
-			WorkDir:  filepath.Join(o.out, "capacity"),
-			FloorExe: self,
-			Tracks:   tr,
-			Users:    o.users,
-			Profile:  o.profile,
-			Send:     loadgen.SendOptions{Duration: o.duration, Workers: o.workers, Seed: 1},
-			Log:      log,
+			WorkDir:   filepath.Join(o.out, "capacity"),
+			FloorExe:  self,
+			Tracks:    tr,
+			Users:     o.users,
+			Profile:   o.profile,
+			FloorRuns: o.floorRuns, FloorDuration: o.floorDuration,
+			Send: loadgen.SendOptions{Duration: o.duration, Workers: o.workers, Seed: 1},
+			Log:  log,
 		}
 		steps, err := capacity.Run(ctx, cfg, o.channels, o.stopAbove)
 		res.Steps = steps
