@@ -194,6 +194,9 @@ func (e *Engine) readLoop(pt *port, br *udpbatch.Reader) {
 				e.handle(pt, data, truncated, src, now, &st)
 				continue
 			}
+			if e.handleMerged(pt, data, seg, src, now, &st) {
+				continue
+			}
 			for off := 0; off < len(data); off += seg {
 				e.handle(pt, data[off:min(off+seg, len(data))], false, src, now, &st)
 			}
@@ -281,6 +284,42 @@ func (e *Engine) handle(pt *port, b []byte, truncated bool, src udpbatch.Addr, n
 			}
 		})
 	}
+}
+
+// handleMerged records a merged message's datagrams in one capture write
+// when they are what a merge normally holds: RTP packets of one known,
+// admitted SSRC (a video frame's fragments). It reports false, having
+// counted nothing, for anything else, which then goes datagram by datagram
+// through handle.
+func (e *Engine) handleMerged(pt *port, data []byte, seg int, src udpbatch.Addr, now time.Time, st *batchStats) bool {
+	if seg > maxPacket || len(data) < 12 {
+		return false
+	}
+	ssrc := binary.BigEndian.Uint32(data[8:12])
+	n := 0
+	for off := 0; off < len(data); off += seg {
+		b := data[off:min(off+seg, len(data))]
+		if isRTCP(b) || !validRTP(b) || binary.BigEndian.Uint32(b[8:12]) != ssrc {
+			return false
+		}
+		n++
+	}
+	r := (*pt.routes.Load())[ssrc]
+	if r == nil || !r.admit(false, src) {
+		return false
+	}
+	st.received += uint64(n)
+	st.bytes += uint64(len(data))
+	err := r.p.WriteSegments(storage.RecordRTP, now, data, seg)
+	switch {
+	case err == nil:
+		st.written += uint64(n)
+	case errors.Is(err, session.ErrNotRecording):
+		st.notRec += uint64(n)
+	default:
+		st.failed += uint64(n)
+	}
+	return true
 }
 
 // admit ties RTP and RTCP of an SSRC each to the source of its first

@@ -94,3 +94,35 @@ func TestEngineRecordsMergedDatagrams(t *testing.T) {
 		t.Fatalf("%d packets recorded, want 80", want)
 	}
 }
+
+// A merged message that is not one stream's RTP (another SSRC inside, an
+// unknown one, a damaged packet) is taken datagram by datagram, each
+// counted as it would be alone.
+func TestEngineMergedMixedFallsBack(t *testing.T) {
+	r := newRig(t, 10, 11)
+	if !r.engine.ports[0].gro {
+		t.Skip("kernel without UDP_GRO")
+	}
+	conn, err := net.DialUDP("udp", nil, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: r.port})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	bad := rtp(10, 3, 100)
+	bad[0] = 0x40 // version 1
+	sendGSO(t, conn, [][]byte{rtp(10, 0, 100), rtp(11, 0, 100), rtp(99, 0, 100), bad, rtp(10, 1, 100)})
+	deadline := time.Now().Add(5 * time.Second)
+	for testutil.ToFloat64(r.m.PacketsReceived) < 5 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	for name, c := range map[string]struct{ got, want float64 }{
+		"received":  {testutil.ToFloat64(r.m.PacketsReceived), 5},
+		"written":   {testutil.ToFloat64(r.m.PacketsWritten), 3},
+		"unknown":   {testutil.ToFloat64(r.m.DropUnknownSSRC), 1},
+		"malformed": {testutil.ToFloat64(r.m.DropMalformed), 1},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s %v, want %v", name, c.got, c.want)
+		}
+	}
+}

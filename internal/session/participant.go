@@ -123,6 +123,18 @@ func (p *Participant) Observed() bool {
 // packet path: no allocation, no manager lock. It returns ErrNotRecording
 // when the channel is not recording (the packet is dropped).
 func (p *Participant) Write(kind storage.RecordKind, now time.Time, pkt []byte) error {
+	return p.write(kind, now, pkt, 0)
+}
+
+// WriteSegments records the packets of a message the kernel merged (UDP
+// GRO): seg bytes each, the last possibly shorter, all arrived at now.
+// One capture lock for them all, otherwise as Write.
+func (p *Participant) WriteSegments(kind storage.RecordKind, now time.Time, data []byte, seg int) error {
+	return p.write(kind, now, data, seg)
+}
+
+// write is Write (seg 0) and WriteSegments.
+func (p *Participant) write(kind storage.RecordKind, now time.Time, data []byte, seg int) error {
 	// A plain load first: the idle check needs no better than
 	// lastMediaGranularity, and an atomic store per packet is a full memory
 	// barrier stalling on the participant's cache line.
@@ -130,8 +142,15 @@ func (p *Participant) Write(kind storage.RecordKind, now time.Time, pkt []byte) 
 		p.lastMedia.Store(t)
 	}
 	if sinks := p.channel.sinks.Load(); sinks != nil {
-		for _, s := range *sinks {
-			s.Packet(p, kind, now, pkt)
+		step := seg
+		if step <= 0 {
+			step = len(data)
+		}
+		for off := 0; off < len(data); off += step {
+			pkt := data[off:min(off+step, len(data))]
+			for _, s := range *sinks {
+				s.Packet(p, kind, now, pkt)
+			}
 		}
 	}
 	c := p.capture.Load()
@@ -144,7 +163,13 @@ func (p *Participant) Write(kind storage.RecordKind, now time.Time, pkt []byte) 
 			return err
 		}
 	}
-	if err := c.w.Write(kind, now.Sub(c.start), pkt); err != nil {
+	var err error
+	if seg > 0 {
+		err = c.w.WriteSegments(kind, now.Sub(c.start), data, seg)
+	} else {
+		err = c.w.Write(kind, now.Sub(c.start), data)
+	}
+	if err != nil {
 		if errors.Is(err, storage.ErrClosed) {
 			return ErrNotRecording
 		}

@@ -239,3 +239,55 @@ func BenchmarkWriterWrite(b *testing.B) {
 		}
 	}
 }
+
+// WriteSegments frames each segment of a merged message as its own
+// record, exactly as separate Writes would.
+func TestWriteSegmentsMatchesWrites(t *testing.T) {
+	dir := t.TempDir()
+	var merged []byte
+	var pkts [][]byte
+	for i := 0; i < 5; i++ {
+		size := 1200
+		if i == 4 {
+			size = 333
+		}
+		p := rtpPacket(1111, uint16(i), size)
+		pkts = append(pkts, p)
+		merged = append(merged, p...)
+	}
+	at := 7 * time.Millisecond
+	one, err := Create(filepath.Join(dir, "1_000000.tmp"), testHeader())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := one.WriteSegments(RecordRTP, at, merged, 1200); err != nil {
+		t.Fatal(err)
+	}
+	if err := one.WriteSegments(RecordRTP, at, merged, 0); !errors.Is(err, ErrRecordTooLarge) {
+		t.Fatalf("segment size 0: %v", err)
+	}
+	if err := one.Close(); err != nil {
+		t.Fatal(err)
+	}
+	each, err := Create(filepath.Join(dir, "2_000000.tmp"), testHeader())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range pkts {
+		if err := each.Write(RecordRTP, at, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := each.Close(); err != nil {
+		t.Fatal(err)
+	}
+	a, _ := os.ReadFile(filepath.Join(dir, "1_000000.tmp"))
+	b, _ := os.ReadFile(filepath.Join(dir, "2_000000.tmp"))
+	if len(a) == 0 || !bytes.Equal(a, b) {
+		t.Fatalf("merged write %d bytes, separate writes %d bytes, or they differ", len(a), len(b))
+	}
+	closed := one
+	if err := closed.WriteSegments(RecordRTP, at, merged, 1200); !errors.Is(err, ErrClosed) {
+		t.Fatalf("after close: %v", err)
+	}
+}

@@ -95,6 +95,11 @@ func (w *Writer) Write(kind RecordKind, at time.Duration, payload []byte) error 
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	return w.appendLocked(kind, at, payload)
+}
+
+// appendLocked frames one record into the buffer; w.mu is held.
+func (w *Writer) appendLocked(kind RecordKind, at time.Duration, payload []byte) error {
 	if w.closed {
 		return ErrClosed
 	}
@@ -121,6 +126,24 @@ func (w *Writer) Write(kind RecordKind, at time.Duration, payload []byte) error 
 	w.records++
 	w.bytes += uint64(recordHeaderSize + len(payload) + recordTrailerSize)
 	w.dirty = true
+	return nil
+}
+
+// WriteSegments appends data as records of seg bytes each (the last may be
+// shorter), all of one kind and arrival time, under one lock: the datagrams
+// of a message the kernel merged (UDP GRO). Like Write, it allocates
+// nothing.
+func (w *Writer) WriteSegments(kind RecordKind, at time.Duration, data []byte, seg int) error {
+	if seg <= 0 || seg > MaxRecordPayload {
+		return ErrRecordTooLarge
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for off := 0; off < len(data); off += seg {
+		if err := w.appendLocked(kind, at, data[off:min(off+seg, len(data))]); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
