@@ -92,6 +92,10 @@ func runAll(args []string) error {
 	if err != nil {
 		return err
 	}
+	if o.skipCapacity && o.skipConv {
+		// It would overwrite the results with empty tables.
+		return fmt.Errorf("%w: --skip-capacity and --skip-conversion leave nothing to run", errUsage)
+	}
 	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer cancel()
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil)).With("component", "arsbench")
