@@ -189,17 +189,7 @@ func (e *Engine) readLoop(pt *port, br *udpbatch.Reader) {
 		var st batchStats
 		for i := 0; i < n; i++ {
 			data, truncated, src := br.Datagram(i)
-			seg := br.SegmentSize(i)
-			if seg == 0 || truncated {
-				e.handle(pt, data, truncated, src, now, &st)
-				continue
-			}
-			if e.handleMerged(pt, data, seg, src, now, &st) {
-				continue
-			}
-			for off := 0; off < len(data); off += seg {
-				e.handle(pt, data[off:min(off+seg, len(data))], false, src, now, &st)
-			}
+			e.message(pt, data, truncated, br.SegmentSize(i), src, now, &st)
 		}
 		st.publish(e.metrics)
 	}
@@ -283,6 +273,21 @@ func (e *Engine) handle(pt *port, b []byte, truncated bool, src udpbatch.Addr, n
 				r.p.Bye(s)
 			}
 		})
+	}
+}
+
+// message takes one message of a read: a datagram, or (seg > 0) datagrams
+// of seg bytes each that the kernel merged.
+func (e *Engine) message(pt *port, data []byte, truncated bool, seg int, src udpbatch.Addr, now time.Time, st *batchStats) {
+	if seg == 0 || truncated {
+		e.handle(pt, data, truncated, src, now, st)
+		return
+	}
+	if e.handleMerged(pt, data, seg, src, now, st) {
+		return
+	}
+	for off := 0; off < len(data); off += seg {
+		e.handle(pt, data[off:min(off+seg, len(data))], false, src, now, st)
 	}
 }
 

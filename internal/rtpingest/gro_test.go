@@ -126,3 +126,31 @@ func TestEngineMergedMixedFallsBack(t *testing.T) {
 		}
 	}
 }
+
+// FuzzMergedMessage feeds arbitrary merged messages to the engine: every
+// datagram in one is counted exactly once, written or dropped.
+func FuzzMergedMessage(f *testing.F) {
+	r := newRig(f, 10)
+	pt := r.engine.ports[0]
+	frame := append(append(rtp(10, 1, 100), rtp(10, 2, 100)...), rtp(10, 3, 40)...)
+	f.Add(frame, uint16(112))
+	f.Add(append(rtp(10, 4, 100), rtp(11, 5, 100)...), uint16(112))
+	f.Add([]byte{0x81, 203, 0, 1, 0, 0, 0, 10, 0x80, 96}, uint16(8))
+	src := udpbatch.Addr{Family: 2, Port: 5000}
+	f.Fuzz(func(t *testing.T, data []byte, seg uint16) {
+		if len(data) == 0 {
+			return
+		}
+		s := int(seg%2000) + 1
+		var st batchStats
+		r.engine.message(pt, data, false, s, src, time.Now(), &st)
+		want := uint64((len(data) + s - 1) / s)
+		if st.received != want {
+			t.Fatalf("%d datagrams of %d bytes in %d: received %d", want, s, len(data), st.received)
+		}
+		dropped := st.oversize + st.malformed + st.unknown + st.wrongSource + st.notRec + st.failed
+		if st.written+dropped != want {
+			t.Fatalf("%d datagrams: %d written, %d dropped (%+v)", want, st.written, dropped, st)
+		}
+	})
+}
