@@ -4,5 +4,7 @@
 // rewritten after every segment. It owns no network and no scheduling; the
 // caller feeds packets from one goroutine and learns of every finished file
 // through a callback, so that an uploader can ship it while recording goes
-// on.
+// on. Packets pass through a reorder buffer (package rtpreorder, a 100 ms
+// arrival-time window) before depacketization, so reordering and
+// retransmissions within the window cost nothing.
 package hls

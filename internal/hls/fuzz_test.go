@@ -22,8 +22,10 @@ func rtpPacket(seq uint16, ts uint32, marker bool, payload ...byte) []byte {
 }
 
 // FuzzTrackWriteRTP feeds hostile packets (split on a 0xff 0xfe marker)
-// to a video and an audio track: nothing may panic, and whatever is
-// written must be closable.
+// to a video and an audio track, once as given 1 ms apart and once with
+// neighbours swapped and 70 ms apart (so the reorder buffer both waits
+// and gives up): nothing may panic, and whatever is written must be
+// closable.
 func FuzzTrackWriteRTP(f *testing.F) {
 	sps := []byte{0x67, 0x42, 0xc0, 0x1e, 0xda, 0x02, 0x80, 0xbf, 0xe5, 0xc0, 0x44, 0x00, 0x00, 0x03, 0x00, 0x04, 0x00, 0x00, 0x03, 0x00, 0xc8, 0x3c, 0x58, 0xba, 0x80}
 	seed := rtpPacket(1, 0, false, append([]byte{0x18, 0, byte(len(sps))}, sps...)...)
@@ -33,6 +35,11 @@ func FuzzTrackWriteRTP(f *testing.F) {
 	seed = append(seed, rtpPacket(3, 3000, true, 0x7c, 0x85, 1, 2, 3)...)
 	f.Add(seed)
 	f.Add(rtpPacket(1, 0, false, 0xfc, 0xff, 0xfe))
+	reordered := rtpPacket(3, 3000, true, 0x7c, 0x85, 1, 2, 3)
+	reordered = append(append(reordered, 0xff, 0xfe), rtpPacket(1, 0, false, append([]byte{0x18, 0, byte(len(sps))}, sps...)...)...)
+	reordered = append(append(reordered, 0xff, 0xfe), rtpPacket(2, 0, true, 0x65, 0x88, 0x84, 0x00)...)
+	reordered = append(append(reordered, 0xff, 0xfe), rtpPacket(2, 0, true, 0x65, 0x88, 0x84, 0x00)...)
+	f.Add(reordered)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var pkts [][]byte
 		for len(data) > 0 {
@@ -49,24 +56,34 @@ func FuzzTrackWriteRTP(f *testing.F) {
 			}
 			data = data[i+2:]
 		}
+		swapped := append([][]byte(nil), pkts...)
+		for i := 0; i+1 < len(swapped); i += 2 {
+			swapped[i], swapped[i+1] = swapped[i+1], swapped[i]
+		}
+		feeds := []struct {
+			pkts [][]byte
+			step time.Duration
+		}{{pkts, time.Millisecond}, {swapped, 70 * time.Millisecond}}
 		for _, kind := range []string{storage.KindVideo, storage.KindAudio} {
 			codec := storage.CodecH264
 			if kind == storage.KindAudio {
 				codec = storage.CodecOpus
 			}
-			tr, err := NewTrack(Config{Dir: t.TempDir(), Name: "f", Kind: kind, Codec: codec, ClockRate: 90000,
-				SegmentDuration: time.Second, MP4: true})
-			if err != nil {
-				t.Fatal(err)
-			}
-			at := time.Unix(1700000000, 0)
-			for i, p := range pkts {
-				if err := tr.WriteRTP(at.Add(time.Duration(i)*time.Millisecond), p); err != nil {
+			for _, fd := range feeds {
+				tr, err := NewTrack(Config{Dir: t.TempDir(), Name: "f", Kind: kind, Codec: codec, ClockRate: 90000,
+					SegmentDuration: time.Second, MP4: true})
+				if err != nil {
 					t.Fatal(err)
 				}
-			}
-			if err := tr.Close(); err != nil && err != ErrNoMedia {
-				t.Fatal(err)
+				at := time.Unix(1700000000, 0)
+				for i, p := range fd.pkts {
+					if err := tr.WriteRTP(at.Add(time.Duration(i)*fd.step), p); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if err := tr.Close(); err != nil && err != ErrNoMedia {
+					t.Fatal(err)
+				}
 			}
 		}
 	})

@@ -9,11 +9,21 @@ import (
 
 	"github.com/pion/rtp"
 
+	"github.com/ars-project/ars/internal/rtpreorder"
 	"github.com/ars-project/ars/internal/storage"
 )
 
 // DefaultSegmentDuration is the target length of a media segment.
 const DefaultSegmentDuration = 4 * time.Second
+
+// reorderWindow is how long, in arrival time, packets wait for a missing
+// one: a retransmission or a reordered packet on a real network arrives
+// within it, and a live segment is not held back noticeably.
+const reorderWindow = 100 * time.Millisecond
+
+// reorderSlots bounds the packets held per track (a power of two):
+// 100 ms of video at WebRTC bitrates is well under it.
+const reorderSlots = 256
 
 // FileKind says what a finished file is.
 type FileKind int
@@ -79,10 +89,17 @@ type Track struct {
 	seg    *segmenter
 	closed bool
 
+	// Arrival side: packets of the SSRC being received go through rb.
+	rb       *rtpreorder.Buffer
+	inBound  bool
+	inSSRC   uint32
+	lastSeq  int64 // extended sequence number of the newest packet
+	epoch    time.Time
+	hasEpoch bool
+
+	// Emission side: the SSRC whose ordered packets feed the track.
 	bound   bool
 	ssrc    uint32
-	seqInit bool
-	nextSeq uint16
 	lastTS  uint32
 	extTS   int64
 	base    int64 // subtracted from extended timestamps
@@ -106,7 +123,8 @@ func NewTrack(cfg Config) (*Track, error) {
 	if cfg.Name == "" || strings.ContainsAny(cfg.Name, `/\`) {
 		return nil, fmt.Errorf("hls: bad track name %q", cfg.Name)
 	}
-	t := &Track{cfg: cfg, log: cfg.Log.With("component", "hls", "track", cfg.Name)}
+	t := &Track{cfg: cfg, log: cfg.Log.With("component", "hls", "track", cfg.Name),
+		rb: rtpreorder.New(reorderWindow, reorderSlots)}
 	switch {
 	case cfg.Kind == storage.KindVideo && strings.EqualFold(cfg.Codec, storage.CodecH264):
 		if cfg.ClockRate == 0 {
@@ -146,9 +164,11 @@ func (t *Track) Duration() time.Duration { return t.seg.written }
 // Dropped counts packets that could not be used.
 func (t *Track) Dropped() int { return t.dropped }
 
-// WriteRTP feeds one RTP packet that arrived at at. Packets that cannot be
-// used (malformed, late, duplicated, undecodable after a loss) are
-// dropped; an error means a file could not be written.
+// WriteRTP feeds one RTP packet that arrived at at. Packets wait up to
+// reorderWindow for a missing one before it is given up. Packets that
+// cannot be used (malformed, later than the window, duplicated,
+// undecodable after a loss) are dropped; an error means a file could not
+// be written.
 func (t *Track) WriteRTP(at time.Time, pkt []byte) error {
 	if t.closed {
 		return ErrClosed
@@ -158,30 +178,56 @@ func (t *Track) WriteRTP(at time.Time, pkt []byte) error {
 		t.dropped++
 		return nil
 	}
-	if !t.bound || p.SSRC != t.ssrc {
-		if err := t.rebind(p.SSRC, p.Timestamp); err != nil {
+	if !t.hasEpoch {
+		t.epoch, t.hasEpoch = at, true
+	}
+	if !t.inBound || p.SSRC != t.inSSRC {
+		// A new sender: what the old one left buffered goes first.
+		if t.inBound {
+			if err := t.rb.Flush(t.inSSRC, t.sink()); err != nil {
+				return err
+			}
+			t.rb.Reset()
+		}
+		t.inBound, t.inSSRC = true, p.SSRC
+		t.lastSeq = int64(p.SequenceNumber)
+	}
+	t.lastSeq += int64(int16(p.SequenceNumber - uint16(t.lastSeq)))
+	ok, err := t.rb.Push(p.SSRC, t.lastSeq, int64(p.Timestamp), at.Sub(t.epoch), p.Marker, p.Payload, t.sink())
+	if !ok {
+		// A duplicate, or later than the window: its place is gone.
+		t.dropped++
+	}
+	return err
+}
+
+// sink is the track as the reorder buffer's sink.
+func (t *Track) sink() rtpreorder.Sink { return (*trackSink)(t) }
+
+// trackSink receives the packets in sequence order; a separate type keeps
+// its method out of Track's API.
+type trackSink Track
+
+func (s *trackSink) Packet(ssrc uint32, p *rtpreorder.Packet, gap bool) error {
+	return (*Track)(s).packet(ssrc, p, gap)
+}
+
+func (t *Track) packet(ssrc uint32, p *rtpreorder.Packet, gap bool) error {
+	ts := uint32(p.TS)
+	if !t.bound || ssrc != t.ssrc {
+		if err := t.rebind(ssrc, ts); err != nil {
 			return err
 		}
 	}
-	gap := false
-	if t.seqInit {
-		d := int16(p.SequenceNumber - t.nextSeq)
-		if d < 0 {
-			// A duplicate, or too late: its place is gone.
-			t.dropped++
-			return nil
-		}
-		gap = d > 0
-	}
-	t.seqInit, t.nextSeq = true, p.SequenceNumber+1
-	t.extTS += int64(int32(p.Timestamp - t.lastTS))
-	t.lastTS = p.Timestamp
+	t.extTS += int64(int32(ts - t.lastTS))
+	t.lastTS = ts
 	dts := t.extTS - t.base
 	if dts < 0 {
 		// Older than the start of the track.
 		t.dropped++
 		return nil
 	}
+	at := t.epoch.Add(p.At)
 	if t.video != nil {
 		return t.videoPacket(at, dts, gap, p.Marker, p.Payload)
 	}
@@ -201,7 +247,7 @@ func (t *Track) rebind(ssrc, ts uint32) error {
 		t.video.dep.Reset()
 		t.video.needIDR = true
 	}
-	t.bound, t.ssrc, t.seqInit = true, ssrc, false
+	t.bound, t.ssrc = true, ssrc
 	t.lastTS, t.extTS = ts, int64(ts)
 	t.base = t.extTS - t.lastDTS
 	return nil
@@ -216,6 +262,10 @@ func (t *Track) Close() error {
 	}
 	t.closed = true
 	var errs []error
+	if t.inBound {
+		// The stream's last packets were waiting for a possible gap.
+		errs = append(errs, t.rb.Flush(t.inSSRC, t.sink()))
+	}
 	if t.video != nil {
 		errs = append(errs, t.endVideoFrame(true), t.flushVideo())
 	}

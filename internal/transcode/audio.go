@@ -1,6 +1,9 @@
 package transcode
 
-import "github.com/ars-project/ars/internal/transcode/opus"
+import (
+	"github.com/ars-project/ars/internal/rtpreorder"
+	"github.com/ars-project/ars/internal/transcode/opus"
+)
 
 const opusRate = opus.Rate
 
@@ -34,16 +37,16 @@ func newAudioTrack(sp *spool, clock uint32, channels int) *audioTrack {
 	return a
 }
 
-func (a *audioTrack) packet(ssrc uint32, p *bufferedPacket, _ bool) error {
-	if len(p.payload) == 0 {
+func (a *audioTrack) Packet(ssrc uint32, p *rtpreorder.Packet, _ bool) error {
+	if len(p.Payload) == 0 {
 		return nil
 	}
-	samples := opus.PacketSamples(p.payload)
+	samples := opus.PacketSamples(p.Payload)
 	if samples == 0 {
 		a.droppd++
 		return nil
 	}
-	t, ok := a.tl.place(ssrc, p.ts, p.at)
+	t, ok := a.tl.place(ssrc, p.TS, p.At)
 	if !ok {
 		a.droppd++
 		return nil
@@ -52,7 +55,7 @@ func (a *audioTrack) packet(ssrc uint32, p *bufferedPacket, _ bool) error {
 		return err
 	}
 	a.have = true
-	a.pend = append(a.pend[:0], p.payload...)
+	a.pend = append(a.pend[:0], p.Payload...)
 	a.pendT = t
 	a.pendD = int64(samples) * a.clock / opusRate
 	a.used++

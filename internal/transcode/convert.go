@@ -11,6 +11,7 @@ import (
 
 	"github.com/Eyevinn/mp4ff/mp4"
 
+	"github.com/ars-project/ars/internal/rtpreorder"
 	"github.com/ars-project/ars/internal/storage"
 )
 
@@ -84,7 +85,7 @@ type ssrcState struct {
 	kind   mediaKind
 	seq    unwrapper
 	ts     unwrapper
-	rb     reorderBuffer
+	rb     *rtpreorder.Buffer
 	lastAt time.Duration
 	fed    bool // has fed its track before
 }
@@ -215,17 +216,17 @@ func (c *converter) rtp(at time.Duration, b []byte) error {
 			return nil
 		}
 		if active != nil {
-			if err := active.rb.flush(active.ssrc, c.sink(active.kind)); err != nil {
+			if err := active.rb.Flush(active.ssrc, c.sink(active.kind)); err != nil {
 				return err
 			}
-			active.rb.reset()
+			active.rb.Reset()
 			c.cfg.log.Info("stream continues on a new ssrc", "kind", st.info.Kind, "old_ssrc", active.ssrc, "ssrc", st.ssrc)
 		}
 		c.active[st.kind] = st
 		st.fed = true
 	}
 	st.lastAt = at
-	ok, err := st.rb.push(st.ssrc, seq, ts, at, p.marker, p.payload, c.sink(st.kind))
+	ok, err := st.rb.Push(st.ssrc, seq, ts, at, p.marker, p.payload, c.sink(st.kind))
 	if !ok {
 		c.res.Dropped++
 	}
@@ -255,14 +256,14 @@ func (c *converter) stream(ssrc uint32, pt uint8) *ssrcState {
 	if !ok {
 		return nil
 	}
-	st := &ssrcState{ssrc: ssrc, info: info, kind: kindOf(info), rb: newReorderBuffer(c.cfg.reorderWindow)}
+	st := &ssrcState{ssrc: ssrc, info: info, kind: kindOf(info), rb: rtpreorder.New(c.cfg.reorderWindow, reorderSlots)}
 	c.streams[ssrc] = st
 	return st
 }
 
 // sink returns the track of a kind, creating it from the first stream
 // that feeds it.
-func (c *converter) sink(k mediaKind) packetSink {
+func (c *converter) sink(k mediaKind) rtpreorder.Sink {
 	switch k {
 	case kindVideo:
 		if c.video == nil {
@@ -296,7 +297,7 @@ func (c *converter) sink(k mediaKind) packetSink {
 func (c *converter) finish() error {
 	for k, st := range c.active {
 		if st != nil {
-			if err := st.rb.flush(st.ssrc, c.sink(mediaKind(k))); err != nil {
+			if err := st.rb.Flush(st.ssrc, c.sink(mediaKind(k))); err != nil {
 				return err
 			}
 		}

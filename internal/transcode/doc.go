@@ -3,7 +3,7 @@
 // H.264 video track and an Opus audio track, without re-encoding.
 //
 // It owns everything between raw RTP and the MP4 box tree: sequence and
-// timestamp unwrapping, reordering and duplicate removal, H.264 and Opus
+// timestamp unwrapping, reordering (with package rtpreorder), H.264 and Opus
 // depacketization, dropping video that would not decode after loss, filling
 // audio gaps, placing both tracks on one timeline (arrival times corrected
 // by RTCP sender reports) and writing the file. Deciding which captures to

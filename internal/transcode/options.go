@@ -10,6 +10,11 @@ import (
 // round trip; a second covers bad links.
 const defaultReorderWindow = time.Second
 
+// reorderSlots is the capacity of a reorder buffer in packets. 1024
+// packets is seconds of video at WebRTC bitrates, more than any
+// retransmission takes.
+const reorderSlots = 1024
+
 // Option configures ConvertFile.
 type Option func(*config)
 

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"testing"
-	"time"
 )
 
 func TestParseRTP(t *testing.T) {
@@ -63,76 +62,5 @@ func TestUnwrap(t *testing.T) {
 	}
 	if got := nearest32(1<<32+10, 0xfffffff0); got != 1<<32-16 {
 		t.Errorf("nearest32 = %d", got)
-	}
-}
-
-type collect struct {
-	seqs []int64
-	gaps []bool
-}
-
-func (c *collect) packet(_ uint32, p *bufferedPacket, gap bool) error {
-	c.seqs = append(c.seqs, p.seq)
-	c.gaps = append(c.gaps, gap)
-	return nil
-}
-
-func TestReorderBuffer(t *testing.T) {
-	ms := time.Millisecond
-	type in struct {
-		seq int64
-		at  time.Duration
-	}
-	cases := []struct {
-		name    string
-		in      []in
-		want    []int64
-		gapsAt  []int64
-		dropped int
-	}{
-		{"in order", []in{{1, 0}, {2, ms}, {3, 2 * ms}}, []int64{1, 2, 3}, nil, 0},
-		{"swapped", []in{{1, 0}, {3, ms}, {2, 2 * ms}, {4, 3 * ms}}, []int64{1, 2, 3, 4}, nil, 0},
-		{"first packet late", []in{{2, 0}, {3, ms}, {1, 5 * ms}, {4, 6 * ms}}, []int64{1, 2, 3, 4}, nil, 0},
-		{"duplicates", []in{{1, 0}, {2, ms}, {2, 2 * ms}, {3, 3 * ms}, {1, 4 * ms}}, []int64{1, 2, 3}, nil, 2},
-		{"loss given up after window", []in{{1, 0}, {2, 1001 * ms}, {4, 1002 * ms}, {5, 1003 * ms}, {6, 2100 * ms}, {3, 2200 * ms}},
-			[]int64{1, 2, 4, 5, 6}, []int64{4}, 1},
-		{"far jump", []in{{1, 0}, {2, ms}, {5000, 2 * ms}, {5001, 3 * ms}}, []int64{1, 2, 5000, 5001}, []int64{5000}, 0},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			rb := newReorderBuffer(time.Second)
-			var c collect
-			dropped := 0
-			for _, p := range tc.in {
-				ok, err := rb.push(1, p.seq, p.seq*10, p.at, false, []byte{byte(p.seq)}, &c)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if !ok {
-					dropped++
-				}
-			}
-			if err := rb.flush(1, &c); err != nil {
-				t.Fatal(err)
-			}
-			if len(c.seqs) != len(tc.want) {
-				t.Fatalf("emitted %v, want %v", c.seqs, tc.want)
-			}
-			var gaps []int64
-			for i := range c.seqs {
-				if c.seqs[i] != tc.want[i] {
-					t.Fatalf("emitted %v, want %v", c.seqs, tc.want)
-				}
-				if c.gaps[i] {
-					gaps = append(gaps, c.seqs[i])
-				}
-			}
-			if len(gaps) != len(tc.gapsAt) || (len(gaps) > 0 && gaps[0] != tc.gapsAt[0]) {
-				t.Errorf("gaps before %v, want %v", gaps, tc.gapsAt)
-			}
-			if dropped != tc.dropped {
-				t.Errorf("dropped %d, want %d", dropped, tc.dropped)
-			}
-		})
 	}
 }

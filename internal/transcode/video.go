@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/ars-project/ars/internal/rtpreorder"
 	"github.com/ars-project/ars/internal/transcode/h264"
 )
 
@@ -61,7 +62,7 @@ func newVideoTrack(log *slog.Logger, sp *spool, clock uint32, sps, pps []byte) *
 	return v
 }
 
-func (v *videoTrack) packet(ssrc uint32, p *bufferedPacket, gap bool) error {
+func (v *videoTrack) Packet(ssrc uint32, p *rtpreorder.Packet, gap bool) error {
 	if !v.bound || ssrc != v.ssrc {
 		// Another SSRC continues the track: a new encoder, which has to
 		// start with an IDR picture anyway.
@@ -74,21 +75,21 @@ func (v *videoTrack) packet(ssrc uint32, p *bufferedPacket, gap bool) error {
 	if gap {
 		v.dep.Reset()
 		v.lost = true
-		if v.cur.open && v.cur.ts == p.ts {
+		if v.cur.open && v.cur.ts == p.TS {
 			v.cur.Damaged = true
 		}
 	}
-	if len(p.payload) == 0 {
+	if len(p.Payload) == 0 {
 		// Padding only: it takes a sequence number but carries no media
 		// and does not delimit frames.
 		return nil
 	}
-	if !v.cur.open || p.ts != v.cur.ts {
+	if !v.cur.open || p.TS != v.cur.ts {
 		if err := v.endFrame(); err != nil {
 			return err
 		}
 		v.cur.AccessUnit.Reset()
-		v.cur = frame{AccessUnit: v.cur.AccessUnit, open: true, ts: p.ts, at: p.at, ssrc: ssrc}
+		v.cur = frame{AccessUnit: v.cur.AccessUnit, open: true, ts: p.TS, at: p.At, ssrc: ssrc}
 		if v.lost {
 			// Pictures were lost in between: whatever references them is
 			// undecodable until the next IDR.
@@ -96,14 +97,14 @@ func (v *videoTrack) packet(ssrc uint32, p *bufferedPacket, gap bool) error {
 		}
 	}
 	v.cur.packets++
-	if p.at < v.cur.at {
-		v.cur.at = p.at
+	if p.At < v.cur.at {
+		v.cur.at = p.At
 	}
-	if p.marker {
+	if p.Marker {
 		v.cur.sawMarker = true
 		v.markers = true
 	}
-	if err := v.dep.Push(p.payload, v.emitF); err != nil {
+	if err := v.dep.Push(p.Payload, v.emitF); err != nil {
 		v.cur.Damaged = true
 	}
 	return nil
