@@ -34,13 +34,9 @@ func ProcNice(pid int) (int, error) {
 
 // parseStatNice reads field 19 (nice) of a /proc/PID/stat line.
 func parseStatNice(b []byte) (int, error) {
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0, fmt.Errorf("%w: stat without ')'", ErrProc)
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 17 {
-		return 0, fmt.Errorf("%w: stat has %d fields", ErrProc, len(f)+2)
+	f, err := statFields(b, 19)
+	if err != nil {
+		return 0, err
 	}
 	n, err := strconv.Atoi(f[16])
 	if err != nil {
@@ -49,18 +45,28 @@ func parseStatNice(b []byte) (int, error) {
 	return n, nil
 }
 
-// parseStatCPU reads utime and stime (fields 14 and 15) of a
-// /proc/PID/stat line. The command name may hold spaces and parentheses,
-// so fields are counted from the last ')'.
-func parseStatCPU(b []byte) (time.Duration, error) {
+// statFields splits a /proc/PID/stat line after the command name, which
+// may hold spaces and parentheses (so fields are counted from the last
+// ')'): element 0 is field 3. It fails unless the line has at least
+// through fields.
+func statFields(b []byte, through int) ([]string, error) {
 	i := bytes.LastIndexByte(b, ')')
 	if i < 0 {
-		return 0, fmt.Errorf("%w: stat without ')'", ErrProc)
+		return nil, fmt.Errorf("%w: stat without ')'", ErrProc)
 	}
 	f := strings.Fields(string(b[i+1:]))
-	// f[0] is field 3 (state); utime is field 14.
-	if len(f) < 13 {
-		return 0, fmt.Errorf("%w: stat has %d fields", ErrProc, len(f)+2)
+	if len(f)+2 < through {
+		return nil, fmt.Errorf("%w: stat has %d fields", ErrProc, len(f)+2)
+	}
+	return f, nil
+}
+
+// parseStatCPU reads utime and stime (fields 14 and 15) of a
+// /proc/PID/stat line.
+func parseStatCPU(b []byte) (time.Duration, error) {
+	f, err := statFields(b, 15)
+	if err != nil {
+		return 0, err
 	}
 	ut, err1 := strconv.ParseUint(f[11], 10, 64)
 	st, err2 := strconv.ParseUint(f[12], 10, 64)

@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net"
-	"slices"
 	"syscall"
 	"unsafe"
 
@@ -36,7 +35,7 @@ type message struct {
 	count      int
 	bytes      int
 	seg        int
-	closed     bool // took a shorter datagram: only the last may be short
+	closed     bool // full, or took a shorter datagram (only the last may be short)
 }
 
 // batch queues datagrams for one destination and sends them from a socket
@@ -54,7 +53,6 @@ type batch struct {
 
 	pkts []sent
 	mq   []message
-	open []int32 // messages that can still take datagrams
 	msgs []unix.Mmsghdr
 	iovs []unix.Iovec // two per datagram: its new header, then the rest of the packet straight from the track
 	hdrs []byte
@@ -97,7 +95,7 @@ func newBatch(dst *net.UDPAddr, n int, gso bool) (*batch, error) {
 		gso = probeGSO(rc)
 	}
 	b := &batch{conn: conn, rc: rc, gso: gso,
-		pkts: make([]sent, n), mq: make([]message, n), open: make([]int32, 0, n),
+		pkts: make([]sent, n), mq: make([]message, n),
 		msgs: make([]unix.Mmsghdr, n), iovs: make([]unix.Iovec, 2*n), hdrs: make([]byte, rtpHeader*n),
 		ctrl: make([]byte, ctrlSpace*n), gen: 1}
 	for i := range n {
@@ -132,8 +130,7 @@ func (b *batch) add(s *stream, n uint64) {
 	b.pkts[i] = sent{s: s, data: data, seq: seq, next: -1}
 	size := len(data)
 	// The stream's previous datagram in this batch went in message
-	// after: this one may join that message or a later one, never an
-	// earlier one, so that the stream stays in order.
+	// after: this one may join it (the stream stays in order).
 	after := int32(-1)
 	if s.gen == b.gen {
 		after = s.msg
@@ -146,20 +143,14 @@ func (b *batch) add(s *stream, n uint64) {
 		m = int32(b.nmsg)
 		b.nmsg++
 		b.mq[m] = message{head: i, tail: i, count: 1, bytes: size, seg: size}
-		if b.gso {
-			b.open = append(b.open, m)
-		}
 	} else {
 		q := &b.mq[m]
 		b.pkts[q.tail].next = i
 		q.tail = i
 		q.count++
 		q.bytes += size
-		if size < q.seg {
+		if size < q.seg || q.count == maxSegments || q.bytes+q.seg > maxGSOBytes {
 			q.closed = true
-		}
-		if q.closed || q.count == maxSegments || q.bytes+q.seg > maxGSOBytes {
-			b.shut(m)
 		}
 	}
 	s.gen, s.msg = b.gen, m
@@ -171,23 +162,13 @@ func (b *batch) add(s *stream, n uint64) {
 // receiver's kernel merges (GRO) only one flow's back-to-back datagrams,
 // and a message mixing streams would hand it a merge no network makes.
 func (b *batch) pick(size int, after int32) int32 {
-	if after < 0 || !slices.Contains(b.open, after) {
+	if after < 0 || b.mq[after].closed {
 		return -1
 	}
 	if q := &b.mq[after]; q.seg >= size {
 		return after
 	}
 	return -1
-}
-
-// shut takes message m off the open list.
-func (b *batch) shut(m int32) {
-	for k, o := range b.open {
-		if o == m {
-			b.open = append(b.open[:k], b.open[k+1:]...)
-			return
-		}
-	}
 }
 
 // header writes the rewritten header of packet n into hdr and returns the
@@ -292,7 +273,6 @@ func (b *batch) flush() error {
 		b.off += b.done
 	}
 	b.nmsg, b.npkt = 0, 0
-	b.open = b.open[:0]
 	b.gen++
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/ars-project/ars/internal/metrics"
@@ -93,7 +94,9 @@ type rig struct {
 	dir    string
 }
 
-func newRig(t testing.TB, ssrcs ...uint32) *rig {
+// newEngine starts a session manager and an engine on one kernel-chosen
+// port, both closed when the test ends.
+func newEngine(t testing.TB) (*session.Manager, *Engine, *metrics.Metrics) {
 	t.Helper()
 	m := metrics.New()
 	mgr := session.New(storage.Layout{Root: t.TempDir()}, session.WithMetrics(m), session.WithLogger(slog.New(slog.DiscardHandler)))
@@ -109,17 +112,30 @@ func newRig(t testing.TB, ssrcs ...uint32) *rig {
 		e.Close()
 		_ = mgr.Close(context.Background())
 	})
-	var streams []storage.StreamInfo
-	for _, s := range ssrcs {
-		streams = append(streams, storage.StreamInfo{SSRC: s, PayloadType: 96, Kind: storage.KindVideo, Codec: storage.CodecH264, ClockRate: 90000})
-	}
-	p, err := mgr.Join("bench", 1, "rtp", streams)
+	return mgr, e, m
+}
+
+// join adds a participant with streams to channel and routes them.
+func join(t testing.TB, mgr *session.Manager, e *Engine, channel string, uid uint32, streams []storage.StreamInfo) *session.Participant {
+	t.Helper()
+	p, err := mgr.Join(channel, uid, "rtp", streams)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e.Attach(p, streams); err != nil {
 		t.Fatal(err)
 	}
+	return p
+}
+
+func newRig(t testing.TB, ssrcs ...uint32) *rig {
+	t.Helper()
+	mgr, e, m := newEngine(t)
+	var streams []storage.StreamInfo
+	for _, s := range ssrcs {
+		streams = append(streams, storage.StreamInfo{SSRC: s, PayloadType: 96, Kind: storage.KindVideo, Codec: storage.CodecH264, ClockRate: 90000})
+	}
+	p := join(t, mgr, e, "bench", 1, streams)
 	info, _, err := mgr.StartRecording("bench", 1, "")
 	if err != nil {
 		t.Fatal(err)
@@ -128,13 +144,44 @@ func newRig(t testing.TB, ssrcs ...uint32) *rig {
 	return &rig{engine: e, mgr: mgr, m: m, p: p, port: port, dir: info.Directory}
 }
 
-func TestEngineRecordsAndCounts(t *testing.T) {
-	r := newRig(t, 10, 11)
+// dial returns a socket sending to the rig's port.
+func (r *rig) dial(t testing.TB) *net.UDPConn {
+	t.Helper()
 	conn, err := net.DialUDP("udp", nil, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: r.port})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
+	t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
+// stopAndOpen stops the recording and opens its one capture.
+func (r *rig) stopAndOpen(t testing.TB) *storage.Reader {
+	t.Helper()
+	r.mgr.StopRecording("bench", session.StopRequested)
+	files, _ := filepath.Glob(filepath.Join(r.dir, "*.tmp"))
+	if len(files) != 1 {
+		t.Fatalf("files %v", files)
+	}
+	rd, err := storage.Open(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rd.Close() })
+	return rd
+}
+
+// waitCount waits up to 5 s for counter c to reach n.
+func waitCount(c prometheus.Collector, n float64) {
+	deadline := time.Now().Add(5 * time.Second)
+	for testutil.ToFloat64(c) < n && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestEngineRecordsAndCounts(t *testing.T) {
+	r := newRig(t, 10, 11)
+	conn := r.dial(t)
 	send := func(b []byte) {
 		if _, err := conn.Write(b); err != nil {
 			t.Fatal(err)
@@ -147,10 +194,7 @@ func TestEngineRecordsAndCounts(t *testing.T) {
 	send([]byte{0x80, 96, 0}) // malformed
 	send(rtp(10, 500, 1600))  // oversize
 	send(rtp(10, 1, 4)[:11])  // short: malformed
-	deadline := time.Now().Add(5 * time.Second)
-	for testutil.ToFloat64(r.m.PacketsReceived) < 104 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitCount(r.m.PacketsReceived, 104)
 	if got := testutil.ToFloat64(r.m.PacketsWritten); got != 100 {
 		t.Errorf("written %v, want 100", got)
 	}
@@ -163,17 +207,7 @@ func TestEngineRecordsAndCounts(t *testing.T) {
 			t.Errorf("%s drops %v, want %v", name, c, want)
 		}
 	}
-	r.mgr.StopRecording("bench", session.StopRequested)
-	files, _ := filepath.Glob(filepath.Join(r.dir, "*.tmp"))
-	if len(files) != 1 {
-		t.Fatalf("files %v", files)
-	}
-	rd, err := storage.Open(files[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rd.Close()
-	s, err := storage.Summarize(rd)
+	s, err := storage.Summarize(r.stopAndOpen(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,11 +238,7 @@ func BenchmarkHandle(b *testing.B) {
 // goroutine, the engine's reader included.
 func BenchmarkReceiveDemuxWrite(b *testing.B) {
 	r := newRig(b, 10)
-	conn, err := net.DialUDP("udp", nil, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: r.port})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer conn.Close()
+	conn := r.dial(b)
 	_ = conn.SetWriteBuffer(4 << 20)
 	pkt := rtp(10, 1, 1100)
 	// Up to window packets are in flight (well inside the socket buffer);
@@ -239,30 +269,12 @@ func BenchmarkReceiveDemuxWrite(b *testing.B) {
 // A plain-RTP sender is asked for a keyframe (RTCP PLI, to where its
 // packets come from) when its channel starts recording.
 func TestKeyframeRequestOnRecordingStart(t *testing.T) {
-	m := metrics.New()
-	mgr := session.New(storage.Layout{Root: t.TempDir()}, session.WithMetrics(m), session.WithLogger(slog.New(slog.DiscardHandler)))
-	if err := mgr.Start(); err != nil {
-		t.Fatal(err)
-	}
-	e := New("127.0.0.1", 0, 0, WithMetrics(m), WithLogger(slog.New(slog.DiscardHandler)))
-	if err := e.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		e.Close()
-		_ = mgr.Close(context.Background())
-	})
+	mgr, e, m := newEngine(t)
 	streams := []storage.StreamInfo{
 		{SSRC: 0x51, PayloadType: 96, Kind: storage.KindVideo, Codec: storage.CodecH264, ClockRate: 90000},
 		{SSRC: 0x52, PayloadType: 111, Kind: storage.KindAudio, Codec: storage.CodecOpus, ClockRate: 48000, Channels: 2},
 	}
-	p, err := mgr.Join("kf", 3, "rtp", streams)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := e.Attach(p, streams); err != nil {
-		t.Fatal(err)
-	}
+	join(t, mgr, e, "kf", 3, streams)
 	port := e.ports[0].conn.LocalAddr().(*net.UDPAddr).Port
 	sender, err := net.DialUDP("udp", nil, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port})
 	if err != nil {

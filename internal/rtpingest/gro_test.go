@@ -2,13 +2,11 @@ package rtpingest
 
 import (
 	"net"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/ars-project/ars/internal/session"
 	"github.com/ars-project/ars/internal/storage"
 	"github.com/ars-project/ars/internal/udpbatch"
 )
@@ -34,11 +32,7 @@ func TestEngineRecordsMergedDatagrams(t *testing.T) {
 	if !r.engine.ports[0].gro {
 		t.Skip("kernel without UDP_GRO")
 	}
-	conn, err := net.DialUDP("udp", nil, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: r.port})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := r.dial(t)
 	seq := uint16(0)
 	for frame := 0; frame < 20; frame++ {
 		var pkts [][]byte
@@ -52,23 +46,11 @@ func TestEngineRecordsMergedDatagrams(t *testing.T) {
 		}
 		sendGSO(t, conn, pkts)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for testutil.ToFloat64(r.m.PacketsWritten) < 80 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitCount(r.m.PacketsWritten, 80)
 	if got := testutil.ToFloat64(r.m.PacketsReceived); got != 80 {
 		t.Errorf("received %v, want 80", got)
 	}
-	r.mgr.StopRecording("bench", session.StopRequested)
-	files, _ := filepath.Glob(filepath.Join(r.dir, "*.tmp"))
-	if len(files) != 1 {
-		t.Fatalf("files %v", files)
-	}
-	rd, err := storage.Open(files[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rd.Close()
+	rd := r.stopAndOpen(t)
 	want := uint16(0)
 	for {
 		rec, err := rd.Next()
@@ -103,18 +85,11 @@ func TestEngineMergedMixedFallsBack(t *testing.T) {
 	if !r.engine.ports[0].gro {
 		t.Skip("kernel without UDP_GRO")
 	}
-	conn, err := net.DialUDP("udp", nil, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: r.port})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := r.dial(t)
 	bad := rtp(10, 3, 100)
 	bad[0] = 0x40 // version 1
 	sendGSO(t, conn, [][]byte{rtp(10, 0, 100), rtp(11, 0, 100), rtp(99, 0, 100), bad, rtp(10, 1, 100)})
-	deadline := time.Now().Add(5 * time.Second)
-	for testutil.ToFloat64(r.m.PacketsReceived) < 5 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitCount(r.m.PacketsReceived, 5)
 	for name, c := range map[string]struct{ got, want float64 }{
 		"received":  {testutil.ToFloat64(r.m.PacketsReceived), 5},
 		"written":   {testutil.ToFloat64(r.m.PacketsWritten), 3},

@@ -1,16 +1,12 @@
 package rtpingest
 
 import (
-	"context"
 	"encoding/binary"
 	"fmt"
-	"log/slog"
 	"math/rand/v2"
 	"testing"
 	"time"
 
-	"github.com/ars-project/ars/internal/metrics"
-	"github.com/ars-project/ars/internal/session"
 	"github.com/ars-project/ars/internal/storage"
 	"github.com/ars-project/ars/internal/udpbatch"
 )
@@ -25,20 +21,7 @@ import (
 // flushes into the page cache are included.
 func BenchmarkHandleManyChannels(b *testing.B) {
 	const channels, users = 1000, 2
-	m := metrics.New()
-	mgr := session.New(storage.Layout{Root: b.TempDir()}, session.WithMetrics(m),
-		session.WithLogger(slog.New(slog.DiscardHandler)))
-	if err := mgr.Start(); err != nil {
-		b.Fatal(err)
-	}
-	e := New("127.0.0.1", 0, 0, WithMetrics(m), WithLogger(slog.New(slog.DiscardHandler)))
-	if err := e.Start(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() {
-		e.Close()
-		_ = mgr.Close(context.Background())
-	})
+	mgr, e, m := newEngine(b)
 	type sender struct {
 		video, audio []byte
 		src          udpbatch.Addr
@@ -54,13 +37,7 @@ func BenchmarkHandleManyChannels(b *testing.B) {
 				{SSRC: v, PayloadType: 96, Kind: storage.KindVideo, Codec: storage.CodecH264, ClockRate: 90000},
 				{SSRC: a, PayloadType: 111, Kind: storage.KindAudio, Codec: storage.CodecOpus, ClockRate: 48000, Channels: 2},
 			}
-			p, err := mgr.Join(name, uid, "rtp", streams)
-			if err != nil {
-				b.Fatal(err)
-			}
-			if _, err := e.Attach(p, streams); err != nil {
-				b.Fatal(err)
-			}
+			join(b, mgr, e, name, uid, streams)
 			s := &sender{video: rtp(v, 0, 1188), audio: rtp(a, 0, 88),
 				src: udpbatch.Addr{Family: 2, Port: uint16(5000 + len(senders))}}
 			s.audio[1] = 111
