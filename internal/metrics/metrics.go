@@ -40,6 +40,12 @@ type Metrics struct {
 	KeyFailures        *prometheus.CounterVec
 	UDPBufferBytes     prometheus.Gauge
 	KernelDrops        prometheus.Counter
+
+	// Outbound policy (internal/netguard) and cloud recording caps.
+	OutboundRefused    *prometheus.CounterVec
+	CloudResourcesHeld prometheus.Gauge
+	CloudRecordings    prometheus.Gauge
+	CloudLimitRefused  *prometheus.CounterVec
 }
 
 // New creates the instruments in a fresh registry, with the Go runtime and
@@ -84,5 +90,20 @@ func New() *Metrics {
 		m.ActiveChannels, m.RecordingChannels, m.ActiveParticipants, m.OpenFiles, m.WriteErrors,
 		m.RecordingsStarted, stopped, keyFailures, m.UDPBufferBytes, m.KernelDrops,
 	)
+	newOutboundAndCloud(m)
 	return m
+}
+
+// newOutboundAndCloud adds the outbound policy's and the cloud recording
+// caps' instruments.
+func newOutboundAndCloud(m *Metrics) {
+	m.OutboundRefused = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "ars_outbound_refused_total", Help: "Outbound connections and URLs refused by the address policy, by purpose.",
+	}, []string{"purpose"})
+	m.CloudResourcesHeld = prometheus.NewGauge(prometheus.GaugeOpts{Name: "ars_cloud_resources_held", Help: "Cloud recording resource IDs acquired and not yet used to start (ARS_CLOUD_MAX_RESOURCES caps them)."})
+	m.CloudRecordings = prometheus.NewGauge(prometheus.GaugeOpts{Name: "ars_cloud_recordings_running", Help: "Cloud recordings running (ARS_CLOUD_MAX_SESSIONS caps them)."})
+	m.CloudLimitRefused = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "ars_cloud_limit_refused_total", Help: "Cloud recording acquires and starts refused by a cap, by limit (resources, sessions, channel).",
+	}, []string{"limit"})
+	m.Registry.MustRegister(m.OutboundRefused, m.CloudResourcesHeld, m.CloudRecordings, m.CloudLimitRefused)
 }
