@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"net/http"
 	"net/url"
 	"os"
 	"path"
@@ -48,8 +49,13 @@ func (d Destination) String() string {
 	return "s3:" + d.Endpoint + "/" + d.Bucket
 }
 
-// Open builds the store for d.
-func (d Destination) Open() (Store, error) {
+// Open builds the store for d, connecting with Go's default transport.
+func (d Destination) Open() (Store, error) { return d.OpenWith(nil) }
+
+// OpenWith builds the store for d; an S3 store connects through tr (nil:
+// Go's default), which is how the daemon's outbound address policy
+// (internal/netguard) sees every connection an upload makes.
+func (d Destination) OpenWith(tr http.RoundTripper) (Store, error) {
 	switch d.Kind {
 	case "local":
 		if d.Dir == "" {
@@ -57,7 +63,7 @@ func (d Destination) Open() (Store, error) {
 		}
 		return Local{Dir: d.Dir}, nil
 	case "s3":
-		return NewS3(d)
+		return NewS3(d, tr)
 	}
 	return nil, fmt.Errorf("%w: kind %q", ErrBadDestination, d.Kind)
 }
@@ -120,8 +126,9 @@ type S3 struct {
 	bucket string
 }
 
-// NewS3 opens the bucket of d. It does not contact the server.
-func NewS3(d Destination) (*S3, error) {
+// NewS3 opens the bucket of d, connecting through tr (nil: Go's
+// default). It does not contact the server.
+func NewS3(d Destination, tr http.RoundTripper) (*S3, error) {
 	u, err := url.Parse(d.Endpoint)
 	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
 		return nil, fmt.Errorf("%w: endpoint %q is not an http(s) URL", ErrBadDestination, d.Endpoint)
@@ -138,6 +145,7 @@ func NewS3(d Destination) (*S3, error) {
 		Secure:       u.Scheme == "https",
 		Region:       d.Region,
 		BucketLookup: lookup,
+		Transport:    tr,
 		// The Uploader retries, with a backup behind it; the client's own
 		// retries would only hide an outage for minutes.
 		MaxRetries: 1,

@@ -10,6 +10,7 @@ import (
 	"hash/fnv"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
@@ -74,6 +75,7 @@ type Uploader struct {
 	retryEvery time.Duration
 	workers    int
 	onResult   func(Result)
+	transport  http.RoundTripper
 
 	mu     sync.Mutex
 	queued map[string]bool
@@ -116,6 +118,11 @@ func WithWorkers(n int) Option { return func(u *Uploader) { u.workers = max(1, n
 // WithResults sets the function told of every outcome. It runs on an
 // upload goroutine and must not block for long.
 func WithResults(f func(Result)) Option { return func(u *Uploader) { u.onResult = f } }
+
+// WithTransport sends every upload through tr (internal/netguard's guarded
+// transport in the daemon, so that an endpoint that resolves to a refused
+// address fails like any unreachable one and its files are backed up).
+func WithTransport(tr http.RoundTripper) Option { return func(u *Uploader) { u.transport = tr } }
 
 // NewUploader keeps its backups in dir.
 func NewUploader(dir string, opts ...Option) *Uploader {
@@ -246,7 +253,7 @@ func (u *Uploader) process(j Job) {
 }
 
 func (u *Uploader) put(j Job) error {
-	st, err := j.Dest.Open()
+	st, err := j.Dest.OpenWith(u.transport)
 	if err != nil {
 		return err
 	}
