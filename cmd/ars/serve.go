@@ -8,8 +8,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 
 	"golang.org/x/term"
 
@@ -19,6 +22,7 @@ import (
 	"github.com/ars-project/ars/internal/config"
 	"github.com/ars-project/ars/internal/console"
 	"github.com/ars-project/ars/internal/metrics"
+	"github.com/ars-project/ars/internal/netguard"
 	"github.com/ars-project/ars/internal/objstore"
 	"github.com/ars-project/ars/internal/pprofserver"
 	"github.com/ars-project/ars/internal/rdk"
@@ -145,7 +149,7 @@ func run(ctx context.Context, force <-chan struct{}, cfg config.Config, stdout, 
 
 	// The cloud recording API is off without customer credentials.
 	if cfg.CloudCustomerID != "" {
-		if err := startCloud(cfg, log, mgr, verifier, srv, &started); err != nil {
+		if err := startCloud(cfg, log, m, mgr, verifier, srv, &started); err != nil {
 			return err
 		}
 	}
@@ -199,7 +203,7 @@ func run(ctx context.Context, force <-chan struct{}, cfg config.Config, stdout, 
 
 // startCloud starts the Agora Cloud Recording compatible API with its
 // uploader and webhook notifier, and mounts it on srv.
-func startCloud(cfg config.Config, log *slog.Logger, mgr *session.Manager, verifier *rdk.Verifier, srv *api.Server, started *stack) error {
+func startCloud(cfg config.Config, log *slog.Logger, m *metrics.Metrics, mgr *session.Manager, verifier *rdk.Verifier, srv *api.Server, started *stack) error {
 	stateDir := cmp.Or(cfg.StateDir, filepath.Join(cfg.FileRoot, ".ars"))
 	var cloud *cloudrec.Service
 	cloudOpts := []cloudrec.Option{cloudrec.WithLogger(log)}
@@ -211,11 +215,18 @@ func startCloud(cfg config.Config, log *slog.Logger, mgr *session.Manager, verif
 		started.push("webhooks", hooks.Close)
 		cloudOpts = append(cloudOpts, cloudrec.WithNotifier(hooks))
 	}
+	// Storage endpoints come from API callers: every upload connection
+	// goes through the outbound policy (the webhook URL is the
+	// operator's own setting and is not guarded).
+	guard := outboundGuard(cfg, log, m)
+	cloudOpts = append(cloudOpts, cloudrec.WithEndpointGuard(guard), cloudrec.WithMetrics(m))
 	uploads := objstore.NewUploader(filepath.Join(stateDir, "upload-backup"), objstore.WithLogger(log),
-		objstore.WithRetryInterval(cfg.CloudBackupRetry), objstore.WithResults(func(r objstore.Result) { cloud.UploadResult(r) }))
+		objstore.WithRetryInterval(cfg.CloudBackupRetry), objstore.WithResults(func(r objstore.Result) { cloud.UploadResult(r) }),
+		objstore.WithTransport(guard.Transport("storage")))
 	cloud = cloudrec.New(cloudrec.Config{AppID: cfg.AppID, CustomerID: cfg.CloudCustomerID, CustomerSecret: cfg.CloudCustomerSecret,
 		WorkDir: filepath.Join(stateDir, "cloud"), LocalDir: cmp.Or(cfg.CloudLocalDir, filepath.Join(cfg.FileRoot, "cloud_recording")),
-		ForceLocal: cfg.CloudStorage == "local", ResourceTTL: cfg.CloudResourceTTL, SegmentDuration: cfg.CloudSegment},
+		ForceLocal: cfg.CloudStorage == "local", ResourceTTL: cfg.CloudResourceTTL, SegmentDuration: cfg.CloudSegment,
+		MaxResources: cfg.CloudMaxResources, MaxSessions: cfg.CloudMaxSessions, MaxPerChannel: cfg.CloudMaxPerChannel},
 		mgr, verifier, srv, uploads, cloudOpts...)
 	if err := uploads.Start(); err != nil {
 		return fmt.Errorf("ARS_STATE_DIR: %w", err)
@@ -227,6 +238,29 @@ func startCloud(cfg config.Config, log *slog.Logger, mgr *session.Manager, verif
 	started.push("cloud recording", cloud.Close)
 	cloud.Mount(srv.Handle)
 	return nil
+}
+
+// outboundGuard is the policy for connections to addresses API callers
+// name: ARS_OUTBOUND_ALLOW, and the daemon's own TCP listeners refused
+// on every local address, its bind and public addresses.
+func outboundGuard(cfg config.Config, log *slog.Logger, m *metrics.Metrics) *netguard.Guard {
+	allow, _ := netguard.ParseAllowList(cfg.OutboundAllow) // checked by config.Validate
+	var ips []netip.Addr
+	for _, s := range []string{cfg.BindHost, cfg.PublicIP} {
+		if ip, err := netip.ParseAddr(s); err == nil {
+			ips = append(ips, ip)
+		}
+	}
+	ports := []uint16{uint16(cfg.HTTPPort)}
+	if cfg.WebRTCPort != 0 {
+		ports = append(ports, uint16(cfg.WebRTCPort))
+	}
+	if _, p, err := net.SplitHostPort(cfg.PprofAddr); err == nil {
+		if n, err := strconv.ParseUint(p, 10, 16); err == nil {
+			ports = append(ports, uint16(n))
+		}
+	}
+	return netguard.New(netguard.WithAllowList(allow), netguard.WithSelf(ips, ports), netguard.WithLogger(log), netguard.WithMetrics(m))
 }
 
 // printDevBanner tells a newcomer the generated credentials and how to use

@@ -18,6 +18,9 @@ const (
 	codeNoFile         = 435
 	codeDuplicate      = 53
 	codeNotFound       = 404
+	// codeTooMany is Agora's rate-limit code; ars gives it, with HTTP
+	// 429, when a cap on resources or recordings is reached.
+	codeTooMany = 429
 )
 
 // apiError is an Agora error answer: an HTTP status and {code, reason}.
@@ -35,4 +38,15 @@ func invalid(reason string) *apiError {
 
 func notFound() *apiError {
 	return &apiError{status: http.StatusNotFound, code: codeNotFound, reason: "failed to find worker"}
+}
+
+// Cap names: the label values of ars_cloud_limit_refused_total.
+const (
+	limitResources = "resources"
+	limitSessions  = "sessions"
+	limitChannel   = "channel"
+)
+
+func tooMany(reason string) *apiError {
+	return &apiError{status: http.StatusTooManyRequests, code: codeTooMany, reason: reason}
 }

@@ -2,6 +2,7 @@ package cloudrec
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 
 	"github.com/ars-project/ars/internal/rdk"
@@ -43,7 +44,17 @@ func (s *Service) handleAcquire(r *http.Request) (int, any, *apiError) {
 		s.mu.Unlock()
 		return 0, nil, &apiError{status: http.StatusServiceUnavailable, code: 1, reason: "the server is shutting down"}
 	}
+	if s.unused >= s.cfg.MaxResources {
+		s.sweepExpiredLocked(res.created)
+	}
+	if s.unused >= s.cfg.MaxResources {
+		s.mu.Unlock()
+		s.refused(limitResources)
+		return 0, nil, tooMany(fmt.Sprintf("too many resources acquired and not started (at most %d, ARS_CLOUD_MAX_RESOURCES); start them or wait for them to expire", s.cfg.MaxResources))
+	}
 	s.resources[res.id] = res
+	s.unused++
+	s.gaugesLocked()
 	s.mu.Unlock()
 	return http.StatusOK, acquireResponse{Cname: req.Cname, UID: req.UID, ResourceID: res.id}, nil
 }
@@ -67,6 +78,9 @@ func (s *Service) handleStart(r *http.Request) (int, any, *apiError) {
 	if e != nil {
 		return 0, nil, e
 	}
+	if e := s.checkEndpoint(r.Context(), settings.dest); e != nil {
+		return 0, nil, e
+	}
 	rid := r.PathValue("rid")
 	s.mu.Lock()
 	res := s.resources[rid]
@@ -86,6 +100,10 @@ func (s *Service) handleStart(r *http.Request) (int, any, *apiError) {
 	case s.active[req.Cname+"\x00"+req.UID] != "":
 		s.mu.Unlock()
 		return 0, nil, &apiError{status: http.StatusBadRequest, code: codeDuplicate, reason: "a recording with this cname and uid is already running"}
+	}
+	if e := s.capLocked(req.Cname); e != nil {
+		s.mu.Unlock()
+		return 0, nil, e
 	}
 	s.mu.Unlock()
 
@@ -114,10 +132,18 @@ func (s *Service) handleStart(r *http.Request) (int, any, *apiError) {
 		s.mu.Unlock()
 		return 0, nil, &apiError{status: http.StatusServiceUnavailable, code: 1, reason: "the server is shutting down"}
 	}
+	// Checked again: the caps may have filled during the token check.
+	if e := s.capLocked(req.Cname); e != nil {
+		s.mu.Unlock()
+		return 0, nil, e
+	}
 	res.used = true
+	s.unused--
 	rec := newRecorder(s, rid, newSID(), req.Cname, req.UID, uid, settings)
 	s.sessions[rec.sid] = rec
 	s.active[req.Cname+"\x00"+req.UID] = rec.sid
+	s.perChannel[req.Cname]++
+	s.gaugesLocked()
 	s.mu.Unlock()
 	if err := rec.start(); err != nil {
 		s.forget(rec, nil)

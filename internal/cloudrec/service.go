@@ -1,6 +1,7 @@
 package cloudrec
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/subtle"
@@ -12,11 +13,13 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"sync"
 	"time"
 
 	"github.com/ars-project/ars/internal/api"
+	"github.com/ars-project/ars/internal/metrics"
 	"github.com/ars-project/ars/internal/objstore"
 	"github.com/ars-project/ars/internal/session"
 	"github.com/ars-project/ars/internal/webhook"
@@ -62,6 +65,15 @@ type Config struct {
 	StopWait time.Duration
 	// ProgressEvery spaces uploading_progress events.
 	ProgressEvery time.Duration
+	// MaxResources caps acquired resources not yet used to start;
+	// MaxSessions caps running recordings, MaxPerChannel those of one
+	// channel.
+	MaxResources, MaxSessions, MaxPerChannel int
+}
+
+// EndpointGuard judges storage endpoints (internal/netguard.Guard).
+type EndpointGuard interface {
+	CheckURL(ctx context.Context, purpose string, u *url.URL) error
 }
 
 // Service is the cloud recording API.
@@ -74,6 +86,8 @@ type Service struct {
 	uploader *objstore.Uploader
 	notifier Notifier
 	now      func() time.Time
+	guardURL EndpointGuard
+	m        *metrics.Metrics
 
 	mu        sync.Mutex
 	closed    bool
@@ -81,8 +95,12 @@ type Service struct {
 	sessions  map[string]*recorder // by sid, running
 	active    map[string]string    // cname+"\x00"+uid -> sid
 	ended     map[string]*endedSession
-	wg        sync.WaitGroup
-	stopJan   chan struct{}
+	// unused counts resources not yet used to start (the cap's count);
+	// perChannel counts running recorders by cname.
+	unused     int
+	perChannel map[string]int
+	wg         sync.WaitGroup
+	stopJan    chan struct{}
 }
 
 type resource struct {
@@ -106,6 +124,13 @@ type Option func(*Service)
 // WithLogger sets the logger.
 func WithLogger(l *slog.Logger) Option { return func(s *Service) { s.log = l } }
 
+// WithEndpointGuard checks storage endpoints at start against the
+// outbound address policy.
+func WithEndpointGuard(g EndpointGuard) Option { return func(s *Service) { s.guardURL = g } }
+
+// WithMetrics reports held resources, running recordings and refusals.
+func WithMetrics(m *metrics.Metrics) Option { return func(s *Service) { s.m = m } }
+
 // WithNotifier sends webhook events.
 func WithNotifier(n Notifier) Option { return func(s *Service) { s.notifier = n } }
 
@@ -121,9 +146,12 @@ func New(cfg Config, channels Channels, keys KeyVerifier, guard Guard, up *objst
 	if cfg.ProgressEvery <= 0 {
 		cfg.ProgressEvery = time.Minute
 	}
+	cfg.MaxResources = cmp.Or(max(cfg.MaxResources, 0), 1000)
+	cfg.MaxSessions = cmp.Or(max(cfg.MaxSessions, 0), 200)
+	cfg.MaxPerChannel = cmp.Or(max(cfg.MaxPerChannel, 0), 8)
 	s := &Service{cfg: cfg, log: slog.Default(), channels: channels, keys: keys, guard: guard, uploader: up,
 		now: time.Now, resources: map[string]*resource{}, sessions: map[string]*recorder{},
-		active: map[string]string{}, ended: map[string]*endedSession{}, stopJan: make(chan struct{})}
+		active: map[string]string{}, ended: map[string]*endedSession{}, perChannel: map[string]int{}, stopJan: make(chan struct{})}
 	for _, o := range opts {
 		o(s)
 	}
@@ -196,7 +224,7 @@ func (s *Service) janitor() {
 		s.mu.Lock()
 		for id, r := range s.resources {
 			if now.Sub(r.created) > s.cfg.ResourceTTL+time.Hour {
-				delete(s.resources, id)
+				s.dropResourceLocked(id, r)
 			}
 		}
 		for id, e := range s.ended {
@@ -330,6 +358,12 @@ func (s *Service) forget(r *recorder, replay *stopResponse) {
 	if s.active[r.cname+"\x00"+r.uidStr] == r.sid {
 		delete(s.active, r.cname+"\x00"+r.uidStr)
 	}
+	if _, running := s.sessions[r.sid]; running {
+		if s.perChannel[r.cname]--; s.perChannel[r.cname] <= 0 {
+			delete(s.perChannel, r.cname)
+		}
+		defer s.gaugesLocked()
+	}
 	e := s.ended[r.sid]
 	if e == nil {
 		e = &endedSession{at: s.now(), cname: r.cname, uid: r.uidStr}
@@ -346,4 +380,51 @@ func (s *Service) setReplay(r *recorder, replay *stopResponse) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.ended[r.sid] = &endedSession{at: s.now(), cname: r.cname, uid: r.uidStr, replay: replay}
+}
+
+// dropResourceLocked forgets a resource.
+func (s *Service) dropResourceLocked(id string, r *resource) {
+	if !r.used {
+		s.unused--
+	}
+	delete(s.resources, id)
+	s.gaugesLocked()
+}
+
+// sweepExpiredLocked forgets unused resources past their TTL at once
+// rather than an hour later (when the janitor would, keeping them to
+// answer 433): run when the cap is reached, so expired IDs never hold
+// capacity. A start with one of them then gets "invalid resourceId".
+func (s *Service) sweepExpiredLocked(now time.Time) {
+	for id, r := range s.resources {
+		if !r.used && now.Sub(r.created) > s.cfg.ResourceTTL {
+			s.dropResourceLocked(id, r)
+		}
+	}
+}
+
+// capLocked is the refusal of a start over a recorder cap, or nil.
+func (s *Service) capLocked(cname string) *apiError {
+	if len(s.sessions) >= s.cfg.MaxSessions {
+		s.refused(limitSessions)
+		return tooMany(fmt.Sprintf("too many cloud recordings running (at most %d, ARS_CLOUD_MAX_SESSIONS); stop one or retry later", s.cfg.MaxSessions))
+	}
+	if s.perChannel[cname] >= s.cfg.MaxPerChannel {
+		s.refused(limitChannel)
+		return tooMany(fmt.Sprintf("too many cloud recordings running in channel %q (at most %d, ARS_CLOUD_MAX_RECORDERS_PER_CHANNEL)", cname, s.cfg.MaxPerChannel))
+	}
+	return nil
+}
+
+func (s *Service) refused(limit string) {
+	if s.m != nil {
+		s.m.CloudLimitRefused.WithLabelValues(limit).Inc()
+	}
+}
+
+func (s *Service) gaugesLocked() {
+	if s.m != nil {
+		s.m.CloudResourcesHeld.Set(float64(s.unused))
+		s.m.CloudRecordings.Set(float64(len(s.sessions)))
+	}
 }

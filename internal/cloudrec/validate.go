@@ -1,12 +1,15 @@
 package cloudrec
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/ars-project/ars/internal/netguard"
 	"github.com/ars-project/ars/internal/objstore"
 	"github.com/ars-project/ars/internal/storage"
 )
@@ -271,3 +274,36 @@ func alnum(s string) bool {
 	}
 	return true
 }
+
+// checkEndpoint refuses, before anything is sent, an S3 endpoint whose
+// host resolves to an address the outbound policy refuses (loopback,
+// private, link-local, the daemon itself, ...): Agora's code 2 with the
+// address and why. A name that does not resolve now is let through: the
+// upload's dialer checks whatever it resolves to later, and fails the
+// upload (to the backup directory) if that is refused.
+func (s *Service) checkEndpoint(ctx context.Context, d objstore.Destination) *apiError {
+	if s.guardURL == nil || d.Kind != "s3" {
+		return nil
+	}
+	u, err := url.Parse(d.Endpoint)
+	if err != nil {
+		return invalid("storageConfig.extensionParams.endpoint must be an http(s) URL without a path")
+	}
+	ctx, cancel := context.WithTimeout(ctx, endpointLookupTimeout)
+	defer cancel()
+	err = s.guardURL.CheckURL(ctx, "storage", u)
+	switch {
+	case errors.Is(err, netguard.ErrForbiddenAddress):
+		return invalid(fmt.Sprintf("storage endpoint %s refused: %s (an operator may allow it with ARS_OUTBOUND_ALLOW)",
+			u.Host, strings.TrimPrefix(err.Error(), "netguard: ")))
+	case errors.Is(err, netguard.ErrBadURL):
+		return invalid("storageConfig.extensionParams.endpoint must be an http(s) URL with a host")
+	case err != nil:
+		s.log.Info("storage endpoint not resolvable at start; the upload will check it", "endpoint", u.Host, "error", err)
+	}
+	return nil
+}
+
+// endpointLookupTimeout bounds the DNS lookup of a storage endpoint in a
+// start request.
+const endpointLookupTimeout = 3 * time.Second

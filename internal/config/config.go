@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ars-project/ars/internal/netguard"
 	"github.com/ars-project/ars/internal/pprofserver"
 )
 
@@ -80,6 +81,16 @@ type Config struct {
 	WebhookSecret string
 	// PprofAddr, when set, serves Go's profiles on this loopback address.
 	PprofAddr string
+	// OutboundAllow names addresses the daemon may connect to for a user
+	// despite the outbound policy (internal/netguard): IPs, CIDR prefixes
+	// and host names, comma-separated.
+	OutboundAllow string
+	// CloudMaxResources caps acquired resource IDs not yet used to start.
+	CloudMaxResources int
+	// CloudMaxSessions caps running cloud recordings.
+	CloudMaxSessions int
+	// CloudMaxPerChannel caps running cloud recordings of one channel.
+	CloudMaxPerChannel int
 }
 
 // PortRange is an inclusive range of UDP ports.
@@ -135,6 +146,10 @@ func Default() Config {
 		CloudSegment:     4 * time.Second,
 		CloudResourceTTL: 5 * time.Minute,
 		CloudBackupRetry: 30 * time.Second,
+
+		CloudMaxResources:  1000,
+		CloudMaxSessions:   200,
+		CloudMaxPerChannel: 8,
 	}
 }
 
@@ -227,6 +242,10 @@ func (c *Config) settings() []setting {
 		mk("ARS_WEBHOOK_URL", "webhook-url", "URL receiving cloud recording notifications", false, func() (func(string) error, func() string) { return str(&c.WebhookURL) }),
 		mk("ARS_PPROF_ADDR", "pprof-addr", "loopback address serving Go profiles at /debug/pprof/ (empty: off)", false, func() (func(string) error, func() string) { return str(&c.PprofAddr) }),
 		mk("ARS_WEBHOOK_SECRET", "", "secret signing webhook notifications; environment only", true, func() (func(string) error, func() string) { return str(&c.WebhookSecret) }),
+		mk("ARS_OUTBOUND_ALLOW", "outbound-allow", "IPs, CIDR prefixes and host names the daemon may upload to although private or loopback (comma-separated)", false, func() (func(string) error, func() string) { return str(&c.OutboundAllow) }),
+		mk("ARS_CLOUD_MAX_RESOURCES", "cloud-max-resources", "acquired cloud recording resource IDs not yet started, at most", false, func() (func(string) error, func() string) { return num(&c.CloudMaxResources) }),
+		mk("ARS_CLOUD_MAX_SESSIONS", "cloud-max-sessions", "cloud recordings running at once, at most", false, func() (func(string) error, func() string) { return num(&c.CloudMaxSessions) }),
+		mk("ARS_CLOUD_MAX_RECORDERS_PER_CHANNEL", "cloud-max-recorders-per-channel", "cloud recordings of one channel running at once, at most", false, func() (func(string) error, func() string) { return num(&c.CloudMaxPerChannel) }),
 	}
 }
 
@@ -359,6 +378,18 @@ func (c Config) Validate() error {
 		if c.WebhookSecret == "" {
 			bad("ARS_WEBHOOK_SECRET", "must be set with ARS_WEBHOOK_URL")
 		}
+	}
+	if _, err := netguard.ParseAllowList(c.OutboundAllow); err != nil {
+		bad("ARS_OUTBOUND_ALLOW", "%v", err)
+	}
+	if c.CloudMaxResources < 1 || c.CloudMaxResources > 1_000_000 {
+		bad("ARS_CLOUD_MAX_RESOURCES", "%d is outside 1..1000000", c.CloudMaxResources)
+	}
+	if c.CloudMaxSessions < 1 || c.CloudMaxSessions > 100_000 {
+		bad("ARS_CLOUD_MAX_SESSIONS", "%d is outside 1..100000", c.CloudMaxSessions)
+	}
+	if c.CloudMaxPerChannel < 1 || c.CloudMaxPerChannel > c.CloudMaxSessions {
+		bad("ARS_CLOUD_MAX_RECORDERS_PER_CHANNEL", "%d is outside 1..ARS_CLOUD_MAX_SESSIONS (%d)", c.CloudMaxPerChannel, c.CloudMaxSessions)
 	}
 	return errors.Join(errs...)
 }

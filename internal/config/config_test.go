@@ -103,3 +103,34 @@ func TestDevCredentialsPersistWithMode0600(t *testing.T) {
 		t.Fatalf("second run did not reuse the pair: %v %v", created, err)
 	}
 }
+
+func TestOutboundAndCloudCaps(t *testing.T) {
+	c, err := load(t, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.OutboundAllow != "" || c.CloudMaxResources != 1000 || c.CloudMaxSessions != 200 || c.CloudMaxPerChannel != 8 {
+		t.Fatalf("defaults: allow %q resources %d sessions %d per channel %d", c.OutboundAllow, c.CloudMaxResources, c.CloudMaxSessions, c.CloudMaxPerChannel)
+	}
+	c, err = load(t, map[string]string{"ARS_OUTBOUND_ALLOW": "127.0.0.1/32,minio.internal", "ARS_CLOUD_MAX_RESOURCES": "5"},
+		"--cloud-max-sessions", "3", "--cloud-max-recorders-per-channel", "2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.OutboundAllow != "127.0.0.1/32,minio.internal" || c.CloudMaxResources != 5 || c.CloudMaxSessions != 3 || c.CloudMaxPerChannel != 2 {
+		t.Fatalf("set: %+v", c)
+	}
+	for env, want := range map[string]string{
+		"ARS_OUTBOUND_ALLOW=10.0.0.0/33":           "ARS_OUTBOUND_ALLOW",
+		"ARS_OUTBOUND_ALLOW=bad_name":              "ARS_OUTBOUND_ALLOW",
+		"ARS_CLOUD_MAX_RESOURCES=0":                "ARS_CLOUD_MAX_RESOURCES",
+		"ARS_CLOUD_MAX_SESSIONS=-1":                "ARS_CLOUD_MAX_SESSIONS",
+		"ARS_CLOUD_MAX_RECORDERS_PER_CHANNEL=0":    "ARS_CLOUD_MAX_RECORDERS_PER_CHANNEL",
+		"ARS_CLOUD_MAX_RECORDERS_PER_CHANNEL=5000": "ARS_CLOUD_MAX_RECORDERS_PER_CHANNEL",
+	} {
+		k, v, _ := strings.Cut(env, "=")
+		if _, err := load(t, map[string]string{k: v}); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: error %v, want mention of %s", env, err, want)
+		}
+	}
+}
