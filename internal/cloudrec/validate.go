@@ -292,10 +292,14 @@ func (s *Service) checkEndpoint(ctx context.Context, d objstore.Destination) *ap
 	ctx, cancel := context.WithTimeout(ctx, endpointLookupTimeout)
 	defer cancel()
 	err = s.guardURL.CheckURL(ctx, "storage", u)
+	var fe *netguard.ForbiddenError
 	switch {
-	case errors.Is(err, netguard.ErrForbiddenAddress):
-		return invalid(fmt.Sprintf("storage endpoint %s refused: %s (an operator may allow it with ARS_OUTBOUND_ALLOW)",
-			u.Host, strings.TrimPrefix(err.Error(), "netguard: ")))
+	case errors.As(err, &fe):
+		hint := " (an operator may allow it with ARS_OUTBOUND_ALLOW)"
+		if fe.Self {
+			hint = ""
+		}
+		return invalid(fmt.Sprintf("storage endpoint %s refused: %s%s", u.Host, strings.TrimPrefix(err.Error(), "netguard: "), hint))
 	case errors.Is(err, netguard.ErrBadURL):
 		return invalid("storageConfig.extensionParams.endpoint must be an http(s) URL with a host")
 	case err != nil:

@@ -1,6 +1,9 @@
 package netguard
 
-import "errors"
+import (
+	"errors"
+	"net/netip"
+)
 
 var (
 	// ErrForbiddenAddress means a connection to an address the policy
@@ -12,3 +15,25 @@ var (
 	// ErrBadURL means a URL without an http(s) scheme or a host.
 	ErrBadURL = errors.New("netguard: bad URL")
 )
+
+// ForbiddenError is a refusal: which address, why, and whether it was
+// the daemon's own listener (which no allow-list can open). It matches
+// ErrForbiddenAddress with errors.Is.
+type ForbiddenError struct {
+	Addr netip.AddrPort
+	// Host is the name Addr was resolved from; empty for a literal.
+	Host   string
+	Reason string
+	Self   bool
+}
+
+func (e *ForbiddenError) Error() string {
+	s := "netguard: forbidden address: " + e.Addr.Addr().String() + " is " + e.Reason
+	if e.Host != "" {
+		s += " (resolved from " + e.Host + ")"
+	}
+	return s
+}
+
+// Unwrap makes errors.Is(err, ErrForbiddenAddress) hold.
+func (e *ForbiddenError) Unwrap() error { return ErrForbiddenAddress }

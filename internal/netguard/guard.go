@@ -109,9 +109,11 @@ func (g *Guard) isSelf(ap netip.AddrPort) bool {
 // allow-list names the host the address was resolved from.
 func (g *Guard) check(purpose string, ap netip.AddrPort, byName bool) error {
 	ip := ap.Addr().WithZone("").Unmap()
+	ap = netip.AddrPortFrom(ip, ap.Port())
 	var reason string
+	self := g.isSelf(ap)
 	switch {
-	case g.isSelf(netip.AddrPortFrom(ip, ap.Port())):
+	case self:
 		reason = "the daemon's own listener"
 	case byName || g.allow.allowsAddr(ip):
 		return nil
@@ -126,7 +128,7 @@ func (g *Guard) check(purpose string, ap netip.AddrPort, byName bool) error {
 		g.m.OutboundRefused.WithLabelValues(purpose).Inc()
 	}
 	g.log.Debug("outbound connection refused", "purpose", purpose, "addr", ap.String(), "reason", reason)
-	return fmt.Errorf("%w: %s is %s", ErrForbiddenAddress, ap.Addr().String(), reason)
+	return &ForbiddenError{Addr: ap, Reason: reason, Self: self}
 }
 
 // CheckAddr applies the policy to one address and port.
@@ -159,8 +161,9 @@ func (g *Guard) CheckHost(ctx context.Context, purpose, hostport string) error {
 	}
 	for _, ip := range ips {
 		if err := g.check(purpose, netip.AddrPortFrom(ip, port), byName); err != nil {
-			if host != ip.String() {
-				return fmt.Errorf("%w (resolved from %s)", err, host)
+			var fe *ForbiddenError
+			if _, notIP := netip.ParseAddr(host); notIP != nil && errors.As(err, &fe) {
+				fe.Host = host
 			}
 			return err
 		}

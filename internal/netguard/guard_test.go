@@ -190,8 +190,10 @@ func TestAllowListAndSelf(t *testing.T) {
 	// The daemon's own port stays refused on any local address, even
 	// allow-listed ones.
 	for _, host := range []string{"127.0.0.1", "127.0.0.2", "[::ffff:127.0.0.1]"} {
-		if _, err := dial(ctx, "tcp", host+":"+strconv.Itoa(int(self.port()))); !errors.Is(err, ErrForbiddenAddress) {
-			t.Errorf("dial own port on %s: %v, want ErrForbiddenAddress", host, err)
+		_, err := dial(ctx, "tcp", host+":"+strconv.Itoa(int(self.port())))
+		var fe *ForbiddenError
+		if !errors.Is(err, ErrForbiddenAddress) || !errors.As(err, &fe) || !fe.Self {
+			t.Errorf("dial own port on %s: %v, want a ForbiddenError for the daemon itself", host, err)
 		}
 	}
 	self.noAccept(t)

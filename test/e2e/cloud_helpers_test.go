@@ -457,7 +457,10 @@ func decodeSilently(t *testing.T, path string) {
 func cloudDaemon(t *testing.T, hooks *hookReceiver, extra ...string) *daemon {
 	t.Helper()
 	env := []string{"ARS_CLOUD_CUSTOMER_ID=" + customerID, "ARS_CLOUD_CUSTOMER_SECRET=" + customerSecret,
-		"ARS_CLOUD_SEGMENT_DURATION=2s", "ARS_CLOUD_BACKUP_RETRY=1s", "ARS_IDLE_TIMEOUT=5s"}
+		"ARS_CLOUD_SEGMENT_DURATION=2s", "ARS_CLOUD_BACKUP_RETRY=1s", "ARS_IDLE_TIMEOUT=5s",
+		// versitygw runs on loopback, which the outbound policy refuses
+		// unless allowed.
+		"ARS_OUTBOUND_ALLOW=127.0.0.1/32"}
 	if hooks != nil {
 		env = append(env, "ARS_WEBHOOK_URL="+hooks.srv.URL, "ARS_WEBHOOK_SECRET="+webhookSecret)
 	}
