@@ -145,7 +145,7 @@ func run(ctx context.Context, force <-chan struct{}, cfg config.Config, stdout, 
 
 	// The cloud recording API is off without customer credentials.
 	if cfg.CloudCustomerID != "" {
-		if err := startCloud(cfg, log, mgr, verifier, srv, &started); err != nil {
+		if err := startCloud(cfg, log, m, mgr, verifier, srv, &started); err != nil {
 			return err
 		}
 	}
@@ -199,10 +199,10 @@ func run(ctx context.Context, force <-chan struct{}, cfg config.Config, stdout, 
 
 // startCloud starts the Agora Cloud Recording compatible API with its
 // uploader and webhook notifier, and mounts it on srv.
-func startCloud(cfg config.Config, log *slog.Logger, mgr *session.Manager, verifier *rdk.Verifier, srv *api.Server, started *stack) error {
+func startCloud(cfg config.Config, log *slog.Logger, m *metrics.Metrics, mgr *session.Manager, verifier *rdk.Verifier, srv *api.Server, started *stack) error {
 	stateDir := cmp.Or(cfg.StateDir, filepath.Join(cfg.FileRoot, ".ars"))
 	var cloud *cloudrec.Service
-	cloudOpts := []cloudrec.Option{cloudrec.WithLogger(log)}
+	cloudOpts := []cloudrec.Option{cloudrec.WithLogger(log), cloudrec.WithMetrics(m)}
 	if cfg.WebhookURL != "" {
 		hooks := webhook.New(cfg.WebhookURL, cfg.WebhookSecret, filepath.Join(stateDir, "webhooks"), webhook.WithLogger(log))
 		if err := hooks.Start(); err != nil {

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/ars-project/ars/internal/api"
+	"github.com/ars-project/ars/internal/metrics"
 	"github.com/ars-project/ars/internal/objstore"
 	"github.com/ars-project/ars/internal/session"
 	"github.com/ars-project/ars/internal/webhook"
@@ -62,6 +63,9 @@ type Config struct {
 	StopWait time.Duration
 	// ProgressEvery spaces uploading_progress events.
 	ProgressEvery time.Duration
+	// WriteRetry is the pause of a track after a failed write (default
+	// DefaultWriteRetry).
+	WriteRetry time.Duration
 }
 
 // Service is the cloud recording API.
@@ -74,6 +78,7 @@ type Service struct {
 	uploader *objstore.Uploader
 	notifier Notifier
 	now      func() time.Time
+	metrics  *metrics.Metrics // nil: not counted (diskfull.go)
 
 	mu        sync.Mutex
 	closed    bool
@@ -98,6 +103,8 @@ type endedSession struct {
 	// repeat); nil means 404.
 	replay *stopResponse
 	status int
+	// lost counts files that never reached storage: no late "uploaded".
+	lost int
 }
 
 // Option configures a Service.
@@ -120,6 +127,9 @@ func New(cfg Config, channels Channels, keys KeyVerifier, guard Guard, up *objst
 	}
 	if cfg.ProgressEvery <= 0 {
 		cfg.ProgressEvery = time.Minute
+	}
+	if cfg.WriteRetry <= 0 {
+		cfg.WriteRetry = DefaultWriteRetry
 	}
 	s := &Service{cfg: cfg, log: slog.Default(), channels: channels, keys: keys, guard: guard, uploader: up,
 		now: time.Now, resources: map[string]*resource{}, sessions: map[string]*recorder{},
@@ -307,7 +317,7 @@ func (s *Service) UploadResult(res objstore.Result) {
 	}
 	// The last file of an ended recording left the backup: now every file
 	// is in its destination, which is what "uploaded" promises.
-	if res.Outcome == objstore.Restored && !s.uploader.HasBackups(res.Job.Session) {
+	if res.Outcome == objstore.Restored && !s.uploader.HasBackups(res.Job.Session) && !s.endedLost(res.Job.Session) {
 		s.notify(webhook.EventUploaded, webhook.ServiceUploader, webhook.Payload{Cname: cname, UID: uid, SID: res.Job.Session,
 			Details: map[string]any{"msgName": "uploaded", "status": 0, "fileName": res.Job.Key, "restored": true}})
 	}

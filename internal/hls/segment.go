@@ -288,3 +288,21 @@ func (t *Track) emit(f File) {
 		t.cfg.OnFile(f)
 	}
 }
+
+// drop removes one listed segment; what follows it follows a gap.
+func (s *segmenter) drop(name string) bool {
+	for i, sg := range s.segs {
+		if sg.name != name {
+			continue
+		}
+		s.written -= sg.dur
+		s.segs = append(s.segs[:i], s.segs[i+1:]...)
+		if i < len(s.segs) {
+			s.segs[i].disc = true
+		} else {
+			s.disc = true
+		}
+		return true
+	}
+	return false
+}

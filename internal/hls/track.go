@@ -316,3 +316,21 @@ func (t *Track) Close() error {
 	}
 	return nil
 }
+
+// DropSegment takes a media segment out of the playlist: its file never
+// reached storage (see objstore.Lost), and a playlist naming it would stop
+// players there. The segment after it is marked as following a gap. It
+// reports whether the playlist listed the segment; the playlist on disk
+// changes with the next write (or RewritePlaylist).
+func (t *Track) DropSegment(name string) bool {
+	return t.seg.drop(name)
+}
+
+// RewritePlaylist writes the playlist again (with its end marker once the
+// track is closed) and reports it through OnFile.
+func (t *Track) RewritePlaylist() error {
+	if len(t.seg.segs) == 0 {
+		return nil
+	}
+	return t.seg.writePlaylist(t.closed)
+}

@@ -40,6 +40,11 @@ type Metrics struct {
 	KeyFailures        *prometheus.CounterVec
 	UDPBufferBytes     prometheus.Gauge
 	KernelDrops        prometheus.Counter
+
+	// Cloud recording on a failing disk (internal/cloudrec).
+	CloudWriteErrors   prometheus.Counter
+	CloudTracksFailing prometheus.Gauge
+	CloudFilesLost     prometheus.Counter
 }
 
 // New creates the instruments in a fresh registry, with the Go runtime and
@@ -84,5 +89,12 @@ func New() *Metrics {
 		m.ActiveChannels, m.RecordingChannels, m.ActiveParticipants, m.OpenFiles, m.WriteErrors,
 		m.RecordingsStarted, stopped, keyFailures, m.UDPBufferBytes, m.KernelDrops,
 	)
+	m.CloudWriteErrors = prometheus.NewCounter(prometheus.CounterOpts{Name: "ars_cloud_write_errors_total",
+		Help: "Failed writes of cloud recording files (HLS segments, playlists) in ARS_STATE_DIR."})
+	m.CloudTracksFailing = prometheus.NewGauge(prometheus.GaugeOpts{Name: "ars_cloud_tracks_failing",
+		Help: "Cloud recording tracks that cannot write and wait to retry."})
+	m.CloudFilesLost = prometheus.NewCounter(prometheus.CounterOpts{Name: "ars_cloud_files_lost_total",
+		Help: "Cloud recording files neither uploaded nor backed up."})
+	reg.MustRegister(m.CloudWriteErrors, m.CloudTracksFailing, m.CloudFilesLost)
 	return m
 }
