@@ -94,6 +94,22 @@ func (r *recorder) writeFailed(k trackKey, ts *trackState, at time.Time, err err
 		"streamUid": strconv.FormatUint(uint64(k.uid), 10), "trackType": k.kind, "UtcMs": at.UnixMilli()})
 }
 
+// trackIdle runs on the worker when a track's sender left: a track
+// without media is not failing to write, so it no longer holds query at
+// statusAbnormal. Its next failure, if any, is reported again.
+func (r *recorder) trackIdle(ts *trackState) {
+	if !ts.failing {
+		return
+	}
+	ts.failing = false
+	r.mu.Lock()
+	r.failingTracks--
+	r.mu.Unlock()
+	if m := r.svc.metrics; m != nil {
+		m.CloudTracksFailing.Dec()
+	}
+}
+
 // segmentWritten runs on the worker for each new segment: after a failure
 // it is the resumption.
 func (r *recorder) segmentWritten(k trackKey, f hls.File) {

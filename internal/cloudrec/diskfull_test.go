@@ -347,3 +347,27 @@ func TestCloudLostFilesReported(t *testing.T) {
 	}
 	t.Logf("lost: %v", lostSegs)
 }
+
+// TestCloudFailingTrackLeaves: a participant whose tracks cannot write
+// leaves; the recording no longer answers status 20 for tracks that have
+// nothing to write.
+func TestCloudFailingTrackLeaves(t *testing.T) {
+	root := t.TempDir()
+	work := filepath.Join(root, "work")
+	tmpfs(t, work, "4m")
+	r := newRig(t, work, filepath.Join(root, "backup"), objstore.Destination{Kind: "local", Dir: filepath.Join(root, "store")}, 6)
+	r.feedUntil(2 * time.Second)
+	fillUp(t, work)
+	r.feedUntil(5 * time.Second)
+	if st := r.status(); st != statusAbnormal {
+		t.Fatalf("status %d on a full disk", st)
+	}
+	r.rec.Left(r.p)
+	r.feedUntil(5 * time.Second) // waits for the worker
+	if st := r.status(); st != statusRunning {
+		t.Errorf("status %d after the failing participant left, want %d", st, statusRunning)
+	}
+	if v := testutil.ToFloat64(r.m.CloudTracksFailing); v != 0 {
+		t.Errorf("ars_cloud_tracks_failing %v after the participant left", v)
+	}
+}

@@ -229,6 +229,7 @@ func (r *recorder) handle(it item) {
 		for k, ts := range r.tracks {
 			if k.uid == it.p.UID() && !ts.unusable {
 				r.streamState(k, 1)
+				r.trackIdle(ts)
 			}
 		}
 	case itemUpdate:
