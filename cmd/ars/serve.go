@@ -202,7 +202,7 @@ func run(ctx context.Context, force <-chan struct{}, cfg config.Config, stdout, 
 func startCloud(cfg config.Config, log *slog.Logger, m *metrics.Metrics, mgr *session.Manager, verifier *rdk.Verifier, srv *api.Server, started *stack) error {
 	stateDir := cmp.Or(cfg.StateDir, filepath.Join(cfg.FileRoot, ".ars"))
 	var cloud *cloudrec.Service
-	cloudOpts := []cloudrec.Option{cloudrec.WithLogger(log), cloudrec.WithMetrics(m)}
+	cloudOpts := []cloudrec.Option{cloudrec.WithLogger(log), cloudrec.WithDiskMetrics(m)}
 	if cfg.WebhookURL != "" {
 		hooks := webhook.New(cfg.WebhookURL, cfg.WebhookSecret, filepath.Join(stateDir, "webhooks"), webhook.WithLogger(log))
 		if err := hooks.Start(); err != nil {

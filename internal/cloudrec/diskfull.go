@@ -55,8 +55,8 @@ const (
 	uploadUnknown = "unknown"
 )
 
-// WithMetrics counts write failures and lost files.
-func WithMetrics(m *metrics.Metrics) Option { return func(s *Service) { s.metrics = m } }
+// WithDiskMetrics counts write failures and lost files.
+func WithDiskMetrics(m *metrics.Metrics) Option { return func(s *Service) { s.diskMetrics = m } }
 
 // lostFile names a file that never reached storage.
 type lostFile struct {
@@ -69,7 +69,7 @@ type lostFile struct {
 // pauses, and the first failure of a run is reported.
 func (r *recorder) writeFailed(k trackKey, ts *trackState, at time.Time, err error) {
 	ts.retryAt = at.Add(r.svc.cfg.WriteRetry)
-	if m := r.svc.metrics; m != nil {
+	if m := r.svc.diskMetrics; m != nil {
 		m.CloudWriteErrors.Inc()
 	}
 	if ts.failing {
@@ -80,7 +80,7 @@ func (r *recorder) writeFailed(k trackKey, ts *trackState, at time.Time, err err
 	r.mu.Lock()
 	r.failingTracks++
 	r.mu.Unlock()
-	if m := r.svc.metrics; m != nil {
+	if m := r.svc.diskMetrics; m != nil {
 		m.CloudTracksFailing.Inc()
 	}
 	reason := "write failed"
@@ -105,7 +105,7 @@ func (r *recorder) trackIdle(ts *trackState) {
 	r.mu.Lock()
 	r.failingTracks--
 	r.mu.Unlock()
-	if m := r.svc.metrics; m != nil {
+	if m := r.svc.diskMetrics; m != nil {
 		m.CloudTracksFailing.Dec()
 	}
 }
@@ -125,7 +125,7 @@ func (r *recorder) segmentWritten(k trackKey, f hls.File) {
 	r.mu.Lock()
 	r.failingTracks--
 	r.mu.Unlock()
-	if m := r.svc.metrics; m != nil {
+	if m := r.svc.diskMetrics; m != nil {
 		m.CloudTracksFailing.Dec()
 	}
 	gapFrom := ts.lastEnd
@@ -146,7 +146,7 @@ func (r *recorder) reportLost(key string, err error) {
 	r.mu.Lock()
 	o := r.owner[key]
 	r.mu.Unlock()
-	if m := r.svc.metrics; m != nil {
+	if m := r.svc.diskMetrics; m != nil {
 		m.CloudFilesLost.Inc()
 	}
 	r.svc.log.Error("recorded file lost: neither uploaded nor backed up", "sid", r.sid, "key", key, "error", err)

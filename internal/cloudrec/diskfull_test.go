@@ -119,7 +119,7 @@ func newRig(t *testing.T, workDir, backupDir string, dest objstore.Destination, 
 	r.up = objstore.NewUploader(backupDir, objstore.WithLogger(log), objstore.WithBackoff(time.Millisecond),
 		objstore.WithRetryInterval(100*time.Millisecond), objstore.WithResults(func(res objstore.Result) { svc.UploadResult(res) }))
 	svc = New(Config{WorkDir: workDir, SegmentDuration: time.Second, WriteRetry: time.Second, StopWait: 20 * time.Second},
-		mgr, nil, nil, r.up, WithLogger(log), WithNotifier(r.ev), WithMetrics(r.m))
+		mgr, nil, nil, r.up, WithLogger(log), WithNotifier(r.ev), WithDiskMetrics(r.m))
 	r.svc = svc
 	if err := r.up.Start(); err != nil {
 		t.Fatal(err)

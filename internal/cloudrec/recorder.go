@@ -498,7 +498,7 @@ func (r *recorder) exit(cause string) {
 	r.mu.Unlock()
 	r.svc.log.Info("cloud recording ended", "sid", r.sid, "cause", cause, "files", len(files), "backuped", backuped,
 		"lost", len(lost), "dropped_packets", r.dropped.Load())
-	if m := r.svc.metrics; m != nil && r.failingTracks > 0 {
+	if m := r.svc.diskMetrics; m != nil && r.failingTracks > 0 {
 		m.CloudTracksFailing.Sub(float64(r.failingTracks))
 	}
 	r.svc.forget(r, nil)

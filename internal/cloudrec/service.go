@@ -78,7 +78,10 @@ type Service struct {
 	uploader *objstore.Uploader
 	notifier Notifier
 	now      func() time.Time
-	metrics  *metrics.Metrics // nil: not counted (diskfull.go)
+
+	// diskMetrics counts write failures and lost files (diskfull.go);
+	// nil: not counted.
+	diskMetrics *metrics.Metrics
 
 	mu        sync.Mutex
 	closed    bool
