@@ -177,7 +177,7 @@ func (s *Service) handleQuery(r *http.Request) (int, any, *apiError) {
 		return 0, nil, e
 	}
 	status, files := rec.snapshot()
-	if status != statusRunning {
+	if status != statusRunning && status != statusAbnormal {
 		return 0, nil, notFound()
 	}
 	return http.StatusOK, queryResponse{Cname: rec.cname, UID: rec.uidStr, ResourceID: rec.rid, SID: rec.sid,

@@ -29,6 +29,7 @@ const (
 	itemJoined
 	itemLeft
 	itemUpdate
+	itemLost // a file's upload was lost (diskfull.go)
 )
 
 type item struct {
@@ -37,6 +38,8 @@ type item struct {
 	at   time.Time
 	data []byte
 	upd  subscriptionUpdate
+	// lostKey is the storage key of a lost file (itemLost).
+	lostKey string
 }
 
 type subscriptionUpdate struct {
@@ -52,7 +55,14 @@ type trackState struct {
 	t      *hls.Track
 	ssrc   uint32
 	lastAt time.Time
-	failed bool
+	// unusable: the stream cannot be recorded (its codec); it never is.
+	unusable bool
+	// failing: the last write failed; packets are dropped until retryAt,
+	// then the track tries again (diskfull.go).
+	failing bool
+	retryAt time.Time
+	// lastEnd is the wall-clock end of the last segment written.
+	lastEnd time.Time
 }
 
 // recorder is one running recording: a sink on its channel and the
@@ -89,6 +99,13 @@ type recorder struct {
 	uploaded  int
 	backuped  bool
 	exitCause string
+	// failingTracks counts tracks that cannot write: query answers
+	// statusAbnormal meanwhile.
+	failingTracks int
+	// owner maps every file's storage key to its track; lost holds the
+	// keys of files that never reached storage.
+	owner map[string]trackKey
+	lost  map[string]trackKey
 
 	evMu sync.Mutex
 	seq  int
@@ -99,7 +116,8 @@ func newRecorder(s *Service, rid, sid, cname, uidStr string, uid uint32, st reco
 		dir: filepath.Join(s.cfg.WorkDir, sid), started: s.now(), in: make(chan item, inboxSize),
 		exitReq: make(chan string, 1), closedOut: make(chan struct{}), finished: make(chan struct{}),
 		subs: st.subs, parts: map[*session.Participant]map[uint32]storage.StreamInfo{},
-		tracks: map[trackKey]*trackState{}, status: statusRunning}
+		tracks: map[trackKey]*trackState{}, status: statusRunning,
+		owner: map[string]trackKey{}, lost: map[string]trackKey{}}
 	r.cond = sync.NewCond(&r.mu)
 	r.emptySince = r.started
 	r.lastProg = r.started
@@ -209,8 +227,9 @@ func (r *recorder) handle(it item) {
 			r.emptySince = r.svc.now()
 		}
 		for k, ts := range r.tracks {
-			if k.uid == it.p.UID() && !ts.failed {
+			if k.uid == it.p.UID() && !ts.unusable {
 				r.streamState(k, 1)
+				r.trackIdle(ts)
 			}
 		}
 	case itemUpdate:
@@ -222,6 +241,8 @@ func (r *recorder) handle(it item) {
 		}
 	case itemPacket:
 		r.packet(it)
+	case itemLost:
+		r.dropLost(it.lostKey)
 	}
 }
 
@@ -272,7 +293,12 @@ func (r *recorder) packet(it item) {
 		ts = r.newTrack(key, info)
 		ts.ssrc = ssrc
 	}
-	if ts.failed {
+	if ts.unusable {
+		return
+	}
+	if ts.failing && it.at.Before(ts.retryAt) {
+		// Not yet time to try the disk again.
+		r.dropped.Add(1)
 		return
 	}
 	if ts.ssrc != ssrc {
@@ -285,10 +311,7 @@ func (r *recorder) packet(it item) {
 	}
 	ts.lastAt = it.at
 	if err := ts.t.WriteRTP(it.at, it.data); err != nil {
-		ts.failed = true
-		r.svc.log.Error("track failed", "sid", r.sid, "track", ts.t.Name(), "error", err)
-		r.event(webhook.EventError, webhook.ServiceRecorder, map[string]any{"msgName": "cloud_recording_error",
-			"module": 0, "errorLevel": 3, "errorCode": 50, "stat": 0, "errorMsg": err.Error()})
+		r.writeFailed(key, ts, it.at, err)
 	}
 }
 
@@ -304,7 +327,7 @@ func (r *recorder) newTrack(key trackKey, info storage.StreamInfo) *trackState {
 		SegmentDuration: r.svc.cfg.SegmentDuration, MP4: r.settings.mp4, Log: r.svc.log,
 		OnFile: func(f hls.File) { r.onFile(key, f) }})
 	if err != nil {
-		ts.failed = true
+		ts.unusable = true
 		r.svc.log.Warn("stream not recordable", "sid", r.sid, "uid", key.uid, "codec", info.Codec, "error", err)
 		return ts
 	}
@@ -341,12 +364,21 @@ func (r *recorder) onFile(k trackKey, f hls.File) {
 			"startUtcMs": ms, "discontinueUtcMs": ms, "mixedAllUser": false,
 			"streams": []map[string]any{{"streamUid": strconv.FormatUint(uint64(k.uid), 10), "trackType": k.kind, "startUtcMs": ms}}})
 	}
+	if f.Kind == hls.FileSegment {
+		r.segmentWritten(k, f)
+	}
+	r.mu.Lock()
+	r.owner[key] = k
+	r.mu.Unlock()
 	queued, err := r.svc.uploader.Submit(objstore.Job{Session: r.sid, Dest: r.settings.dest, Key: key, File: f.Path})
+	if err != nil {
+		// Never queued, never backed up: lost.
+		r.reportLost(key, err)
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if err != nil {
-		r.svc.log.Error("upload not queued", "sid", r.sid, "key", key, "error", err)
-		r.backuped = true
+		r.lost[key] = k
 	} else if queued {
 		r.pending++
 		r.total++
@@ -363,16 +395,26 @@ func (r *recorder) onFile(k trackKey, f hls.File) {
 }
 
 func (r *recorder) uploadResult(res objstore.Result) {
+	if res.Outcome == objstore.Lost {
+		r.reportLost(res.Job.Key, res.Err)
+	}
 	r.mu.Lock()
 	switch res.Outcome {
 	case objstore.Uploaded:
 		r.pending--
 		r.uploaded++
+		// A newer version (a playlist) made it: the key is not lost.
+		delete(r.lost, res.Job.Key)
 	case objstore.Backuped:
 		r.pending--
 		r.backuped = true
+		delete(r.lost, res.Job.Key)
 	case objstore.Restored:
 		r.uploaded++
+		delete(r.lost, res.Job.Key)
+	case objstore.Lost:
+		r.pending--
+		r.lost[res.Job.Key] = r.owner[res.Job.Key]
 	}
 	r.cond.Broadcast()
 	r.mu.Unlock()
@@ -391,6 +433,9 @@ func (r *recorder) progress() {
 func (r *recorder) snapshot() (int, []fileInfo) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.status == statusRunning && r.failingTracks > 0 {
+		return statusAbnormal, append([]fileInfo{}, r.files...)
+	}
 	return r.status, append([]fileInfo{}, r.files...)
 }
 
@@ -421,16 +466,25 @@ func (r *recorder) exit(cause string) {
 		leave = 2
 	}
 	r.event(webhook.EventRecorderLeave, webhook.ServiceRecorder, map[string]any{"msgName": "recorder_leave", "leaveCode": leave})
-	r.mu.Lock()
-	for r.pending > 0 {
-		r.cond.Wait()
+	r.waitUploads()
+	// Segments lost after their playlist's last version leave it now.
+	if r.dropAllLost() {
+		r.waitUploads()
 	}
-	backuped, files := r.backuped, append([]fileInfo{}, r.files...)
+	r.mu.Lock()
+	backuped, files, lost := r.backuped, append([]fileInfo{}, r.files...), r.lostListLocked()
 	r.mu.Unlock()
 	r.progress()
-	if backuped {
+	switch {
+	case len(lost) > 0:
+		// Neither 31 nor 32: not every file reached storage or backup.
+		r.svc.markLost(r, len(lost))
+		r.event(webhook.EventError, webhook.ServiceCloudRecording, map[string]any{"msgName": "cloud_recording_error",
+			"module": errModuleUploader, "errorLevel": errLevelMajor, "errorCode": errCodeUploadFailed, "stat": 1,
+			"errorMsg": strconv.Itoa(len(lost)) + " recorded files were lost", "lostFiles": lost})
+	case backuped:
 		r.event(webhook.EventBackuped, webhook.ServiceUploader, map[string]any{"msgName": "backuped", "status": 0})
-	} else {
+	default:
 		r.event(webhook.EventUploaded, webhook.ServiceUploader, map[string]any{"msgName": "uploaded", "status": 0})
 	}
 	r.event(webhook.EventFileInfos, webhook.ServiceCloudRecording, map[string]any{"msgName": "file_infos", "fileList": files})
@@ -443,7 +497,10 @@ func (r *recorder) exit(cause string) {
 	r.status = statusExited
 	r.mu.Unlock()
 	r.svc.log.Info("cloud recording ended", "sid", r.sid, "cause", cause, "files", len(files), "backuped", backuped,
-		"dropped_packets", r.dropped.Load())
+		"lost", len(lost), "dropped_packets", r.dropped.Load())
+	if m := r.svc.m; m != nil && r.failingTracks > 0 {
+		m.CloudTracksFailing.Sub(float64(r.failingTracks))
+	}
 	r.svc.forget(r, nil)
 	close(r.finished)
 }
@@ -472,22 +529,24 @@ func (r *recorder) stop(async bool) (*stopResponse, bool) {
 	}
 	r.mu.Lock()
 	resp := &stopResponse{Cname: r.cname, UID: r.uidStr, ResourceID: r.rid, SID: r.sid,
-		ServerResponse: stopServerResponse{FileListMode: "json", FileList: append([]fileInfo{}, r.files...)}}
-	switch {
-	case r.pending > 0:
-		resp.ServerResponse.UploadingStatus = "unknown"
-	case r.backuped:
-		resp.ServerResponse.UploadingStatus = "backuped"
-	default:
-		resp.ServerResponse.UploadingStatus = "uploaded"
-	}
+		ServerResponse: stopServerResponse{FileListMode: "json", FileList: append([]fileInfo{}, r.files...),
+			UploadingStatus: r.uploadStateLocked(), LostFiles: r.lostListLocked()}}
 	r.mu.Unlock()
 	if len(resp.ServerResponse.FileList) == 0 {
 		resp.Code, resp.Reason = codeNoFile, "no recorded files were generated"
-		resp.ServerResponse.UploadingStatus = "unknown"
+		resp.ServerResponse.UploadingStatus = uploadUnknown
 		r.svc.setReplay(r, resp)
 	}
 	return resp, true
+}
+
+// waitUploads waits until every queued upload is settled.
+func (r *recorder) waitUploads() {
+	r.mu.Lock()
+	for r.pending > 0 {
+		r.cond.Wait()
+	}
+	r.mu.Unlock()
 }
 
 // event queues one webhook event with the recording's next sequence

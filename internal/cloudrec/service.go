@@ -69,6 +69,9 @@ type Config struct {
 	// MaxSessions caps running recordings, MaxPerChannel those of one
 	// channel.
 	MaxResources, MaxSessions, MaxPerChannel int
+	// WriteRetry is the pause of a track after a failed write (default
+	// DefaultWriteRetry).
+	WriteRetry time.Duration
 }
 
 // EndpointGuard judges storage endpoints (internal/netguard.Guard).
@@ -87,7 +90,8 @@ type Service struct {
 	notifier Notifier
 	now      func() time.Time
 	guardURL EndpointGuard
-	m        *metrics.Metrics
+	// m counts caps, write failures and lost files; nil: not counted.
+	m *metrics.Metrics
 
 	mu        sync.Mutex
 	closed    bool
@@ -116,6 +120,8 @@ type endedSession struct {
 	// repeat); nil means 404.
 	replay *stopResponse
 	status int
+	// lost counts files that never reached storage: no late "uploaded".
+	lost int
 }
 
 // Option configures a Service.
@@ -149,6 +155,9 @@ func New(cfg Config, channels Channels, keys KeyVerifier, guard Guard, up *objst
 	cfg.MaxResources = cmp.Or(max(cfg.MaxResources, 0), 1000)
 	cfg.MaxSessions = cmp.Or(max(cfg.MaxSessions, 0), 200)
 	cfg.MaxPerChannel = cmp.Or(max(cfg.MaxPerChannel, 0), 8)
+	if cfg.WriteRetry <= 0 {
+		cfg.WriteRetry = DefaultWriteRetry
+	}
 	s := &Service{cfg: cfg, log: slog.Default(), channels: channels, keys: keys, guard: guard, uploader: up,
 		now: time.Now, resources: map[string]*resource{}, sessions: map[string]*recorder{},
 		active: map[string]string{}, ended: map[string]*endedSession{}, perChannel: map[string]int{}, stopJan: make(chan struct{})}
@@ -335,7 +344,7 @@ func (s *Service) UploadResult(res objstore.Result) {
 	}
 	// The last file of an ended recording left the backup: now every file
 	// is in its destination, which is what "uploaded" promises.
-	if res.Outcome == objstore.Restored && !s.uploader.HasBackups(res.Job.Session) {
+	if res.Outcome == objstore.Restored && !s.uploader.HasBackups(res.Job.Session) && !s.endedLost(res.Job.Session) {
 		s.notify(webhook.EventUploaded, webhook.ServiceUploader, webhook.Payload{Cname: cname, UID: uid, SID: res.Job.Session,
 			Details: map[string]any{"msgName": "uploaded", "status": 0, "fileName": res.Job.Key, "restored": true}})
 	}

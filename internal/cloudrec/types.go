@@ -126,6 +126,10 @@ type stopServerResponse struct {
 	FileListMode    string     `json:"fileListMode"`
 	FileList        []fileInfo `json:"fileList"`
 	UploadingStatus string     `json:"uploadingStatus"`
+	// LostFiles (an ars extension) names the files that reached neither
+	// storage nor the backup (a full disk); uploadingStatus is then
+	// "unknown".
+	LostFiles []lostFile `json:"lostFiles,omitempty"`
 }
 
 type stopResponse struct {

@@ -9,4 +9,7 @@ var (
 	ErrCodec = errors.New("hls: unsupported codec")
 	// ErrNoMedia means the track was closed before any sample was usable.
 	ErrNoMedia = errors.New("hls: no media")
+	// errParams means the stream's H.264 parameter sets cannot describe
+	// the track (the stream's fault, not the disk's).
+	errParams = errors.New("hls: unusable parameter sets")
 )

@@ -27,6 +27,9 @@ type segInfo struct {
 	name  string
 	dur   time.Duration
 	start time.Time
+	// disc: media before this segment is missing (a write failed), so the
+	// playlist marks it EXT-X-DISCONTINUITY.
+	disc bool
 }
 
 // segmenter cuts samples into fMP4 media segments and keeps the playlist.
@@ -42,6 +45,8 @@ type segmenter struct {
 	segs      []segInfo
 	seq       uint32
 	written   time.Duration
+	// disc is set after a failed write: the next segment follows a gap.
+	disc bool
 }
 
 func newSegmenter(t *Track) *segmenter {
@@ -52,7 +57,7 @@ func (s *segmenter) writeVideoInit(sps, pps []byte) error {
 	init := mp4.CreateEmptyInit()
 	trak := init.AddEmptyTrack(uint32(s.timescale), "video", "und")
 	if err := trak.SetAVCDescriptor("avc1", [][]byte{sps}, [][]byte{pps}, true); err != nil {
-		return fmt.Errorf("hls: avcC: %w", err)
+		return fmt.Errorf("%w: avcC: %w", errParams, err)
 	}
 	return s.writeInit(init)
 }
@@ -156,7 +161,8 @@ func (s *segmenter) flush() error {
 		return err
 	}
 	dur := s.ticks(total)
-	s.segs = append(s.segs, segInfo{name: name, dur: dur, start: start})
+	s.segs = append(s.segs, segInfo{name: name, dur: dur, start: start, disc: s.disc})
+	s.disc = false
 	s.written += dur
 	s.cur = s.cur[:0]
 	s.t.emit(File{Kind: FileSegment, Name: name, Path: path, Start: start, Duration: dur})
@@ -176,7 +182,12 @@ func (s *segmenter) writePlaylist(end bool) error {
 	b.WriteString("#EXT-X-PLAYLIST-TYPE:EVENT\n#EXT-X-INDEPENDENT-SEGMENTS\n")
 	fmt.Fprintf(&b, "#EXT-X-MAP:URI=%q\n", s.initName)
 	for i, sg := range s.segs {
-		if i == 0 {
+		if sg.disc && i > 0 {
+			b.WriteString("#EXT-X-DISCONTINUITY\n")
+		}
+		if i == 0 || sg.disc {
+			// After a gap the wall clock is given again: a player placing
+			// segments by date sees where the media resumes.
 			fmt.Fprintf(&b, "#EXT-X-PROGRAM-DATE-TIME:%s\n", sg.start.UTC().Format("2006-01-02T15:04:05.000Z"))
 		}
 		fmt.Fprintf(&b, "#EXTINF:%.3f,\n%s\n", sg.dur.Seconds(), sg.name)
@@ -257,10 +268,12 @@ func (s *segmenter) writeMP4() error {
 }
 
 // writeFileAtomic replaces path with data so that a reader (or uploader)
-// never sees half a file.
+// never sees half a file. A failed write leaves nothing behind: on a full
+// disk the half-written part would hold space the next write needs.
 func writeFileAtomic(path string, data []byte) error {
 	tmp := path + ".part"
 	if err := os.WriteFile(tmp, data, storage.FileMode); err != nil {
+		_ = os.Remove(tmp)
 		return fmt.Errorf("hls: write %s: %w", filepath.Base(path), err)
 	}
 	if err := os.Rename(tmp, path); err != nil {
@@ -274,4 +287,22 @@ func (t *Track) emit(f File) {
 	if t.cfg.OnFile != nil {
 		t.cfg.OnFile(f)
 	}
+}
+
+// drop removes one listed segment; what follows it follows a gap.
+func (s *segmenter) drop(name string) bool {
+	for i, sg := range s.segs {
+		if sg.name != name {
+			continue
+		}
+		s.written -= sg.dur
+		s.segs = append(s.segs[:i], s.segs[i+1:]...)
+		if i < len(s.segs) {
+			s.segs[i].disc = true
+		} else {
+			s.disc = true
+		}
+		return true
+	}
+	return false
 }

@@ -110,6 +110,8 @@ type Track struct {
 
 	// Dropped counts packets that could not be used.
 	dropped int
+	// gaps counts failed writes.
+	gaps int
 }
 
 // NewTrack checks cfg and prepares a track; files appear with the media.
@@ -169,7 +171,43 @@ func (t *Track) Dropped() int { return t.dropped }
 // cannot be used (malformed, later than the window, duplicated,
 // undecodable after a loss) are dropped; an error means a file could not
 // be written.
+//
+// After an error the track is still usable: what was not written is
+// dropped, and once writes succeed again (space came back on a full disk)
+// the media resumes in a new segment, at the next keyframe for video,
+// which the playlist lists after an EXT-X-DISCONTINUITY.
 func (t *Track) WriteRTP(at time.Time, pkt []byte) error {
+	err := t.writeRTP(at, pkt)
+	if err != nil {
+		t.fail()
+	}
+	return err
+}
+
+// fail forgets what a failed write left half done, so that the track
+// starts over cleanly at the next usable sample.
+func (t *Track) fail() {
+	t.gaps++
+	t.seg.cur = t.seg.cur[:0]
+	t.seg.disc = true
+	if v := t.video; v != nil {
+		v.dep.Reset()
+		v.cur.open = false
+		v.hasPending = false
+		v.lost = false
+		v.needIDR = true
+	}
+	if a := t.audio; a != nil {
+		// No silence across the gap: it is a hole in the recording, and
+		// the next segment says so.
+		a.have = false
+	}
+}
+
+// Gaps counts the write failures the track went through.
+func (t *Track) Gaps() int { return t.gaps }
+
+func (t *Track) writeRTP(at time.Time, pkt []byte) error {
 	if t.closed {
 		return ErrClosed
 	}
@@ -277,4 +315,22 @@ func (t *Track) Close() error {
 		return ErrNoMedia
 	}
 	return nil
+}
+
+// DropSegment takes a media segment out of the playlist: its file never
+// reached storage (see objstore.Lost), and a playlist naming it would stop
+// players there. The segment after it is marked as following a gap. It
+// reports whether the playlist listed the segment; the playlist on disk
+// changes with the next write (or RewritePlaylist).
+func (t *Track) DropSegment(name string) bool {
+	return t.seg.drop(name)
+}
+
+// RewritePlaylist writes the playlist again (with its end marker once the
+// track is closed) and reports it through OnFile.
+func (t *Track) RewritePlaylist() error {
+	if len(t.seg.segs) == 0 {
+		return nil
+	}
+	return t.seg.writePlaylist(t.closed)
 }

@@ -2,6 +2,7 @@ package hls
 
 import (
 	"encoding/binary"
+	"errors"
 	"time"
 
 	"github.com/ars-project/ars/internal/transcode/h264"
@@ -110,6 +111,9 @@ func (t *Track) endVideoFrame(last bool) error {
 	}
 	if f.Keyframe && !t.seg.initDone {
 		if err := t.seg.writeVideoInit(v.sps, v.pps); err != nil {
+			if !errors.Is(err, errParams) {
+				return err // a write error: the caller resets the track
+			}
 			t.log.Warn("unusable parameter sets", "error", err)
 			v.needIDR = true
 			return nil

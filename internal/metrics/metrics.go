@@ -46,6 +46,10 @@ type Metrics struct {
 	CloudResourcesHeld prometheus.Gauge
 	CloudRecordings    prometheus.Gauge
 	CloudLimitRefused  *prometheus.CounterVec
+	// Cloud recording on a failing disk (internal/cloudrec).
+	CloudWriteErrors   prometheus.Counter
+	CloudTracksFailing prometheus.Gauge
+	CloudFilesLost     prometheus.Counter
 }
 
 // New creates the instruments in a fresh registry, with the Go runtime and
@@ -91,6 +95,13 @@ func New() *Metrics {
 		m.RecordingsStarted, stopped, keyFailures, m.UDPBufferBytes, m.KernelDrops,
 	)
 	newOutboundAndCloud(m)
+	m.CloudWriteErrors = prometheus.NewCounter(prometheus.CounterOpts{Name: "ars_cloud_write_errors_total",
+		Help: "Failed writes of cloud recording files (HLS segments, playlists) in ARS_STATE_DIR."})
+	m.CloudTracksFailing = prometheus.NewGauge(prometheus.GaugeOpts{Name: "ars_cloud_tracks_failing",
+		Help: "Cloud recording tracks that cannot write and wait to retry."})
+	m.CloudFilesLost = prometheus.NewCounter(prometheus.CounterOpts{Name: "ars_cloud_files_lost_total",
+		Help: "Cloud recording files neither uploaded nor backed up."})
+	reg.MustRegister(m.CloudWriteErrors, m.CloudTracksFailing, m.CloudFilesLost)
 	return m
 }
 

@@ -44,6 +44,9 @@ const (
 	Backuped
 	// Restored: a backed-up file finally reached its destination.
 	Restored
+	// Lost: every attempt failed and no backup could be made (a full
+	// disk): the file will never reach its destination.
+	Lost
 )
 
 func (o Outcome) String() string {
@@ -54,6 +57,8 @@ func (o Outcome) String() string {
 		return "backuped"
 	case Restored:
 		return "restored"
+	case Lost:
+		return "lost"
 	}
 	return "unknown"
 }
@@ -62,7 +67,7 @@ func (o Outcome) String() string {
 type Result struct {
 	Job     Job
 	Outcome Outcome
-	Err     error // the last failure, for Backuped
+	Err     error // the last failure, for Backuped and Lost
 }
 
 // Uploader uploads jobs with retries and keeps what fails.
@@ -247,7 +252,8 @@ func (u *Uploader) process(j Job) {
 	u.downMu.Unlock()
 	if berr := u.backup(j); berr != nil {
 		u.log.Error("upload lost: cannot back up", "key", j.Key, "error", berr)
-		err = errors.Join(err, berr)
+		u.report(Result{Job: j, Outcome: Lost, Err: errors.Join(err, berr)})
+		return
 	}
 	u.report(Result{Job: j, Outcome: Backuped, Err: err})
 }
@@ -291,6 +297,12 @@ func (u *Uploader) backup(j Job) error {
 	}
 	tmp := base + ".json.part"
 	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		// Without its record the copy is never retried: it would only
+		// hold space (on a full disk, the space the next backup needs).
+		_ = os.Remove(tmp)
+		if _, serr := os.Stat(base + ".json"); serr != nil {
+			_ = os.Remove(base + ".data")
+		}
 		return fmt.Errorf("objstore: %w", err)
 	}
 	return os.Rename(tmp, base+".json")
@@ -392,6 +404,7 @@ func copyFile(src, dst string) error {
 		return fmt.Errorf("objstore: %w", err)
 	}
 	if err := out.Close(); err != nil {
+		_ = os.Remove(tmp)
 		return fmt.Errorf("objstore: %w", err)
 	}
 	return os.Rename(tmp, dst)

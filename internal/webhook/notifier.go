@@ -32,9 +32,24 @@ type Notifier struct {
 	mu     sync.Mutex
 	seq    uint64
 	closed bool
-	wake   chan struct{}
-	stop   chan struct{}
-	done   chan struct{}
+	// mem holds notifications the queue directory could not take (a
+	// full disk): sent all the same, in order, but lost by a restart.
+	mem  []queued
+	wake chan struct{}
+	stop chan struct{}
+	done chan struct{}
+}
+
+// memQueueMax bounds the notifications held in memory while the queue
+// directory cannot be written.
+const memQueueMax = 1024
+
+// queued is one notification waiting: a file in the queue directory, or
+// its body in memory.
+type queued struct {
+	name string // sorts in queueing order
+	path string // "" for one held in memory
+	body []byte
 }
 
 // Option configures a Notifier.
@@ -75,7 +90,9 @@ func (n *Notifier) Start() error {
 	return nil
 }
 
-// Notify queues one event. It returns once the event is on disk.
+// Notify queues one event. It returns once the event is on disk, or, when
+// the queue directory cannot be written (a full disk), held in memory
+// (at most memQueueMax events): sent all the same, lost by a restart.
 func (n *Notifier) Notify(eventType, serviceType int, p Payload) error {
 	now := n.now()
 	id := make([]byte, 16)
@@ -100,11 +117,23 @@ func (n *Notifier) Notify(eventType, serviceType int, p Payload) error {
 	name := fmt.Sprintf("%020d-%06d.json", now.UnixNano(), n.seq%1000000)
 	n.mu.Unlock()
 	path := filepath.Join(n.dir, name)
-	if err := os.WriteFile(path+".part", body, 0o600); err != nil {
-		return fmt.Errorf("webhook: queue: %w", err)
+	err = os.WriteFile(path+".part", body, 0o600)
+	if err == nil {
+		err = os.Rename(path+".part", path)
 	}
-	if err := os.Rename(path+".part", path); err != nil {
-		return fmt.Errorf("webhook: queue: %w", err)
+	if err != nil {
+		// The events that say the disk is full must not need the disk.
+		_ = os.Remove(path + ".part")
+		n.mu.Lock()
+		full := len(n.mem) >= memQueueMax
+		if !full {
+			n.mem = append(n.mem, queued{name: name, body: body})
+		}
+		n.mu.Unlock()
+		if full {
+			return fmt.Errorf("webhook: queue: %w", err)
+		}
+		n.log.Warn("notification kept in memory: queue not writable", "event", eventType, "error", err)
 	}
 	n.signal()
 	return nil
@@ -126,6 +155,9 @@ func (n *Notifier) Close(ctx context.Context) error {
 		return nil
 	}
 	n.closed = true
+	if len(n.mem) > 0 {
+		n.log.Error("notifications held in memory are lost at close", "count", len(n.mem))
+	}
 	n.mu.Unlock()
 	close(n.stop)
 	select {
@@ -143,11 +175,41 @@ func (n *Notifier) Pending() []string {
 	return names
 }
 
+// waiting lists the queued notifications, on disk and in memory, in
+// queueing order.
+func (n *Notifier) waiting() []queued {
+	var out []queued
+	for _, path := range n.Pending() {
+		out = append(out, queued{name: filepath.Base(path), path: path})
+	}
+	n.mu.Lock()
+	out = append(out, n.mem...)
+	n.mu.Unlock()
+	sort.SliceStable(out, func(i, j int) bool { return out[i].name < out[j].name })
+	return out
+}
+
+// forget removes a notification from the queue.
+func (n *Notifier) forget(q queued) {
+	if q.path != "" {
+		_ = os.Remove(q.path)
+		return
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for i, m := range n.mem {
+		if m.name == q.name {
+			n.mem = append(n.mem[:i], n.mem[i+1:]...)
+			return
+		}
+	}
+}
+
 func (n *Notifier) run() {
 	defer close(n.done)
 	for {
-		for _, path := range n.Pending() {
-			if !n.deliver(path) {
+		for _, q := range n.waiting() {
+			if !n.deliver(q) {
 				return
 			}
 		}
@@ -161,12 +223,15 @@ func (n *Notifier) run() {
 
 // deliver sends one queued notification with its retries; it returns
 // false when the notifier is stopping.
-func (n *Notifier) deliver(path string) bool {
-	body, err := os.ReadFile(path)
-	if err != nil {
-		n.log.Warn("unreadable queued notification", "file", path, "error", err)
-		_ = os.Remove(path)
-		return true
+func (n *Notifier) deliver(q queued) bool {
+	body, path := q.body, q.name
+	var err error
+	if q.path != "" {
+		if body, err = os.ReadFile(q.path); err != nil {
+			n.log.Warn("unreadable queued notification", "file", q.path, "error", err)
+			n.forget(q)
+			return true
+		}
 	}
 	for attempt := 0; attempt <= n.retries; attempt++ {
 		if attempt > 0 {
@@ -178,18 +243,18 @@ func (n *Notifier) deliver(path string) bool {
 		}
 		err = n.post(body)
 		if err == nil {
-			_ = os.Remove(path)
+			n.forget(q)
 			return true
 		}
-		n.log.Warn("notification not accepted", "file", filepath.Base(path), "attempt", attempt+1, "error", err)
+		n.log.Warn("notification not accepted", "file", path, "attempt", attempt+1, "error", err)
 		select {
 		case <-n.stop:
 			return false
 		default:
 		}
 	}
-	n.log.Error("notification dropped after retries", "file", filepath.Base(path), "body", strings.TrimSpace(string(body)))
-	_ = os.Remove(path)
+	n.log.Error("notification dropped after retries", "file", path, "body", strings.TrimSpace(string(body)))
+	n.forget(q)
 	return true
 }
 
