@@ -40,6 +40,8 @@ type Metrics struct {
 	KeyFailures        *prometheus.CounterVec
 	UDPBufferBytes     prometheus.Gauge
 	KernelDrops        prometheus.Counter
+	// WebRTC counts WHIP sessions waiting for ICE (webrtc.go).
+	WebRTC WebRTC
 }
 
 // New creates the instruments in a fresh registry, with the Go runtime and
@@ -84,5 +86,6 @@ func New() *Metrics {
 		m.ActiveChannels, m.RecordingChannels, m.ActiveParticipants, m.OpenFiles, m.WriteErrors,
 		m.RecordingsStarted, stopped, keyFailures, m.UDPBufferBytes, m.KernelDrops,
 	)
+	m.WebRTC = newWebRTC(reg)
 	return m
 }
