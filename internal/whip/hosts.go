@@ -220,7 +220,7 @@ type tcpAlias struct {
 // newAnnouncement decides the candidates: the configured hosts (names
 // resolved) when there are any; otherwise the bound address, or, on an
 // unspecified bind, the interfaces' addresses.
-func newAnnouncement(ctx context.Context, configured []string, bind net.IP) (announcement, error) {
+func newAnnouncement(ctx context.Context, r *net.Resolver, configured []string, bind net.IP) (announcement, error) {
 	fam := socketFamilies(bind)
 	var a announcement
 	var bound netip.Addr
@@ -229,7 +229,7 @@ func newAnnouncement(ctx context.Context, configured []string, bind net.IP) (ann
 	}
 	switch {
 	case len(configured) > 0:
-		hosts, err := resolveHosts(ctx, net.DefaultResolver, configured, fam)
+		hosts, err := resolveHosts(ctx, r, configured, fam)
 		if err != nil {
 			return a, err
 		}

@@ -40,6 +40,7 @@ type Ingest struct {
 	port             int
 	publicIP         string
 	hosts            []string
+	resolver         *net.Resolver
 	keyframeInterval time.Duration
 	iceTimeout       time.Duration
 	maxPending       int
@@ -116,6 +117,7 @@ func New(mgr *session.Manager, keys KeyVerifier, bind string, port int, opts ...
 		keyframeInterval: 3 * time.Second,
 		gatherTimeout:    5 * time.Second,
 		iceTimeout:       10 * time.Second,
+		resolver:         net.DefaultResolver,
 		maxPending:       64,
 		maxPendingAddr:   8,
 		log:              slog.Default(),
@@ -154,7 +156,7 @@ func (g *Ingest) Start() error {
 	if err != nil {
 		return fmt.Errorf("webrtc udp port %d: %w", g.port, err)
 	}
-	ann, err := newAnnouncement(context.Background(), g.configuredHosts(), ua.IP)
+	ann, err := newAnnouncement(context.Background(), g.resolver, g.configuredHosts(), ua.IP)
 	if err != nil {
 		_ = conn.Close()
 		return fmt.Errorf("ARS_WEBRTC_HOSTS: %w", err)
