@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"slices"
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
@@ -84,10 +83,10 @@ func (g *Ingest) newAPI(logs pionLogs) (*webrtc.API, error) {
 	// announced (or anchor an announced alias) pass, loopback included
 	// when it is announced.
 	se.SetIncludeLoopbackCandidate(true)
-	tcpLocal := slices.Clone(g.announce.tcpLocal)
+	ann := g.announce
 	se.SetIPFilter(func(a net.IP) bool {
 		ip, ok := netip.AddrFromSlice(a)
-		return ok && slices.Contains(tcpLocal, ip.Unmap())
+		return ok && ann.tcpAllows(ip.Unmap())
 	})
 	if len(g.announce.tcpRules) > 0 {
 		rules := make([]webrtc.ICEAddressRewriteRule, 0, len(g.announce.tcpRules))

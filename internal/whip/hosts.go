@@ -102,7 +102,8 @@ func resolveHosts(ctx context.Context, r *net.Resolver, hosts []string, fam fami
 
 // interfaceHosts are the addresses of the host's interfaces that are up:
 // the announced hosts when none are configured and the socket is bound
-// to no address. They are read once, at start, like names. Loopback addresses are left out unless nothing else
+// to no address. They are read for each session, as pion would: a
+// laptop's or a DHCP host's addresses change while the daemon runs. Loopback addresses are left out unless nothing else
 // exists (a container or CI runner with only lo): then they are the only
 // way in, and a browser on the same host can use them. Link-local
 // addresses need a zone no browser can use from an SDP, and are left out.
@@ -172,8 +173,10 @@ func isLocal(a netip.Addr) bool {
 // address, picks the session.
 type hostsMux struct {
 	ice.UDPMux
-	port  int
-	hosts []netip.Addr
+	port int
+	// hosts returns the addresses to announce, at each session's
+	// gathering.
+	hosts func() []netip.Addr
 	// bound is the socket's address when it is bound to one; pion's mux
 	// then only hands out connections for exactly that address.
 	bound net.Addr
@@ -181,8 +184,9 @@ type hostsMux struct {
 
 // GetListenAddresses is what pion gathers host candidates from.
 func (m *hostsMux) GetListenAddresses() []net.Addr {
-	out := make([]net.Addr, 0, len(m.hosts))
-	for _, h := range m.hosts {
+	hosts := m.hosts()
+	out := make([]net.Addr, 0, len(hosts))
+	for _, h := range hosts {
 		out = append(out, &net.UDPAddr{IP: h.AsSlice(), Port: m.port})
 	}
 	return out
@@ -198,8 +202,12 @@ func (m *hostsMux) GetConn(ufrag string, addr net.Addr) (net.PacketConn, error) 
 
 // announcement is what every answer announces, decided at start.
 type announcement struct {
-	// hosts are the UDP host candidates' addresses, all on the one port.
+	// hosts are the UDP host candidates' addresses, all on the one port
+	// (at start, when ifaces is set).
 	hosts []netip.Addr
+	// ifaces, when set, makes the interfaces' addresses of these families
+	// the hosts, read again for each session.
+	ifaces *families
 	// tcpLocal are the hosts that are addresses of this machine: ICE-TCP
 	// candidates are gathered from local addresses, and the TCP mux
 	// matches a connection to its session by the address it arrived on.
@@ -208,6 +216,23 @@ type announcement struct {
 	// ICE-TCP as an alias of a local address, the anchor, which the NAT
 	// is assumed to forward to.
 	tcpRules []tcpAlias
+}
+
+// current is the hosts of a session about to gather candidates.
+func (a *announcement) current() []netip.Addr {
+	if a.ifaces != nil {
+		return interfaceHosts(*a.ifaces)
+	}
+	return a.hosts
+}
+
+// tcpAllows reports whether ICE-TCP candidates are gathered on local
+// address ip.
+func (a *announcement) tcpAllows(ip netip.Addr) bool {
+	if a.ifaces != nil {
+		return slices.Contains(interfaceHosts(*a.ifaces), ip)
+	}
+	return slices.Contains(a.tcpLocal, ip)
 }
 
 // tcpAlias announces external in place of (or besides) local on ICE-TCP.
@@ -238,6 +263,9 @@ func newAnnouncement(ctx context.Context, r *net.Resolver, configured []string, 
 		a.hosts = []netip.Addr{bound}
 	default:
 		a.hosts = interfaceHosts(fam)
+		a.ifaces = &fam
+		a.tcpLocal = a.hosts
+		return a, nil
 	}
 	var remote []netip.Addr
 	for _, h := range a.hosts {

@@ -94,6 +94,7 @@ func TestLoopbackHostOnUnspecifiedBind(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	port := freePort(t)
 	f := newFixtureOn(t, "", port, log, WithHosts("127.0.0.1"))
+	startup := logs.String()
 	status, loc, answer := f.post("channel=room&uid=9", mediaKey(t, "room", 9), "application/sdp", chromeOffer)
 	if status != http.StatusCreated {
 		t.Fatalf("POST: %d %s", status, answer)
@@ -102,12 +103,11 @@ func TestLoopbackHostOnUnspecifiedBind(t *testing.T) {
 	if got := candidates(answer); !slices.Contains(got, "udp 127.0.0.1 "+strconv.Itoa(port)+" host") {
 		t.Fatalf("candidates %q:\n%s", got, answer)
 	}
-	out := logs.String()
-	if strings.Contains(out, "unspecified address") || strings.Contains(out, "level=WARN") {
-		t.Fatalf("start-up warned:\n%s", out)
+	if strings.Contains(logs.String(), "unspecified address") || strings.Contains(startup, "level=WARN") {
+		t.Fatalf("warned:\n%s", logs.String())
 	}
-	if !strings.Contains(out, "hosts=127.0.0.1") {
-		t.Fatalf("start-up log does not name the announced hosts:\n%s", out)
+	if !strings.Contains(startup, "hosts=127.0.0.1") {
+		t.Fatalf("start-up log does not name the announced hosts:\n%s", startup)
 	}
 }
 

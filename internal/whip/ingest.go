@@ -170,7 +170,7 @@ func (g *Ingest) Start() error {
 	mux := &hostsMux{
 		UDPMux: ice.NewUDPMuxDefault(ice.UDPMuxParams{Logger: logs.muxLogger(), UDPConn: conn}),
 		port:   conn.LocalAddr().(*net.UDPAddr).Port,
-		hosts:  ann.hosts,
+		hosts:  g.announce.current,
 	}
 	if ip := ua.IP; ip != nil && !ip.IsUnspecified() {
 		mux.bound = conn.LocalAddr()

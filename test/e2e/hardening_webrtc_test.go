@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -193,5 +194,43 @@ func TestWebRTCPendingCap(t *testing.T) {
 	t.Logf("goroutines: %v before the offers, %v after the timeouts", baseline, goroutines)
 	if status, _, code := whipFrom(t, d, "127.0.0.4", channel, 7, keys[7], sdp); status != http.StatusCreated {
 		t.Fatalf("after the timeouts: %d %s", status, code)
+	}
+}
+
+// TestWebRTCLoopbackFallback: with neither ARS_WEBRTC_HOSTS nor ARS_BIND
+// set, on a host where only loopback exists, the answer still offers
+// 127.0.0.1 on the WebRTC port (UDP and ICE-TCP): loopback is announced
+// when it is the only way in.
+func TestWebRTCLoopbackFallback(t *testing.T) {
+	if !inOwnNetns(t) {
+		return
+	}
+	if os.Getenv(netnsEnv) == "" {
+		t.Skip("needs a network namespace where only loopback exists (unshare -n)")
+	}
+	port := freeICEPort(t)
+	d := startDaemon(t, "ARS_BIND=", "ARS_WEBRTC_PORT="+strconv.Itoa(port))
+	const channel, uid = "fallback", 3
+	req, _ := http.NewRequest("POST", d.base+"/v1/whip?channel="+channel+"&uid=3", strings.NewReader(loopbackOffer(t)))
+	req.Header.Set("Content-Type", "application/sdp")
+	req.Header.Set("Authorization", "Bearer "+d.key("media", channel, uid))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	answer, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("POST: %d %s", resp.StatusCode, answer)
+	}
+	var got []string
+	for _, line := range strings.Split(string(answer), "\n") {
+		if f := strings.Fields(strings.TrimPrefix(strings.TrimSpace(line), "a=candidate:")); strings.HasPrefix(line, "a=candidate:") && len(f) >= 8 {
+			got = append(got, strings.ToLower(f[2])+" "+f[4]+":"+f[5])
+		}
+	}
+	want := "127.0.0.1:" + strconv.Itoa(port)
+	if !slices.Contains(got, "udp "+want) || !slices.Contains(got, "tcp "+want) {
+		t.Fatalf("candidates %q, want udp and tcp %s", got, want)
 	}
 }
