@@ -140,7 +140,8 @@ func run(ctx context.Context, force <-chan struct{}, cfg config.Config, stdout, 
 		rtpingest.WithLogger(log), rtpingest.WithMetrics(m), rtpingest.WithReadBuffer(cfg.UDPReadBuffer), rtpingest.WithGRO(cfg.UDPGRO))
 	srv := api.New(mgr, verifier, rtp, m, api.WithLogger(log), api.WithKeyGate(gate))
 	wh := whip.New(mgr, verifier, cfg.BindHost, cfg.WebRTCPort, whip.WithLogger(log), whip.WithMetrics(m), whip.WithKeyGate(gate),
-		whip.WithPublicIP(cfg.PublicIP), whip.WithKeyframeInterval(cfg.KeyframeInterval))
+		whip.WithPublicIP(cfg.PublicIP), whip.WithKeyframeInterval(cfg.KeyframeInterval),
+		whip.WithHosts(cfg.WebRTCHosts...), whip.WithPendingLimits(cfg.WHIPMaxPending, cfg.WHIPMaxPerAddr), whip.WithICETimeout(cfg.WHIPICETimeout))
 	consoleOpts := []console.Option{console.WithLogger(log), console.WithWebRTC(wh.Enabled()), console.WithKeyGate(gate)}
 	if cfg.Dev {
 		consoleOpts = append(consoleOpts, console.WithDevMode(console.DevCredentials{AppID: cfg.AppID, AppCertificate: cfg.AppCertificate}))

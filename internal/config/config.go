@@ -91,6 +91,17 @@ type Config struct {
 	CloudMaxSessions int
 	// CloudMaxPerChannel caps running cloud recordings of one channel.
 	CloudMaxPerChannel int
+	// WebRTCHosts are the IPs or host names announced as ICE host
+	// candidates on the WebRTC port (names are resolved at start);
+	// PublicIP is added to them. Empty with no PublicIP: the bind
+	// address, or the host's interface addresses.
+	WebRTCHosts []string
+	// WHIPMaxPending caps WHIP sessions that have not finished ICE and
+	// DTLS, WHIPMaxPerAddr those of one client address.
+	WHIPMaxPending int
+	WHIPMaxPerAddr int
+	// WHIPICETimeout is how long a WHIP session may stay pending.
+	WHIPICETimeout time.Duration
 }
 
 // PortRange is an inclusive range of UDP ports.
@@ -132,6 +143,9 @@ func Default() Config {
 		HTTPPort:         8001,
 		RTPPorts:         PortRange{4001, 4010},
 		WebRTCPort:       8000,
+		WHIPMaxPending:   64,
+		WHIPMaxPerAddr:   8,
+		WHIPICETimeout:   10 * time.Second,
 		IdleTimeout:      30 * time.Second,
 		KeyMaxSkew:       5 * time.Minute,
 		UDPReadBuffer:    8 << 20,
@@ -207,6 +221,17 @@ func (c *Config) settings() []setting {
 			return nil
 		}, func() string { return p.String() }
 	}
+	list := func(p *[]string) (func(string) error, func() string) {
+		return func(s string) error {
+			*p = nil
+			for _, h := range strings.Split(s, ",") {
+				if h = strings.TrimSpace(h); h != "" {
+					*p = append(*p, h)
+				}
+			}
+			return nil
+		}, func() string { return strings.Join(*p, ",") }
+	}
 	mk := func(env, fl, usage string, secret bool, pair func() (func(string) error, func() string)) setting {
 		s, g := pair()
 		return setting{env: env, flag: fl, usage: usage, secret: secret, set: s, get: g}
@@ -218,6 +243,10 @@ func (c *Config) settings() []setting {
 		mk("ARS_RTP_PORTS", "rtp-ports", "UDP port range for plain RTP ingest", false, func() (func(string) error, func() string) { return ports(&c.RTPPorts) }),
 		mk("ARS_WEBRTC_PORT", "webrtc-port", "UDP port shared by all WebRTC sessions (0 disables WebRTC)", false, func() (func(string) error, func() string) { return num(&c.WebRTCPort) }),
 		mk("ARS_PUBLIC_IP", "public-ip", "public IP announced to WebRTC clients behind 1:1 NAT", false, func() (func(string) error, func() string) { return str(&c.PublicIP) }),
+		mk("ARS_WEBRTC_HOSTS", "webrtc-hosts", "comma-separated IPs or host names announced as WebRTC ICE candidates (names resolved at start)", false, func() (func(string) error, func() string) { return list(&c.WebRTCHosts) }),
+		mk("ARS_WEBRTC_MAX_PENDING", "webrtc-max-pending", "WHIP sessions that may wait for ICE at once", false, func() (func(string) error, func() string) { return num(&c.WHIPMaxPending) }),
+		mk("ARS_WEBRTC_MAX_PENDING_PER_ADDR", "webrtc-max-pending-per-addr", "WHIP sessions one client address may have waiting for ICE", false, func() (func(string) error, func() string) { return num(&c.WHIPMaxPerAddr) }),
+		mk("ARS_WEBRTC_ICE_TIMEOUT", "webrtc-ice-timeout", "how long a WHIP session may take to connect (ICE and DTLS) before it is ended", false, func() (func(string) error, func() string) { return dur(&c.WHIPICETimeout) }),
 		mk("ARS_APP_ID", "app-id", "Agora app ID (vendor key)", false, func() (func(string) error, func() string) { return str(&c.AppID) }),
 		mk("ARS_APP_CERTIFICATE", "", "Agora app certificate (sign key); environment only", true, func() (func(string) error, func() string) { return str(&c.AppCertificate) }),
 		mk("ARS_APP_CERTIFICATE_FILE", "app-cert-file", "file holding the app certificate", false, func() (func(string) error, func() string) { return str(&c.AppCertificateFile) }),
@@ -314,6 +343,20 @@ func (c Config) Validate() error {
 			bad("ARS_PUBLIC_IP", "%q is not an IP address", c.PublicIP)
 		}
 	}
+	for _, h := range c.WebRTCHosts {
+		if !validHost(h) {
+			bad("ARS_WEBRTC_HOSTS", "%q is not an IP address or host name", h)
+		}
+	}
+	if c.WHIPMaxPending < 1 || c.WHIPMaxPending > 100000 {
+		bad("ARS_WEBRTC_MAX_PENDING", "%d is outside 1..100000", c.WHIPMaxPending)
+	}
+	if c.WHIPMaxPerAddr < 1 || c.WHIPMaxPerAddr > c.WHIPMaxPending {
+		bad("ARS_WEBRTC_MAX_PENDING_PER_ADDR", "%d is outside 1..ARS_WEBRTC_MAX_PENDING (%d)", c.WHIPMaxPerAddr, c.WHIPMaxPending)
+	}
+	if c.WHIPICETimeout < time.Second || c.WHIPICETimeout > 5*time.Minute {
+		bad("ARS_WEBRTC_ICE_TIMEOUT", "%s is outside 1s..5m", c.WHIPICETimeout)
+	}
 	if (c.AppID == "") != (c.AppCertificate == "") {
 		bad("ARS_APP_ID", "app ID and app certificate must be set together")
 	}
@@ -392,6 +435,30 @@ func (c Config) Validate() error {
 		bad("ARS_CLOUD_MAX_RECORDERS_PER_CHANNEL", "%d is outside 1..ARS_CLOUD_MAX_SESSIONS (%d)", c.CloudMaxPerChannel, c.CloudMaxSessions)
 	}
 	return errors.Join(errs...)
+}
+
+// validHost accepts an IP address or a DNS name (letters, digits,
+// hyphens and dots, labels of 1..63 characters); whether a name resolves
+// is checked when the WebRTC ingest starts.
+func validHost(h string) bool {
+	if _, err := netip.ParseAddr(h); err == nil {
+		return true
+	}
+	if len(h) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(strings.TrimSuffix(h, "."), ".") {
+		if len(label) == 0 || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for i := 0; i < len(label); i++ {
+			c := label[i]
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 func isHex32(s string) bool {

@@ -134,3 +134,42 @@ func TestOutboundAndCloudCaps(t *testing.T) {
 		}
 	}
 }
+
+func TestWebRTCHostsAndPendingLimits(t *testing.T) {
+	c, err := load(t, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.WebRTCHosts) != 0 || c.WHIPMaxPending != 64 || c.WHIPMaxPerAddr != 8 || c.WHIPICETimeout != 10*time.Second {
+		t.Fatalf("defaults: hosts %q, pending %d/%d, ice timeout %v", c.WebRTCHosts, c.WHIPMaxPending, c.WHIPMaxPerAddr, c.WHIPICETimeout)
+	}
+	env := map[string]string{"ARS_WEBRTC_HOSTS": " 127.0.0.1, media.example.org ,2001:db8::7,", "ARS_WEBRTC_MAX_PENDING": "10"}
+	c, err = load(t, env, "--webrtc-max-pending-per-addr", "2", "--webrtc-ice-timeout", "3s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(c.WebRTCHosts, "|") != "127.0.0.1|media.example.org|2001:db8::7" || c.WHIPMaxPending != 10 || c.WHIPMaxPerAddr != 2 || c.WHIPICETimeout != 3*time.Second {
+		t.Fatalf("set: hosts %q, pending %d/%d, ice timeout %v", c.WebRTCHosts, c.WHIPMaxPending, c.WHIPMaxPerAddr, c.WHIPICETimeout)
+	}
+	c, err = load(t, nil, "--webrtc-hosts", "10.0.0.1")
+	if err != nil || len(c.WebRTCHosts) != 1 || c.WebRTCHosts[0] != "10.0.0.1" {
+		t.Fatalf("flag: %q %v", c.WebRTCHosts, err)
+	}
+	for _, tc := range []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{"ARS_WEBRTC_HOSTS": "bad_name"}, "ARS_WEBRTC_HOSTS"},
+		{map[string]string{"ARS_WEBRTC_HOSTS": "http://x"}, "ARS_WEBRTC_HOSTS"},
+		{map[string]string{"ARS_WEBRTC_HOSTS": "-x.example"}, "ARS_WEBRTC_HOSTS"},
+		{map[string]string{"ARS_WEBRTC_MAX_PENDING": "0"}, "ARS_WEBRTC_MAX_PENDING"},
+		{map[string]string{"ARS_WEBRTC_MAX_PENDING_PER_ADDR": "65"}, "ARS_WEBRTC_MAX_PENDING_PER_ADDR"},
+		{map[string]string{"ARS_WEBRTC_MAX_PENDING_PER_ADDR": "0"}, "ARS_WEBRTC_MAX_PENDING_PER_ADDR"},
+		{map[string]string{"ARS_WEBRTC_ICE_TIMEOUT": "500ms"}, "ARS_WEBRTC_ICE_TIMEOUT"},
+		{map[string]string{"ARS_WEBRTC_ICE_TIMEOUT": "ten"}, "ARS_WEBRTC_ICE_TIMEOUT"},
+	} {
+		if _, err := load(t, tc.env); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("env %v: error %v, want mention of %s", tc.env, err, tc.want)
+		}
+	}
+}

@@ -50,6 +50,8 @@ type Metrics struct {
 	CloudWriteErrors   prometheus.Counter
 	CloudTracksFailing prometheus.Gauge
 	CloudFilesLost     prometheus.Counter
+	// WebRTC counts WHIP sessions waiting for ICE (webrtc.go).
+	WebRTC WebRTC
 }
 
 // New creates the instruments in a fresh registry, with the Go runtime and
@@ -102,6 +104,7 @@ func New() *Metrics {
 	m.CloudFilesLost = prometheus.NewCounter(prometheus.CounterOpts{Name: "ars_cloud_files_lost_total",
 		Help: "Cloud recording files neither uploaded nor backed up."})
 	reg.MustRegister(m.CloudWriteErrors, m.CloudTracksFailing, m.CloudFilesLost)
+	m.WebRTC = newWebRTC(reg)
 	return m
 }
 

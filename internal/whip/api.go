@@ -3,6 +3,7 @@ package whip
 import (
 	"fmt"
 	"net"
+	"net/netip"
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
@@ -52,7 +53,7 @@ func newMediaEngine() (*webrtc.MediaEngine, error) {
 // newAPI builds the pion API every session shares: the codecs above, the
 // receive-side interceptors (NACK generator, receiver reports, transport-cc
 // feedback so browsers can estimate bandwidth) and the shared ICE muxes.
-func (g *Ingest) newAPI(includeLoopback bool, logs pionLogs) (*webrtc.API, error) {
+func (g *Ingest) newAPI(logs pionLogs) (*webrtc.API, error) {
 	me, err := newMediaEngine()
 	if err != nil {
 		return nil, err
@@ -77,19 +78,34 @@ func (g *Ingest) newAPI(includeLoopback bool, logs pionLogs) (*webrtc.API, error
 	// A server answers; it has no use for mDNS, which would also open
 	// multicast sockets per session.
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
-	se.SetIncludeLoopbackCandidate(includeLoopback)
-	if ip := net.ParseIP(g.bind); ip != nil && !ip.IsUnspecified() {
-		// Only the bound address may appear in candidates (ICE-TCP
-		// otherwise lists every interface).
-		se.SetIPFilter(func(a net.IP) bool { return a.Equal(ip) })
-	}
-	if g.publicIP != "" {
-		if err := se.SetICEAddressRewriteRules(webrtc.ICEAddressRewriteRule{
-			External:        []string{g.publicIP},
-			AsCandidateType: webrtc.ICECandidateTypeHost,
-			Mode:            webrtc.ICEAddressRewriteReplace,
-		}); err != nil {
-			return nil, fmt.Errorf("ARS_PUBLIC_IP: %w", err)
+	// The UDP candidates are exactly the announced hosts (hostsMux). The
+	// ICE-TCP ones are gathered from local addresses: only those that are
+	// announced (or anchor an announced alias) pass, loopback included
+	// when it is announced.
+	se.SetIncludeLoopbackCandidate(true)
+	ann := g.announce
+	se.SetIPFilter(func(a net.IP) bool {
+		ip, ok := netip.AddrFromSlice(a)
+		return ok && ann.tcpAllows(ip.Unmap())
+	})
+	if len(g.announce.tcpRules) > 0 {
+		rules := make([]webrtc.ICEAddressRewriteRule, 0, len(g.announce.tcpRules))
+		for _, r := range g.announce.tcpRules {
+			ext := make([]string, len(r.external))
+			for i, e := range r.external {
+				ext[i] = e.String()
+			}
+			mode := webrtc.ICEAddressRewriteReplace
+			if r.keep {
+				mode = webrtc.ICEAddressRewriteAppend
+			}
+			rules = append(rules, webrtc.ICEAddressRewriteRule{
+				External: ext, Local: r.local.String(),
+				AsCandidateType: webrtc.ICECandidateTypeHost, Mode: mode,
+			})
+		}
+		if err := se.SetICEAddressRewriteRules(rules...); err != nil {
+			return nil, fmt.Errorf("ARS_WEBRTC_HOSTS: %w", err)
 		}
 	}
 	return webrtc.NewAPI(

@@ -11,4 +11,11 @@
 // It asks senders for keyframes when a recording starts, after loss (at
 // most once a second) and at a fixed interval, because browsers send one
 // keyframe and then none unless asked.
+//
+// Every answer announces the configured hosts (ARS_WEBRTC_HOSTS and
+// ARS_PUBLIC_IP, names resolved at start) on the one port, or the bound
+// address, or the interfaces' addresses, loopback when it is the only
+// one (hosts.go). Sessions that have not connected are capped in total
+// and per client address and ended after the ICE timeout (pending.go):
+// anyone with a media key could otherwise make the daemon hold them.
 package whip

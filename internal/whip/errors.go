@@ -12,4 +12,17 @@ var (
 	ErrDisabled = errors.New("webrtc ingest is disabled")
 	// ErrClosed means the ingest is shutting down.
 	ErrClosed = errors.New("webrtc ingest is closed")
+	// ErrBadHost means an announced host (ARS_WEBRTC_HOSTS, ARS_PUBLIC_IP)
+	// can never be a candidate: unspecified, multicast, or of an address
+	// family the ICE port does not serve.
+	ErrBadHost = errors.New("host cannot be announced as an ICE candidate")
+	// ErrUnresolvableHost means a host name of ARS_WEBRTC_HOSTS did not
+	// resolve at start.
+	ErrUnresolvableHost = errors.New("host name does not resolve")
+	// ErrTooManyPending means ARS_WEBRTC_MAX_PENDING WHIP sessions are
+	// already waiting for ICE.
+	ErrTooManyPending = errors.New("too many WebRTC sessions are waiting for ICE")
+	// ErrTooManyPendingFromAddr means the client's address already has
+	// ARS_WEBRTC_MAX_PENDING_PER_ADDR sessions waiting for ICE.
+	ErrTooManyPendingFromAddr = errors.New("too many WebRTC sessions of this address are waiting for ICE")
 )

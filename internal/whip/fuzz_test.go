@@ -36,7 +36,10 @@ func FuzzOffer(f *testing.F) {
 	f.Add(strings.ReplaceAll(chromeOffer, "a=fingerprint:", "a=x-fingerprint:"))
 	f.Add(strings.ReplaceAll(chromeOffer, "a=setup:actpass", "a=setup:bogus"))
 	f.Add("v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=video 9 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\na=fmtp:96 packetization-mode=1;profile-level-id=42e01f\r\n")
-	fx := newFixture(f, freePort(f))
+	// Every offer comes from 127.0.0.1 and a deleted session gives its
+	// pending place back only once it is freed: without room the fuzzer
+	// would mostly see 429s and never reach pion.
+	fx := newFixture(f, freePort(f), WithPendingLimits(1<<20, 1<<20))
 	key := mediaKey(f, "fuzz", 1)
 	f.Fuzz(func(t *testing.T, offer string) {
 		fx := *fx

@@ -143,7 +143,15 @@ func (g *Ingest) handleOffer(w http.ResponseWriter, r *http.Request) {
 		api.WriteError(w, e)
 		return
 	}
-	answer, id, e := g.open(r.Context(), req)
+	slot, err := g.pending.admit(clientKey(r))
+	if err != nil {
+		e := pendingError(err)
+		e.RetryAfter = g.iceTimeout
+		g.log.Debug("whip offer refused", "reason", err, "client", r.RemoteAddr)
+		api.WriteError(w, e)
+		return
+	}
+	answer, id, e := g.open(r.Context(), req, slot)
 	if e != nil {
 		api.WriteError(w, e)
 		return
@@ -155,18 +163,31 @@ func (g *Ingest) handleOffer(w http.ResponseWriter, r *http.Request) {
 	_, _ = io.WriteString(w, answer)
 }
 
+// pendingError is the answer to an offer over a cap of sessions waiting
+// for ICE: 503 when the server as a whole has too many, 429 when this
+// client address has.
+func pendingError(err error) *api.Error {
+	if errors.Is(err, ErrTooManyPendingFromAddr) {
+		return apiErr(http.StatusTooManyRequests, "too_many_pending_from_address", err.Error()+" (ARS_WEBRTC_MAX_PENDING_PER_ADDR)")
+	}
+	return apiErr(http.StatusServiceUnavailable, "too_many_pending", err.Error()+" (ARS_WEBRTC_MAX_PENDING)")
+}
+
 // open answers the offer, then joins the participant: a refused offer
-// must not replace a session the same uid already has.
-func (g *Ingest) open(ctx context.Context, req request) (string, string, *api.Error) {
+// must not replace a session the same uid already has. The session holds
+// slot until it connects or ends.
+func (g *Ingest) open(ctx context.Context, req request, slot *pendingSlot) (string, string, *api.Error) {
 	pc, err := g.api.NewPeerConnection(webrtc.Configuration{
 		BundlePolicy: webrtc.BundlePolicyMaxBundle,
 	})
 	if err != nil {
+		slot.release()
 		g.log.Error("new peer connection", "err", err)
 		return "", "", apiErr(http.StatusInternalServerError, "internal", "could not create a peer connection")
 	}
 	fail := func(e *api.Error) (string, string, *api.Error) {
 		_ = pc.GracefulClose()
+		slot.release()
 		return "", "", e
 	}
 	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: string(req.offer)}); err != nil {
@@ -195,7 +216,7 @@ func (g *Ingest) open(ctx context.Context, req request) (string, string, *api.Er
 	}
 	// Nothing reaches the PeerConnection before the client has the answer,
 	// so the handlers newPeer installs miss no track.
-	pr := newPeer(g, pc)
+	pr := newPeer(g, pc, slot)
 	if err := g.track(pr); err != nil {
 		return fail(joinError(err))
 	}
@@ -207,6 +228,7 @@ func (g *Ingest) open(ctx context.Context, req request) (string, string, *api.Er
 	if !pr.attach(p) {
 		return "", "", joinError(ErrClosed)
 	}
+	pr.startICETimer(g.iceTimeout)
 	if g.keyframeInterval > 0 {
 		interval := g.keyframeInterval
 		pr.startLoop(func() { pr.keyframeTicker(interval) })

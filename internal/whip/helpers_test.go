@@ -79,8 +79,14 @@ type fixture struct {
 
 func newFixture(t testing.TB, port int, opts ...Option) *fixture {
 	t.Helper()
+	return newFixtureOn(t, "127.0.0.1", port, slog.New(slog.DiscardHandler), opts...)
+}
+
+// newFixtureOn is newFixture with the ICE port bound to bind and the
+// ingest logging to log.
+func newFixtureOn(t testing.TB, bind string, port int, log *slog.Logger, opts ...Option) *fixture {
+	t.Helper()
 	root := t.TempDir()
-	log := slog.New(slog.DiscardHandler)
 	m := metrics.New()
 	mgr := session.New(storage.Layout{Root: root}, session.WithLogger(log), session.WithMetrics(m))
 	if err := mgr.Start(); err != nil {
@@ -90,7 +96,7 @@ func newFixture(t testing.TB, port int, opts ...Option) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ing := New(mgr, v, "127.0.0.1", port, append([]Option{WithLogger(log), WithMetrics(m)}, opts...)...)
+	ing := New(mgr, v, bind, port, append([]Option{WithLogger(log), WithMetrics(m)}, opts...)...)
 	if err := ing.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -34,19 +34,25 @@ type peer struct {
 	done      chan struct{}
 	closeOnce sync.Once
 
-	mu       sync.Mutex
-	closing  bool
-	loops    sync.WaitGroup
-	videos   []uint32
-	lastLoss time.Time
+	// slot is the session's place among those waiting for ICE, given
+	// back when it connects or once everything of it is freed.
+	slot *pendingSlot
+
+	mu        sync.Mutex
+	closing   bool
+	connected bool
+	iceTimer  *time.Timer
+	loops     sync.WaitGroup
+	videos    []uint32
+	lastLoss  time.Time
 
 	// recording is whether the last packet was written (the channel
 	// records); periodic keyframe requests are only sent then.
 	recording atomic.Bool
 }
 
-func newPeer(g *Ingest, pc *webrtc.PeerConnection) *peer {
-	return &peer{g: g, pc: pc, done: make(chan struct{}), log: g.log}
+func newPeer(g *Ingest, pc *webrtc.PeerConnection, slot *pendingSlot) *peer {
+	return &peer{g: g, pc: pc, slot: slot, done: make(chan struct{}), log: g.log}
 }
 
 // attach binds the peer to its participant and installs the handlers
@@ -66,6 +72,8 @@ func (pr *peer) attach(p *session.Participant) bool {
 	pr.pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
 		pr.log.Debug("peer connection state", "state", s.String())
 		switch s {
+		case webrtc.PeerConnectionStateConnected:
+			pr.onConnected()
 		case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
 			pr.shutdown("peer connection " + s.String())
 		}
@@ -75,6 +83,45 @@ func (pr *peer) attach(p *session.Participant) bool {
 	p.OnLeave(func() { pr.shutdown("participant left") })
 	p.SetKeyframeRequester(func() { pr.requestKeyframe("recording started") })
 	return true
+}
+
+// startICETimer ends the session if it has not connected within d: a
+// client that never answers STUN would otherwise hold it until the
+// participant's idle timeout.
+func (pr *peer) startICETimer(d time.Duration) {
+	pr.mu.Lock()
+	defer pr.mu.Unlock()
+	if pr.closing || pr.connected {
+		return
+	}
+	pr.iceTimer = time.AfterFunc(d, func() {
+		pr.mu.Lock()
+		late := !pr.closing && !pr.connected
+		pr.mu.Unlock()
+		if !late {
+			return
+		}
+		pr.g.metrics.WebRTC.ICETimeouts.Inc()
+		pr.log.Info("webrtc session did not connect in time", "ice_timeout", d)
+		pr.shutdown("ice timeout")
+	})
+}
+
+// onConnected runs when ICE and DTLS are done: the session no longer
+// counts as pending.
+func (pr *peer) onConnected() {
+	pr.mu.Lock()
+	if pr.connected || pr.closing {
+		pr.mu.Unlock()
+		return
+	}
+	pr.connected = true
+	if pr.iceTimer != nil {
+		pr.iceTimer.Stop()
+	}
+	pr.mu.Unlock()
+	pr.slot.release()
+	pr.log.Debug("webrtc session connected")
 }
 
 // startLoop runs f as one of the peer's goroutines unless it is closing.
@@ -99,6 +146,9 @@ func (pr *peer) shutdown(reason string) {
 	pr.closeOnce.Do(func() {
 		pr.mu.Lock()
 		pr.closing = true
+		if pr.iceTimer != nil {
+			pr.iceTimer.Stop()
+		}
 		pr.mu.Unlock()
 		close(pr.done)
 		go func() {
@@ -111,6 +161,7 @@ func (pr *peer) shutdown(reason string) {
 				p.Leave()
 			}
 			log.Info("webrtc session ended", "reason", reason, "close_err", err)
+			pr.slot.release()
 			pr.g.forget(pr)
 		}()
 	})
