@@ -16,7 +16,7 @@ func TestMakePlan(t *testing.T) {
 	}{
 		{1 << 20, 74, 1024, 2048, 1024, 2048, false}, // a systemd unit's limit: everything fits
 		{4096, 74, 1024, 2048, 1024, 2048, false},
-		{2048, 74, 1024, 2048, 1024, 950, true},                 // the HTTP budget shrinks, the reserve holds
+		{2048, 74, 1024, 2048, 1024, 950, true},                      // the HTTP budget shrinks, the reserve holds
 		{1024, 74, 1024, 2048, 1024 - 74 - MinConns, MinConns, true}, // the reserve shrinks only to leave MinConns
 	}
 	for _, tc := range cases {
