@@ -1,0 +1,157 @@
+package e2e
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ars-project/ars/internal/rdk"
+	"github.com/ars-project/ars/internal/storage"
+)
+
+// floodNofile is the descriptor limit of the flooded daemon: small enough
+// that the flood below would exhaust it without a budget (thousands of
+// connections), as a default 1024/4096 limit would on a real host.
+const floodNofile = 1400
+
+// TestConnectionFlood: while a channel records, one address opens 1,500
+// idle keep-alive connections, then 30 more addresses 100 each. The
+// daemon runs with RLIMIT_NOFILE 1400 (hard), so that without a budget
+// the flood takes every descriptor. Meanwhile a client on 127.0.0.1 gets
+// an answer to every request within 1 s, a second participant joins and
+// its capture file opens mid-flood; after the stop both captures hold
+// every packet the daemon received, nothing was dropped, and the log has
+// no EMFILE.
+func TestConnectionFlood(t *testing.T) {
+	requireFFmpeg(t)
+	d := startDaemonWithNofile(t, floodNofile)
+	t.Logf("daemon descriptor limit (soft/hard): %s", nofileOf(t, d.pid()))
+	if lim := d.metric("ars_fd_limit"); lim != floodNofile {
+		t.Errorf("ars_fd_limit %v, want %d", lim, floodNofile)
+	}
+	maxConns := floodNofile - 64 - 4 - d.metric("ars_fd_reserve")
+	t.Logf("reserve %v descriptors, HTTP budget %v connections", d.metric("ars_fd_reserve"), maxConns)
+	if !strings.Contains(d.out.String(), "HTTP connection budget was shrunk") {
+		t.Error("no warning that the HTTP budget was shrunk to fit the limit")
+	}
+	addr := strings.TrimPrefix(d.base, "http://")
+	const channel = "flood"
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	alice := d.joinRTP(channel, 1, 0x1001, 0x1002)
+	d.startRecording(channel, 1, "")
+	senderA := sendMedia(ctx, alice.RTPPort, alice.VideoSSRC, alice.AudioSSRC, 14)
+	if err := senderA.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "alice's packets", 10*time.Second, func() bool { return d.metric("ars_packets_written_total") > 50 })
+
+	probe := startProber(d.base, 200*time.Millisecond, time.Second)
+	f := newFlood()
+	defer f.close()
+
+	// One address.
+	f.open(addr, []net.IP{net.IPv4(127, 0, 0, 2)}, 1500, 16)
+	t.Logf("flood from one address: %s", f)
+	if f.answers[200] > 64 {
+		t.Errorf("one address got %d connections served at once (per-address budget 64)", f.answers[200])
+	}
+
+	// A participant joins during the flood: its capture opens on its
+	// first packet, with the flood's connections open.
+	var bob participant
+	code, err := freshCall(d.base, "POST", "/v1/rtp/join", map[string]any{
+		"channel": channel, "uid": 2, "key": nowKey(rdk.Service4Media, channel, 2),
+		"streams": []map[string]any{
+			{"ssrc": 0x2001, "payloadType": 96, "codec": "H264", "clockRate": 90000, "fmtp": "packetization-mode=1"},
+			{"ssrc": 0x2002, "payloadType": 111, "codec": "opus", "clockRate": 48000, "channels": 2},
+		},
+	}, &bob, 5*time.Second)
+	if err != nil || code != http.StatusCreated {
+		t.Fatalf("join during the flood: %d %v", code, err)
+	}
+	senderB := sendMedia(ctx, bob.RTPPort, 0x2001, 0x2002, 8)
+	if err := senderB.Start(); err != nil {
+		t.Fatal(err)
+	}
+
+	// Many addresses: the total budget, then evictions of idle ones.
+	var many []net.IP
+	for i := 3; i < 33; i++ {
+		many = append(many, net.IPv4(127, 0, 0, byte(i)))
+	}
+	f.open(addr, many, 100, 16)
+	t.Logf("flood from 31 addresses: %s", f)
+	held := d.metric("ars_http_connections")
+	t.Logf("daemon holds %v HTTP connections (budget %v), %v descriptors open",
+		held, maxConns, d.metric("ars_fd_open"))
+	if held > maxConns {
+		t.Errorf("daemon holds %v connections over its budget of %v", held, maxConns)
+	}
+
+	if err := senderB.Wait(); err != nil {
+		t.Fatalf("ffmpeg (bob): %v", err)
+	}
+	if err := senderA.Wait(); err != nil {
+		t.Fatalf("ffmpeg (alice): %v", err)
+	}
+	probes, slowest, failures := probe.finish()
+	t.Logf("%d probes from 127.0.0.1 during the flood, slowest %v", probes, slowest.Round(time.Millisecond))
+	for _, fl := range failures {
+		t.Errorf("probe: %s", fl)
+	}
+	m := d.metrics()
+	t.Logf("refused: per_ip %v, total %v, fd_reserve %v; evicted %v", m[`ars_http_connections_refused_total{reason="per_ip"}`],
+		m[`ars_http_connections_refused_total{reason="total"}`], m[`ars_http_connections_refused_total{reason="fd_reserve"}`],
+		m["ars_http_connections_evicted_total"])
+	if m[`ars_http_connections_refused_total{reason="per_ip"}`] == 0 {
+		t.Error("no connection counted as refused per address")
+	}
+	if m[`ars_http_connections_refused_total{reason="total"}`]+m["ars_http_connections_evicted_total"] == 0 {
+		t.Error("the total budget was never reached")
+	}
+	f.close()
+
+	// Every packet received was written: nothing dropped, no kernel drops.
+	var drops float64
+	for _, cause := range dropCauses {
+		drops += dropped(m, cause)
+	}
+	received, written := m["ars_packets_received_total"], m["ars_packets_written_total"]
+	t.Logf("received %v, written %v, dropped %v, kernel drops %v", received, written, drops, m["ars_udp_kernel_drops_total"])
+	if drops != 0 || received != written || m["ars_udp_kernel_drops_total"] != 0 {
+		t.Errorf("lost media: received %v, written %v, dropped %v (write_failed %v), kernel %v",
+			received, written, drops, dropped(m, "write_failed"), m["ars_udp_kernel_drops_total"])
+	}
+	dir := d.status(channel).Directory
+	d.stopRecording(channel, 1)
+	caps := findFiles(t, dir, storage.CaptureExt)
+	if len(caps) != 2 {
+		t.Fatalf("captures %v, want alice's and bob's", caps)
+	}
+	var inFiles uint64
+	for _, c := range caps {
+		s := summarize(t, c)
+		ssrcs := []uint32{alice.VideoSSRC, alice.AudioSSRC}
+		if s.Header.UID == 2 {
+			ssrcs = []uint32{0x2001, 0x2002}
+		}
+		checkCapture(t, c, channel, s.Header.UID, ssrcs...)
+		for _, st := range s.Streams {
+			inFiles += st.Packets + st.Duplicates
+		}
+		inFiles += s.RTCPPackets
+	}
+	if float64(inFiles) != written {
+		t.Errorf("captures hold %d packets, the daemon counted %v written", inFiles, written)
+	}
+	for _, bad := range []string{"too many open files", "EMFILE"} {
+		if strings.Contains(d.out.String(), bad) {
+			t.Errorf("the log has %q", bad)
+		}
+	}
+}
