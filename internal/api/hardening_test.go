@@ -160,21 +160,24 @@ func TestLockoutSaysWhy(t *testing.T) {
 // keep-alive connections are closed after the idle timeout.
 func TestConnectionBudgetAnswers(t *testing.T) {
 	s := listening(t, WithConnLimits(16, 2), WithIdleTimeout(time.Second))
-	var held []*rawConn
+	// Two requests being served (their bodies still coming) fill the
+	// address's share.
 	for i := 0; i < 2; i++ {
 		c := dialFrom(t, s, "127.0.0.2")
-		if resp, _ := c.send(t, "GET /healthz HTTP/1.1\r\nHost: ars\r\n\r\n"); resp.StatusCode != 200 {
-			t.Fatalf("connection %d: %d", i, resp.StatusCode)
+		if _, err := io.WriteString(c, "POST /v1/recording/start HTTP/1.1\r\nHost: ars\r\nContent-Length: 100\r\n\r\n{"); err != nil {
+			t.Fatal(err)
 		}
-		held = append(held, c)
 	}
+	time.Sleep(100 * time.Millisecond) // let the server read the headers
 	resp, code := dialFrom(t, s, "127.0.0.2").send(t, "GET /healthz HTTP/1.1\r\nHost: ars\r\n\r\n")
 	if resp.StatusCode != http.StatusTooManyRequests || code != "too_many_connections_from_address" || resp.Header.Get("Retry-After") == "" {
 		t.Fatalf("third connection from one address: %d %q", resp.StatusCode, code)
 	}
-	if resp, _ := dialFrom(t, s, "127.0.0.3").send(t, "GET /healthz HTTP/1.1\r\nHost: ars\r\n\r\n"); resp.StatusCode != 200 {
+	idle := dialFrom(t, s, "127.0.0.3")
+	if resp, _ := idle.send(t, "GET /healthz HTTP/1.1\r\nHost: ars\r\n\r\n"); resp.StatusCode != 200 {
 		t.Fatalf("another address: %d", resp.StatusCode)
 	}
+	held := []*rawConn{idle}
 	start := time.Now()
 	_ = held[0].SetReadDeadline(time.Now().Add(10 * time.Second))
 	if _, err := held[0].br.ReadByte(); err == nil {

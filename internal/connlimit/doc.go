@@ -7,9 +7,11 @@
 // It is a net.Listener wrapper: a connection over budget is answered with
 // a fixed refusal (a minimal 503) and closed inside Accept, before the
 // HTTP server ever sees it, so it costs nothing beyond the accept itself.
-// When the total or the descriptor budget is full, the connection that has
-// been idle longest (a keep-alive connection between requests, or one that
-// has not sent a request yet) is closed to make room: idle connections are
-// what a flood is made of, and a client with a request in flight is never
-// cut off for a newcomer.
+// When a budget is full, the connection that has been idle longest (a
+// keep-alive connection between requests, or one that has not finished
+// sending its first request) is closed to make room: of the same address
+// when the address is at its share, of anyone when the total or the
+// descriptors are short. Idle connections are what a flood is made of;
+// a client with a request being served is never cut off for a newcomer,
+// and a connection is refused only when every one in its way is busy.
 package connlimit

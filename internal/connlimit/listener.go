@@ -43,10 +43,17 @@ type Listener struct {
 
 	mu    sync.Mutex
 	total int
-	perIP map[netip.Addr]int
+	perIP map[netip.Addr]*addrState
 	// idle holds the evictable connections, longest idle at the front.
 	idle     list.List
 	lastWarn map[Reason]time.Time
+}
+
+// addrState is one client address's share: its count and its evictable
+// connections, longest idle first.
+type addrState struct {
+	n    int
+	idle list.List
 }
 
 // Option configures a Listener.
@@ -73,7 +80,7 @@ func New(ln net.Listener, maxTotal, maxPerIP int, opts ...Option) (*Listener, er
 	}
 	l := &Listener{
 		Listener: ln, maxTotal: maxTotal, maxPerIP: maxPerIP, log: slog.Default(), now: time.Now,
-		perIP: map[netip.Addr]int{}, lastWarn: map[Reason]time.Time{},
+		perIP: map[netip.Addr]*addrState{}, lastWarn: map[Reason]time.Time{},
 	}
 	for _, o := range opts {
 		o(l)
@@ -91,9 +98,9 @@ type Conn struct {
 	l    *Listener
 	key  netip.Addr
 	once sync.Once
-	// Guarded by l.mu.
-	elem     *list.Element
-	released bool
+	// Guarded by l.mu: the places in the idle lists while evictable.
+	elem, addrElem *list.Element
+	released       bool
 }
 
 // NetConn is the wrapped connection.
@@ -135,7 +142,8 @@ func (l *Listener) Accept() (net.Conn, error) {
 			// Closing the underlying connection makes the HTTP server's
 			// read fail; its Close then finds the place already returned.
 			_ = victim.Conn.Close()
-			l.metrics.HTTPConnEvicted.Inc()
+			l.metrics.HTTPConnEvicted.WithLabelValues(string(reason)).Inc()
+			return c, nil
 		}
 		if reason == "" {
 			return c, nil
@@ -144,34 +152,76 @@ func (l *Listener) Accept() (net.Conn, error) {
 	}
 }
 
-// admit takes a place for c, evicting the longest-idle connection when
-// the total or the descriptors are short; it returns why c is refused.
+// admit takes a place for c, evicting the longest-idle connection of its
+// address when the address is at its budget, or of anyone when the total
+// or the descriptors are short. It returns the budget that was full (c is
+// refused unless there is a victim) and the victim.
 func (l *Listener) admit(c *Conn) (Reason, *Conn) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.perIP[c.key] >= l.maxPerIP {
-		return ReasonPerIP, nil
+	as := l.perIP[c.key]
+	if as == nil {
+		as = &addrState{}
+		l.perIP[c.key] = as
 	}
 	var victim *Conn
-	reason := Reason("")
-	if l.total >= l.maxTotal {
-		reason = ReasonTotal
-	} else if l.fd != nil && !l.fd.Allow(l.total) {
-		reason = ReasonFDReserve
-	}
-	if reason != "" {
+	var full Reason
+	switch {
+	case as.n >= l.maxPerIP:
+		// The address competes only with itself: its newest connection
+		// is served before its longest idle one.
+		front := as.idle.Front()
+		if front == nil {
+			l.dropEmpty(c.key, as)
+			return ReasonPerIP, nil
+		}
+		victim = front.Value.(*Conn)
+		full = ReasonPerIP
+	case l.total >= l.maxTotal || (l.fd != nil && !l.fd.Allow(l.total)):
+		reason := ReasonTotal
+		if l.total < l.maxTotal {
+			reason = ReasonFDReserve
+		}
 		front := l.idle.Front()
 		if front == nil {
+			l.dropEmpty(c.key, as)
 			return reason, nil
 		}
 		victim = front.Value.(*Conn)
+		full = reason
+	}
+	if victim != nil {
 		l.releaseLocked(victim)
+		if l.perIP[c.key] == nil { // the victim was the address's last
+			l.perIP[c.key] = as
+		}
 	}
 	l.total++
-	l.perIP[c.key]++
-	c.elem = l.idle.PushBack(c) // evictable until its first request is read
+	as.n++
+	l.idleLocked(c, as) // evictable until its first request is read
 	l.metrics.HTTPConnections.Set(float64(l.total))
-	return "", victim
+	return full, victim
+}
+
+func (l *Listener) dropEmpty(key netip.Addr, as *addrState) {
+	if as.n == 0 {
+		delete(l.perIP, key)
+	}
+}
+
+func (l *Listener) idleLocked(c *Conn, as *addrState) {
+	if c.elem == nil {
+		c.elem = l.idle.PushBack(c)
+		c.addrElem = as.idle.PushBack(c)
+	}
+}
+
+func (l *Listener) busyLocked(c *Conn, as *addrState) {
+	if c.elem != nil {
+		l.idle.Remove(c.elem)
+		as.idle.Remove(c.addrElem)
+		c.elem, c.addrElem = nil, nil
+	}
 }
 
 func (l *Listener) release(c *Conn) {
@@ -185,14 +235,10 @@ func (l *Listener) releaseLocked(c *Conn) {
 		return
 	}
 	c.released = true
-	if c.elem != nil {
-		l.idle.Remove(c.elem)
-		c.elem = nil
-	}
+	as := l.perIP[c.key]
+	l.busyLocked(c, as)
 	l.total--
-	if n := l.perIP[c.key] - 1; n > 0 {
-		l.perIP[c.key] = n
-	} else {
+	if as.n--; as.n == 0 {
 		delete(l.perIP, c.key)
 	}
 	l.metrics.HTTPConnections.Set(float64(l.total))
@@ -239,16 +285,12 @@ func (l *Listener) ConnState(nc net.Conn, s http.ConnState) {
 	if c.released {
 		return
 	}
+	as := l.perIP[c.key]
 	switch s {
 	case http.StateIdle:
-		if c.elem == nil {
-			c.elem = l.idle.PushBack(c)
-		}
+		l.idleLocked(c, as)
 	case http.StateActive, http.StateHijacked, http.StateClosed:
-		if c.elem != nil {
-			l.idle.Remove(c.elem)
-			c.elem = nil
-		}
+		l.busyLocked(c, as)
 	}
 }
 

@@ -116,39 +116,52 @@ func (s *server) waitCount(n int) {
 
 func TestPerAddressLimit(t *testing.T) {
 	s := newServer(t, 100, 3)
-	var held []*client
-	for i := 0; i < 3; i++ {
-		c := s.dial("127.0.0.2")
-		if code, _, err := c.get("/ok"); err != nil || code != 200 {
-			t.Fatalf("connection %d: %d %v", i, code, err)
+	// Three busy connections from one address fill its share: a fourth
+	// is refused, with the refusal.
+	busy := make([]*client, 3)
+	for i := range busy {
+		busy[i] = s.dial("127.0.0.2")
+		if _, err := io.WriteString(busy[i].c, "GET /block HTTP/1.1\r\nHost: t\r\n\r\n"); err != nil {
+			t.Fatal(err)
 		}
-		held = append(held, c)
 	}
-	// The fourth from the same address is refused, with the refusal, even
-	// though its siblings are idle: per address, nothing is evicted.
+	s.waitCount(3)
+	time.Sleep(50 * time.Millisecond) // let the server read the requests
 	code, body, err := s.dial("127.0.0.2").get("/ok")
 	if err != nil || code != 503 || !strings.Contains(body, "per_ip") {
 		t.Fatalf("fourth connection from one address: %d %q %v", code, body, err)
 	}
-	// Another address is judged on its own.
-	if code, _, err := s.dial("127.0.0.3").get("/ok"); err != nil || code != 200 {
-		t.Fatalf("another address: %d %v", code, err)
-	}
-	// The held ones still work.
-	for i, c := range held {
-		if code, _, err := c.get("/ok"); err != nil || code != 200 {
-			t.Fatalf("held connection %d: %d %v", i, code, err)
-		}
-	}
 	if got := testutil.ToFloat64(s.m.HTTPConnRefused.WithLabelValues("per_ip")); got != 1 {
 		t.Errorf("per_ip refusals counted %v", got)
 	}
-	// Closing one returns its place.
-	held[0].c.Close()
-	s.waitCount(3)
-	if code, _, err := s.dial("127.0.0.2").get("/ok"); err != nil || code != 200 {
-		t.Fatalf("after a close: %d %v", code, err)
+	// Another address is judged on its own.
+	other := s.dial("127.0.0.3")
+	if code, _, err := other.get("/ok"); err != nil || code != 200 {
+		t.Fatalf("another address: %d %v", code, err)
 	}
+	// Once they are idle, a newcomer from the address takes the place of
+	// its longest idle connection; the other address is not touched.
+	close(s.release)
+	for i, c := range busy {
+		_ = c.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		resp, err := http.ReadResponse(c.br, nil)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("busy connection %d: %v", i, err)
+		}
+		resp.Body.Close()
+	}
+	time.Sleep(20 * time.Millisecond)
+	if code, _, err := s.dial("127.0.0.2").get("/ok"); err != nil || code != 200 {
+		t.Fatalf("newcomer with idle siblings: %d %v", code, err)
+	}
+	_ = busy[0].c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := busy[0].br.ReadByte(); err == nil {
+		t.Error("the address's longest idle connection was not closed")
+	}
+	if code, _, err := other.get("/ok"); err != nil || code != 200 {
+		t.Fatalf("the other address's connection: %d %v", code, err)
+	}
+	s.waitCount(4)
 }
 
 func TestIPv6KeysOnThe64(t *testing.T) {
@@ -207,7 +220,7 @@ func TestTotalLimitEvictsIdleNotBusy(t *testing.T) {
 	if code, _, err := s.dial("127.0.0.21").get("/ok"); err != nil || code != 200 {
 		t.Fatalf("newcomer with idle connections held: %d %v", code, err)
 	}
-	if got := testutil.ToFloat64(s.m.HTTPConnEvicted); got != 1 {
+	if got := testutil.ToFloat64(s.m.HTTPConnEvicted.WithLabelValues("total")); got != 1 {
 		t.Errorf("evictions counted %v", got)
 	}
 	_ = busy[0].c.SetReadDeadline(time.Now().Add(5 * time.Second))
@@ -246,23 +259,24 @@ func TestReleaseAndNoGoroutineLeak(t *testing.T) {
 		}
 		cs = append(cs, c)
 	}
-	for i := 0; i < 20; i++ { // refused ones leave nothing behind
-		if code, _, err := s.dial("127.0.0.2").get("/ok"); err != nil || code != 503 {
-			t.Fatalf("refusal %d: %d %v", i, code, err)
+	for i := 0; i < 20; i++ { // each takes the place of an idle sibling
+		c := s.dial("127.0.0.2")
+		if code, _, err := c.get("/ok"); err != nil || code != 200 {
+			t.Fatalf("newcomer %d: %d %v", i, code, err)
 		}
+		cs = append(cs, c)
 	}
 	s.waitCount(40)
-	for _, c := range cs[:30] {
-		c.c.Close()
+	if got := testutil.ToFloat64(s.m.HTTPConnEvicted.WithLabelValues("per_ip")); got != 20 {
+		t.Errorf("evictions %v", got)
 	}
-	s.waitCount(10)
-	if got := testutil.ToFloat64(s.m.HTTPConnections); got != 10 {
-		t.Errorf("gauge %v after closes", got)
-	}
-	for _, c := range cs[30:] {
+	for _, c := range cs { // the evicted ones are closed already
 		c.c.Close()
 	}
 	s.waitCount(0)
+	if got := testutil.ToFloat64(s.m.HTTPConnections); got != 0 {
+		t.Errorf("gauge %v after closes", got)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := s.srv.Shutdown(ctx); err != nil {

@@ -45,7 +45,7 @@ type Metrics struct {
 	// (internal/fdlimit).
 	HTTPConnections prometheus.Gauge
 	HTTPConnRefused *prometheus.CounterVec
-	HTTPConnEvicted prometheus.Counter
+	HTTPConnEvicted *prometheus.CounterVec
 	FDLimit         prometheus.Gauge
 	FDReserve       prometheus.Gauge
 	FDOpen          prometheus.Gauge
@@ -98,12 +98,13 @@ func New() *Metrics {
 	)
 	m.HTTPConnections = prometheus.NewGauge(prometheus.GaugeOpts{Name: "ars_http_connections", Help: "HTTP connections held."})
 	m.HTTPConnRefused = connRefused
-	m.HTTPConnEvicted = prometheus.NewCounter(prometheus.CounterOpts{Name: "ars_http_connections_evicted_total", Help: "Idle HTTP connections closed to make room for a new one."})
+	m.HTTPConnEvicted = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ars_http_connections_evicted_total", Help: "Idle HTTP connections closed to make room for a new one, by the budget that was full."}, []string{"reason"})
 	m.FDLimit = prometheus.NewGauge(prometheus.GaugeOpts{Name: "ars_fd_limit", Help: "The process's descriptor limit (RLIMIT_NOFILE soft limit after raising it)."})
 	m.FDReserve = prometheus.NewGauge(prometheus.GaugeOpts{Name: "ars_fd_reserve", Help: "Descriptors kept free for capture files: network connections are refused before they are touched."})
 	m.FDOpen = prometheus.NewGauge(prometheus.GaugeOpts{Name: "ars_fd_open", Help: "Descriptors open, as last counted by the reserve check."})
 	for _, r := range []string{"total", "per_ip", "fd_reserve"} {
 		connRefused.WithLabelValues(r)
+		m.HTTPConnEvicted.WithLabelValues(r)
 	}
 	reg.MustRegister(m.HTTPConnections, connRefused, m.HTTPConnEvicted, m.FDLimit, m.FDReserve, m.FDOpen)
 	return m

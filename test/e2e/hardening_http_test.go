@@ -57,8 +57,8 @@ func TestConnectionFlood(t *testing.T) {
 	// One address.
 	f.open(addr, []net.IP{net.IPv4(127, 0, 0, 2)}, 1500, 16)
 	t.Logf("flood from one address: %s", f)
-	if f.answers[200] > 64 {
-		t.Errorf("one address got %d connections served at once (per-address budget 64)", f.answers[200])
+	if held := d.metric("ars_http_connections"); held > 64+2 { // and this call's, and the prober's
+		t.Errorf("the daemon holds %v connections after a flood from one address (per-address budget 64)", held)
 	}
 
 	// A participant joins during the flood: its capture opens on its
@@ -105,14 +105,13 @@ func TestConnectionFlood(t *testing.T) {
 		t.Errorf("probe: %s", fl)
 	}
 	m := d.metrics()
-	t.Logf("refused: per_ip %v, total %v, fd_reserve %v; evicted %v", m[`ars_http_connections_refused_total{reason="per_ip"}`],
-		m[`ars_http_connections_refused_total{reason="total"}`], m[`ars_http_connections_refused_total{reason="fd_reserve"}`],
-		m["ars_http_connections_evicted_total"])
-	if m[`ars_http_connections_refused_total{reason="per_ip"}`] == 0 {
-		t.Error("no connection counted as refused per address")
+	for _, kind := range []string{"refused", "evicted"} {
+		t.Logf("%s: per_ip %v, total %v, fd_reserve %v", kind, m[`ars_http_connections_`+kind+`_total{reason="per_ip"}`],
+			m[`ars_http_connections_`+kind+`_total{reason="total"}`], m[`ars_http_connections_`+kind+`_total{reason="fd_reserve"}`])
 	}
-	if m[`ars_http_connections_refused_total{reason="total"}`]+m["ars_http_connections_evicted_total"] == 0 {
-		t.Error("the total budget was never reached")
+	// One address competed with itself; many filled the total.
+	if m[`ars_http_connections_evicted_total{reason="per_ip"}`] < 1400 || m[`ars_http_connections_evicted_total{reason="total"}`] == 0 {
+		t.Error("the per-address and total budgets were not both reached")
 	}
 	f.close()
 
