@@ -1,7 +1,10 @@
 package e2e
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -152,5 +155,98 @@ func TestConnectionFlood(t *testing.T) {
 		if strings.Contains(d.out.String(), bad) {
 			t.Errorf("the log has %q", bad)
 		}
+	}
+}
+
+// TestHTTPQuietFindings: the channel list needs the operator token in
+// production; a lock-out's 429 (cloud API included) says why, even to
+// correct credentials, and never "Invalid authentication credentials";
+// duplicate JSON fields are refused by the recording and the cloud APIs;
+// a folded header is refused over a raw connection.
+func TestHTTPQuietFindings(t *testing.T) {
+	const token = "operator-token-for-the-e2e-test"
+	d := cloudDaemon(t, nil, "ARS_ADMIN_TOKEN="+token)
+
+	// The channel list.
+	d.joinRTP("listed", 5, 0x501, 0x502)
+	list := func(auth string) (int, string) {
+		req, _ := http.NewRequest("GET", d.base+"/v1/channels", nil)
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		resp, err := fresh(nil).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := list(""); code != 401 || !strings.Contains(body, "admin_token_required") || strings.Contains(body, "listed") {
+		t.Errorf("channel list without a token: %d %s", code, body)
+	}
+	if code, body := list("Bearer " + token); code != 200 || !strings.Contains(body, `"channel":"listed"`) {
+		t.Errorf("channel list with the token: %d %s", code, body)
+	}
+
+	// Duplicate fields.
+	key := d.key("recording", "dup", 1)
+	a, err := rawCall(d.base, nil, "POST", "/v1/recording/start", `{"channel":"dup","uid":1,"key":"`+key+`","channel":"other"}`)
+	if err != nil || a.status != 400 || a.code != "duplicate_field" {
+		t.Errorf("duplicate channel on start: %+v %v", a, err)
+	}
+	cloudURL := d.base + "/v1/apps/" + appID + "/cloud_recording/acquire"
+	cloud := func(user, secret, body string) (int, map[string]any) {
+		req, _ := http.NewRequest("POST", cloudURL, strings.NewReader(body))
+		req.SetBasicAuth(user, secret)
+		req.Header.Set("Content-Type", "application/json;charset=utf-8")
+		resp, err := fresh(nil).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&out)
+		return resp.StatusCode, out
+	}
+	if code, out := cloud(customerID, customerSecret, `{"cname":"dup","uid":"1","cname":"other","clientRequest":{}}`); code != 400 || out["code"] != float64(2) {
+		t.Errorf("duplicate cname on acquire: %d %v", code, out)
+	}
+
+	// Obsolete line folding, over a raw connection.
+	c, err := net.Dial("tcp", strings.TrimPrefix(d.base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_, _ = io.WriteString(c, "GET /healthz HTTP/1.1\r\nHost: ars\r\nX-Folded: one\r\n two\r\n\r\n")
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 400 || !strings.Contains(string(b), "header_folding") {
+		t.Errorf("folded header: %d %s", resp.StatusCode, b)
+	}
+
+	// The cloud API's lock-out, last: it locks this address out.
+	var code int
+	var out map[string]any
+	for i := 0; i < 100 && code != http.StatusTooManyRequests; i++ {
+		code, out = cloud(customerID, "wrong", `{"cname":"c","uid":"1","clientRequest":{}}`)
+		if code != 401 && code != 429 {
+			t.Fatalf("bad credentials: %d %v", code, out)
+		}
+	}
+	if code != 429 {
+		t.Fatal("no lock-out after 100 bad credentials")
+	}
+	code, out = cloud(customerID, customerSecret, `{"cname":"c","uid":"1","clientRequest":{}}`)
+	msg, _ := out["message"].(string)
+	t.Logf("lock-out answer to correct credentials: %d %q", code, msg)
+	if code != 429 || strings.Contains(msg, "Invalid authentication credentials") || !strings.Contains(msg, "retry after") {
+		t.Errorf("lock-out answer to correct credentials: %d %v", code, out)
 	}
 }
