@@ -250,3 +250,45 @@ func TestHTTPQuietFindings(t *testing.T) {
 		t.Errorf("lock-out answer to correct credentials: %d %v", code, out)
 	}
 }
+
+// TestConsoleOperatorToken: in Chromium, the console of a production
+// daemon asks for the operator token before it lists channels, says so
+// when the token is wrong, and lists them with the right one; in
+// development mode it lists them without asking.
+func TestConsoleOperatorToken(t *testing.T) {
+	requireChromium(t)
+	const token = "console-operator-token-0123"
+	d := startDaemon(t, "ARS_ADMIN_TOKEN="+token)
+	d.joinRTP("ops room", 9, 0x901, 0x902)
+	b := startBrowser(t)
+	pg := b.newPage(d.base + "/")
+	pg.waitJS("console ready", `document.body.dataset.ready === 'true'`, 20*time.Second)
+	if hidden := pg.str(`String(document.getElementById('admin-row').hidden)`); hidden != "false" {
+		t.Fatal("no operator token field in production mode")
+	}
+	rows := `document.querySelectorAll('#channels tbody tr').length`
+	pg.waitJS("a request for the token", `document.getElementById('no-channels').textContent.includes('operator token') && `+rows+` === 0`, 10*time.Second)
+	pg.setValue("admin-token", "wrong-token-wrong-token")
+	pg.must(`document.getElementById('admin-token').dispatchEvent(new Event('change'))`)
+	pg.waitJS("the wrong token said", `document.getElementById('no-channels').textContent.includes('invalid_admin_token') && `+rows+` === 0`, 10*time.Second)
+	pg.setValue("admin-token", token)
+	pg.must(`document.getElementById('admin-token').dispatchEvent(new Event('change'))`)
+	pg.waitJS("the channel listed", `[...document.querySelectorAll('#channels tbody tr')].some(r => r.dataset.channel === 'ops room' && r.textContent.includes('uid 9'))`, 10*time.Second)
+
+	// Development mode: no credentials configured, no token asked.
+	dev := startDaemon(t, "ARS_APP_ID=", "ARS_APP_CERTIFICATE=")
+	var keys struct {
+		MediaKey string `json:"mediaKey"`
+	}
+	if code := dev.call("POST", "/v1/dev/keys", map[string]any{"channel": "dev room", "uid": 3}, &keys); code != 200 {
+		t.Fatalf("dev keys: %d", code)
+	}
+	var p participant
+	if code := dev.call("POST", "/v1/rtp/join", map[string]any{"channel": "dev room", "uid": 3, "key": keys.MediaKey,
+		"streams": []map[string]any{{"ssrc": 0x301, "payloadType": 96, "codec": "H264", "clockRate": 90000}}}, &p); code != http.StatusCreated {
+		t.Fatalf("dev join: %d", code)
+	}
+	dp := b.newPage(dev.base + "/")
+	dp.waitJS("dev console ready", `document.body.dataset.ready === 'true'`, 20*time.Second)
+	dp.waitJS("the dev channel listed without a token", `document.getElementById('admin-row').hidden && [...document.querySelectorAll('#channels tbody tr')].some(r => r.dataset.channel === 'dev room')`, 10*time.Second)
+}
