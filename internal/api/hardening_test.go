@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ars-project/ars/internal/fdlimit"
 	"github.com/ars-project/ars/internal/metrics"
 	"github.com/ars-project/ars/internal/rdk"
 	"github.com/ars-project/ars/internal/rtpingest"
@@ -186,4 +187,43 @@ func TestConnectionBudgetAnswers(t *testing.T) {
 		t.Fatal("an idle keep-alive connection was held for 10 s with a 1 s idle timeout")
 	}
 	t.Logf("idle connection closed by the server after %v", time.Since(start).Round(10*time.Millisecond))
+}
+
+// TestDescriptorReserveAnswers: with the real descriptor count of this
+// process and a limit just above it, connections are admitted until the
+// reserve would be touched, then answered 503 descriptors_reserved (the
+// held ones being busy, none can be evicted).
+func TestDescriptorReserveAnswers(t *testing.T) {
+	open, err := fdlimit.CountOpen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Each connection costs two descriptors here: the client's and the
+	// server's end.
+	s := listening(t, WithFDGate(fdlimit.NewReserve(open+100, 60, nil)))
+	admitted := 0
+	for i := 0; i < 40; i++ {
+		c := dialFrom(t, s, "127.0.0.1")
+		if _, err := io.WriteString(c, "POST /v1/recording/start HTTP/1.1\r\nHost: ars\r\nContent-Length: 100\r\n\r\n{"); err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+		resp, err := http.ReadResponse(c.br, nil)
+		if err != nil { // no answer yet: admitted, its body awaited
+			admitted++
+			time.Sleep(120 * time.Millisecond) // past the count interval
+			continue
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(b), "descriptors_reserved") {
+			t.Fatalf("connection %d: %d %s", i, resp.StatusCode, b)
+		}
+		t.Logf("admitted %d busy connections, then descriptors_reserved", admitted)
+		if admitted < 10 || admitted > 25 {
+			t.Errorf("admitted %d connections with 40 descriptors to spare for 2 each", admitted)
+		}
+		return
+	}
+	t.Fatalf("40 connections admitted with 40 descriptors above the reserve")
 }
