@@ -116,11 +116,13 @@ func (c *Conn) Close() error {
 // Key is the budget key of a remote address: the IPv4 address, or the
 // IPv6 /64 it lies in.
 func Key(addr net.Addr) netip.Addr {
-	ap, err := netip.ParseAddrPort(addr.String())
-	if err != nil {
-		return netip.Addr{}
+	var a netip.Addr
+	if ta, ok := addr.(*net.TCPAddr); ok {
+		a = ta.AddrPort().Addr()
+	} else if ap, err := netip.ParseAddrPort(addr.String()); err == nil {
+		a = ap.Addr()
 	}
-	a := ap.Addr().Unmap()
+	a = a.Unmap()
 	if a.Is6() {
 		p, _ := a.Prefix(64)
 		return p.Addr()

@@ -5,8 +5,9 @@ import "bytes"
 type state uint8
 
 const (
-	sRequestLine state = iota
-	sLineStart         // at the start of a header (or trailer) line
+	sRequestStart state = iota // before a request line: stray CR/LF skipped
+	sRequestLine
+	sLineStart // at the start of a header (or trailer) line
 	sName
 	sValue
 	sEndCR // a CR at the start of a line: the blank line ends the header
@@ -59,6 +60,16 @@ func (s *Scanner) Write(p []byte) (int, error) {
 	n := len(p)
 	for len(p) > 0 && s.st != sStopped {
 		switch s.st {
+		case sRequestStart:
+			// net/http skips the CR/LF an old client sends after a POST
+			// body; so does the scanner, or it would read the next
+			// request line as a header line and lose the framing.
+			if p[0] == '\r' || p[0] == '\n' {
+				p = p[1:]
+				continue
+			}
+			s.st = sRequestLine
+			continue
 		case sRequestLine:
 			i := bytes.IndexByte(p, '\n')
 			if i < 0 {
@@ -76,7 +87,7 @@ func (s *Scanner) Write(p []byte) (int, error) {
 			s.remain -= k
 			if s.remain == 0 {
 				if s.st == sBody {
-					s.st = sRequestLine
+					s.st = sRequestStart
 				} else {
 					s.st = sChunkDataEnd
 				}
@@ -213,13 +224,13 @@ func (s *Scanner) field() {
 func (s *Scanner) headerDone() {
 	switch {
 	case s.trailers:
-		s.st = sRequestLine
+		s.st = sRequestStart
 	case s.chunked:
 		s.st, s.size, s.digits = sChunkSize, 0, 0
 	case s.length > 0:
 		s.st, s.remain = sBody, s.length
 	default:
-		s.st = sRequestLine
+		s.st = sRequestStart
 	}
 }
 

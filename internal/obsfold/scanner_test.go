@@ -45,12 +45,13 @@ func TestValidRequestsAreNotFolded(t *testing.T) {
 
 func TestFoldsAreFound(t *testing.T) {
 	cases := map[string]string{
-		"space":          "GET / HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n 2\r\n\r\n",
-		"tab":            "GET / HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n\t2\r\n\r\n",
-		"bare LF":        "GET / HTTP/1.1\nHost: x\nX-A: 1\n 2\n\n",
-		"after a body":   "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\n\n \nGET / HTTP/1.1\r\nHost: x\r\n\tfold\r\n\r\n",
-		"after chunked":  "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n\n \r\n0\r\n\r\nGET / HTTP/1.1\r\nA: b\r\n c\r\n\r\n",
-		"in the trailer": "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX-T: 1\r\n 2\r\n\r\n",
+		"space":                            "GET / HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n 2\r\n\r\n",
+		"tab":                              "GET / HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n\t2\r\n\r\n",
+		"bare LF":                          "GET / HTTP/1.1\nHost: x\nX-A: 1\n 2\n\n",
+		"after a body":                     "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\n\n \nGET / HTTP/1.1\r\nHost: x\r\n\tfold\r\n\r\n",
+		"after chunked":                    "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n\n \r\n0\r\n\r\nGET / HTTP/1.1\r\nA: b\r\n c\r\n\r\n",
+		"after a CRLF that follows a body": "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}\r\nGET / HTTP/1.1\r\nA: b\r\n c\r\n\r\n",
+		"in the trailer":                   "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX-T: 1\r\n 2\r\n\r\n",
 	}
 	for name, req := range cases {
 		for _, piece := range []int{1, 5, len(req)} {
