@@ -88,7 +88,7 @@ func TestConnectionFlood(t *testing.T) {
 		many = append(many, net.IPv4(127, 0, 0, byte(i)))
 	}
 	f.open(addr, many, 100, 16)
-	t.Logf("flood from 31 addresses: %s", f)
+	t.Logf("flood from 30 more addresses: %s", f)
 	held := d.metric("ars_http_connections")
 	t.Logf("daemon holds %v HTTP connections (budget %v), %v descriptors open",
 		held, maxConns, d.metric("ars_fd_open"))
