@@ -21,6 +21,7 @@ import (
 	"github.com/ars-project/ars/internal/cloudrec"
 	"github.com/ars-project/ars/internal/config"
 	"github.com/ars-project/ars/internal/console"
+	"github.com/ars-project/ars/internal/fdlimit"
 	"github.com/ars-project/ars/internal/metrics"
 	"github.com/ars-project/ars/internal/netguard"
 	"github.com/ars-project/ars/internal/objstore"
@@ -111,6 +112,10 @@ func run(ctx context.Context, force <-chan struct{}, cfg config.Config, stdout, 
 		return fmt.Errorf("ARS_APP_ID/ARS_APP_CERTIFICATE: %w", err)
 	}
 	m := metrics.New()
+	fdPlan, err := planDescriptors(cfg, log, m)
+	if err != nil {
+		return err
+	}
 	var started stack
 	defer func() {
 		if err != nil { // a start failed: undo what was started
@@ -138,11 +143,14 @@ func run(ctx context.Context, force <-chan struct{}, cfg config.Config, stdout, 
 	gate := api.NewKeyGate(m, log)
 	rtp := rtpingest.New(cfg.BindHost, cfg.RTPPorts.First, cfg.RTPPorts.Last,
 		rtpingest.WithLogger(log), rtpingest.WithMetrics(m), rtpingest.WithReadBuffer(cfg.UDPReadBuffer), rtpingest.WithGRO(cfg.UDPGRO))
-	srv := api.New(mgr, verifier, rtp, m, api.WithLogger(log), api.WithKeyGate(gate))
+	srv := api.New(mgr, verifier, rtp, m, api.WithLogger(log), api.WithKeyGate(gate),
+		api.WithConnLimits(fdPlan.MaxConns, min(cfg.HTTPMaxConnsPerIP, fdPlan.MaxConns)), api.WithIdleTimeout(cfg.HTTPIdleTimeout),
+		api.WithFDGate(fdlimit.NewReserve(fdPlan.Limit, fdPlan.Reserve, func(n int) { m.FDOpen.Set(float64(n)) })))
 	wh := whip.New(mgr, verifier, cfg.BindHost, cfg.WebRTCPort, whip.WithLogger(log), whip.WithMetrics(m), whip.WithKeyGate(gate),
 		whip.WithPublicIP(cfg.PublicIP), whip.WithKeyframeInterval(cfg.KeyframeInterval),
 		whip.WithHosts(cfg.WebRTCHosts...), whip.WithPendingLimits(cfg.WHIPMaxPending, cfg.WHIPMaxPerAddr), whip.WithICETimeout(cfg.WHIPICETimeout))
-	consoleOpts := []console.Option{console.WithLogger(log), console.WithWebRTC(wh.Enabled()), console.WithKeyGate(gate)}
+	consoleOpts := []console.Option{console.WithLogger(log), console.WithWebRTC(wh.Enabled()), console.WithKeyGate(gate),
+		console.WithAdminToken(cfg.AdminToken)}
 	if cfg.Dev {
 		consoleOpts = append(consoleOpts, console.WithDevMode(console.DevCredentials{AppID: cfg.AppID, AppCertificate: cfg.AppCertificate}))
 	}
@@ -200,6 +208,31 @@ func run(ctx context.Context, force <-chan struct{}, cfg config.Config, stdout, 
 	started = nil
 	log.Info("ars stopped")
 	return stopErr
+}
+
+// planDescriptors raises the descriptor limit to the hard limit and
+// shares it out: the daemon's own sockets, the reserve for capture files,
+// and what is left (at most ARS_HTTP_MAX_CONNS) for HTTP clients.
+func planDescriptors(cfg config.Config, log *slog.Logger, m *metrics.Metrics) (fdlimit.Plan, error) {
+	log = log.With("component", "fdlimit")
+	lim, err := fdlimit.Raise()
+	if err != nil {
+		log.Warn("could not raise the descriptor limit", "err", err, "soft", lim.Soft, "hard", lim.Hard)
+	}
+	// Listeners, RTP and WebRTC sockets, logs, the state files.
+	base := 64 + cfg.RTPPorts.Len()
+	plan, err := fdlimit.MakePlan(lim.Soft, base, cfg.FDReserve, cfg.HTTPMaxConns)
+	if err != nil {
+		return plan, fmt.Errorf("RLIMIT_NOFILE: %w", err)
+	}
+	log.Info("descriptor limit", "soft", lim.Soft, "hard", lim.Hard, "reserve", plan.Reserve, "http_max_conns", plan.MaxConns)
+	if plan.Shrunk {
+		log.Warn("the descriptor limit is too small for ARS_FD_RESERVE and ARS_HTTP_MAX_CONNS: the HTTP connection budget was shrunk (raise the hard limit, e.g. LimitNOFILE= in the unit)",
+			"limit", plan.Limit, "fd_reserve", cfg.FDReserve, "reserve_used", plan.Reserve, "http_max_conns", cfg.HTTPMaxConns, "http_max_conns_used", plan.MaxConns)
+	}
+	m.FDLimit.Set(float64(plan.Limit))
+	m.FDReserve.Set(float64(plan.Reserve))
+	return plan, nil
 }
 
 // startCloud starts the Agora Cloud Recording compatible API with its

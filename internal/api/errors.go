@@ -3,6 +3,7 @@ package api
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"time"
@@ -12,6 +13,9 @@ import (
 	"github.com/ars-project/ars/internal/session"
 	"github.com/ars-project/ars/internal/storage"
 )
+
+// ErrDuplicateField means a JSON body names a field twice in one object.
+var ErrDuplicateField = errors.New("duplicate field")
 
 // Error is an API error: an HTTP status, a stable code and a sentence.
 type Error struct {
@@ -38,6 +42,10 @@ type errorBody struct {
 
 // KeyError maps a key verification failure to its API error.
 func KeyError(err error) *Error {
+	var ae *Error
+	if errors.As(err, &ae) { // a check that names its own answer
+		return ae
+	}
 	switch {
 	case errors.Is(err, rdk.ErrExpired):
 		return apiError(http.StatusUnauthorized, "key_expired", "the key has expired or is not valid yet")
@@ -82,6 +90,19 @@ func WriteError(w http.ResponseWriter, err *Error) {
 	var body errorBody
 	body.Error.Code, body.Error.Message = err.Code, err.Message
 	writeJSON(w, err.Status, body)
+}
+
+// rawError renders err as a whole HTTP/1.1 response that closes the
+// connection, for writing where no http.ResponseWriter exists (a
+// connection refused at accept).
+func rawError(err *Error) []byte {
+	var body errorBody
+	body.Error.Code, body.Error.Message = err.Code, err.Message
+	b, _ := json.Marshal(body)
+	b = append(b, '\n')
+	head := fmt.Sprintf("HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nCache-Control: no-store\r\nRetry-After: 1\r\nConnection: close\r\nContent-Length: %d\r\n\r\n",
+		err.Status, http.StatusText(err.Status), len(b))
+	return append([]byte(head), b...)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"reflect"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/ars-project/ars/internal/storage"
@@ -33,14 +34,25 @@ func FuzzDecodeJSON(f *testing.F) {
 		`[1,2,3]`,
 		`{"uid":1e3}`,
 		`{"streams":[{"ssrc":-1}]}`,
+		`{"channel":"a","uid":1,"key":"k","channel":"b"}`,
+		`{"channel":"a","uid":1,"key":"k","CHANNEL":"b"}`,
+		`{"channel":"a","uid":1,"key":"k","streams":[{"ssrc":1,"ssrc":2}]}`,
 		"",
 	} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
+		if json.Valid(body) {
+			if got, want := CheckDuplicateKeys(body) != nil, refHasDuplicate(body); got != want {
+				t.Fatalf("CheckDuplicateKeys says %v, the reference %v, for %q", got, want, body)
+			}
+		}
 		for _, target := range decodeTargets {
 			v := target()
 			e := decode(body, v)
+			if e == nil && refHasDuplicate(body) {
+				t.Fatalf("accepted %q with a duplicate field", body)
+			}
 			if e != nil {
 				if e.Status != http.StatusBadRequest && e.Status != http.StatusRequestEntityTooLarge {
 					t.Fatalf("status %d for %q", e.Status, body)
@@ -88,6 +100,42 @@ func FuzzDecodeJSON(f *testing.F) {
 			}
 		}
 	})
+}
+
+// refHasDuplicate is a second, recursive way to find a field named twice
+// in one object (names compared as strings.EqualFold does).
+func refHasDuplicate(raw []byte) bool {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	tok, err := dec.Token()
+	if err != nil {
+		return false
+	}
+	var keys []string
+	for dec.More() {
+		if tok == json.Delim('{') {
+			kt, err := dec.Token()
+			if err != nil {
+				return false
+			}
+			k, _ := kt.(string)
+			for _, seen := range keys {
+				if strings.EqualFold(seen, k) {
+					return true
+				}
+			}
+			keys = append(keys, k)
+		} else if tok != json.Delim('[') {
+			return false
+		}
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return false
+		}
+		if refHasDuplicate(v) {
+			return true
+		}
+	}
+	return false
 }
 
 func decode(body []byte, v any) *Error {

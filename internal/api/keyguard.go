@@ -1,6 +1,7 @@
 package api
 
 import (
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -109,7 +110,9 @@ func NewKeyGate(m *metrics.Metrics, log *slog.Logger) *KeyGate {
 func (g *KeyGate) Check(r *http.Request, check func() error) *Error {
 	addr := clientAddr(r)
 	if blocked, retry := g.guard.blocked(addr); blocked {
-		e := apiError(http.StatusTooManyRequests, "too_many_failures", "too many failed key checks from this address; retry later")
+		// Not "invalid credentials": the credentials were not even checked.
+		e := apiError(http.StatusTooManyRequests, "too_many_failures",
+			fmt.Sprintf("too many failed key checks from this address; retry after %d s", int(retry.Seconds()+0.999)))
 		e.RetryAfter = retry
 		return e
 	}

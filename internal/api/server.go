@@ -11,7 +11,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/ars-project/ars/internal/connlimit"
 	"github.com/ars-project/ars/internal/metrics"
+	"github.com/ars-project/ars/internal/obsfold"
 	"github.com/ars-project/ars/internal/session"
 	"github.com/ars-project/ars/internal/storage"
 )
@@ -40,6 +42,11 @@ type Server struct {
 	ln      net.Listener
 	done    chan error
 	gate    *KeyGate
+	limits  *connlimit.Listener
+
+	maxConns, maxConnsPerIP int
+	idleTimeout             time.Duration
+	fdGate                  connlimit.FDGate
 }
 
 // Option configures a Server.
@@ -52,9 +59,23 @@ func WithLogger(l *slog.Logger) Option { return func(s *Server) { s.log = l } }
 // and the other components that check keys.
 func WithKeyGate(g *KeyGate) Option { return func(s *Server) { s.gate = g } }
 
+// WithConnLimits bounds the HTTP connections held in total and per client
+// address (default 2048 and 64).
+func WithConnLimits(total, perIP int) Option {
+	return func(s *Server) { s.maxConns, s.maxConnsPerIP = total, perIP }
+}
+
+// WithIdleTimeout closes keep-alive connections idle this long (default 15s).
+func WithIdleTimeout(d time.Duration) Option { return func(s *Server) { s.idleTimeout = d } }
+
+// WithFDGate refuses connections the descriptor reserve cannot spare
+// (internal/fdlimit.Reserve).
+func WithFDGate(g connlimit.FDGate) Option { return func(s *Server) { s.fdGate = g } }
+
 // New builds the API over its dependencies.
 func New(mgr *session.Manager, keys KeyVerifier, rtp RTPAttacher, m *metrics.Metrics, opts ...Option) *Server {
-	s := &Server{mgr: mgr, keys: keys, rtp: rtp, metrics: m, log: slog.Default(), mux: http.NewServeMux()}
+	s := &Server{mgr: mgr, keys: keys, rtp: rtp, metrics: m, log: slog.Default(), mux: http.NewServeMux(),
+		maxConns: 2048, maxConnsPerIP: 64, idleTimeout: 15 * time.Second}
 	for _, o := range opts {
 		o(s)
 	}
@@ -76,26 +97,71 @@ func New(mgr *session.Manager, keys KeyVerifier, rtp RTPAttacher, m *metrics.Met
 func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
 
 // Handler is the whole API as an http.Handler.
-func (s *Server) Handler() http.Handler { return s.mux }
+func (s *Server) Handler() http.Handler { return s.refuseFolded(s.mux) }
+
+// connKey is the context key of a request's scanned connection.
+type connKey struct{}
 
 // Listen binds the HTTP port; Serve answers on it. They are separate so
-// that readiness is reported only once the port is bound.
+// that readiness is reported only once the port is bound. Every accepted
+// connection is scanned for folded headers and held within the
+// connection budget.
 func (s *Server) Listen(addr string) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("http listen %s: %w", addr, err)
 	}
-	s.ln = ln
+	limits, err := connlimit.New(obsfold.NewListener(ln), s.maxConns, s.maxConnsPerIP,
+		connlimit.WithMetrics(s.metrics), connlimit.WithLogger(s.log), connlimit.WithFDGate(s.fdGate),
+		connlimit.WithRefusal(s.refusals()))
+	if err != nil {
+		_ = ln.Close()
+		return fmt.Errorf("http listen %s: %w", addr, err)
+	}
+	s.ln, s.limits = limits, limits
 	s.srv = &http.Server{
-		Handler:           s.mux,
+		Handler:           s.Handler(),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      5 * time.Minute, // recordings are served from here too
-		IdleTimeout:       2 * time.Minute,
+		IdleTimeout:       s.idleTimeout,
 		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		ConnState:         limits.ConnState,
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			return context.WithValue(ctx, connKey{}, obsfold.Find(c))
+		},
 	}
 	return nil
+}
+
+// refusals are the answers written to a connection over budget before it
+// is closed, one per reason, rendered once.
+func (s *Server) refusals() func(connlimit.Reason) []byte {
+	answers := map[connlimit.Reason][]byte{
+		connlimit.ReasonPerIP: rawError(apiError(http.StatusTooManyRequests, "too_many_connections_from_address",
+			fmt.Sprintf("this client address already holds %d connections; reuse one or close some", s.maxConnsPerIP))),
+		connlimit.ReasonTotal: rawError(apiError(http.StatusServiceUnavailable, "too_many_connections",
+			fmt.Sprintf("the server holds its maximum of %d connections; retry shortly", s.maxConns))),
+		connlimit.ReasonFDReserve: rawError(apiError(http.StatusServiceUnavailable, "descriptors_reserved",
+			"the server keeps its remaining file descriptors for recordings; retry shortly")),
+	}
+	return func(r connlimit.Reason) []byte { return answers[r] }
+}
+
+// refuseFolded answers 400 to a request on a connection whose client
+// folded a header line, and closes the connection: net/http would join
+// the lines, a proxy in front might not.
+func (s *Server) refuseFolded(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if fc, _ := r.Context().Value(connKey{}).(*obsfold.Conn); fc != nil && fc.Folded() {
+			w.Header().Set("Connection", "close")
+			WriteError(w, apiError(http.StatusBadRequest, "header_folding",
+				"a header line starts with a space or tab (obsolete line folding, RFC 9112 section 5.2); send each header on one line"))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // Addr is the bound address.

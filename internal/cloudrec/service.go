@@ -283,12 +283,13 @@ func (s *Service) authorized(w http.ResponseWriter, r *http.Request) bool {
 	if e.RetryAfter > 0 {
 		w.Header().Set("Retry-After", fmt.Sprint(int(e.RetryAfter.Seconds()+0.999)))
 	}
-	status := http.StatusUnauthorized
 	if e.Status == http.StatusTooManyRequests {
-		status = e.Status
+		// The credentials were not checked: do not call them invalid.
+		writeJSON(w, e.Status, map[string]string{"message": e.Message})
+		return false
 	}
 	w.Header().Set("WWW-Authenticate", `Basic realm="ars cloud recording"`)
-	writeJSON(w, status, map[string]string{"message": "Invalid authentication credentials"})
+	writeJSON(w, http.StatusUnauthorized, map[string]string{"message": "Invalid authentication credentials"})
 	return false
 }
 
@@ -313,6 +314,9 @@ func decode(r *http.Request, v any) *apiError {
 	}
 	if err := json.Unmarshal(b, v); err != nil {
 		return invalid("invalid JSON: " + err.Error())
+	}
+	if err := api.CheckDuplicateKeys(b); err != nil {
+		return invalid(err.Error())
 	}
 	return nil
 }

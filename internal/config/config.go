@@ -102,6 +102,19 @@ type Config struct {
 	WHIPMaxPerAddr int
 	// WHIPICETimeout is how long a WHIP session may stay pending.
 	WHIPICETimeout time.Duration
+	// HTTPMaxConns and HTTPMaxConnsPerIP bound the HTTP connections held
+	// in total and per client address (IPv4 address or IPv6 /64).
+	HTTPMaxConns      int
+	HTTPMaxConnsPerIP int
+	// HTTPIdleTimeout closes keep-alive connections idle this long.
+	HTTPIdleTimeout time.Duration
+	// FDReserve descriptors are kept free for capture files: network
+	// connections are refused before they are touched.
+	FDReserve int
+	// AdminToken (environment or AdminTokenFile only) is the operator's
+	// bearer token for the channel list.
+	AdminToken     string
+	AdminTokenFile string
 }
 
 // PortRange is an inclusive range of UDP ports.
@@ -164,6 +177,10 @@ func Default() Config {
 		CloudMaxResources:  1000,
 		CloudMaxSessions:   200,
 		CloudMaxPerChannel: 8,
+		HTTPMaxConns:       2048,
+		HTTPMaxConnsPerIP:  64,
+		HTTPIdleTimeout:    15 * time.Second,
+		FDReserve:          1024,
 	}
 }
 
@@ -275,6 +292,12 @@ func (c *Config) settings() []setting {
 		mk("ARS_CLOUD_MAX_RESOURCES", "cloud-max-resources", "acquired cloud recording resource IDs not yet started, at most", false, func() (func(string) error, func() string) { return num(&c.CloudMaxResources) }),
 		mk("ARS_CLOUD_MAX_SESSIONS", "cloud-max-sessions", "cloud recordings running at once, at most", false, func() (func(string) error, func() string) { return num(&c.CloudMaxSessions) }),
 		mk("ARS_CLOUD_MAX_RECORDERS_PER_CHANNEL", "cloud-max-recorders-per-channel", "cloud recordings of one channel running at once, at most", false, func() (func(string) error, func() string) { return num(&c.CloudMaxPerChannel) }),
+		mk("ARS_HTTP_MAX_CONNS", "http-max-conns", "HTTP connections held at once in total", false, func() (func(string) error, func() string) { return num(&c.HTTPMaxConns) }),
+		mk("ARS_HTTP_MAX_CONNS_PER_IP", "http-max-conns-per-ip", "HTTP connections held at once per client address (IPv6: per /64)", false, func() (func(string) error, func() string) { return num(&c.HTTPMaxConnsPerIP) }),
+		mk("ARS_HTTP_IDLE_TIMEOUT", "http-idle-timeout", "how long an idle keep-alive HTTP connection is kept", false, func() (func(string) error, func() string) { return dur(&c.HTTPIdleTimeout) }),
+		mk("ARS_FD_RESERVE", "fd-reserve", "descriptors kept free for capture files (network connections are refused first)", false, func() (func(string) error, func() string) { return num(&c.FDReserve) }),
+		mk("ARS_ADMIN_TOKEN", "", "operator bearer token for the channel list; environment only", true, func() (func(string) error, func() string) { return str(&c.AdminToken) }),
+		mk("ARS_ADMIN_TOKEN_FILE", "admin-token-file", "file holding the operator token (one line)", false, func() (func(string) error, func() string) { return str(&c.AdminTokenFile) }),
 	}
 }
 
@@ -311,6 +334,13 @@ func Load(args []string, getenv func(string) string, fs *flag.FlagSet) (Config, 
 			return Config{}, fmt.Errorf("ARS_APP_CERTIFICATE_FILE: %w", err)
 		}
 		c.AppCertificate = strings.TrimSpace(string(b))
+	}
+	if c.AdminTokenFile != "" {
+		b, err := os.ReadFile(c.AdminTokenFile)
+		if err != nil {
+			return Config{}, fmt.Errorf("ARS_ADMIN_TOKEN_FILE: %w", err)
+		}
+		c.AdminToken = strings.TrimSpace(string(b))
 	}
 	return c, c.Validate()
 }
@@ -433,6 +463,21 @@ func (c Config) Validate() error {
 	}
 	if c.CloudMaxPerChannel < 1 || c.CloudMaxPerChannel > c.CloudMaxSessions {
 		bad("ARS_CLOUD_MAX_RECORDERS_PER_CHANNEL", "%d is outside 1..ARS_CLOUD_MAX_SESSIONS (%d)", c.CloudMaxPerChannel, c.CloudMaxSessions)
+	}
+	if c.HTTPMaxConns < 16 || c.HTTPMaxConns > 1<<20 {
+		bad("ARS_HTTP_MAX_CONNS", "%d is outside 16..1048576", c.HTTPMaxConns)
+	}
+	if c.HTTPMaxConnsPerIP < 1 || c.HTTPMaxConnsPerIP > c.HTTPMaxConns {
+		bad("ARS_HTTP_MAX_CONNS_PER_IP", "%d is outside 1..ARS_HTTP_MAX_CONNS (%d)", c.HTTPMaxConnsPerIP, c.HTTPMaxConns)
+	}
+	if c.HTTPIdleTimeout < time.Second || c.HTTPIdleTimeout > 2*time.Minute {
+		bad("ARS_HTTP_IDLE_TIMEOUT", "%s is outside 1s..2m", c.HTTPIdleTimeout)
+	}
+	if c.FDReserve < 0 || c.FDReserve > 1<<20 {
+		bad("ARS_FD_RESERVE", "%d is outside 0..1048576", c.FDReserve)
+	}
+	if c.AdminToken != "" && len(c.AdminToken) < 16 {
+		bad("ARS_ADMIN_TOKEN", "must be at least 16 characters")
 	}
 	return errors.Join(errs...)
 }

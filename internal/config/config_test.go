@@ -173,3 +173,42 @@ func TestWebRTCHostsAndPendingLimits(t *testing.T) {
 		}
 	}
 }
+
+func TestHTTPBudgetSettings(t *testing.T) {
+	c, err := load(t, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.HTTPMaxConns != 2048 || c.HTTPMaxConnsPerIP != 64 || c.HTTPIdleTimeout != 15*time.Second || c.FDReserve != 1024 || c.AdminToken != "" {
+		t.Fatalf("defaults %+v", c)
+	}
+	c, err = load(t, map[string]string{"ARS_HTTP_MAX_CONNS": "500", "ARS_FD_RESERVE": "200", "ARS_ADMIN_TOKEN": "0123456789abcdef"},
+		"--http-max-conns-per-ip", "8", "--http-idle-timeout", "5s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.HTTPMaxConns != 500 || c.HTTPMaxConnsPerIP != 8 || c.HTTPIdleTimeout != 5*time.Second || c.FDReserve != 200 || c.AdminToken != "0123456789abcdef" {
+		t.Fatalf("config %+v", c)
+	}
+	for env, want := range map[string]map[string]string{
+		"ARS_HTTP_MAX_CONNS":        {"ARS_HTTP_MAX_CONNS": "0"},
+		"ARS_HTTP_MAX_CONNS_PER_IP": {"ARS_HTTP_MAX_CONNS": "100", "ARS_HTTP_MAX_CONNS_PER_IP": "101"},
+		"ARS_HTTP_IDLE_TIMEOUT":     {"ARS_HTTP_IDLE_TIMEOUT": "5m"},
+		"ARS_FD_RESERVE":            {"ARS_FD_RESERVE": "-1"},
+		"ARS_ADMIN_TOKEN":           {"ARS_ADMIN_TOKEN": "short"},
+	} {
+		if _, err := load(t, want); err == nil || !strings.Contains(err.Error(), env) {
+			t.Errorf("%v: error %v, want mention of %s", want, err, env)
+		}
+	}
+	if _, err := load(t, nil, "--admin-token", "0123456789abcdef"); err == nil {
+		t.Error("the admin token was accepted on the command line")
+	}
+	file := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(file, []byte("fedcba9876543210fedcba\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := load(t, nil, "--admin-token-file", file); err != nil || c.AdminToken != "fedcba9876543210fedcba" {
+		t.Fatalf("token file: %q %v", c.AdminToken, err)
+	}
+}

@@ -2,10 +2,12 @@ package console
 
 import (
 	"crypto/rand"
+	"crypto/subtle"
 	"embed"
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/ars-project/ars/internal/api"
@@ -43,6 +45,7 @@ type Console struct {
 	gate   *api.KeyGate
 	sign   signer
 	static fs.FS
+	admin  []byte // the operator token of the channel list
 }
 
 // Option configures a Console.
@@ -59,6 +62,16 @@ func WithDevMode(creds DevCredentials) Option {
 
 // WithKeyGate shares the API's per-address budget of failed key checks.
 func WithKeyGate(g *api.KeyGate) Option { return func(c *Console) { c.gate = g } }
+
+// WithAdminToken sets the operator token that GET /v1/channels asks for
+// outside development mode (ARS_ADMIN_TOKEN).
+func WithAdminToken(token string) Option {
+	return func(c *Console) {
+		if token != "" {
+			c.admin = []byte(token)
+		}
+	}
+}
 
 // WithWebRTC tells the page whether WHIP publishing is available.
 func WithWebRTC(enabled bool) Option { return func(c *Console) { c.webrtc = enabled } }
@@ -134,10 +147,12 @@ func (c *Console) handlePublishJS(w http.ResponseWriter, r *http.Request) {
 type configResponse struct {
 	Dev    bool `json:"dev"`
 	WebRTC bool `json:"webrtc"`
+	// ChannelsNeedToken tells the page to ask for the operator token.
+	ChannelsNeedToken bool `json:"channelsNeedToken"`
 }
 
 func (c *Console) handleConfig(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, configResponse{Dev: c.dev != nil, WebRTC: c.webrtc})
+	writeJSON(w, http.StatusOK, configResponse{Dev: c.dev != nil, WebRTC: c.webrtc, ChannelsNeedToken: c.dev == nil})
 }
 
 type channelsResponse struct {
@@ -145,11 +160,45 @@ type channelsResponse struct {
 }
 
 // handleChannels lists the active channels in the shape of the status
-// API, which answers without a key too.
-func (c *Console) handleChannels(w http.ResponseWriter, _ *http.Request) {
+// API. The list names every channel with its uids, tags and directories,
+// so outside development mode it answers only to the operator token.
+func (c *Console) handleChannels(w http.ResponseWriter, r *http.Request) {
+	if e := c.checkAdmin(r); e != nil {
+		if e.Status == http.StatusUnauthorized {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="ars operator"`)
+		}
+		api.WriteError(w, e)
+		return
+	}
 	resp := channelsResponse{Channels: []any{}}
 	for _, st := range c.mgr.Channels() {
 		resp.Channels = append(resp.Channels, api.StatusBody(st))
 	}
 	writeJSON(w, http.StatusOK, resp)
+}
+
+// errBadAdminToken is the answer to a wrong operator token; it goes
+// through the key gate so that guessing the token is slowed like keys.
+var errBadAdminToken = apiErr(http.StatusUnauthorized, "invalid_admin_token", "the operator token does not match ARS_ADMIN_TOKEN")
+
+// checkAdmin admits development mode, or a request bearing the operator
+// token (compared in constant time).
+func (c *Console) checkAdmin(r *http.Request) *api.Error {
+	if c.dev != nil {
+		return nil
+	}
+	if c.admin == nil {
+		return apiErr(http.StatusForbidden, "admin_token_not_configured",
+			"the channel list needs an operator token: set ARS_ADMIN_TOKEN or ARS_ADMIN_TOKEN_FILE and send it as Authorization: Bearer")
+	}
+	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok || token == "" {
+		return apiErr(http.StatusUnauthorized, "admin_token_required", "send the operator token as Authorization: Bearer <token>")
+	}
+	return c.gate.Check(r, func() error {
+		if subtle.ConstantTimeCompare([]byte(token), c.admin) != 1 {
+			return errBadAdminToken
+		}
+		return nil
+	})
 }

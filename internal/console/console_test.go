@@ -283,7 +283,6 @@ func TestPageAndScripts(t *testing.T) {
 		{"/console/console.css", "text/css", "#preview"},
 		{"/ars-publish.js", "javascript", "async function publish(channel, uid, key, stream, options)"},
 		{"/v1/console/config", "application/json", `"webrtc":true`},
-		{"/v1/channels", "application/json", `"channels":[]`},
 	} {
 		status, hdr, raw := f.do("GET", tc.path, "")
 		if status != 200 || !strings.Contains(hdr.Get("Content-Type"), tc.ctype) || !strings.Contains(string(raw), tc.contains) {
@@ -296,6 +295,54 @@ func TestPageAndScripts(t *testing.T) {
 	}
 	if status, _, _ := f.do("GET", "/console/../../etc/passwd", ""); status == 200 {
 		t.Error("asset path escaped")
+	}
+}
+
+// TestChannelListNeedsOperatorToken: the channel list is open in
+// development mode; in production it answers 403 until an operator token
+// is configured, then only to that token, and guessing it is rate limited
+// like keys (with a 429 that does not call the token invalid).
+func TestChannelListNeedsOperatorToken(t *testing.T) {
+	const token = "s3cret-operator-token"
+	dev := newFixture(t, WithDevMode(DevCredentials{AppID: testAppID, AppCertificate: testAppCert}))
+	if status, _, raw := dev.do("GET", "/v1/channels", ""); status != 200 || !strings.Contains(string(raw), `"channels":[]`) {
+		t.Errorf("development mode: %d %s", status, raw)
+	}
+	unset := newFixture(t)
+	status, _, raw := unset.do("GET", "/v1/channels", "", "Authorization", "Bearer "+token)
+	if status != 403 || !strings.Contains(string(raw), "admin_token_not_configured") || !strings.Contains(string(raw), "ARS_ADMIN_TOKEN") {
+		t.Errorf("production without a token configured: %d %s", status, raw)
+	}
+	if _, _, raw := unset.do("GET", "/v1/console/config", ""); !strings.Contains(string(raw), `"channelsNeedToken":true`) {
+		t.Errorf("config does not tell the page to ask for the token: %s", raw)
+	}
+	prod := newFixture(t, WithAdminToken(token))
+	for _, tc := range []struct {
+		header []string
+		status int
+		code   string
+	}{
+		{nil, 401, "admin_token_required"},
+		{[]string{"Authorization", "Basic " + token}, 401, "admin_token_required"},
+		{[]string{"Authorization", "Bearer not-the-token"}, 401, "invalid_admin_token"},
+		{[]string{"Authorization", "Bearer " + token}, 200, ""},
+	} {
+		status, hdr, raw := prod.do("GET", "/v1/channels", "", tc.header...)
+		if status != tc.status || !strings.Contains(string(raw), tc.code) {
+			t.Errorf("%v: %d %s, want %d %s", tc.header, status, raw, tc.status, tc.code)
+		}
+		if status == 401 && !strings.HasPrefix(hdr.Get("WWW-Authenticate"), "Bearer") {
+			t.Errorf("%v: 401 without WWW-Authenticate: Bearer", tc.header)
+		}
+	}
+	var limited []byte
+	for i := 0; i < 100 && limited == nil; i++ {
+		if status, _, raw := prod.do("GET", "/v1/channels", "", "Authorization", "Bearer guess"); status == 429 {
+			limited = raw
+		}
+	}
+	if limited == nil || !strings.Contains(string(limited), "too_many_failures") || strings.Contains(strings.ToLower(string(limited)), "invalid") {
+		t.Errorf("guessing the token: %s", limited)
 	}
 }
 

@@ -6,6 +6,10 @@
 // development mode only, minting keys so that a newcomer can try
 // everything from the browser.
 //
+// The channel list names every active channel with its uids, tags and
+// directories: outside development mode it answers only to the operator
+// token (ARS_ADMIN_TOKEN), which the page asks for.
+//
 // Every recording is reached through a recording key for its channel,
 // exactly as the API's start and stop are: the list answers only to a
 // valid key, and the URLs it hands out name one file for a limited time,

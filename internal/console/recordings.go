@@ -2,8 +2,6 @@ package console
 
 import (
 	"encoding/json"
-	"errors"
-	"io"
 	"net/http"
 	"os"
 	"path"
@@ -20,9 +18,6 @@ import (
 
 // maxRecordings bounds one list answer.
 const maxRecordings = 200
-
-// maxJSONBody bounds the console's small request bodies.
-const maxJSONBody = 16 << 10
 
 var (
 	dayDir   = regexp.MustCompile(`^[0-9]{4}_[0-9]{2}_[0-9]{2}$`)
@@ -48,24 +43,9 @@ type keyRequest struct {
 	Key     string   `json:"key"`
 }
 
-// decode reads one small JSON object, refusing unknown fields.
+// decode reads one small JSON object the way every API body is read.
 func decode(w http.ResponseWriter, r *http.Request, v any) *api.Error {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxJSONBody))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return apiErr(http.StatusRequestEntityTooLarge, "body_too_large", "the body is too large")
-		}
-		if strings.Contains(err.Error(), "uid") {
-			return apiErr(http.StatusBadRequest, "invalid_uid", "uid must be a whole number from 1 to 4294967295")
-		}
-		return apiErr(http.StatusBadRequest, "bad_request", "the body must be one JSON object with channel, uid and key")
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return apiErr(http.StatusBadRequest, "bad_request", "the body must hold a single JSON object")
-	}
-	return nil
+	return api.DecodeJSON(w, r, v)
 }
 
 func (req keyRequest) check(needKey bool) *api.Error {

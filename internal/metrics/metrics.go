@@ -52,6 +52,14 @@ type Metrics struct {
 	CloudFilesLost     prometheus.Counter
 	// WebRTC counts WHIP sessions waiting for ICE (webrtc.go).
 	WebRTC WebRTC
+	// HTTP connection budget (internal/connlimit) and descriptor reserve
+	// (internal/fdlimit).
+	HTTPConnections prometheus.Gauge
+	HTTPConnRefused *prometheus.CounterVec
+	HTTPConnEvicted *prometheus.CounterVec
+	FDLimit         prometheus.Gauge
+	FDReserve       prometheus.Gauge
+	FDOpen          prometheus.Gauge
 }
 
 // New creates the instruments in a fresh registry, with the Go runtime and
@@ -67,6 +75,9 @@ func New() *Metrics {
 	keyFailures := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "ars_key_failures_total", Help: "Refused keys, by error code.",
 	}, []string{"code"})
+	connRefused := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "ars_http_connections_refused_total", Help: "HTTP connections refused at accept, by budget (total, per_ip, fd_reserve).",
+	}, []string{"reason"})
 	m := &Metrics{
 		Registry:           reg,
 		PacketsReceived:    prometheus.NewCounter(prometheus.CounterOpts{Name: "ars_packets_received_total", Help: "RTP and RTCP packets received."}),
@@ -105,6 +116,17 @@ func New() *Metrics {
 		Help: "Cloud recording files neither uploaded nor backed up."})
 	reg.MustRegister(m.CloudWriteErrors, m.CloudTracksFailing, m.CloudFilesLost)
 	m.WebRTC = newWebRTC(reg)
+	m.HTTPConnections = prometheus.NewGauge(prometheus.GaugeOpts{Name: "ars_http_connections", Help: "HTTP connections held."})
+	m.HTTPConnRefused = connRefused
+	m.HTTPConnEvicted = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ars_http_connections_evicted_total", Help: "Idle HTTP connections closed to make room for a new one, by the budget that was full."}, []string{"reason"})
+	m.FDLimit = prometheus.NewGauge(prometheus.GaugeOpts{Name: "ars_fd_limit", Help: "The process's descriptor limit (RLIMIT_NOFILE soft limit after raising it)."})
+	m.FDReserve = prometheus.NewGauge(prometheus.GaugeOpts{Name: "ars_fd_reserve", Help: "Descriptors kept free for capture files: network connections are refused before they are touched."})
+	m.FDOpen = prometheus.NewGauge(prometheus.GaugeOpts{Name: "ars_fd_open", Help: "Descriptors open, as last counted by the reserve check."})
+	for _, r := range []string{"total", "per_ip", "fd_reserve"} {
+		connRefused.WithLabelValues(r)
+		m.HTTPConnEvicted.WithLabelValues(r)
+	}
+	reg.MustRegister(m.HTTPConnections, connRefused, m.HTTPConnEvicted, m.FDLimit, m.FDReserve, m.FDOpen)
 	return m
 }
 

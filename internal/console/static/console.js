@@ -22,10 +22,11 @@
     return { channel: $('channel').value.trim(), uid: $('uid').value.trim() };
   }
 
-  async function call(method, url, body) {
+  async function call(method, url, body, extraHeaders) {
+    const headers = Object.assign(body ? { 'Content-Type': 'application/json' } : {}, extraHeaders || {});
     const resp = await fetch(url, {
       method: method,
-      headers: body ? { 'Content-Type': 'application/json' } : {},
+      headers: headers,
       body: body ? JSON.stringify(body) : undefined,
     });
     let data = null;
@@ -103,10 +104,25 @@
     }
   }
 
+  // refresh lists the channels; outside development mode the list needs
+  // the operator token typed above (kept in this page only).
   async function refresh() {
+    const token = $('admin-token').value.trim();
+    if (state.channelsNeedToken && !token) {
+      renderChannels([]);
+      $('no-channels').textContent = 'Enter the operator token (ARS_ADMIN_TOKEN) to list the active channels.';
+      return;
+    }
     try {
-      renderChannels((await call('GET', '/v1/channels')).channels);
-    } catch (e) { /* the daemon restarts; try again on the next tick */ }
+      const headers = token ? { 'Authorization': 'Bearer ' + token } : {};
+      renderChannels((await call('GET', '/v1/channels', undefined, headers)).channels);
+      $('no-channels').textContent = 'No active channels.';
+    } catch (e) {
+      if (e.status === 401 || e.status === 403 || e.status === 429) {
+        renderChannels([]);
+        $('no-channels').textContent = e.message;
+      } /* else the daemon restarts; try again on the next tick */
+    }
   }
 
   function publishState(s, text, err) {
@@ -223,7 +239,10 @@
       const cfg = await call('GET', '/v1/console/config');
       state.dev = cfg.dev;
       state.webrtc = cfg.webrtc;
+      state.channelsNeedToken = !!cfg.channelsNeedToken;
     } catch (e) { /* defaults */ }
+    $('admin-row').hidden = !state.channelsNeedToken;
+    $('admin-token').addEventListener('change', refresh);
     $('mode').textContent = state.dev ? 'development mode: keys are minted here' : 'keys required';
     $('mode').classList.toggle('dev', state.dev);
     $('webrtc-badge').textContent = state.webrtc ? 'WebRTC publishing on' : 'WebRTC publishing off';
