@@ -2,7 +2,7 @@ package session
 
 import (
 	"errors"
-	"fmt"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -35,6 +35,14 @@ type Participant struct {
 	// retryAt is the unix-nano time before which no new capture is opened.
 	retryAt atomic.Int64
 	left    atomic.Bool
+
+	// pendMu guards the first packets' queue while the capture is opened
+	// by one of the manager's open workers; it is taken only while no
+	// capture is open.
+	pendMu     sync.Mutex
+	pend       *pendingQueue
+	openQueued bool
+	client     netip.Addr // who made the join call, for the per-address cap
 
 	// mu serialises opening and closing captures and guards the fields below.
 	mu        sync.Mutex
@@ -159,7 +167,7 @@ func (p *Participant) write(kind storage.RecordKind, now time.Time, data []byte,
 			return ErrNotRecording
 		}
 		var err error
-		if c, err = p.openCapture(now); err != nil {
+		if c, err = p.enqueue(kind, now, data, seg); c == nil {
 			return err
 		}
 	}
@@ -179,32 +187,120 @@ func (p *Participant) write(kind storage.RecordKind, now time.Time, data []byte,
 	return nil
 }
 
-// openCapture is the slow path of the first packet after a recording starts.
-func (p *Participant) openCapture(now time.Time) (*capture, error) {
+// enqueue is the first packets' path: no capture is open, so the packet
+// waits in the participant's bounded queue while an open worker opens the
+// file (the reader goroutine of a port must not wait on the disk: a
+// thousand channels starting at once would overflow the socket buffers).
+// It returns the capture when one was opened meanwhile, and otherwise nil
+// with nil (queued) or an error (dropped).
+func (p *Participant) enqueue(kind storage.RecordKind, now time.Time, data []byte, seg int) (*capture, error) {
 	if now.UnixNano() < p.retryAt.Load() {
 		return nil, ErrCaptureUnavailable
 	}
+	m := p.mgr
+	p.pendMu.Lock()
+	if c := p.capture.Load(); c != nil {
+		p.pendMu.Unlock()
+		return c, nil
+	}
+	q := p.pend
+	if q == nil {
+		q = m.queues.Get().(*pendingQueue)
+		p.pend = q
+	}
+	ok := q.push(kind, now, data, seg)
+	if !p.openQueued {
+		select {
+		case m.opens <- p:
+			p.openQueued = true
+		default: // every worker busy and the queue full: the next packet asks again
+		}
+	}
+	p.pendMu.Unlock()
+	if !ok {
+		m.metrics.DropQueueFull.Add(float64(datagrams(len(data), seg)))
+		return nil, ErrCaptureQueueFull
+	}
+	m.metrics.CaptureQueued.Add(float64(datagrams(len(data), seg)))
+	return nil, nil
+}
+
+// openPending opens p's capture off the packet path and writes the packets
+// that waited for it, in order, before any later packet.
+func (p *Participant) openPending() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if c := p.capture.Load(); c != nil {
-		return c, nil
+	m := p.mgr
+	p.pendMu.Lock()
+	p.openQueued = false
+	q := p.pend
+	var start time.Time
+	if q != nil && len(q.pkts) > 0 {
+		start = q.pkts[0].at
+	}
+	p.pendMu.Unlock()
+	if q == nil || p.capture.Load() != nil {
+		return
 	}
 	rec := p.channel.rec.Load()
 	if rec == nil || p.left.Load() {
-		return nil, ErrNotRecording
+		p.dropPending(false)
+		return
 	}
-	c, err := openCapture(rec, p, now)
+	if start.IsZero() {
+		start = time.Now()
+	}
+	c, err := openCapture(rec, p, start)
 	if err != nil {
+		now := time.Now()
 		p.retryAt.Store(now.Add(captureRetryPause).UnixNano())
-		p.mgr.metrics.WriteErrors.Inc()
-		p.mgr.log.Warn("capture open failed; retrying after a pause", "channel", p.channel.name, "uid", p.uid,
+		m.metrics.WriteErrors.Inc()
+		m.log.Warn("capture open failed; retrying after a pause", "channel", p.channel.name, "uid", p.uid,
 			"retry_in", captureRetryPause, "err", err)
-		p.mgr.recordingFailed(rec, err)
-		return nil, fmt.Errorf("%w: %w", ErrCaptureUnavailable, err)
+		m.recordingFailed(rec, err)
+		p.dropPending(true)
+		return
 	}
+	m.metrics.OpenFiles.Inc()
+	p.pendMu.Lock()
+	var werr error
+	for _, pk := range q.pkts {
+		b := q.buf[pk.off : pk.off+pk.n]
+		at := max(pk.at.Sub(c.start), 0)
+		if pk.seg > 0 {
+			werr = c.w.WriteSegments(pk.kind, at, b, pk.seg)
+		} else {
+			werr = c.w.Write(pk.kind, at, b)
+		}
+		if werr != nil {
+			break
+		}
+	}
+	p.pend = nil
 	p.capture.Store(c)
-	p.mgr.metrics.OpenFiles.Inc()
-	return c, nil
+	p.pendMu.Unlock()
+	q.reset()
+	m.queues.Put(q)
+	if werr != nil {
+		p.captureFailed(c, time.Now())
+	}
+}
+
+// dropPending throws the queued packets away (the recording stopped, the
+// participant left, or the open failed: lost says which to count).
+func (p *Participant) dropPending(lost bool) {
+	p.pendMu.Lock()
+	q := p.pend
+	p.pend = nil
+	p.pendMu.Unlock()
+	if q == nil {
+		return
+	}
+	if n := q.count(); lost && n > 0 {
+		p.mgr.metrics.DropWriteFailed.Add(float64(n))
+	}
+	q.reset()
+	p.mgr.queues.Put(q)
 }
 
 // captureFailed retires a capture whose write failed; the next packet after
@@ -222,6 +318,7 @@ func (p *Participant) captureFailed(c *capture, now time.Time) {
 func (p *Participant) detachCapture() *capture {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.dropPending(false)
 	return p.capture.Swap(nil)
 }
 
@@ -260,3 +357,13 @@ func (p *Participant) CaptureFile() string {
 	}
 	return ""
 }
+
+// Wanted reports whether the participant's media is being taken: its
+// channel records or a sink observes it. Keyframe requests matter only
+// then.
+func (p *Participant) Wanted() bool {
+	return p.channel.rec.Load() != nil || p.Observed()
+}
+
+// Client is the address that made the join call, if known.
+func (p *Participant) Client() netip.Addr { return p.client }
