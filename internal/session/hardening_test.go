@@ -114,9 +114,9 @@ func TestFirstPacketsQueuedWhileCaptureOpens(t *testing.T) {
 	}
 }
 
-// A recording stopped while packets wait for the open leaves no file and
-// gives the queue back.
-func TestQueuedPacketsDroppedOnStop(t *testing.T) {
+// A recording stopped while packets wait for the open keeps them: the
+// stop opens the file, writes them and closes it; the queue goes back.
+func TestQueuedPacketsKeptOnStop(t *testing.T) {
 	m, _ := newManager(t)
 	p, _ := m.Join("q", 1, "rtp", video)
 	info, _, _ := m.StartRecording("q", 1, "")
@@ -127,11 +127,21 @@ func TestQueuedPacketsDroppedOnStop(t *testing.T) {
 	}
 	p.mu.Unlock()
 	m.StopRecording("q", StopRequested)
-	time.Sleep(50 * time.Millisecond)
 	if p.CaptureFile() != "" || p.pend != nil {
 		t.Fatalf("capture %q or queue left after stop", p.CaptureFile())
 	}
-	_ = info
+	files, _ := filepath.Glob(filepath.Join(info.Directory, "*.tmp"))
+	if len(files) != 1 {
+		t.Fatalf("files %v", files)
+	}
+	r, err := storage.Open(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if s, err := storage.Summarize(r); err != nil || s.Stream(1) == nil || s.Stream(1).Packets != 1 {
+		t.Fatalf("summary %+v %v", s, err)
+	}
 }
 
 func TestJoinCaps(t *testing.T) {

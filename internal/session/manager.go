@@ -330,7 +330,7 @@ func (m *Manager) leave(p *Participant, reason string) {
 }
 
 func (m *Manager) finishLeave(p *Participant, reason string) {
-	if c := p.detachCapture(); c != nil {
+	if c := p.detachCapture(p.channel.rec.Load()); c != nil {
 		m.finishCapture(c)
 	}
 	for _, w := range p.channel.membershipSinks() {
@@ -463,7 +463,7 @@ func (m *Manager) StopRecording(channelName, reason string) bool {
 	m.metrics.RecordingsStopped.WithLabelValues(reason).Inc()
 	m.mu.Unlock()
 	for _, p := range everyone {
-		if c := p.detachCapture(); c != nil {
+		if c := p.detachCapture(rec); c != nil {
 			m.finishCapture(c)
 		}
 	}

@@ -230,6 +230,16 @@ func (p *Participant) enqueue(kind storage.RecordKind, now time.Time, data []byt
 func (p *Participant) openPending() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.left.Load() {
+		p.dropPending(false)
+		return
+	}
+	p.openPendingLocked(p.channel.rec.Load())
+}
+
+// openPendingLocked opens the capture of rec for the queued packets, if
+// any; p.mu is held.
+func (p *Participant) openPendingLocked(rec *recording) {
 	m := p.mgr
 	p.pendMu.Lock()
 	p.openQueued = false
@@ -242,8 +252,7 @@ func (p *Participant) openPending() {
 	if q == nil || p.capture.Load() != nil {
 		return
 	}
-	rec := p.channel.rec.Load()
-	if rec == nil || p.left.Load() {
+	if rec == nil {
 		p.dropPending(false)
 		return
 	}
@@ -314,11 +323,16 @@ func (p *Participant) captureFailed(c *capture, now time.Time) {
 	}
 }
 
-// detachCapture takes the participant's capture away for closing.
-func (p *Participant) detachCapture() *capture {
+// detachCapture takes the participant's capture of rec away for closing.
+// Packets still waiting for their file are written first: a participant
+// that leaves (or a recording that stops) just after its first packets
+// keeps them.
+func (p *Participant) detachCapture(rec *recording) *capture {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.dropPending(false)
+	if p.capture.Load() == nil {
+		p.openPendingLocked(rec)
+	}
 	return p.capture.Swap(nil)
 }
 
