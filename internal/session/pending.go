@@ -7,12 +7,14 @@ import (
 )
 
 // Bounds of the queue a participant's first packets wait in while its
-// capture file is opened. At the benchmark's rates (a 1.5 Mbit/s video and
-// an audio stream) 64 KiB is about a third of a second of media, far longer
-// than an open takes even with a thousand of them queued before it.
+// capture file is opened: room for a large keyframe (a 1080p IDR is a
+// couple of hundred KB, sent in a burst) and, at a 1.5 Mbit/s stream's
+// rate, over a second of media, far longer than an open takes even with
+// thousands queued before it. Queues are pooled and live only until the
+// file is open, and the pages of one are touched only as far as it fills.
 const (
-	defaultPendingBytes   = 64 << 10
-	defaultPendingPackets = 256
+	defaultPendingBytes   = 256 << 10
+	defaultPendingPackets = 1024
 	// openQueueLen bounds the open requests waiting for a worker; a request
 	// that finds it full is made again by the participant's next packet.
 	openQueueLen = 8192
