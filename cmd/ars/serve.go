@@ -116,6 +116,8 @@ func run(ctx context.Context, force <-chan struct{}, cfg config.Config, stdout, 
 
 	sessionOpts := []session.Option{
 		session.WithLogger(log), session.WithMetrics(m), session.WithIdleTimeout(cfg.IdleTimeout),
+		session.WithMaxJoinsPerClient(cfg.MaxJoinsPerIP), session.WithMaxTotalParticipants(cfg.MaxParticipants),
+		session.WithMaxParticipants(cfg.MaxChannelParticipants), session.WithMaxChannels(cfg.MaxChannels),
 	}
 	if cfg.TranscodeOnStop {
 		pool := batch.NewPool(batch.DefaultConverter(), log, batch.WithWorkers(cfg.TranscodeWorkers))
@@ -133,7 +135,8 @@ func run(ctx context.Context, force <-chan struct{}, cfg config.Config, stdout, 
 	// component that checks keys.
 	gate := api.NewKeyGate(m, log)
 	rtp := rtpingest.New(cfg.BindHost, cfg.RTPPorts.First, cfg.RTPPorts.Last,
-		rtpingest.WithLogger(log), rtpingest.WithMetrics(m), rtpingest.WithReadBuffer(cfg.UDPReadBuffer), rtpingest.WithGRO(cfg.UDPGRO))
+		rtpingest.WithLogger(log), rtpingest.WithMetrics(m), rtpingest.WithReadBuffer(cfg.UDPReadBuffer), rtpingest.WithGRO(cfg.UDPGRO),
+		rtpingest.WithRebindAfter(cfg.RTPRebindAfter))
 	srv := api.New(mgr, verifier, rtp, m, api.WithLogger(log), api.WithKeyGate(gate))
 	wh := whip.New(mgr, verifier, cfg.BindHost, cfg.WebRTCPort, whip.WithLogger(log), whip.WithMetrics(m), whip.WithKeyGate(gate),
 		whip.WithPublicIP(cfg.PublicIP), whip.WithKeyframeInterval(cfg.KeyframeInterval))

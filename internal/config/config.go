@@ -80,6 +80,17 @@ type Config struct {
 	WebhookSecret string
 	// PprofAddr, when set, serves Go's profiles on this loopback address.
 	PprofAddr string
+	// MaxJoinsPerIP bounds the participants one client address may have
+	// joined (0: no bound); MaxParticipants those of the server,
+	// MaxChannelParticipants those of one channel, MaxChannels the
+	// channels held at once.
+	MaxJoinsPerIP          int
+	MaxParticipants        int
+	MaxChannelParticipants int
+	MaxChannels            int
+	// RTPRebindAfter is how long a plain-RTP source must be silent before
+	// its stream may move to another port of the same IP (0: never).
+	RTPRebindAfter time.Duration
 }
 
 // PortRange is an inclusive range of UDP ports.
@@ -135,6 +146,12 @@ func Default() Config {
 		CloudSegment:     4 * time.Second,
 		CloudResourceTTL: 5 * time.Minute,
 		CloudBackupRetry: 30 * time.Second,
+
+		MaxJoinsPerIP:          500,
+		MaxParticipants:        10000,
+		MaxChannelParticipants: 256,
+		MaxChannels:            10000,
+		RTPRebindAfter:         time.Second,
 	}
 }
 
@@ -227,6 +244,11 @@ func (c *Config) settings() []setting {
 		mk("ARS_WEBHOOK_URL", "webhook-url", "URL receiving cloud recording notifications", false, func() (func(string) error, func() string) { return str(&c.WebhookURL) }),
 		mk("ARS_PPROF_ADDR", "pprof-addr", "loopback address serving Go profiles at /debug/pprof/ (empty: off)", false, func() (func(string) error, func() string) { return str(&c.PprofAddr) }),
 		mk("ARS_WEBHOOK_SECRET", "", "secret signing webhook notifications; environment only", true, func() (func(string) error, func() string) { return str(&c.WebhookSecret) }),
+		mk("ARS_MAX_JOINS_PER_IP", "max-joins-per-ip", "participants one client address may have joined (0: no limit)", false, func() (func(string) error, func() string) { return num(&c.MaxJoinsPerIP) }),
+		mk("ARS_MAX_PARTICIPANTS", "max-participants", "participants the server holds at once", false, func() (func(string) error, func() string) { return num(&c.MaxParticipants) }),
+		mk("ARS_MAX_CHANNEL_PARTICIPANTS", "max-channel-participants", "participants one channel holds at once", false, func() (func(string) error, func() string) { return num(&c.MaxChannelParticipants) }),
+		mk("ARS_MAX_CHANNELS", "max-channels", "channels the server holds at once", false, func() (func(string) error, func() string) { return num(&c.MaxChannels) }),
+		mk("ARS_RTP_REBIND_AFTER", "rtp-rebind-after", "silence after which a plain-RTP stream may move to a new source port on the same IP (0: never)", false, func() (func(string) error, func() string) { return dur(&c.RTPRebindAfter) }),
 	}
 }
 
@@ -312,6 +334,21 @@ func (c Config) Validate() error {
 	}
 	if c.UDPReadBuffer < 64<<10 || c.UDPReadBuffer > 1<<30 {
 		bad("ARS_UDP_RCVBUF", "%d is outside 65536..1073741824", c.UDPReadBuffer)
+	}
+	if c.MaxJoinsPerIP < 0 || c.MaxJoinsPerIP > 1000000 {
+		bad("ARS_MAX_JOINS_PER_IP", "%d is outside 0..1000000", c.MaxJoinsPerIP)
+	}
+	if c.MaxParticipants < 1 || c.MaxParticipants > 1000000 {
+		bad("ARS_MAX_PARTICIPANTS", "%d is outside 1..1000000", c.MaxParticipants)
+	}
+	if c.MaxChannelParticipants < 1 || c.MaxChannelParticipants > 100000 {
+		bad("ARS_MAX_CHANNEL_PARTICIPANTS", "%d is outside 1..100000", c.MaxChannelParticipants)
+	}
+	if c.MaxChannels < 1 || c.MaxChannels > 1000000 {
+		bad("ARS_MAX_CHANNELS", "%d is outside 1..1000000", c.MaxChannels)
+	}
+	if c.RTPRebindAfter < 0 || c.RTPRebindAfter > time.Minute {
+		bad("ARS_RTP_REBIND_AFTER", "%s is outside 0..1m", c.RTPRebindAfter)
 	}
 	if c.TranscodeWorkers < 1 || c.TranscodeWorkers > 64 {
 		bad("ARS_TRANSCODE_WORKERS", "%d is outside 1..64", c.TranscodeWorkers)

@@ -103,3 +103,27 @@ func TestDevCredentialsPersistWithMode0600(t *testing.T) {
 		t.Fatalf("second run did not reuse the pair: %v %v", created, err)
 	}
 }
+
+// The plain-RTP limits of issue 12: defaults, settings and their checks.
+func TestRTPLimits(t *testing.T) {
+	c := Default()
+	if c.MaxJoinsPerIP != 500 || c.MaxParticipants != 10000 || c.MaxChannelParticipants != 256 || c.MaxChannels != 10000 || c.RTPRebindAfter != time.Second {
+		t.Fatalf("defaults %d %d %d %d %v", c.MaxJoinsPerIP, c.MaxParticipants, c.MaxChannelParticipants, c.MaxChannels, c.RTPRebindAfter)
+	}
+	got, err := load(t, map[string]string{"ARS_MAX_JOINS_PER_IP": "0", "ARS_MAX_CHANNELS": "7", "ARS_RTP_REBIND_AFTER": "0s"},
+		"--max-participants", "9", "--max-channel-participants", "3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.MaxJoinsPerIP != 0 || got.MaxChannels != 7 || got.MaxParticipants != 9 || got.MaxChannelParticipants != 3 || got.RTPRebindAfter != 0 {
+		t.Fatalf("loaded %+v", got)
+	}
+	for env, v := range map[string]string{
+		"ARS_MAX_JOINS_PER_IP": "-1", "ARS_MAX_PARTICIPANTS": "0", "ARS_MAX_CHANNEL_PARTICIPANTS": "0",
+		"ARS_MAX_CHANNELS": "0", "ARS_RTP_REBIND_AFTER": "2m",
+	} {
+		if _, err := load(t, map[string]string{env: v}); err == nil || !strings.Contains(err.Error(), env) {
+			t.Errorf("%s=%s: error %v", env, v, err)
+		}
+	}
+}

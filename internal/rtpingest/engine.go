@@ -198,7 +198,8 @@ func (e *Engine) Start() error {
 			e.Close()
 			return fmt.Errorf("rtp port %d: %w", n, err)
 		}
-		pt := &port{num: n, conn: conn, gro: br.GRO()}
+		// The bound port: n, or the kernel's choice when n is 0 (tests).
+		pt := &port{num: conn.LocalAddr().(*net.UDPAddr).Port, conn: conn, gro: br.GRO()}
 		empty := routeTable{}
 		pt.routes.Store(&empty)
 		e.mu.Lock()
