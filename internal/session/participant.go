@@ -231,8 +231,7 @@ func (p *Participant) openPending() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.left.Load() {
-		p.dropPending(false)
-		return
+		return // leaving writes (or drops) the queue: see detachCapture
 	}
 	p.openPendingLocked(p.channel.rec.Load())
 }
@@ -246,7 +245,7 @@ func (p *Participant) openPendingLocked(rec *recording) {
 	q := p.pend
 	var start time.Time
 	if q != nil && len(q.pkts) > 0 {
-		start = q.pkts[0].at
+		start = time.Unix(0, q.pkts[0].at)
 	}
 	p.pendMu.Unlock()
 	if q == nil || p.capture.Load() != nil {
@@ -275,7 +274,7 @@ func (p *Participant) openPendingLocked(rec *recording) {
 	var werr error
 	for _, pk := range q.pkts {
 		b := q.buf[pk.off : pk.off+pk.n]
-		at := max(pk.at.Sub(c.start), 0)
+		at := max(time.Duration(pk.at-c.start.UnixNano()), 0)
 		if pk.seg > 0 {
 			werr = c.w.WriteSegments(pk.kind, at, b, pk.seg)
 		} else {

@@ -28,7 +28,7 @@ const (
 // are buf[off:off+n].
 type pendingPacket struct {
 	kind storage.RecordKind
-	at   time.Time
+	at   int64 // unix nanoseconds: no pointer for the collector to scan
 	off  int
 	n    int
 	seg  int
@@ -53,7 +53,7 @@ func (q *pendingQueue) push(kind storage.RecordKind, at time.Time, data []byte, 
 	}
 	off := len(q.buf)
 	q.buf = append(q.buf, data...)
-	q.pkts = append(q.pkts, pendingPacket{kind: kind, at: at, off: off, n: len(data), seg: seg})
+	q.pkts = append(q.pkts, pendingPacket{kind: kind, at: at.UnixNano(), off: off, n: len(data), seg: seg})
 	return true
 }
 
