@@ -230,10 +230,15 @@ func (p *Participant) enqueue(kind storage.RecordKind, now time.Time, data []byt
 func (p *Participant) openPending() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.left.Load() {
-		return // leaving writes (or drops) the queue: see detachCapture
+	rec := p.channel.rec.Load()
+	if p.left.Load() || rec == nil {
+		// A leave or a stop is under way: its detachCapture writes the
+		// queue into the recording it ends. (A packet that raced a stop
+		// past that leaves its queue for the participant's next
+		// recording or its leave.)
+		return
 	}
-	p.openPendingLocked(p.channel.rec.Load())
+	p.openPendingLocked(rec)
 }
 
 // openPendingLocked opens the capture of rec for the queued packets, if
@@ -270,23 +275,39 @@ func (p *Participant) openPendingLocked(rec *recording) {
 		return
 	}
 	m.metrics.OpenFiles.Inc()
-	p.pendMu.Lock()
+	// Drain in rounds, writing outside pendMu: a drain may reach the disk
+	// (a full queue is larger than the writer's buffer) and the packet
+	// path must not wait on it. Packets that arrive meanwhile join the
+	// queue (its buffers never move: push stays within their capacity)
+	// and go in the next round; the capture is published only under the
+	// lock with the queue empty, so no later packet overtakes a queued one.
 	var werr error
-	for _, pk := range q.pkts {
-		b := q.buf[pk.off : pk.off+pk.n]
-		at := max(time.Duration(pk.at-c.start.UnixNano()), 0)
-		if pk.seg > 0 {
-			werr = c.w.WriteSegments(pk.kind, at, b, pk.seg)
-		} else {
-			werr = c.w.Write(pk.kind, at, b)
-		}
-		if werr != nil {
+	done := 0
+	for {
+		p.pendMu.Lock()
+		n := len(q.pkts)
+		if n == done || werr != nil {
+			p.pend = nil
+			p.capture.Store(c)
+			p.pendMu.Unlock()
 			break
 		}
+		batch, buf := q.pkts[done:n], q.buf
+		p.pendMu.Unlock()
+		for _, pk := range batch {
+			b := buf[pk.off : pk.off+pk.n]
+			at := max(time.Duration(pk.at-c.start.UnixNano()), 0)
+			if pk.seg > 0 {
+				werr = c.w.WriteSegments(pk.kind, at, b, pk.seg)
+			} else {
+				werr = c.w.Write(pk.kind, at, b)
+			}
+			if werr != nil {
+				break
+			}
+		}
+		done = n
 	}
-	p.pend = nil
-	p.capture.Store(c)
-	p.pendMu.Unlock()
 	q.reset()
 	m.queues.Put(q)
 	if werr != nil {
