@@ -66,7 +66,7 @@ func sourceBinding(source string, client netip.Addr) (netip.Addr, error) {
 		return netip.Addr{}, fmt.Errorf("source %q is not an IP address (or %q)", source, sourceAny)
 	}
 	ip = ip.Unmap()
-	if ip.IsUnspecified() || ip.IsMulticast() || ip == netip.IPv4Unspecified() || ip == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
+	if ip.IsUnspecified() || ip.IsMulticast() || ip == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
 		return netip.Addr{}, fmt.Errorf("source %s cannot send RTP", ip)
 	}
 	return ip, nil
