@@ -364,3 +364,95 @@ func TestJoinCaps(t *testing.T) {
 		}
 	}
 }
+
+// TestFirstPacketsWaitForCaptureOpen: forty participants of twenty
+// recording channels start sending at the same instant. Their capture
+// files are opened off the ports' readers while the first packets wait
+// (ars_capture_queued_packets_total counts them), and every packet ends
+// up in its capture, in order.
+func TestFirstPacketsWaitForCaptureOpen(t *testing.T) {
+	requireFFmpeg(t)
+	d := startDaemon(t)
+	base := testmedia.Generate(t, testmedia.Options{Duration: 2 * time.Second})
+	type sender struct {
+		p            participant
+		dir, channel string
+		uid          uint32
+		pkts         []testmedia.Packet
+		video, audio testmedia.Stream
+	}
+	var senders []*sender
+	for c := 0; c < 20; c++ {
+		channel := "burst" + string(rune('a'+c))
+		var list []*sender
+		for u := uint32(1); u <= 2; u++ {
+			vs, as := uint32(0x8000+c*8)+u*2, uint32(0x8000+c*8)+u*2+1
+			s := &sender{p: d.joinMedia(channel, u, vs, as), channel: channel, uid: u,
+				video: testmedia.SetSSRC(base[0], vs), audio: testmedia.SetSSRC(base[1], as)}
+			s.pkts = testmedia.Merge(s.video, s.audio)
+			list = append(list, s)
+		}
+		a := d.startRecording(channel, 1, "")
+		for _, s := range list {
+			s.dir = a.Directory
+		}
+		senders = append(senders, list...)
+	}
+	conns := make([]*net.UDPConn, len(senders))
+	total := 0
+	for i, s := range senders {
+		conns[i] = dialFrom(t, nil, s.p.RTPPort)
+		total += len(s.pkts)
+	}
+	var wg sync.WaitGroup
+	begin := make(chan struct{})
+	for i, s := range senders {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-begin
+			start, first := time.Now(), s.pkts[0].At
+			for _, p := range s.pkts {
+				if d := time.Until(start.Add((p.At - first) / 2)); d > 0 {
+					time.Sleep(d)
+				}
+				_, _ = conns[i].Write(p.Data)
+			}
+		}()
+	}
+	close(begin)
+	wg.Wait()
+	waitFor(t, "every packet written", 15*time.Second, func() bool {
+		return d.metric("ars_packets_written_total") >= float64(total)
+	})
+	m := d.metrics()
+	if m["ars_capture_queued_packets_total"] == 0 {
+		t.Fatal("no packet waited for its capture file: the files were opened on the packet path")
+	}
+	if q := dropped(m, "capture_queue_full"); q != 0 {
+		t.Fatalf("%v packets dropped from full queues", q)
+	}
+	for _, s := range senders {
+		if s.uid == 1 {
+			d.stopRecording(s.channel, 1)
+		}
+	}
+	for _, s := range senders {
+		var file string
+		all, _ := filepath.Glob(filepath.Join(s.dir, "*.tmp"))
+		for _, f := range all {
+			if summarize(t, f).Header.UID == s.uid {
+				file = f
+			}
+		}
+		if file == "" {
+			t.Fatalf("%s uid %d: no capture among %v", s.channel, s.uid, all)
+		}
+		sum := summarize(t, file)
+		for _, st := range []testmedia.Stream{s.video, s.audio} {
+			if got := sum.Stream(st.Info.SSRC); got == nil || got.Packets != uint64(len(st.Packets)) || got.Gaps != 0 {
+				t.Fatalf("%s uid %d ssrc %#x: %+v, want %d packets", s.channel, s.uid, st.Info.SSRC, got, len(st.Packets))
+			}
+		}
+	}
+}
