@@ -159,6 +159,9 @@ func New(bind string, first, last int, opts ...Option) *Engine {
 	for _, o := range opts {
 		o(e)
 	}
+	if e.pliInterval < 10*time.Millisecond {
+		e.pliInterval = defaultPLIInterval
+	}
 	if e.metrics == nil {
 		e.metrics = metrics.New()
 	}
