@@ -132,6 +132,16 @@ func (m *Manager) Start() error {
 	return nil
 }
 
+// prewarmQueues puts n first-packet queues in the pool, on the caller's
+// goroutine (the API's), for participants about to send their first
+// packets to a recording: the ports' readers then take them without
+// allocating. The pool lets them go at the next collections if unused.
+func (m *Manager) prewarmQueues(n int) {
+	for range n {
+		m.queues.Put(newPendingQueue(m.pendBytes, m.pendPackets))
+	}
+}
+
 // openLoop opens the capture files of participants whose first packets
 // are waiting, off the ingests' reader goroutines.
 func (m *Manager) openLoop() {
@@ -233,9 +243,13 @@ func (m *Manager) Join(channelName string, uid uint32, source string, streams []
 	}
 	m.metrics.ActiveParticipants.Inc()
 	watchers := ch.membershipSinks()
+	recording := ch.rec.Load() != nil
 	m.mu.Unlock()
 	if old != nil {
 		m.finishLeave(old, "replaced")
+	}
+	if recording {
+		m.prewarmQueues(1)
 	}
 	for _, w := range watchers {
 		w.Joined(p)
@@ -434,6 +448,7 @@ func (m *Manager) StartRecording(channelName string, uid uint32, tag string) (Re
 	m.metrics.RecordingChannels.Inc()
 	m.mu.Unlock()
 	m.log.Info("recording started", "channel", channelName, "uid", uid, "dir", dir)
+	m.prewarmQueues(len(everyone))
 	for _, p := range everyone {
 		p.requestKeyframe()
 	}
