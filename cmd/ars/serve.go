@@ -118,6 +118,7 @@ func run(ctx context.Context, force <-chan struct{}, cfg config.Config, stdout, 
 		session.WithLogger(log), session.WithMetrics(m), session.WithIdleTimeout(cfg.IdleTimeout),
 		session.WithMaxJoinsPerClient(cfg.MaxJoinsPerIP), session.WithMaxTotalParticipants(cfg.MaxParticipants),
 		session.WithMaxParticipants(cfg.MaxChannelParticipants), session.WithMaxChannels(cfg.MaxChannels),
+		session.WithCaptureQueue(max(cfg.CaptureQueueBytes/256, 64), cfg.CaptureQueueBytes),
 	}
 	if cfg.TranscodeOnStop {
 		pool := batch.NewPool(batch.DefaultConverter(), log, batch.WithWorkers(cfg.TranscodeWorkers))

@@ -91,6 +91,9 @@ type Config struct {
 	// RTPRebindAfter is how long a plain-RTP source must be silent before
 	// its stream may move to another port of the same IP (0: never).
 	RTPRebindAfter time.Duration
+	// CaptureQueueBytes bounds the first packets one participant may queue
+	// while its capture file opens.
+	CaptureQueueBytes int
 }
 
 // PortRange is an inclusive range of UDP ports.
@@ -152,6 +155,7 @@ func Default() Config {
 		MaxChannelParticipants: 256,
 		MaxChannels:            10000,
 		RTPRebindAfter:         time.Second,
+		CaptureQueueBytes:      256 << 10,
 	}
 }
 
@@ -248,6 +252,7 @@ func (c *Config) settings() []setting {
 		mk("ARS_MAX_PARTICIPANTS", "max-participants", "participants the server holds at once", false, func() (func(string) error, func() string) { return num(&c.MaxParticipants) }),
 		mk("ARS_MAX_CHANNEL_PARTICIPANTS", "max-channel-participants", "participants one channel holds at once", false, func() (func(string) error, func() string) { return num(&c.MaxChannelParticipants) }),
 		mk("ARS_MAX_CHANNELS", "max-channels", "channels the server holds at once", false, func() (func(string) error, func() string) { return num(&c.MaxChannels) }),
+		mk("ARS_CAPTURE_QUEUE_BYTES", "capture-queue-bytes", "first packets one participant may queue in memory while its capture file opens", false, func() (func(string) error, func() string) { return num(&c.CaptureQueueBytes) }),
 		mk("ARS_RTP_REBIND_AFTER", "rtp-rebind-after", "silence after which a plain-RTP stream may move to a new source port on the same IP (0: never)", false, func() (func(string) error, func() string) { return dur(&c.RTPRebindAfter) }),
 	}
 }
@@ -346,6 +351,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxChannels < 1 || c.MaxChannels > 1000000 {
 		bad("ARS_MAX_CHANNELS", "%d is outside 1..1000000", c.MaxChannels)
+	}
+	if c.CaptureQueueBytes < 16<<10 || c.CaptureQueueBytes > 16<<20 {
+		bad("ARS_CAPTURE_QUEUE_BYTES", "%d is outside 16384..16777216", c.CaptureQueueBytes)
 	}
 	if c.RTPRebindAfter < 0 || c.RTPRebindAfter > time.Minute {
 		bad("ARS_RTP_REBIND_AFTER", "%s is outside 0..1m", c.RTPRebindAfter)

@@ -107,7 +107,7 @@ func TestDevCredentialsPersistWithMode0600(t *testing.T) {
 // The plain-RTP limits of issue 12: defaults, settings and their checks.
 func TestRTPLimits(t *testing.T) {
 	c := Default()
-	if c.MaxJoinsPerIP != 500 || c.MaxParticipants != 10000 || c.MaxChannelParticipants != 256 || c.MaxChannels != 10000 || c.RTPRebindAfter != time.Second {
+	if c.MaxJoinsPerIP != 500 || c.MaxParticipants != 10000 || c.MaxChannelParticipants != 256 || c.MaxChannels != 10000 || c.RTPRebindAfter != time.Second || c.CaptureQueueBytes != 256<<10 {
 		t.Fatalf("defaults %d %d %d %d %v", c.MaxJoinsPerIP, c.MaxParticipants, c.MaxChannelParticipants, c.MaxChannels, c.RTPRebindAfter)
 	}
 	got, err := load(t, map[string]string{"ARS_MAX_JOINS_PER_IP": "0", "ARS_MAX_CHANNELS": "7", "ARS_RTP_REBIND_AFTER": "0s"},
@@ -120,7 +120,7 @@ func TestRTPLimits(t *testing.T) {
 	}
 	for env, v := range map[string]string{
 		"ARS_MAX_JOINS_PER_IP": "-1", "ARS_MAX_PARTICIPANTS": "0", "ARS_MAX_CHANNEL_PARTICIPANTS": "0",
-		"ARS_MAX_CHANNELS": "0", "ARS_RTP_REBIND_AFTER": "2m",
+		"ARS_MAX_CHANNELS": "0", "ARS_RTP_REBIND_AFTER": "2m", "ARS_CAPTURE_QUEUE_BYTES": "1000",
 	} {
 		if _, err := load(t, map[string]string{env: v}); err == nil || !strings.Contains(err.Error(), env) {
 			t.Errorf("%s=%s: error %v", env, v, err)
