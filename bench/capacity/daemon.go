@@ -101,6 +101,10 @@ func StartDaemon(ctx context.Context, c DaemonConfig) (*Daemon, error) {
 		"ARS_IDLE_TIMEOUT=5m",
 		"ARS_LOG_LEVEL=warn",
 		"ARS_UDP_GRO="+strconv.FormatBool(!c.NoGRO),
+		// The generator is one loopback client standing for thousands of
+		// senders: the per-address join cap (default 500) would refuse
+		// the larger steps. The other caps stay at their defaults.
+		"ARS_MAX_JOINS_PER_IP=0",
 	)
 	if c.Pprof {
 		pp, err := freeport.TCP()

@@ -125,6 +125,9 @@ func run(ctx context.Context, force <-chan struct{}, cfg config.Config, stdout, 
 
 	sessionOpts := []session.Option{
 		session.WithLogger(log), session.WithMetrics(m), session.WithIdleTimeout(cfg.IdleTimeout),
+		session.WithMaxJoinsPerClient(cfg.MaxJoinsPerIP), session.WithMaxTotalParticipants(cfg.MaxParticipants),
+		session.WithMaxParticipants(cfg.MaxChannelParticipants), session.WithMaxChannels(cfg.MaxChannels),
+		session.WithCaptureQueue(max(cfg.CaptureQueueBytes/256, 64), cfg.CaptureQueueBytes),
 	}
 	if cfg.TranscodeOnStop {
 		pool := batch.NewPool(batch.DefaultConverter(), log, batch.WithWorkers(cfg.TranscodeWorkers))
@@ -142,7 +145,8 @@ func run(ctx context.Context, force <-chan struct{}, cfg config.Config, stdout, 
 	// component that checks keys.
 	gate := api.NewKeyGate(m, log)
 	rtp := rtpingest.New(cfg.BindHost, cfg.RTPPorts.First, cfg.RTPPorts.Last,
-		rtpingest.WithLogger(log), rtpingest.WithMetrics(m), rtpingest.WithReadBuffer(cfg.UDPReadBuffer), rtpingest.WithGRO(cfg.UDPGRO))
+		rtpingest.WithLogger(log), rtpingest.WithMetrics(m), rtpingest.WithReadBuffer(cfg.UDPReadBuffer), rtpingest.WithGRO(cfg.UDPGRO),
+		rtpingest.WithRebindAfter(cfg.RTPRebindAfter))
 	srv := api.New(mgr, verifier, rtp, m, api.WithLogger(log), api.WithKeyGate(gate),
 		api.WithConnLimits(fdPlan.MaxConns, min(cfg.HTTPMaxConnsPerIP, fdPlan.MaxConns)), api.WithIdleTimeout(cfg.HTTPIdleTimeout),
 		api.WithFDGate(fdlimit.NewReserve(fdPlan.Limit, fdPlan.Reserve, func(n int) { m.FDOpen.Set(float64(n)) })))

@@ -73,6 +73,12 @@ func sessionError(err error) *Error {
 		return apiError(http.StatusServiceUnavailable, "shutting_down", "the server is shutting down")
 	case errors.Is(err, session.ErrTooManyParticipants):
 		return apiError(http.StatusConflict, "channel_full", err.Error())
+	case errors.Is(err, session.ErrTooManyJoins):
+		return &Error{Status: http.StatusTooManyRequests, Code: "too_many_joins", Message: err.Error(), RetryAfter: 30 * time.Second}
+	case errors.Is(err, session.ErrServerFull):
+		return &Error{Status: http.StatusServiceUnavailable, Code: "server_full", Message: err.Error(), RetryAfter: 30 * time.Second}
+	case errors.Is(err, session.ErrTooManyChannels):
+		return &Error{Status: http.StatusServiceUnavailable, Code: "too_many_channels", Message: err.Error(), RetryAfter: 30 * time.Second}
 	case errors.Is(err, rtpingest.ErrSSRCInUse):
 		return apiError(http.StatusConflict, "ssrc_in_use", err.Error())
 	case errors.Is(err, rtpingest.ErrNoStreams), errors.Is(err, rtpingest.ErrDuplicateSSRC):

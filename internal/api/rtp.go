@@ -3,8 +3,11 @@ package api
 import (
 	"fmt"
 	"net/http"
+	"net/netip"
 	"strings"
 
+	"github.com/ars-project/ars/internal/rtpingest"
+	"github.com/ars-project/ars/internal/session"
 	"github.com/ars-project/ars/internal/storage"
 )
 
@@ -25,11 +28,56 @@ type joinRequest struct {
 	UID     *UID            `json:"uid"`
 	Key     string          `json:"key"`
 	Streams []streamRequest `json:"streams"`
+	// Source is the IP address the participant's media will come from,
+	// or "any"; empty binds to the caller's address unless that is
+	// loopback (see sourceBinding).
+	Source string `json:"source,omitempty"`
+}
+
+// sourceAny in a join's "source" leaves the streams to their first sender.
+const sourceAny = "any"
+
+// joinClient is the address that made the call: the per-address join cap
+// counts it, and by default the media must come from it.
+func joinClient(r *http.Request) netip.Addr {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ap.Addr().Unmap()
+}
+
+// sourceBinding decides which IP the streams are bound to: the named
+// source; else the caller's address unless it is loopback (a sender on
+// the server's own host, a test, a local proxy), where the first packet's
+// source is taken. The zero Addr means unbound.
+func sourceBinding(source string, client netip.Addr) (netip.Addr, error) {
+	switch source {
+	case sourceAny:
+		return netip.Addr{}, nil
+	case "":
+		if client.IsValid() && !client.IsLoopback() {
+			return client, nil
+		}
+		return netip.Addr{}, nil
+	}
+	ip, err := netip.ParseAddr(source)
+	if err != nil || ip.Zone() != "" {
+		return netip.Addr{}, fmt.Errorf("source %q is not an IP address (or %q)", source, sourceAny)
+	}
+	ip = ip.Unmap()
+	if ip.IsUnspecified() || ip.IsMulticast() || ip == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
+		return netip.Addr{}, fmt.Errorf("source %s cannot send RTP", ip)
+	}
+	return ip, nil
 }
 
 type joinResponse struct {
 	ID      string `json:"id"`
 	RTPPort int    `json:"rtpPort"`
+	// Source is the IP the streams are bound to; absent when the first
+	// sender is taken.
+	Source string `json:"source,omitempty"`
 }
 
 // streamInfo validates one declared stream.
@@ -101,6 +149,12 @@ func (s *Server) handleRTPJoin(w http.ResponseWriter, r *http.Request) {
 		}
 		streams = append(streams, info)
 	}
+	client := joinClient(r)
+	bound, err := sourceBinding(req.Source, client)
+	if err != nil {
+		WriteError(w, apiError(http.StatusBadRequest, "invalid_source", err.Error()))
+		return
+	}
 	if req.Key == "" {
 		WriteError(w, apiError(http.StatusUnauthorized, "missing_key", "a media channel key is required"))
 		return
@@ -110,19 +164,31 @@ func (s *Server) handleRTPJoin(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, e)
 		return
 	}
-	p, err := s.mgr.Join(req.Channel, uid, "rtp", streams)
+	var joinOpts []session.JoinOption
+	if client.IsValid() {
+		joinOpts = append(joinOpts, session.FromClient(client))
+	}
+	p, err := s.mgr.Join(req.Channel, uid, "rtp", streams, joinOpts...)
 	if err != nil {
 		WriteError(w, sessionError(err))
 		return
 	}
-	port, err := s.rtp.Attach(p, streams)
+	var attachOpts []rtpingest.AttachOption
+	if bound.IsValid() {
+		attachOpts = append(attachOpts, rtpingest.BindSource(bound))
+	}
+	port, err := s.rtp.Attach(p, streams, attachOpts...)
 	if err != nil {
 		p.Leave()
 		WriteError(w, sessionError(err))
 		return
 	}
 	w.Header().Set("Location", "/v1/rtp/"+p.ID())
-	writeJSON(w, http.StatusCreated, joinResponse{ID: p.ID(), RTPPort: port})
+	resp := joinResponse{ID: p.ID(), RTPPort: port}
+	if bound.IsValid() {
+		resp.Source = bound.String()
+	}
+	writeJSON(w, http.StatusCreated, resp)
 }
 
 func (s *Server) handleRTPLeave(w http.ResponseWriter, r *http.Request) {

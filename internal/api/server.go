@@ -14,6 +14,7 @@ import (
 	"github.com/ars-project/ars/internal/connlimit"
 	"github.com/ars-project/ars/internal/metrics"
 	"github.com/ars-project/ars/internal/obsfold"
+	"github.com/ars-project/ars/internal/rtpingest"
 	"github.com/ars-project/ars/internal/session"
 	"github.com/ars-project/ars/internal/storage"
 )
@@ -27,7 +28,7 @@ type KeyVerifier interface {
 // RTPAttacher routes a participant's RTP streams to a UDP port
 // (internal/rtpingest.Engine).
 type RTPAttacher interface {
-	Attach(p *session.Participant, streams []storage.StreamInfo) (int, error)
+	Attach(p *session.Participant, streams []storage.StreamInfo, opts ...rtpingest.AttachOption) (int, error)
 }
 
 // Server is the HTTP API.

@@ -115,6 +115,20 @@ type Config struct {
 	// bearer token for the channel list.
 	AdminToken     string
 	AdminTokenFile string
+	// MaxJoinsPerIP bounds the participants one client address may have
+	// joined (0: no bound); MaxParticipants those of the server,
+	// MaxChannelParticipants those of one channel, MaxChannels the
+	// channels held at once.
+	MaxJoinsPerIP          int
+	MaxParticipants        int
+	MaxChannelParticipants int
+	MaxChannels            int
+	// RTPRebindAfter is how long a plain-RTP source must be silent before
+	// its stream may move to another port of the same IP (0: never).
+	RTPRebindAfter time.Duration
+	// CaptureQueueBytes bounds the first packets one participant may queue
+	// while its capture file opens.
+	CaptureQueueBytes int
 }
 
 // PortRange is an inclusive range of UDP ports.
@@ -174,13 +188,19 @@ func Default() Config {
 		CloudResourceTTL: 5 * time.Minute,
 		CloudBackupRetry: 30 * time.Second,
 
-		CloudMaxResources:  1000,
-		CloudMaxSessions:   200,
-		CloudMaxPerChannel: 8,
-		HTTPMaxConns:       2048,
-		HTTPMaxConnsPerIP:  64,
-		HTTPIdleTimeout:    15 * time.Second,
-		FDReserve:          1024,
+		CloudMaxResources:      1000,
+		CloudMaxSessions:       200,
+		CloudMaxPerChannel:     8,
+		HTTPMaxConns:           2048,
+		HTTPMaxConnsPerIP:      64,
+		HTTPIdleTimeout:        15 * time.Second,
+		FDReserve:              1024,
+		MaxJoinsPerIP:          500,
+		MaxParticipants:        10000,
+		MaxChannelParticipants: 256,
+		MaxChannels:            10000,
+		RTPRebindAfter:         time.Second,
+		CaptureQueueBytes:      256 << 10,
 	}
 }
 
@@ -298,6 +318,12 @@ func (c *Config) settings() []setting {
 		mk("ARS_FD_RESERVE", "fd-reserve", "descriptors kept free for capture files (network connections are refused first)", false, func() (func(string) error, func() string) { return num(&c.FDReserve) }),
 		mk("ARS_ADMIN_TOKEN", "", "operator bearer token for the channel list; environment only", true, func() (func(string) error, func() string) { return str(&c.AdminToken) }),
 		mk("ARS_ADMIN_TOKEN_FILE", "admin-token-file", "file holding the operator token (one line)", false, func() (func(string) error, func() string) { return str(&c.AdminTokenFile) }),
+		mk("ARS_MAX_JOINS_PER_IP", "max-joins-per-ip", "participants one client address may have joined (0: no limit)", false, func() (func(string) error, func() string) { return num(&c.MaxJoinsPerIP) }),
+		mk("ARS_MAX_PARTICIPANTS", "max-participants", "participants the server holds at once", false, func() (func(string) error, func() string) { return num(&c.MaxParticipants) }),
+		mk("ARS_MAX_CHANNEL_PARTICIPANTS", "max-channel-participants", "participants one channel holds at once", false, func() (func(string) error, func() string) { return num(&c.MaxChannelParticipants) }),
+		mk("ARS_MAX_CHANNELS", "max-channels", "channels the server holds at once", false, func() (func(string) error, func() string) { return num(&c.MaxChannels) }),
+		mk("ARS_CAPTURE_QUEUE_BYTES", "capture-queue-bytes", "first packets one participant may queue in memory while its capture file opens", false, func() (func(string) error, func() string) { return num(&c.CaptureQueueBytes) }),
+		mk("ARS_RTP_REBIND_AFTER", "rtp-rebind-after", "silence after which a plain-RTP stream may move to a new source port on the same IP (0: never)", false, func() (func(string) error, func() string) { return dur(&c.RTPRebindAfter) }),
 	}
 }
 
@@ -404,6 +430,24 @@ func (c Config) Validate() error {
 	}
 	if c.UDPReadBuffer < 64<<10 || c.UDPReadBuffer > 1<<30 {
 		bad("ARS_UDP_RCVBUF", "%d is outside 65536..1073741824", c.UDPReadBuffer)
+	}
+	if c.MaxJoinsPerIP < 0 || c.MaxJoinsPerIP > 1000000 {
+		bad("ARS_MAX_JOINS_PER_IP", "%d is outside 0..1000000", c.MaxJoinsPerIP)
+	}
+	if c.MaxParticipants < 1 || c.MaxParticipants > 1000000 {
+		bad("ARS_MAX_PARTICIPANTS", "%d is outside 1..1000000", c.MaxParticipants)
+	}
+	if c.MaxChannelParticipants < 1 || c.MaxChannelParticipants > 100000 {
+		bad("ARS_MAX_CHANNEL_PARTICIPANTS", "%d is outside 1..100000", c.MaxChannelParticipants)
+	}
+	if c.MaxChannels < 1 || c.MaxChannels > 1000000 {
+		bad("ARS_MAX_CHANNELS", "%d is outside 1..1000000", c.MaxChannels)
+	}
+	if c.CaptureQueueBytes < 16<<10 || c.CaptureQueueBytes > 16<<20 {
+		bad("ARS_CAPTURE_QUEUE_BYTES", "%d is outside 16384..16777216", c.CaptureQueueBytes)
+	}
+	if c.RTPRebindAfter < 0 || c.RTPRebindAfter > time.Minute {
+		bad("ARS_RTP_REBIND_AFTER", "%s is outside 0..1m", c.RTPRebindAfter)
 	}
 	if c.TranscodeWorkers < 1 || c.TranscodeWorkers > 64 {
 		bad("ARS_TRANSCODE_WORKERS", "%d is outside 1..64", c.TranscodeWorkers)

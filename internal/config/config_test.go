@@ -212,3 +212,26 @@ func TestHTTPBudgetSettings(t *testing.T) {
 		t.Fatalf("token file: %q %v", c.AdminToken, err)
 	}
 }
+
+func TestRTPLimits(t *testing.T) {
+	c := Default()
+	if c.MaxJoinsPerIP != 500 || c.MaxParticipants != 10000 || c.MaxChannelParticipants != 256 || c.MaxChannels != 10000 || c.RTPRebindAfter != time.Second || c.CaptureQueueBytes != 256<<10 {
+		t.Fatalf("defaults %d %d %d %d %v", c.MaxJoinsPerIP, c.MaxParticipants, c.MaxChannelParticipants, c.MaxChannels, c.RTPRebindAfter)
+	}
+	got, err := load(t, map[string]string{"ARS_MAX_JOINS_PER_IP": "0", "ARS_MAX_CHANNELS": "7", "ARS_RTP_REBIND_AFTER": "0s"},
+		"--max-participants", "9", "--max-channel-participants", "3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.MaxJoinsPerIP != 0 || got.MaxChannels != 7 || got.MaxParticipants != 9 || got.MaxChannelParticipants != 3 || got.RTPRebindAfter != 0 {
+		t.Fatalf("loaded %+v", got)
+	}
+	for env, v := range map[string]string{
+		"ARS_MAX_JOINS_PER_IP": "-1", "ARS_MAX_PARTICIPANTS": "0", "ARS_MAX_CHANNEL_PARTICIPANTS": "0",
+		"ARS_MAX_CHANNELS": "0", "ARS_RTP_REBIND_AFTER": "2m", "ARS_CAPTURE_QUEUE_BYTES": "1000",
+	} {
+		if _, err := load(t, map[string]string{env: v}); err == nil || !strings.Contains(err.Error(), env) {
+			t.Errorf("%s=%s: error %v", env, v, err)
+		}
+	}
+}

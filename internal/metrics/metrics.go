@@ -13,6 +13,17 @@ const (
 	DropWrongSource  = "wrong_source"
 	DropNotRecording = "not_recording"
 	DropWriteFailed  = "write_failed"
+	// DropQueueFull: the packet arrived while its capture file was being
+	// opened and the participant's bounded wait queue was full.
+	DropQueueFull = "capture_queue_full"
+)
+
+// Join refusal reasons, the label values of ars_joins_refused_total.
+const (
+	RefusedPerIP        = "per_ip"
+	RefusedParticipants = "participants"
+	RefusedChannelFull  = "channel_full"
+	RefusedChannels     = "channels"
 )
 
 // Metrics holds every instrument of the daemon.
@@ -60,6 +71,12 @@ type Metrics struct {
 	FDLimit         prometheus.Gauge
 	FDReserve       prometheus.Gauge
 	FDOpen          prometheus.Gauge
+	// Plain-RTP hardening (issue 12).
+	DropQueueFull prometheus.Counter
+	CaptureQueued prometheus.Counter
+	PLIsSent      prometheus.Counter
+	Rebinds       prometheus.Counter
+	JoinsRefused  *prometheus.CounterVec
 }
 
 // New creates the instruments in a fresh registry, with the Go runtime and
@@ -77,6 +94,9 @@ func New() *Metrics {
 	}, []string{"code"})
 	connRefused := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "ars_http_connections_refused_total", Help: "HTTP connections refused at accept, by budget (total, per_ip, fd_reserve).",
+	}, []string{"reason"})
+	joinsRefused := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "ars_joins_refused_total", Help: "Joins refused by a limit, by limit.",
 	}, []string{"reason"})
 	m := &Metrics{
 		Registry:           reg,
@@ -101,6 +121,15 @@ func New() *Metrics {
 		UDPBufferBytes:     prometheus.NewGauge(prometheus.GaugeOpts{Name: "ars_udp_receive_buffer_bytes", Help: "Receive buffer the kernel granted per RTP socket."}),
 		KernelDrops:        prometheus.NewCounter(prometheus.CounterOpts{Name: "ars_udp_kernel_drops_total", Help: "Datagrams the kernel dropped on RTP sockets (SO_RXQ_OVFL)."}),
 	}
+	m.DropQueueFull = dropped.WithLabelValues(DropQueueFull)
+	m.CaptureQueued = prometheus.NewCounter(prometheus.CounterOpts{Name: "ars_capture_queued_packets_total", Help: "Packets that waited in memory while their capture file was opened."})
+	m.PLIsSent = prometheus.NewCounter(prometheus.CounterOpts{Name: "ars_rtp_pli_sent_total", Help: "RTCP keyframe requests (PLI) sent to plain-RTP senders."})
+	m.Rebinds = prometheus.NewCounter(prometheus.CounterOpts{Name: "ars_rtp_rebinds_total", Help: "Plain-RTP streams that moved to a new source port on the same IP (NAT rebinding)."})
+	m.JoinsRefused = joinsRefused
+	for _, r := range []string{RefusedPerIP, RefusedParticipants, RefusedChannelFull, RefusedChannels} {
+		joinsRefused.WithLabelValues(r)
+	}
+	reg.MustRegister(m.CaptureQueued, m.PLIsSent, m.Rebinds, joinsRefused)
 	reg.MustRegister(
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.PacketsReceived, m.BytesReceived, m.RTCPReceived, m.PacketsWritten, dropped,

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sort"
 	"strconv"
 	"sync"
@@ -25,12 +26,26 @@ const maxPacket = 1500
 // route sends one SSRC of one port to its participant. Its pin fields are
 // touched only by the port's reader goroutine.
 type route struct {
-	p          *session.Participant
+	p    *session.Participant
+	pt   *port
+	ssrc uint32
+	// bound is the IP the stream must come from; unset, the first
+	// source's IP is taken (see admit).
+	bound      netip.Addr
 	host       *hostPin // shared by every route of the participant
 	rtpSrc     udpbatch.Addr
 	rtcpSrc    udpbatch.Addr
 	rtpPinned  bool
 	rtcpPinned bool
+	// rtpLast and rtcpLast are the unix-nano times of the last packets
+	// admitted, for telling a NAT rebinding from a second sender.
+	rtpLast, rtcpLast int64
+	// video is an H.264 stream: it is watched for keyframes and asked for
+	// one (PLI) while none has come since its media began to be taken.
+	video    bool
+	keyframe atomic.Bool
+	// lastPLI is the unix-nano time of the last keyframe request.
+	lastPLI atomic.Int64
 	// feedback is where RTCP feedback (keyframe requests) goes: the
 	// stream's RTCP source, or its RTP source until RTCP is seen. Set
 	// once per pin by the reader, read by whoever asks for a keyframe.
@@ -45,7 +60,33 @@ type hostPin struct {
 	pinned bool
 }
 
-type routeTable map[uint32]*route
+// routeTable maps an SSRC to its routes on a port: one, nearly always;
+// several when channels use one SSRC, each bound to its own source IP
+// (one of them may be unbound).
+type routeTable map[uint32][]*route
+
+// lookup finds the route of a packet: the only route of its SSRC, or the
+// one bound to its source IP, or else the unbound one. It does not
+// allocate.
+func (t routeTable) lookup(ssrc uint32, src udpbatch.Addr) *route {
+	rs := t[ssrc]
+	switch len(rs) {
+	case 0:
+		return nil
+	case 1:
+		return rs[0]
+	}
+	ip := src.NetIP()
+	var unbound *route
+	for _, r := range rs {
+		if !r.bound.IsValid() {
+			unbound = r
+		} else if r.bound == ip {
+			return r
+		}
+	}
+	return unbound
+}
 
 // port is one UDP socket and its SSRC table.
 type port struct {
@@ -63,8 +104,17 @@ type Engine struct {
 	rcvbuf    int
 	batchSize int
 	gro       bool
-	log       *slog.Logger
-	metrics   *metrics.Metrics
+	// rebindAfter is how long a pinned source must be silent before its
+	// stream may move to a new port of the same IP (0: never).
+	rebindAfter time.Duration
+	pliInterval time.Duration
+	log         *slog.Logger
+	metrics     *metrics.Metrics
+
+	// kick hands the keyframe loop a video route whose sender's address
+	// was just learnt.
+	kick chan *route
+	stop chan struct{}
 
 	mu     sync.Mutex // serialises route table changes
 	ports  []*port
@@ -93,11 +143,24 @@ func WithBatchSize(n int) Option { return func(e *Engine) { e.batchSize = n } }
 // message, which the engine splits.
 func WithGRO(on bool) Option { return func(e *Engine) { e.gro = on } }
 
+// WithRebindAfter lets a pinned stream move to a new source port on the
+// same IP once its old source has been silent this long (a NAT rebinding);
+// 0 pins for good.
+func WithRebindAfter(d time.Duration) Option { return func(e *Engine) { e.rebindAfter = d } }
+
+// WithPLIInterval sets how often a video sender is asked for a keyframe
+// while none has come.
+func WithPLIInterval(d time.Duration) Option { return func(e *Engine) { e.pliInterval = d } }
+
 // New makes an engine for the UDP ports first..last on the bind address.
 func New(bind string, first, last int, opts ...Option) *Engine {
-	e := &Engine{bind: bind, first: first, last: last, rcvbuf: 8 << 20, batchSize: 64, gro: true, log: slog.Default()}
+	e := &Engine{bind: bind, first: first, last: last, rcvbuf: 8 << 20, batchSize: 64, gro: true, log: slog.Default(),
+		rebindAfter: time.Second, pliInterval: defaultPLIInterval, kick: make(chan *route, 1024), stop: make(chan struct{})}
 	for _, o := range opts {
 		o(e)
+	}
+	if e.pliInterval < 10*time.Millisecond {
+		e.pliInterval = defaultPLIInterval
 	}
 	if e.metrics == nil {
 		e.metrics = metrics.New()
@@ -138,7 +201,8 @@ func (e *Engine) Start() error {
 			e.Close()
 			return fmt.Errorf("rtp port %d: %w", n, err)
 		}
-		pt := &port{num: n, conn: conn, gro: br.GRO()}
+		// The bound port: n, or the kernel's choice when n is 0 (tests).
+		pt := &port{num: conn.LocalAddr().(*net.UDPAddr).Port, conn: conn, gro: br.GRO()}
 		empty := routeTable{}
 		pt.routes.Store(&empty)
 		e.mu.Lock()
@@ -147,6 +211,8 @@ func (e *Engine) Start() error {
 		e.wg.Add(1)
 		go e.readLoop(pt, br)
 	}
+	e.wg.Add(1)
+	go e.keyframeLoop()
 	e.log.Info("rtp ingest listening", "ports", fmt.Sprintf("%d-%d", e.first, e.last), "bind", e.bind)
 	return nil
 }
@@ -154,6 +220,9 @@ func (e *Engine) Start() error {
 // Close stops every reader and closes the sockets.
 func (e *Engine) Close() {
 	e.mu.Lock()
+	if !e.closed {
+		close(e.stop)
+	}
 	e.closed = true
 	for _, pt := range e.ports {
 		_ = pt.conn.Close()
@@ -201,6 +270,10 @@ func (e *Engine) readLoop(pt *port, br *udpbatch.Reader) {
 type batchStats struct {
 	received, bytes, rtcp, written                            uint64
 	oversize, malformed, unknown, wrongSource, notRec, failed uint64
+	rebinds                                                   uint64
+	// queueFull is counted by the session (for every ingest); kept here
+	// so that every datagram of a batch is accounted for.
+	queueFull uint64
 }
 
 func (st *batchStats) publish(m *metrics.Metrics) {
@@ -219,6 +292,7 @@ func (st *batchStats) publish(m *metrics.Metrics) {
 	add(m.DropWrongSource, st.wrongSource)
 	add(m.DropNotRecord, st.notRec)
 	add(m.DropWriteFailed, st.failed)
+	add(m.Rebinds, st.rebinds)
 }
 
 // handle is the packet path: validate, demultiplex, pin, record.
@@ -245,31 +319,27 @@ func (e *Engine) handle(pt *port, b []byte, truncated bool, src udpbatch.Addr, n
 		}
 		ssrc = binary.BigEndian.Uint32(b[8:12])
 	}
-	r := (*pt.routes.Load())[ssrc]
+	table := *pt.routes.Load()
+	r := table.lookup(ssrc, src)
 	if r == nil {
 		st.unknown++
 		return
 	}
-	if !r.admit(rtcp, src) {
+	if !e.admit(r, rtcp, src, now, st) {
 		st.wrongSource++
 		return
 	}
 	kind := storage.RecordRTP
 	if rtcp {
 		kind = storage.RecordRTCP
+	} else if r.video && !r.keyframe.Load() && isH264Keyframe(b) {
+		r.keyframe.Store(true)
 	}
 	err := r.p.Write(kind, now, b)
-	switch {
-	case err == nil:
-		st.written++
-	case errors.Is(err, session.ErrNotRecording):
-		st.notRec++
-	default:
-		st.failed++
-	}
+	st.count(err, 1)
 	if rtcp {
 		forEachBye(b, func(s uint32) {
-			if rr := (*pt.routes.Load())[s]; rr != nil && rr.p == r.p {
+			if rr := table.lookup(s, src); rr != nil && rr.p == r.p {
 				r.p.Bye(s)
 			}
 		})
@@ -309,47 +379,94 @@ func (e *Engine) handleMerged(pt *port, data []byte, seg int, src udpbatch.Addr,
 		}
 		n++
 	}
-	r := (*pt.routes.Load())[ssrc]
-	if r == nil || !r.admit(false, src) {
+	r := (*pt.routes.Load()).lookup(ssrc, src)
+	if r == nil || !e.admit(r, false, src, now, st) {
 		return false
 	}
 	st.received += uint64(n)
 	st.bytes += uint64(len(data))
+	if r.video && !r.keyframe.Load() {
+		for off := 0; off < len(data); off += seg {
+			if isH264Keyframe(data[off:min(off+seg, len(data))]) {
+				r.keyframe.Store(true)
+				break
+			}
+		}
+	}
 	err := r.p.WriteSegments(storage.RecordRTP, now, data, seg)
+	st.count(err, uint64(n))
+	return true
+}
+
+// count files n datagrams under what Write's err says became of them.
+func (st *batchStats) count(err error, n uint64) {
 	switch {
 	case err == nil:
-		st.written += uint64(n)
+		st.written += n
 	case errors.Is(err, session.ErrNotRecording):
-		st.notRec += uint64(n)
+		st.notRec += n
+	case errors.Is(err, session.ErrCaptureQueueFull):
+		st.queueFull += n // published by the session, which sees every ingest's packets
 	default:
-		st.failed += uint64(n)
+		st.failed += n
 	}
-	return true
 }
 
 // admit ties RTP and RTCP of an SSRC each to the source of its first
 // packet (senders often send RTCP from the next port up) and reports
 // whether src is the pinned one. Beyond that, all of a participant's
-// streams, RTP and RTCP, must come from the host its first packet came
-// from: an attacker who learns an SSRC cannot claim from elsewhere what the
-// sender has not used yet (a forged RTCP BYE would end the session).
-// RTCP may come first: ffmpeg sends a sender report before its first RTP
-// packet.
-func (r *route) admit(rtcp bool, src udpbatch.Addr) bool {
-	pinned, at := &r.rtpPinned, &r.rtpSrc
+// streams, RTP and RTCP, must come from one host: the IP the join bound
+// them to, or else the host its first packet came from. An attacker who
+// learns an SSRC cannot claim from elsewhere what the sender has not used
+// yet (a forged RTCP BYE would end the session). RTCP may come first:
+// ffmpeg sends a sender report before its first RTP packet.
+//
+// A pinned source may move to another port of the same IP once it has
+// been silent for rebindAfter: NATs rebind a quiet flow to a new port.
+// RTCP follows an RTP move (it re-pins at its next packet) and so do
+// keyframe requests.
+func (e *Engine) admit(r *route, rtcp bool, src udpbatch.Addr, now time.Time, st *batchStats) bool {
+	pinned, at, last := &r.rtpPinned, &r.rtpSrc, &r.rtpLast
 	if rtcp {
-		pinned, at = &r.rtcpPinned, &r.rtcpSrc
+		pinned, at, last = &r.rtcpPinned, &r.rtcpSrc, &r.rtcpLast
 	}
+	t := now.UnixNano()
 	if *pinned {
-		return *at == src
+		if *at == src {
+			*last = t
+			return true
+		}
+		if e.rebindAfter <= 0 || !at.SameHost(src) || t-*last < int64(e.rebindAfter) {
+			return false
+		}
+		// A NAT rebinding: the old port has gone quiet, the same host
+		// speaks from a new one.
+		*at, *last = src, t
+		st.rebinds++
+		if !rtcp {
+			r.rtcpPinned = false
+		}
+		r.feedback.Store(src.UDPAddr())
+		return true
+	}
+	if r.bound.IsValid() && src.NetIP() != r.bound {
+		return false
 	}
 	if r.host.pinned && !r.host.src.SameHost(src) {
 		return false
 	}
 	r.host.src, r.host.pinned = src, true
-	*at, *pinned = src, true
+	*at, *pinned, *last = src, true, t
 	if rtcp || r.feedback.Load() == nil {
 		r.feedback.Store(src.UDPAddr())
+		if r.video {
+			// The sender's address is known now: the keyframe loop asks
+			// it for a keyframe if its media is being taken.
+			select {
+			case e.kick <- r:
+			default: // the loop's next tick asks
+			}
+		}
 	}
 	return true
 }
@@ -363,22 +480,96 @@ func pli(mediaSSRC uint32) []byte {
 	return b
 }
 
-// requestKeyframes sends a PLI for every video stream whose sender has
-// been heard from. Plain RTP senders that honour RTCP feedback (GStreamer,
+// defaultPLIInterval is how often a video sender is asked for a keyframe
+// while none has come: often enough that a lost request costs little,
+// rarely enough that an encoder is not made to send keyframe after
+// keyframe.
+const defaultPLIInterval = 500 * time.Millisecond
+
+// requestKeyframes forgets the keyframes seen (the recording or sink that
+// starts needs one of its own) and asks every video sender heard from for
+// one. Plain RTP senders that honour RTCP feedback (GStreamer,
 // libwebrtc-based apps) then start the recording with a keyframe.
-func (e *Engine) requestKeyframes(pt *port, video map[uint32]*route) {
-	for ssrc, r := range video {
-		if addr := r.feedback.Load(); addr != nil {
-			if _, err := pt.conn.WriteToUDP(pli(ssrc), addr); err != nil {
-				e.log.Debug("keyframe request failed", "ssrc", ssrc, "err", err)
+func (e *Engine) requestKeyframes(video []*route) {
+	now := time.Now()
+	for _, r := range video {
+		r.keyframe.Store(false)
+		e.sendPLI(r, now, true)
+	}
+}
+
+// sendPLI asks r's sender for a keyframe unless one came, its media is not
+// taken, its address is unknown or (unless forced) it was asked within
+// the PLI interval. It runs off the packet path: the socket write may
+// wait for buffer space.
+func (e *Engine) sendPLI(r *route, now time.Time, force bool) {
+	if r.keyframe.Load() || r.p.Left() || !r.p.Wanted() {
+		return
+	}
+	addr := r.feedback.Load()
+	if addr == nil {
+		return
+	}
+	t := now.UnixNano()
+	if !force && t-r.lastPLI.Load() < int64(e.pliInterval) {
+		return
+	}
+	r.lastPLI.Store(t)
+	if _, err := r.pt.conn.WriteToUDP(pli(r.ssrc), addr); err != nil {
+		e.log.Debug("keyframe request failed", "ssrc", r.ssrc, "err", err)
+		return
+	}
+	e.metrics.PLIsSent.Inc()
+}
+
+// keyframeLoop asks video senders for keyframes: at once when a sender's
+// address is learnt, then every PLI interval until a keyframe arrives.
+func (e *Engine) keyframeLoop() {
+	defer e.wg.Done()
+	t := time.NewTicker(e.pliInterval / 2)
+	defer t.Stop()
+	for {
+		select {
+		case <-e.stop:
+			return
+		case r := <-e.kick:
+			e.sendPLI(r, time.Now(), false)
+		case now := <-t.C:
+			e.mu.Lock()
+			ports := append([]*port(nil), e.ports...)
+			e.mu.Unlock()
+			for _, pt := range ports {
+				for _, rs := range *pt.routes.Load() {
+					for _, r := range rs {
+						if r.video {
+							e.sendPLI(r, now, false)
+						}
+					}
+				}
 			}
 		}
 	}
 }
 
+// AttachOption qualifies one Attach.
+type AttachOption func(*attachConfig)
+
+type attachConfig struct{ bound netip.Addr }
+
+// BindSource binds the participant's streams to one sender IP: packets
+// from any other address are dropped as wrong_source, even before the
+// sender's first packet.
+func BindSource(ip netip.Addr) AttachOption {
+	return func(c *attachConfig) { c.bound = ip.Unmap() }
+}
+
 // Attach routes a participant's streams to one port and returns its
 // number. The routes go away when the participant leaves.
-func (e *Engine) Attach(p *session.Participant, streams []storage.StreamInfo) (int, error) {
+func (e *Engine) Attach(p *session.Participant, streams []storage.StreamInfo, opts ...AttachOption) (int, error) {
+	var cfg attachConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
 	if len(streams) == 0 {
 		return 0, ErrNoStreams
 	}
@@ -394,6 +585,18 @@ func (e *Engine) Attach(p *session.Participant, streams []storage.StreamInfo) (i
 	if e.closed {
 		return 0, ErrClosed
 	}
+	// An SSRC is reserved per channel: within one channel two streams of
+	// one SSRC could not be told apart by a recording's reader.
+	for _, pt := range e.ports {
+		cur := *pt.routes.Load()
+		for _, s := range streams {
+			for _, r := range cur[s.SSRC] {
+				if r.p.Channel() == p.Channel() {
+					return 0, fmt.Errorf("%w: ssrc %d in channel %q", ErrSSRCInUse, s.SSRC, p.Channel())
+				}
+			}
+		}
+	}
 	candidates := append([]*port(nil), e.ports...)
 	sort.SliceStable(candidates, func(i, j int) bool {
 		return len(*candidates[i].routes.Load()) < len(*candidates[j].routes.Load())
@@ -402,9 +605,12 @@ func (e *Engine) Attach(p *session.Participant, streams []storage.StreamInfo) (i
 		cur := *pt.routes.Load()
 		free := true
 		for _, s := range streams {
-			if cur[s.SSRC] != nil {
-				free = false
-				break
+			for _, r := range cur[s.SSRC] {
+				// Routes of one SSRC on a port are told apart by their
+				// bound IPs, with at most one unbound among them.
+				if r.bound == cfg.bound {
+					free = false
+				}
 			}
 		}
 		if !free {
@@ -415,18 +621,18 @@ func (e *Engine) Attach(p *session.Participant, streams []storage.StreamInfo) (i
 			next[k] = v
 		}
 		host := &hostPin{}
-		video := map[uint32]*route{}
+		var video []*route
 		for _, s := range streams {
-			r := &route{p: p, host: host}
-			next[s.SSRC] = r
-			if s.Kind == storage.KindVideo {
-				video[s.SSRC] = r
+			r := &route{p: p, pt: pt, ssrc: s.SSRC, bound: cfg.bound, host: host, video: s.Codec == storage.CodecH264}
+			next[s.SSRC] = append(append([]*route(nil), cur[s.SSRC]...), r)
+			if r.video {
+				video = append(video, r)
 			}
 		}
 		pt.routes.Store(&next)
 		p.OnLeave(func() { e.detach(pt, p) })
 		if len(video) > 0 {
-			p.SetKeyframeRequester(func() { e.requestKeyframes(pt, video) })
+			p.SetKeyframeRequester(func() { e.requestKeyframes(video) })
 		}
 		return pt.num, nil
 	}
@@ -438,9 +644,17 @@ func (e *Engine) detach(pt *port, p *session.Participant) {
 	defer e.mu.Unlock()
 	cur := *pt.routes.Load()
 	next := make(routeTable, len(cur))
-	for k, v := range cur {
-		if v.p != p {
-			next[k] = v
+	for k, rs := range cur {
+		var keep []*route
+		for _, r := range rs {
+			if r.p != p {
+				keep = append(keep, r)
+			}
+		}
+		if len(keep) == len(rs) {
+			next[k] = rs
+		} else if len(keep) > 0 {
+			next[k] = keep
 		}
 	}
 	pt.routes.Store(&next)

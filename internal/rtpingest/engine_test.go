@@ -96,14 +96,14 @@ type rig struct {
 
 // newEngine starts a session manager and an engine on one kernel-chosen
 // port, both closed when the test ends.
-func newEngine(t testing.TB) (*session.Manager, *Engine, *metrics.Metrics) {
+func newEngine(t testing.TB, opts ...Option) (*session.Manager, *Engine, *metrics.Metrics) {
 	t.Helper()
 	m := metrics.New()
 	mgr := session.New(storage.Layout{Root: t.TempDir()}, session.WithMetrics(m), session.WithLogger(slog.New(slog.DiscardHandler)))
 	if err := mgr.Start(); err != nil {
 		t.Fatal(err)
 	}
-	e := New("127.0.0.1", 0, 0, WithMetrics(m), WithLogger(slog.New(slog.DiscardHandler)))
+	e := New("127.0.0.1", 0, 0, append([]Option{WithMetrics(m), WithLogger(slog.New(slog.DiscardHandler))}, opts...)...)
 	// Port 0 asks the kernel for a free port.
 	if err := e.Start(); err != nil {
 		t.Fatal(err)

@@ -123,7 +123,7 @@ func FuzzMergedMessage(f *testing.F) {
 		if st.received != want {
 			t.Fatalf("%d datagrams of %d bytes in %d: received %d", want, s, len(data), st.received)
 		}
-		dropped := st.oversize + st.malformed + st.unknown + st.wrongSource + st.notRec + st.failed
+		dropped := st.oversize + st.malformed + st.unknown + st.wrongSource + st.notRec + st.failed + st.queueFull
 		if st.written+dropped != want {
 			t.Fatalf("%d datagrams: %d written, %d dropped (%+v)", want, st.written, dropped, st)
 		}

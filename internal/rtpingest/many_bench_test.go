@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/ars-project/ars/internal/storage"
 	"github.com/ars-project/ars/internal/udpbatch"
 )
@@ -61,6 +63,13 @@ func BenchmarkHandleManyChannels(b *testing.B) {
 		e.handle(pt, s.audio, false, s.src, now, &st)
 	}
 	st.publish(m)
+	// The open workers open the files off the packet path: wait for them.
+	for deadline := time.Now().Add(30 * time.Second); testutil.ToFloat64(m.OpenFiles) < float64(len(senders)); {
+		if time.Now().After(deadline) {
+			b.Fatalf("%v of %d captures open", testutil.ToFloat64(m.OpenFiles), len(senders))
+		}
+		time.Sleep(time.Millisecond)
+	}
 	b.SetBytes((57*1200 + 50*100) / 107)
 	b.ReportAllocs()
 	b.ResetTimer()

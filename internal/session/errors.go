@@ -16,4 +16,17 @@ var (
 	ErrCaptureUnavailable = errors.New("capture file unavailable")
 	// ErrTooManyParticipants means a channel is full.
 	ErrTooManyParticipants = errors.New("too many participants in channel")
+	// ErrCaptureQueueFull means a packet arrived while its capture file was
+	// being opened and the participant's wait queue was full: it is dropped
+	// (and counted).
+	ErrCaptureQueueFull = errors.New("capture queue full while the file opens")
+	// ErrTooManyJoins means the client address has as many participants
+	// joined as it may (ARS_MAX_JOINS_PER_IP).
+	ErrTooManyJoins = errors.New("too many participants joined from this address")
+	// ErrServerFull means the server holds as many participants as it may
+	// (ARS_MAX_PARTICIPANTS).
+	ErrServerFull = errors.New("too many participants on this server")
+	// ErrTooManyChannels means the server holds as many channels as it may
+	// (ARS_MAX_CHANNELS).
+	ErrTooManyChannels = errors.New("too many channels on this server")
 )

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"os"
 	"sort"
 	"sync"
@@ -43,14 +44,28 @@ type Manager struct {
 	idleTimeout     time.Duration
 	flushInterval   time.Duration
 	maxParticipants int
+	maxTotal        int
+	maxPerClient    int
+	maxChannels     int
+	openWorkers     int
+	pendPackets     int
+	pendBytes       int
 	captureClosed   func(path string)
+
+	// opens carries participants whose first packets wait for a capture
+	// file to the open workers; queues pools those packets' queues.
+	opens  chan *Participant
+	queues sync.Pool
 
 	mu       sync.Mutex
 	channels map[string]*channel
 	byID     map[string]*Participant
-	closed   bool
+	// perClient counts the participants each client address joined.
+	perClient map[netip.Addr]int
+	closed    bool
 
-	wg sync.WaitGroup // background finalisation
+	wg      sync.WaitGroup // background finalisation
+	workers sync.WaitGroup // capture open workers
 	// lastTick is the unix-nano time the housekeeping loop last ran.
 	lastTick atomic.Int64
 	stop     chan struct{}
@@ -65,14 +80,20 @@ func New(layout storage.Layout, opts ...Option) *Manager {
 		idleTimeout:     30 * time.Second,
 		flushInterval:   500 * time.Millisecond,
 		maxParticipants: 1000,
+		openWorkers:     defaultOpenWorkers,
+		pendPackets:     defaultPendingPackets,
+		pendBytes:       defaultPendingBytes,
+		opens:           make(chan *Participant, openQueueLen),
 		channels:        map[string]*channel{},
 		byID:            map[string]*Participant{},
+		perClient:       map[netip.Addr]int{},
 		stop:            make(chan struct{}),
 		done:            make(chan struct{}),
 	}
 	for _, o := range opts {
 		o(m)
 	}
+	m.queues.New = func() any { return newPendingQueue(m.pendBytes, m.pendPackets) }
 	if m.metrics == nil {
 		m.metrics = metrics.New()
 	}
@@ -104,7 +125,35 @@ func (m *Manager) Start() error {
 		m.log.Warn("marked recording interrupted by an earlier crash", "dir", dir)
 	}
 	go m.loop()
+	for range m.openWorkers {
+		m.workers.Add(1)
+		go m.openLoop()
+	}
 	return nil
+}
+
+// prewarmQueues puts n first-packet queues in the pool, on the caller's
+// goroutine (the API's), for participants about to send their first
+// packets to a recording: the ports' readers then take them without
+// allocating. The pool lets them go at the next collections if unused.
+func (m *Manager) prewarmQueues(n int) {
+	for range n {
+		m.queues.Put(newPendingQueue(m.pendBytes, m.pendPackets))
+	}
+}
+
+// openLoop opens the capture files of participants whose first packets
+// are waiting, off the ingests' reader goroutines.
+func (m *Manager) openLoop() {
+	defer m.workers.Done()
+	for {
+		select {
+		case <-m.stop:
+			return
+		case p := <-m.opens:
+			p.openPending()
+		}
+	}
 }
 
 // Close stops every recording (finalising its captures) and removes every
@@ -127,6 +176,7 @@ func (m *Manager) Close(ctx context.Context) error {
 	m.mu.Unlock()
 	close(m.stop)
 	<-m.done
+	m.workers.Wait()
 	for _, name := range names {
 		m.StopRecording(name, StopShutdown)
 	}
@@ -151,7 +201,7 @@ func newID() string {
 
 // Join adds uid to a channel. A uid already in the channel is replaced: its
 // old session leaves (its capture closes) and the new one starts afresh.
-func (m *Manager) Join(channelName string, uid uint32, source string, streams []storage.StreamInfo) (*Participant, error) {
+func (m *Manager) Join(channelName string, uid uint32, source string, streams []storage.StreamInfo, opts ...JoinOption) (*Participant, error) {
 	if err := storage.ValidateChannelName(channelName); err != nil {
 		return nil, err
 	}
@@ -164,15 +214,23 @@ func (m *Manager) Join(channelName string, uid uint32, source string, streams []
 		m.mu.Unlock()
 		return nil, ErrClosed
 	}
-	ch := m.channelLocked(channelName)
-	old := ch.participants[uid]
-	if old == nil && len(ch.participants) >= m.maxParticipants {
+	ch, err := m.channelLocked(channelName)
+	if err != nil {
 		m.mu.Unlock()
-		return nil, ErrTooManyParticipants
+		return nil, err
 	}
 	p := &Participant{
 		id: newID(), uid: uid, source: source, since: now, channel: ch, mgr: m,
 		streams: append([]storage.StreamInfo(nil), streams...),
+	}
+	for _, o := range opts {
+		o(p)
+	}
+	old := ch.participants[uid]
+	if err := m.admitLocked(ch, old, p); err != nil {
+		m.dropChannelLocked(ch)
+		m.mu.Unlock()
+		return nil, err
 	}
 	p.lastMedia.Store(now.UnixNano())
 	if old != nil {
@@ -180,11 +238,18 @@ func (m *Manager) Join(channelName string, uid uint32, source string, streams []
 	}
 	ch.participants[uid] = p
 	m.byID[p.id] = p
+	if p.client.IsValid() {
+		m.perClient[p.client]++
+	}
 	m.metrics.ActiveParticipants.Inc()
 	watchers := ch.membershipSinks()
+	recording := ch.rec.Load() != nil
 	m.mu.Unlock()
 	if old != nil {
 		m.finishLeave(old, "replaced")
+	}
+	if recording {
+		m.prewarmQueues(1)
 	}
 	for _, w := range watchers {
 		w.Joined(p)
@@ -193,14 +258,38 @@ func (m *Manager) Join(channelName string, uid uint32, source string, streams []
 	return p, nil
 }
 
-func (m *Manager) channelLocked(name string) *channel {
+// admitLocked applies the caps to p joining ch (replacing old, if any).
+func (m *Manager) admitLocked(ch *channel, old, p *Participant) error {
+	refuse := func(reason string, err error) error {
+		m.metrics.JoinsRefused.WithLabelValues(reason).Inc()
+		return err
+	}
+	sameClient := old != nil && old.client == p.client
+	if old == nil && len(ch.participants) >= m.maxParticipants {
+		return refuse(metrics.RefusedChannelFull, ErrTooManyParticipants)
+	}
+	if old == nil && m.maxTotal > 0 && len(m.byID) >= m.maxTotal {
+		return refuse(metrics.RefusedParticipants, ErrServerFull)
+	}
+	if !sameClient && p.client.IsValid() && m.maxPerClient > 0 && m.perClient[p.client] >= m.maxPerClient {
+		return refuse(metrics.RefusedPerIP, ErrTooManyJoins)
+	}
+	return nil
+}
+
+// channelLocked finds or makes a channel, within the channel cap.
+func (m *Manager) channelLocked(name string) (*channel, error) {
 	ch := m.channels[name]
 	if ch == nil {
+		if m.maxChannels > 0 && len(m.channels) >= m.maxChannels {
+			m.metrics.JoinsRefused.WithLabelValues(metrics.RefusedChannels).Inc()
+			return nil, ErrTooManyChannels
+		}
 		ch = &channel{name: name, participants: map[uint32]*Participant{}}
 		m.channels[name] = ch
 		m.metrics.ActiveChannels.Inc()
 	}
-	return ch
+	return ch, nil
 }
 
 // dropChannelLocked forgets a channel nobody is in and nothing records.
@@ -227,6 +316,11 @@ func (m *Manager) removeLocked(p *Participant) bool {
 		delete(p.channel.participants, p.uid)
 	}
 	delete(m.byID, p.id)
+	if p.client.IsValid() {
+		if m.perClient[p.client]--; m.perClient[p.client] <= 0 {
+			delete(m.perClient, p.client)
+		}
+	}
 	m.metrics.ActiveParticipants.Dec()
 	return true
 }
@@ -250,7 +344,7 @@ func (m *Manager) leave(p *Participant, reason string) {
 }
 
 func (m *Manager) finishLeave(p *Participant, reason string) {
-	if c := p.detachCapture(); c != nil {
+	if c := p.detachCapture(p.channel.rec.Load()); c != nil {
 		m.finishCapture(c)
 	}
 	for _, w := range p.channel.membershipSinks() {
@@ -314,7 +408,11 @@ func (m *Manager) StartRecording(channelName string, uid uint32, tag string) (Re
 		m.mu.Unlock()
 		return RecordingInfo{}, false, ErrClosed
 	}
-	ch := m.channelLocked(channelName)
+	ch, err := m.channelLocked(channelName)
+	if err != nil {
+		m.mu.Unlock()
+		return RecordingInfo{}, false, err
+	}
 	if rec := ch.rec.Load(); rec != nil {
 		m.mu.Unlock()
 		return rec.info(channelName), false, nil
@@ -350,6 +448,7 @@ func (m *Manager) StartRecording(channelName string, uid uint32, tag string) (Re
 	m.metrics.RecordingChannels.Inc()
 	m.mu.Unlock()
 	m.log.Info("recording started", "channel", channelName, "uid", uid, "dir", dir)
+	m.prewarmQueues(len(everyone))
 	for _, p := range everyone {
 		p.requestKeyframe()
 	}
@@ -379,7 +478,7 @@ func (m *Manager) StopRecording(channelName, reason string) bool {
 	m.metrics.RecordingsStopped.WithLabelValues(reason).Inc()
 	m.mu.Unlock()
 	for _, p := range everyone {
-		if c := p.detachCapture(); c != nil {
+		if c := p.detachCapture(rec); c != nil {
 			m.finishCapture(c)
 		}
 	}

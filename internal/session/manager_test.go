@@ -28,6 +28,17 @@ func newManager(t *testing.T, opts ...Option) (*Manager, string) {
 	return m, root
 }
 
+// waitCapture waits up to 5 s for p's capture file, which an open worker
+// opens after its first packet.
+func waitCapture(t *testing.T, p *Participant) string {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for p.CaptureFile() == "" && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	return p.CaptureFile()
+}
+
 var video = []storage.StreamInfo{{SSRC: 1, PayloadType: 96, Kind: storage.KindVideo, Codec: storage.CodecH264, ClockRate: 90000}}
 
 func pkt(seq uint16) []byte {
@@ -52,7 +63,7 @@ func TestPacketsBeforeRecordingAreDropped(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	file := p.CaptureFile()
+	file := waitCapture(t, p)
 	if filepath.Dir(file) != info.Directory {
 		t.Fatalf("capture %q not in %q", file, info.Directory)
 	}
@@ -89,7 +100,7 @@ func TestRejoinGetsNewFile(t *testing.T) {
 	}
 	p1, _ := m.Join("c", 1, "rtp", video)
 	_ = p1.Write(storage.RecordRTP, time.Now(), pkt(1))
-	first := p1.CaptureFile()
+	first := waitCapture(t, p1)
 	p2, err := m.Join("c", 1, "rtp", video) // same uid again: replaces p1
 	if err != nil {
 		t.Fatal(err)
@@ -98,7 +109,7 @@ func TestRejoinGetsNewFile(t *testing.T) {
 		t.Fatal("replaced participant did not leave")
 	}
 	_ = p2.Write(storage.RecordRTP, time.Now(), pkt(2))
-	if second := p2.CaptureFile(); second == "" || second == first {
+	if second := waitCapture(t, p2); second == "" || second == first {
 		t.Fatalf("rejoin files %q %q", first, second)
 	}
 	if st := m.Status("c"); len(st.Users) != 2 || st.Recording == nil {

@@ -2,6 +2,7 @@ package session
 
 import (
 	"log/slog"
+	"net/netip"
 	"time"
 
 	"github.com/ars-project/ars/internal/metrics"
@@ -31,3 +32,31 @@ func WithCaptureClosed(f func(path string)) Option {
 
 // WithMaxParticipants bounds the participants of one channel.
 func WithMaxParticipants(n int) Option { return func(m *Manager) { m.maxParticipants = n } }
+
+// WithMaxTotalParticipants bounds the participants of all channels
+// together (0: no bound).
+func WithMaxTotalParticipants(n int) Option { return func(m *Manager) { m.maxTotal = n } }
+
+// WithMaxJoinsPerClient bounds the participants joined by one client
+// address (0: no bound).
+func WithMaxJoinsPerClient(n int) Option { return func(m *Manager) { m.maxPerClient = n } }
+
+// WithMaxChannels bounds the channels held at once (0: no bound).
+func WithMaxChannels(n int) Option { return func(m *Manager) { m.maxChannels = n } }
+
+// WithOpenWorkers sets how many capture files are opened at once, off the
+// packet path.
+func WithOpenWorkers(n int) Option { return func(m *Manager) { m.openWorkers = max(n, 1) } }
+
+// WithCaptureQueue bounds the packets (count and bytes) a participant's
+// first packets may queue while its capture file opens.
+func WithCaptureQueue(packets, bytes int) Option {
+	return func(m *Manager) { m.pendPackets, m.pendBytes = max(packets, 1), max(bytes, 1) }
+}
+
+// JoinOption qualifies one Join.
+type JoinOption func(*Participant)
+
+// FromClient names the address that asked for the join, counted against
+// the per-address cap.
+func FromClient(a netip.Addr) JoinOption { return func(p *Participant) { p.client = a.Unmap() } }

@@ -2,7 +2,7 @@ package session
 
 import (
 	"errors"
-	"fmt"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -35,6 +35,14 @@ type Participant struct {
 	// retryAt is the unix-nano time before which no new capture is opened.
 	retryAt atomic.Int64
 	left    atomic.Bool
+
+	// pendMu guards the first packets' queue while the capture is opened
+	// by one of the manager's open workers; it is taken only while no
+	// capture is open.
+	pendMu     sync.Mutex
+	pend       *pendingQueue
+	openQueued bool
+	client     netip.Addr // who made the join call, for the per-address cap
 
 	// mu serialises opening and closing captures and guards the fields below.
 	mu        sync.Mutex
@@ -159,7 +167,7 @@ func (p *Participant) write(kind storage.RecordKind, now time.Time, data []byte,
 			return ErrNotRecording
 		}
 		var err error
-		if c, err = p.openCapture(now); err != nil {
+		if c, err = p.enqueue(kind, now, data, seg); c == nil {
 			return err
 		}
 	}
@@ -179,32 +187,149 @@ func (p *Participant) write(kind storage.RecordKind, now time.Time, data []byte,
 	return nil
 }
 
-// openCapture is the slow path of the first packet after a recording starts.
-func (p *Participant) openCapture(now time.Time) (*capture, error) {
+// enqueue is the first packets' path: no capture is open, so the packet
+// waits in the participant's bounded queue while an open worker opens the
+// file (the reader goroutine of a port must not wait on the disk: a
+// thousand channels starting at once would overflow the socket buffers).
+// It returns the capture when one was opened meanwhile, and otherwise nil
+// with nil (queued) or an error (dropped).
+func (p *Participant) enqueue(kind storage.RecordKind, now time.Time, data []byte, seg int) (*capture, error) {
 	if now.UnixNano() < p.retryAt.Load() {
 		return nil, ErrCaptureUnavailable
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
+	m := p.mgr
+	p.pendMu.Lock()
 	if c := p.capture.Load(); c != nil {
+		p.pendMu.Unlock()
 		return c, nil
 	}
+	q := p.pend
+	if q == nil {
+		q = m.queues.Get().(*pendingQueue)
+		p.pend = q
+	}
+	ok := q.push(kind, now, data, seg)
+	if !p.openQueued {
+		select {
+		case m.opens <- p:
+			p.openQueued = true
+		default: // every worker busy and the queue full: the next packet asks again
+		}
+	}
+	p.pendMu.Unlock()
+	if !ok {
+		m.metrics.DropQueueFull.Add(float64(datagrams(len(data), seg)))
+		return nil, ErrCaptureQueueFull
+	}
+	m.metrics.CaptureQueued.Add(float64(datagrams(len(data), seg)))
+	return nil, nil
+}
+
+// openPending opens p's capture off the packet path and writes the packets
+// that waited for it, in order, before any later packet.
+func (p *Participant) openPending() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	rec := p.channel.rec.Load()
-	if rec == nil || p.left.Load() {
-		return nil, ErrNotRecording
+	if p.left.Load() || rec == nil {
+		// A leave or a stop is under way: its detachCapture writes the
+		// queue into the recording it ends. (A packet that raced a stop
+		// past that leaves its queue for the participant's next
+		// recording or its leave.)
+		return
 	}
-	c, err := openCapture(rec, p, now)
+	p.openPendingLocked(rec)
+}
+
+// openPendingLocked opens the capture of rec for the queued packets, if
+// any; p.mu is held.
+func (p *Participant) openPendingLocked(rec *recording) {
+	m := p.mgr
+	p.pendMu.Lock()
+	p.openQueued = false
+	q := p.pend
+	var start time.Time
+	if q != nil && len(q.pkts) > 0 {
+		start = time.Unix(0, q.pkts[0].at)
+	}
+	p.pendMu.Unlock()
+	if q == nil || p.capture.Load() != nil {
+		return
+	}
+	if rec == nil {
+		p.dropPending(false)
+		return
+	}
+	if start.IsZero() {
+		start = time.Now()
+	}
+	c, err := openCapture(rec, p, start)
 	if err != nil {
+		now := time.Now()
 		p.retryAt.Store(now.Add(captureRetryPause).UnixNano())
-		p.mgr.metrics.WriteErrors.Inc()
-		p.mgr.log.Warn("capture open failed; retrying after a pause", "channel", p.channel.name, "uid", p.uid,
+		m.metrics.WriteErrors.Inc()
+		m.log.Warn("capture open failed; retrying after a pause", "channel", p.channel.name, "uid", p.uid,
 			"retry_in", captureRetryPause, "err", err)
-		p.mgr.recordingFailed(rec, err)
-		return nil, fmt.Errorf("%w: %w", ErrCaptureUnavailable, err)
+		m.recordingFailed(rec, err)
+		p.dropPending(true)
+		return
 	}
-	p.capture.Store(c)
-	p.mgr.metrics.OpenFiles.Inc()
-	return c, nil
+	m.metrics.OpenFiles.Inc()
+	// Drain in rounds, writing outside pendMu: a drain may reach the disk
+	// (a full queue is larger than the writer's buffer) and the packet
+	// path must not wait on it. Packets that arrive meanwhile join the
+	// queue (its buffers never move: push stays within their capacity)
+	// and go in the next round; the capture is published only under the
+	// lock with the queue empty, so no later packet overtakes a queued one.
+	var werr error
+	done := 0
+	for {
+		p.pendMu.Lock()
+		n := len(q.pkts)
+		if n == done || werr != nil {
+			p.pend = nil
+			p.capture.Store(c)
+			p.pendMu.Unlock()
+			break
+		}
+		batch, buf := q.pkts[done:n], q.buf
+		p.pendMu.Unlock()
+		for _, pk := range batch {
+			b := buf[pk.off : pk.off+pk.n]
+			at := max(time.Duration(pk.at-c.start.UnixNano()), 0)
+			if pk.seg > 0 {
+				werr = c.w.WriteSegments(pk.kind, at, b, pk.seg)
+			} else {
+				werr = c.w.Write(pk.kind, at, b)
+			}
+			if werr != nil {
+				break
+			}
+		}
+		done = n
+	}
+	q.reset()
+	m.queues.Put(q)
+	if werr != nil {
+		p.captureFailed(c, time.Now())
+	}
+}
+
+// dropPending throws the queued packets away (the recording stopped, the
+// participant left, or the open failed: lost says which to count).
+func (p *Participant) dropPending(lost bool) {
+	p.pendMu.Lock()
+	q := p.pend
+	p.pend = nil
+	p.pendMu.Unlock()
+	if q == nil {
+		return
+	}
+	if n := q.count(); lost && n > 0 {
+		p.mgr.metrics.DropWriteFailed.Add(float64(n))
+	}
+	q.reset()
+	p.mgr.queues.Put(q)
 }
 
 // captureFailed retires a capture whose write failed; the next packet after
@@ -218,10 +343,16 @@ func (p *Participant) captureFailed(c *capture, now time.Time) {
 	}
 }
 
-// detachCapture takes the participant's capture away for closing.
-func (p *Participant) detachCapture() *capture {
+// detachCapture takes the participant's capture of rec away for closing.
+// Packets still waiting for their file are written first: a participant
+// that leaves (or a recording that stops) just after its first packets
+// keeps them.
+func (p *Participant) detachCapture(rec *recording) *capture {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.capture.Load() == nil {
+		p.openPendingLocked(rec)
+	}
 	return p.capture.Swap(nil)
 }
 
@@ -260,3 +391,13 @@ func (p *Participant) CaptureFile() string {
 	}
 	return ""
 }
+
+// Wanted reports whether the participant's media is being taken: its
+// channel records or a sink observes it. Keyframe requests matter only
+// then.
+func (p *Participant) Wanted() bool {
+	return p.channel.rec.Load() != nil || p.Observed()
+}
+
+// Client is the address that made the join call, if known.
+func (p *Participant) Client() netip.Addr { return p.client }

@@ -33,7 +33,11 @@ func (m *Manager) AddSink(channelName string, s Sink) (remove func(), err error)
 		m.mu.Unlock()
 		return nil, ErrClosed
 	}
-	ch := m.channelLocked(channelName)
+	ch, err := m.channelLocked(channelName)
+	if err != nil {
+		m.mu.Unlock()
+		return nil, err
+	}
 	var next []Sink
 	if cur := ch.sinks.Load(); cur != nil {
 		next = append(next, *cur...)

@@ -3,6 +3,7 @@ package udpbatch
 import (
 	"errors"
 	"net"
+	"net/netip"
 	"syscall"
 	"unsafe"
 
@@ -196,6 +197,15 @@ type Addr struct {
 
 // SameHost reports whether a and b are the same IP address.
 func (a Addr) SameHost(b Addr) bool { return a.Family == b.Family && a.IP == b.IP }
+
+// NetIP is a's IP address, an IPv4-mapped IPv6 address as plain IPv4. It
+// does not allocate.
+func (a Addr) NetIP() netip.Addr {
+	if a.Family == unix.AF_INET {
+		return netip.AddrFrom4([4]byte(a.IP[:4]))
+	}
+	return netip.AddrFrom16(a.IP).Unmap()
+}
 
 // IsClosed reports whether a Read error means the socket was closed.
 func IsClosed(err error) bool { return errors.Is(err, net.ErrClosed) }

@@ -2,7 +2,10 @@ package udpbatch
 
 import (
 	"net"
+	"net/netip"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 func TestReaderBatchesAndSources(t *testing.T) {
@@ -55,5 +58,21 @@ func TestReaderBatchesAndSources(t *testing.T) {
 	conn.Close()
 	if _, err := r.Read(); !IsClosed(err) {
 		t.Fatalf("read after close: %v", err)
+	}
+}
+
+func TestAddrNetIP(t *testing.T) {
+	v4 := Addr{Family: unix.AF_INET, IP: [16]byte{192, 0, 2, 7}}
+	mapped := Addr{Family: unix.AF_INET6, IP: [16]byte{10: 0xff, 11: 0xff, 12: 192, 13: 0, 14: 2, 15: 7}}
+	want := netip.MustParseAddr("192.0.2.7")
+	if v4.NetIP() != want || mapped.NetIP() != want {
+		t.Fatalf("%v %v, want %v", v4.NetIP(), mapped.NetIP(), want)
+	}
+	v6 := Addr{Family: unix.AF_INET6, IP: netip.MustParseAddr("2001:db8::1").As16()}
+	if v6.NetIP() != netip.MustParseAddr("2001:db8::1") {
+		t.Fatalf("%v", v6.NetIP())
+	}
+	if n := testing.AllocsPerRun(100, func() { _ = mapped.NetIP() }); n != 0 {
+		t.Fatalf("%v allocs", n)
 	}
 }

@@ -60,7 +60,9 @@ func parseAll(args []string) (allOptions, error) {
 	fs.IntVar(&o.users, "users", 2, "participants per channel")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "sending time per step")
 	fs.IntVar(&o.ports, "ports", 10, "size of the daemon's ARS_RTP_PORTS")
-	fs.IntVar(&o.rcvbuf, "rcvbuf", 64<<20, "ARS_UDP_RCVBUF")
+	// The daemon's shipped default (and what deploy.sh's sysctl allows):
+	// a larger buffer would hide a stalled packet path (issue 12, finding 4).
+	fs.IntVar(&o.rcvbuf, "rcvbuf", 8<<20, "ARS_UDP_RCVBUF (default: the daemon's default)")
 	fs.BoolVar(&o.profile, "profile", true, "take a CPU profile of the daemon in every capacity step (bench/out/capacity/daemon-N.pprof)")
 	fs.IntVar(&o.floorRuns, "floor-runs", 3, "bare-receiver runs per step (the median counts)")
 	fs.DurationVar(&o.floorDuration, "floor-duration", 5*time.Second, "sending time of each bare-receiver run")

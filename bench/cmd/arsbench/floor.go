@@ -17,7 +17,7 @@ func runFloor(args []string) error {
 	fs := flag.NewFlagSet("floor", flag.ContinueOnError)
 	bind := fs.String("bind", "127.0.0.1", "address to listen on")
 	ports := fs.String("ports", "", "UDP port range, e.g. 4001-4010")
-	rcvbuf := fs.Int("rcvbuf", 64<<20, "receive buffer per socket")
+	rcvbuf := fs.Int("rcvbuf", 8<<20, "receive buffer per socket (default: the daemon's default)")
 	batch := fs.Int("batch", 64, "datagrams per recvmmsg")
 	gro := fs.Bool("gro", true, "let the kernel merge back-to-back datagrams (UDP GRO), as the daemon does by default")
 	if err := fs.Parse(args); err != nil {
