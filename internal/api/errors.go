@@ -62,8 +62,9 @@ func KeyError(err error) *Error {
 	}
 }
 
-// sessionError maps engine errors to API errors.
-func sessionError(err error) *Error {
+// SessionError maps the session manager's and the RTP engine's errors to
+// API errors: the one home of those answers, for every ingest.
+func SessionError(err error) *Error {
 	switch {
 	case errors.Is(err, storage.ErrBadChannelName):
 		return apiError(http.StatusBadRequest, "invalid_channel", err.Error())

@@ -65,7 +65,7 @@ func (s *Server) handleStart(w http.ResponseWriter, r *http.Request) {
 	}
 	info, started, err := s.mgr.StartRecording(req.Channel, uint32(*req.UID), req.Tag)
 	if err != nil {
-		WriteError(w, sessionError(err))
+		WriteError(w, SessionError(err))
 		return
 	}
 	writeJSON(w, http.StatusOK, startResponse{

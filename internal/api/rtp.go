@@ -37,9 +37,9 @@ type joinRequest struct {
 // sourceAny in a join's "source" leaves the streams to their first sender.
 const sourceAny = "any"
 
-// joinClient is the address that made the call: the per-address join cap
-// counts it, and by default the media must come from it.
-func joinClient(r *http.Request) netip.Addr {
+// ClientAddr is the address that made the call: the per-address join cap
+// counts it, and by default plain-RTP media must come from it.
+func ClientAddr(r *http.Request) netip.Addr {
 	ap, err := netip.ParseAddrPort(r.RemoteAddr)
 	if err != nil {
 		return netip.Addr{}
@@ -149,7 +149,7 @@ func (s *Server) handleRTPJoin(w http.ResponseWriter, r *http.Request) {
 		}
 		streams = append(streams, info)
 	}
-	client := joinClient(r)
+	client := ClientAddr(r)
 	bound, err := sourceBinding(req.Source, client)
 	if err != nil {
 		WriteError(w, apiError(http.StatusBadRequest, "invalid_source", err.Error()))
@@ -170,7 +170,7 @@ func (s *Server) handleRTPJoin(w http.ResponseWriter, r *http.Request) {
 	}
 	p, err := s.mgr.Join(req.Channel, uid, "rtp", streams, joinOpts...)
 	if err != nil {
-		WriteError(w, sessionError(err))
+		WriteError(w, SessionError(err))
 		return
 	}
 	var attachOpts []rtpingest.AttachOption
@@ -180,7 +180,7 @@ func (s *Server) handleRTPJoin(w http.ResponseWriter, r *http.Request) {
 	port, err := s.rtp.Attach(p, streams, attachOpts...)
 	if err != nil {
 		p.Leave()
-		WriteError(w, sessionError(err))
+		WriteError(w, SessionError(err))
 		return
 	}
 	w.Header().Set("Location", "/v1/rtp/"+p.ID())

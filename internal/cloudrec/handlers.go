@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/ars-project/ars/internal/rdk"
+	"github.com/ars-project/ars/internal/session"
 )
 
 func checkMode(r *http.Request) *apiError {
@@ -147,6 +148,11 @@ func (s *Service) handleStart(r *http.Request) (int, any, *apiError) {
 	s.mu.Unlock()
 	if err := rec.start(); err != nil {
 		s.forget(rec, nil)
+		if errors.Is(err, session.ErrTooManyChannels) {
+			// The server holds ARS_MAX_CHANNELS channels: a cap, like
+			// the cloud recording caps, not a bad request.
+			return 0, nil, tooMany("cannot start the recorder: " + err.Error() + " (ARS_MAX_CHANNELS)")
+		}
 		s.log.Error("recorder failed to start", "sid", rec.sid, "error", err)
 		return 0, nil, &apiError{status: http.StatusBadRequest, code: codeInvalidParam, reason: "cannot start the recorder: " + err.Error()}
 	}

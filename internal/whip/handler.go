@@ -7,6 +7,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 
@@ -65,12 +66,15 @@ type request struct {
 	uid     uint32
 	offer   []byte
 	info    offerInfo
+	// client made the call; the session manager's per-address join cap
+	// counts it.
+	client netip.Addr
 }
 
 // readRequest validates the request in the order the API does (channel,
 // uid, key) and reads the offer only from a caller with a valid key.
 func (g *Ingest) readRequest(w http.ResponseWriter, r *http.Request) (request, *api.Error) {
-	var req request
+	req := request{client: api.ClientAddr(r)}
 	q := r.URL.Query()
 	req.channel = q.Get("channel")
 	if err := storage.ValidateChannelName(req.channel); err != nil {
@@ -118,18 +122,10 @@ func offerError(err error) *api.Error {
 }
 
 func joinError(err error) *api.Error {
-	switch {
-	case errors.Is(err, storage.ErrBadChannelName):
-		return apiErr(http.StatusBadRequest, "invalid_channel", err.Error())
-	case errors.Is(err, session.ErrBadUID):
-		return apiErr(http.StatusBadRequest, "invalid_uid", err.Error())
-	case errors.Is(err, session.ErrClosed), errors.Is(err, ErrClosed):
+	if errors.Is(err, ErrClosed) {
 		return apiErr(http.StatusServiceUnavailable, "shutting_down", "the server is shutting down")
-	case errors.Is(err, session.ErrTooManyParticipants):
-		return apiErr(http.StatusConflict, "channel_full", err.Error())
-	default:
-		return apiErr(http.StatusInternalServerError, "internal", "the server could not complete the request")
 	}
+	return api.SessionError(err)
 }
 
 func (g *Ingest) handleOffer(w http.ResponseWriter, r *http.Request) {
@@ -220,7 +216,7 @@ func (g *Ingest) open(ctx context.Context, req request, slot *pendingSlot) (stri
 	if err := g.track(pr); err != nil {
 		return fail(joinError(err))
 	}
-	p, err := g.mgr.Join(req.channel, req.uid, "webrtc", nil)
+	p, err := g.mgr.Join(req.channel, req.uid, "webrtc", nil, session.FromClient(req.client))
 	if err != nil {
 		pr.shutdown("join refused")
 		return "", "", joinError(err)
