@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -241,7 +242,29 @@ func (s *Service) janitor() {
 				delete(s.ended, id)
 			}
 		}
+		s.trimEndedLocked()
 		s.mu.Unlock()
+	}
+}
+
+// maxEnded bounds the ended sessions kept to answer a repeated stop or a
+// late query: a customer looping start and stop would otherwise grow the
+// map for the 24 hours they are kept.
+const maxEnded = 10000
+
+// trimEndedLocked forgets the oldest ended sessions past maxEnded.
+func (s *Service) trimEndedLocked() {
+	over := len(s.ended) - maxEnded
+	if over <= 0 {
+		return
+	}
+	ids := make([]string, 0, len(s.ended))
+	for id := range s.ended {
+		ids = append(ids, id)
+	}
+	slices.SortFunc(ids, func(a, b string) int { return s.ended[a].at.Compare(s.ended[b].at) })
+	for _, id := range ids[:over] {
+		delete(s.ended, id)
 	}
 }
 
