@@ -2,14 +2,11 @@ package cloudrec
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -19,6 +16,7 @@ import (
 	"github.com/ars-project/ars/internal/objstore"
 	"github.com/ars-project/ars/internal/session"
 	"github.com/ars-project/ars/internal/storage"
+	"github.com/ars-project/ars/internal/testfs"
 	"github.com/ars-project/ars/internal/testmedia"
 	"github.com/ars-project/ars/internal/webhook"
 )
@@ -51,42 +49,6 @@ func (e *events) of(ev int) []map[string]any {
 		}
 	}
 	return out
-}
-
-// tmpfs mounts a real tmpfs of the given size at dir.
-func tmpfs(t *testing.T, dir, size string) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("mounting a tmpfs needs root")
-	}
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", dir).CombinedOutput(); err != nil {
-		t.Skipf("cannot mount tmpfs: %v %s", err, out)
-	}
-	t.Cleanup(func() { _ = syscall.Unmount(dir, 0) })
-}
-
-// fillUp writes a file until the filesystem is full.
-func fillUp(t *testing.T, dir string) string {
-	t.Helper()
-	path := filepath.Join(dir, "filler")
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	chunk := make([]byte, 4096)
-	for n := len(chunk); n > 0; {
-		if _, err := f.Write(chunk[:n]); err != nil {
-			if !errors.Is(err, syscall.ENOSPC) {
-				t.Fatal(err)
-			}
-			n /= 2
-		}
-	}
-	return path
 }
 
 // rig is one recorder on a real session manager, uploader and disk.
@@ -170,7 +132,7 @@ func (r *rig) status() int {
 func TestCloudTrackResumesAfterDiskFull(t *testing.T) {
 	root := t.TempDir()
 	work := filepath.Join(root, "work")
-	tmpfs(t, work, "6m")
+	testfs.Mount(t, work, "size=6m")
 	store := filepath.Join(root, "store")
 	r := newRig(t, work, filepath.Join(root, "backup"), objstore.Destination{Kind: "local", Dir: store}, 12)
 
@@ -178,7 +140,7 @@ func TestCloudTrackResumesAfterDiskFull(t *testing.T) {
 	if st := r.status(); st != statusRunning {
 		t.Fatalf("status %d before the disk filled", st)
 	}
-	filler := fillUp(t, work)
+	filler := testfs.Fill(t, work)
 	r.feedUntil(6 * time.Second)
 	if st := r.status(); st != statusAbnormal {
 		t.Errorf("query status %d on a full disk, want %d", st, statusAbnormal)
@@ -261,7 +223,7 @@ func TestCloudTrackResumesAfterDiskFull(t *testing.T) {
 func TestCloudLostFilesReported(t *testing.T) {
 	root := t.TempDir()
 	backup := filepath.Join(root, "backup")
-	tmpfs(t, backup, "3m")
+	testfs.Mount(t, backup, "size=3m")
 	store := filepath.Join(root, "store")
 	if err := os.WriteFile(store, nil, 0o600); err != nil { // a file where the bucket should be
 		t.Fatal(err)
@@ -269,7 +231,7 @@ func TestCloudLostFilesReported(t *testing.T) {
 	r := newRig(t, filepath.Join(root, "work"), backup, objstore.Destination{Kind: "local", Dir: store}, 10)
 
 	r.feedUntil(3 * time.Second)
-	filler := fillUp(t, backup)
+	filler := testfs.Fill(t, backup)
 	r.feedUntil(6 * time.Second)
 	// The uploads of the last segments settle.
 	deadline := time.Now().Add(10 * time.Second)
@@ -354,10 +316,10 @@ func TestCloudLostFilesReported(t *testing.T) {
 func TestCloudFailingTrackLeaves(t *testing.T) {
 	root := t.TempDir()
 	work := filepath.Join(root, "work")
-	tmpfs(t, work, "4m")
+	testfs.Mount(t, work, "size=4m")
 	r := newRig(t, work, filepath.Join(root, "backup"), objstore.Destination{Kind: "local", Dir: filepath.Join(root, "store")}, 6)
 	r.feedUntil(2 * time.Second)
-	fillUp(t, work)
+	testfs.Fill(t, work)
 	r.feedUntil(5 * time.Second)
 	if st := r.status(); st != statusAbnormal {
 		t.Fatalf("status %d on a full disk", st)

@@ -3,51 +3,15 @@ package hls
 import (
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/ars-project/ars/internal/testfs"
 	"github.com/ars-project/ars/internal/testmedia"
 )
-
-// tinyDisk mounts a tmpfs of size bytes for the test: a real filesystem
-// that answers ENOSPC.
-func tinyDisk(t *testing.T, size string) string {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("mounting a tmpfs needs root")
-	}
-	dir := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", dir).CombinedOutput(); err != nil {
-		t.Skipf("cannot mount tmpfs: %v %s", err, out)
-	}
-	t.Cleanup(func() { _ = syscall.Unmount(dir, 0) })
-	return dir
-}
-
-// fill writes a file until the filesystem is full and returns its path.
-func fill(t *testing.T, dir string) string {
-	t.Helper()
-	path := filepath.Join(dir, "filler")
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	chunk := make([]byte, 4096)
-	for n := len(chunk); n > 0; {
-		if _, err := f.Write(chunk[:n]); err != nil {
-			if !errors.Is(err, syscall.ENOSPC) {
-				t.Fatal(err)
-			}
-			n /= 2
-		}
-	}
-	return path
-}
 
 // TestTrackResumesAfterDiskFull fills the track's filesystem in the
 // middle of the media, keeps feeding while writes fail, frees the space
@@ -59,7 +23,7 @@ func TestTrackResumesAfterDiskFull(t *testing.T) {
 	streams := testmedia.Generate(t, testmedia.Options{Duration: 9 * time.Second, ZeroLatency: true, GOP: 25})
 	for _, s := range streams {
 		t.Run(s.Info.Kind, func(t *testing.T) {
-			dir := tinyDisk(t, "4m")
+			dir := testfs.Small(t, "size=4m")
 			var segs []File
 			name := "sid_chan__uid_s_9__uid_e_" + s.Info.Kind
 			tr, err := NewTrack(Config{Dir: dir, Name: name, Kind: s.Info.Kind, Codec: s.Info.Codec,
@@ -79,7 +43,7 @@ func TestTrackResumesAfterDiskFull(t *testing.T) {
 			for _, p := range s.Packets {
 				switch {
 				case filler == "" && p.At >= 3*time.Second && failures == 0:
-					filler, before = fill(t, dir), len(segs)
+					filler, before = testfs.Fill(t, dir), len(segs)
 				case filler != "" && p.At >= 6*time.Second:
 					if err := os.Remove(filler); err != nil {
 						t.Fatal(err)

@@ -4,11 +4,12 @@ import (
 	"context"
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ars-project/ars/internal/testfs"
 )
 
 // TestUploaderReportsLost: the destination refuses the file and the
@@ -16,18 +17,12 @@ import (
 // reported Lost, never Backuped, and leaves no partial copy behind; once
 // space returns the next failure is backed up again.
 func TestUploaderReportsLost(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("mounting a tmpfs needs root")
-	}
 	root := t.TempDir()
 	backups := filepath.Join(root, "backup")
 	if err := os.Mkdir(backups, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", backups).CombinedOutput(); err != nil {
-		t.Skipf("cannot mount tmpfs: %v %s", err, out)
-	}
-	t.Cleanup(func() { _ = syscall.Unmount(backups, 0) })
+	testfs.Mount(t, backups, "size=1m")
 	src := filepath.Join(root, "seg.m4s")
 	if err := os.WriteFile(src, make([]byte, 64<<10), 0o600); err != nil {
 		t.Fatal(err)

@@ -5,11 +5,12 @@ import (
 	"errors"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ars-project/ars/internal/testfs"
 )
 
 // TestNotifierSendsOnFullDisk: the queue directory is a real tmpfs that
@@ -17,14 +18,7 @@ import (
 // are still accepted and delivered, in order with those queued on disk
 // before.
 func TestNotifierSendsOnFullDisk(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("mounting a tmpfs needs root")
-	}
-	dir := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", dir).CombinedOutput(); err != nil {
-		t.Skipf("cannot mount tmpfs: %v %s", err, out)
-	}
-	t.Cleanup(func() { _ = syscall.Unmount(dir, 0) })
+	dir := testfs.Small(t, "size=256k")
 	rcv := &receiver{failN: 1} // the first is retried: the rest waits behind it
 	srv := httptest.NewServer(rcv)
 	defer srv.Close()

@@ -2,68 +2,15 @@ package e2e
 
 import (
 	"context"
-	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/ars-project/ars/internal/storage"
+	"github.com/ars-project/ars/internal/testfs"
 )
-
-// smallDisk mounts an 8 MiB tmpfs for the test and unmounts it after.
-func smallDisk(t *testing.T) string {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("mounting a small tmpfs needs root")
-	}
-	dir := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=8m,mode=0750", "tmpfs", dir).CombinedOutput(); err != nil {
-		t.Skipf("cannot mount tmpfs (no CAP_SYS_ADMIN here?): %v %s", err, out)
-	}
-	t.Cleanup(func() {
-		// The daemon's cleanup runs first (registered later), so nothing
-		// holds the mount; retry briefly in case a child lingers.
-		for i := 0; i < 50; i++ {
-			if err := syscall.Unmount(dir, 0); err == nil || errors.Is(err, syscall.EINVAL) {
-				return
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-		t.Errorf("could not unmount %s", dir)
-	})
-	return dir
-}
-
-// fillDisk writes a filler file until the filesystem is full.
-func fillDisk(t *testing.T, dir string) string {
-	t.Helper()
-	path := filepath.Join(dir, "filler")
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	chunk := make([]byte, 4096)
-	for {
-		if _, err := f.Write(chunk); err != nil {
-			if errors.Is(err, syscall.ENOSPC) {
-				break
-			}
-			t.Fatal(err)
-		}
-	}
-	// A last byte-sized write makes sure no partial page is left either.
-	for {
-		if _, err := f.Write(chunk[:1]); err != nil {
-			break
-		}
-	}
-	return path
-}
 
 // TestDiskFull: the recording root fills up while ffmpeg sends. The
 // daemon logs the error, marks the recording write_failed, closes what it
@@ -72,7 +19,7 @@ func fillDisk(t *testing.T, dir string) string {
 // succeeds on the next pass.
 func TestDiskFull(t *testing.T) {
 	requireFFmpeg(t)
-	root := smallDisk(t)
+	root := testfs.Small(t, "size=8m,mode=0750")
 	d := startDaemonOn(t, root, "ARS_TRANSCODE_ON_STOP=false")
 	const channel = "full-disk"
 	p := d.joinRTP(channel, 41, 0x4101, 0x4102)
@@ -91,7 +38,7 @@ func TestDiskFull(t *testing.T) {
 	time.Sleep(time.Second)
 	baseFDs := len(fds(t, d.pid()))
 
-	filler := fillDisk(t, root)
+	filler := testfs.Fill(t, root)
 	waitFor(t, "a write error", 15*time.Second, func() bool { return d.metric("ars_write_errors_total") > 0 })
 	waitFor(t, "the failed capture to be closed", 10*time.Second, func() bool { return d.metric("ars_open_capture_files") == 0 })
 	if !strings.Contains(d.out.String(), "recording write error") {
@@ -170,7 +117,7 @@ func TestDiskFull(t *testing.T) {
 	}
 
 	// The transcoder on a full disk fails cleanly...
-	filler = fillDisk(t, root)
+	filler = testfs.Fill(t, root)
 	out, err := transcoder(t, "--once", "--root", root)
 	if err == nil {
 		t.Errorf("transcoder succeeded on a full disk:\n%s", out)

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ars-project/ars/internal/testfs"
 	"github.com/ars-project/ars/internal/webhook"
 )
 
@@ -92,7 +93,7 @@ func frames(t *testing.T, path string) int {
 // matches what storage really holds.
 func TestCloudRecordingDiskFull(t *testing.T) {
 	requireFFmpeg(t)
-	state := smallDisk(t)
+	state := testfs.Small(t, "size=8m,mode=0750")
 	local := t.TempDir()
 	hooks := newHookReceiver(t)
 	d := cloudDaemon(t, hooks, "ARS_CLOUD_STORAGE=local", "ARS_CLOUD_LOCAL_DIR="+local, "ARS_STATE_DIR="+state)
@@ -128,7 +129,7 @@ func TestCloudRecordingDiskFull(t *testing.T) {
 		t.Fatalf("query status %d while recording", s)
 	}
 
-	filler := fillDisk(t, state)
+	filler := testfs.Fill(t, state)
 	full := time.Now()
 	waitFor(t, "query status 20 on a full disk", 10*time.Second, func() bool { return status() == 20 })
 	waitFor(t, "event 1 from the recorder", 10*time.Second, func() bool {
