@@ -61,6 +61,22 @@ type lostFile struct {
 	UID       string `json:"uid,omitempty"`
 }
 
+// setFailing moves a track into or out of the failing state, keeping the
+// recorder's count (query's status) and the gauge with it.
+func (r *recorder) setFailing(ts *trackState, failing bool) {
+	ts.failing = failing
+	d := 1
+	if !failing {
+		d = -1
+	}
+	r.mu.Lock()
+	r.failingTracks += d
+	r.mu.Unlock()
+	if m := r.svc.m; m != nil {
+		m.CloudTracksFailing.Add(float64(d))
+	}
+}
+
 // writeFailed runs on the worker when a track's write failed: the track
 // pauses, and the first failure of a run is reported.
 func (r *recorder) writeFailed(k trackKey, ts *trackState, at time.Time, err error) {
@@ -72,13 +88,7 @@ func (r *recorder) writeFailed(k trackKey, ts *trackState, at time.Time, err err
 		r.svc.log.Debug("track still failing", "sid", r.sid, "track", ts.t.Name(), "error", err)
 		return
 	}
-	ts.failing = true
-	r.mu.Lock()
-	r.failingTracks++
-	r.mu.Unlock()
-	if m := r.svc.m; m != nil {
-		m.CloudTracksFailing.Inc()
-	}
+	r.setFailing(ts, true)
 	reason := "write failed"
 	if errors.Is(err, syscall.ENOSPC) {
 		reason = "disk full"
@@ -97,13 +107,7 @@ func (r *recorder) trackIdle(ts *trackState) {
 	if !ts.failing {
 		return
 	}
-	ts.failing = false
-	r.mu.Lock()
-	r.failingTracks--
-	r.mu.Unlock()
-	if m := r.svc.m; m != nil {
-		m.CloudTracksFailing.Dec()
-	}
+	r.setFailing(ts, false)
 }
 
 // segmentWritten runs on the worker for each new segment: after a failure
@@ -117,13 +121,7 @@ func (r *recorder) segmentWritten(k trackKey, f hls.File) {
 	if !ts.failing {
 		return
 	}
-	ts.failing = false
-	r.mu.Lock()
-	r.failingTracks--
-	r.mu.Unlock()
-	if m := r.svc.m; m != nil {
-		m.CloudTracksFailing.Dec()
-	}
+	r.setFailing(ts, false)
 	gapFrom := ts.lastEnd
 	if gapFrom.IsZero() {
 		gapFrom = f.Start
