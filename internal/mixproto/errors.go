@@ -1,0 +1,14 @@
+package mixproto
+
+import "errors"
+
+var (
+	// ErrFrameTooLarge is a frame whose declared body exceeds MaxBody.
+	ErrFrameTooLarge = errors.New("mixproto: frame too large")
+	// ErrShortBody is a media body shorter than its fixed header.
+	ErrShortBody = errors.New("mixproto: media body too short")
+	// ErrUnknownType is a frame type this version does not know.
+	ErrUnknownType = errors.New("mixproto: unknown frame type")
+	// ErrBadConfig is a Config or Layout that cannot be composed.
+	ErrBadConfig = errors.New("mixproto: invalid config")
+)
