@@ -68,6 +68,12 @@ type Options struct {
 	ZeroLatency bool
 	// VideoBitrate in kbit/s; default 600.
 	VideoBitrate int
+	// Color makes the video one solid colour (an ffmpeg colour such as
+	// "red" or "0x2040c0") instead of the moving test pattern: composite
+	// tests find each participant by its colour.
+	Color string
+	// ToneHz is the sine tone's frequency; default 440.
+	ToneHz int
 }
 
 func (o Options) withDefaults() Options {
@@ -88,6 +94,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.VideoBitrate <= 0 {
 		o.VideoBitrate = 600
+	}
+	if o.ToneHz <= 0 {
+		o.ToneHz = 440
 	}
 	return o
 }
@@ -155,11 +164,14 @@ func encode(o Options) ([]Stream, error) {
 	var vr, ar *udpcollect.Collector
 	var err error
 	if o.Video {
-		args = append(args, "-t", secs, "-f", "lavfi", "-i",
-			fmt.Sprintf("testsrc2=size=%dx%d:rate=%d", o.Width, o.Height, o.FPS))
+		src := fmt.Sprintf("testsrc2=size=%dx%d:rate=%d", o.Width, o.Height, o.FPS)
+		if o.Color != "" {
+			src = fmt.Sprintf("color=c=%s:size=%dx%d:rate=%d", o.Color, o.Width, o.Height, o.FPS)
+		}
+		args = append(args, "-t", secs, "-f", "lavfi", "-i", src)
 	}
 	if o.Audio {
-		args = append(args, "-t", secs, "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000")
+		args = append(args, "-t", secs, "-f", "lavfi", "-i", fmt.Sprintf("sine=frequency=%d:sample_rate=48000", o.ToneHz))
 	}
 	in := 0
 	if o.Video {
