@@ -111,6 +111,12 @@ func (p *Participant) SetKeyframeRequester(f func()) {
 	p.keyframe = f
 }
 
+// RequestKeyframe asks the participant's sender for a keyframe, for a
+// consumer that lost its place in the video (a live composite after a
+// loss). It may block briefly on the sender's transport: call it off the
+// packet path.
+func (p *Participant) RequestKeyframe() { p.requestKeyframe() }
+
 func (p *Participant) requestKeyframe() {
 	p.mu.Lock()
 	f := p.keyframe

@@ -1,0 +1,204 @@
+package mixfeed
+
+import (
+	"context"
+	"encoding/binary"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ars-project/ars/internal/session"
+	"github.com/ars-project/ars/internal/storage"
+	"github.com/ars-project/ars/internal/testmedia"
+)
+
+func newSession(t *testing.T) *session.Manager {
+	t.Helper()
+	m := session.New(storage.Layout{Root: t.TempDir()})
+	if err := m.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = m.Close(context.Background()) })
+	return m
+}
+
+// feedLive joins uid with streams and writes every packet (and extra
+// record) at origin + its arrival time, then leaves.
+func feedLive(t *testing.T, m *session.Manager, uid uint32, origin time.Time, streams []testmedia.Stream, extra []testmedia.Record) {
+	t.Helper()
+	var infos []storage.StreamInfo
+	for _, s := range streams {
+		infos = append(infos, s.Info)
+	}
+	p, err := m.Join("mix", uid, "rtp", infos)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range merged(streams, extra) {
+		kind := storage.RecordRTP
+		if a.rtcp {
+			kind = storage.RecordRTCP
+		}
+		_ = p.Write(kind, origin.Add(a.at), a.data)
+	}
+	p.Leave()
+}
+
+func TestLiveUnits(t *testing.T) {
+	base := testmedia.Generate(t, testmedia.Options{Duration: 3 * time.Second, GOP: 25, Color: "red", ToneHz: 500})
+	video, audio := base[0], base[1]
+	for _, tc := range []struct {
+		name  string
+		video testmedia.Stream
+		audio testmedia.Stream
+		// tol is how far unit spacing may stray from the frame interval
+		// among the first settle units (see checkSpacing).
+		tol    time.Duration
+		settle int
+	}{
+		{"clean", video, audio, time.Millisecond, 0},
+		{"reordered", testmedia.Delay(video, 7, 0.1, 30*time.Millisecond), testmedia.Delay(audio, 8, 0.1, 30*time.Millisecond), 31 * time.Millisecond, 25},
+		{"duplicated", testmedia.Duplicate(video, 9, 0.1, 20*time.Millisecond), audio, time.Millisecond, 0},
+		{"jittered arrival", testmedia.Delay(video, 3, 1, 15*time.Millisecond), testmedia.Delay(audio, 4, 1, 15*time.Millisecond), 16 * time.Millisecond, 1 << 30},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := newSession(t)
+			rt := &recTarget{}
+			var asked atomic.Int32
+			origin := time.Now()
+			live := NewLive(rt, origin, WithOnKeyframeNeeded(func(*session.Participant) { asked.Add(1) }))
+			remove, err := m.AddSink("mix", live)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer remove()
+			feedLive(t, m, 42, origin.Add(time.Second), []testmedia.Stream{tc.video, tc.audio}, nil)
+			srcs := rt.sourceOf(t, 42)
+			if len(srcs) != 1 || !srcs[0].Video || !srcs[0].Audio {
+				t.Fatalf("joins %+v", srcs)
+			}
+			id := srcs[0].ID
+			if n := len(rt.of("leave", id)); n != 1 {
+				t.Fatalf("%d leaves", n)
+			}
+			vu, au := rt.of("video", id), rt.of("audio", id)
+			if len(vu) != video.Frames() {
+				t.Fatalf("%d video units, want %d frames", len(vu), video.Frames())
+			}
+			if len(au) != audio.Frames() {
+				t.Fatalf("%d audio units, want %d packets", len(au), audio.Frames())
+			}
+			checkAUs(t, vu)
+			checkSpacing(t, "video", vu, video.FrameDuration(), tc.tol, tc.settle)
+			checkSpacing(t, "audio", au, audio.FrameDuration(), tc.tol, tc.settle*2)
+			// PTS count from the origin: the participant started 1 s in.
+			if d := time.Duration(vu[0].pts) - time.Second; d < 0 || d > 50*time.Millisecond {
+				t.Fatalf("first video unit at %v, want 1 s", time.Duration(vu[0].pts))
+			}
+			if asked.Load() < 1 {
+				t.Fatal("no keyframe asked for at the join")
+			}
+		})
+	}
+}
+
+// TestLiveSenderReports shifts the video's arrival by 200 ms; sender
+// reports saying both streams are in sync put them back together.
+// Without reports the shift stays: the test can fail.
+func TestLiveSenderReports(t *testing.T) {
+	base := testmedia.Generate(t, testmedia.Options{Duration: 3 * time.Second, GOP: 25})
+	video, audio := testmedia.Shift(base[0], 200*time.Millisecond), base[1]
+	sender := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
+	for _, tc := range []struct {
+		name    string
+		reports bool
+		want    time.Duration
+	}{
+		{"with reports", true, 0},
+		{"without reports", false, 200 * time.Millisecond},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var extra []testmedia.Record
+			if tc.reports {
+				extra = append(testmedia.SenderReports(video, sender, time.Second), testmedia.SenderReports(audio, sender, time.Second)...)
+			}
+			m := newSession(t)
+			rt := &recTarget{}
+			origin := time.Now()
+			live := NewLive(rt, origin, WithOnKeyframeNeeded(func(*session.Participant) {}))
+			remove, _ := m.AddSink("mix", live)
+			defer remove()
+			feedLive(t, m, 7, origin, []testmedia.Stream{video, audio}, extra)
+			vu, au := rt.of("video", 0), rt.of("audio", 0)
+			if len(vu) != video.Frames() || len(au) != audio.Frames() {
+				t.Fatalf("%d video, %d audio units", len(vu), len(au))
+			}
+			// Compare the units in the middle: both streams started at
+			// the same instant of the sender's clock.
+			v := vu[len(vu)/2]
+			vMedia := time.Duration(len(vu)/2) * video.FrameDuration()
+			// The audio unit sampled at the same media time.
+			ai := int(vMedia / audio.FrameDuration())
+			a := au[ai]
+			aMedia := time.Duration(ai) * audio.FrameDuration()
+			skew := time.Duration(v.pts-a.pts) - (vMedia - aMedia)
+			if d := skew - tc.want; d < -20*time.Millisecond || d > 20*time.Millisecond {
+				t.Fatalf("video is %v after audio, want %v", skew, tc.want)
+			}
+			checkSpacing(t, "video", vu, video.FrameDuration(), time.Millisecond, 0)
+		})
+	}
+}
+
+// TestLiveLoss drops one fragment of a P picture: that picture and the
+// ones after it until the next keyframe never reach the target, no
+// damaged unit does, and a keyframe is asked for.
+func TestLiveLoss(t *testing.T) {
+	base := testmedia.Generate(t, testmedia.Options{Duration: 3 * time.Second, GOP: 25, Video: true, VideoBitrate: 2000})
+	video := base[0]
+	keys := video.KeyframeIndexes()
+	if len(keys) < 3 {
+		t.Fatalf("keyframes at %v", keys)
+	}
+	// A non-first FU-A fragment of a P picture between the first two keyframes.
+	lost := -1
+	for i := keys[0] + 1; i < keys[1]; i++ {
+		pl := video.Packets[i].Data[12:]
+		if pl[0]&0x1f == 28 && pl[1]&0x80 == 0 && !testmedia.IsKeyframeStart(video.Packets[i].Data) {
+			lost = i
+			break
+		}
+	}
+	if lost < 0 {
+		t.Fatal("no fragmented P picture")
+	}
+	damaged := video.Clone()
+	damaged.Packets = append(damaged.Packets[:lost:lost], damaged.Packets[lost+1:]...)
+	// The pictures from the damaged one to the next keyframe are lost.
+	ts := func(i int) uint32 { return binary.BigEndian.Uint32(video.Packets[i].Data[4:]) }
+	gone := map[uint32]bool{}
+	for i := lost; i < keys[1]; i++ {
+		gone[ts(i)] = true
+	}
+	want := video.Frames() - len(gone)
+
+	m := newSession(t)
+	rt := &recTarget{}
+	var asked atomic.Int32
+	origin := time.Now()
+	live := NewLive(rt, origin, WithOnKeyframeNeeded(func(*session.Participant) { asked.Add(1) }))
+	remove, _ := m.AddSink("mix", live)
+	defer remove()
+	feedLive(t, m, 9, origin.Add(2*time.Second), []testmedia.Stream{damaged}, nil)
+	vu := rt.of("video", 0)
+	if len(vu) != want {
+		t.Fatalf("%d units, want %d (%d frames, %d lost)", len(vu), want, video.Frames(), len(gone))
+	}
+	checkAUs(t, vu)
+	if asked.Load() < 2 {
+		t.Fatalf("keyframe asked %d times: at the join and after the loss", asked.Load())
+	}
+	if srcs := rt.sourceOf(t, 9); len(srcs) != 1 || !srcs[0].Video || srcs[0].Audio {
+		t.Fatalf("joins %+v", srcs)
+	}
+}
