@@ -94,6 +94,10 @@ func (c *streamClock) observe(d, at time.Duration) {
 type avClock struct {
 	ntpBase    time.Duration
 	hasNTPBase bool
+	// floor is the earliest PTS handed on (offline: 0, the composite's
+	// start, which sender reports may place a stream's first units before).
+	floor    int64
+	hasFloor bool
 }
 
 // place returns the PTS (ns since the composite's origin) of a unit of
@@ -128,6 +132,9 @@ func (a *avClock) place(c, other *streamClock, ext int64, at time.Duration) int6
 		}
 	}
 	pts := int64(m + off)
+	if a.hasFloor && pts < a.floor {
+		pts = a.floor
+	}
 	if c.hasLast && pts <= c.last {
 		// Never backwards: a re-anchor or a switch of scale moved the
 		// stream earlier; the unit follows its predecessor.
@@ -143,4 +150,11 @@ func (a *avClock) report(c *streamClock, sr transcode.SenderReport) {
 		a.ntpBase, a.hasNTPBase = sr.NTP, true
 	}
 	c.sr, c.hasSR = sr, true
+}
+
+// preset returns the clock c as a later pass starts with it: its delay
+// estimate and sender report, nothing placed yet.
+func (c streamClock) preset() streamClock {
+	c.hasLast, c.last, c.over = false, 0, false
+	return c
 }
