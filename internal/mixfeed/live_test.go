@@ -202,3 +202,61 @@ func TestLiveLoss(t *testing.T) {
 		t.Fatalf("joins %+v", srcs)
 	}
 }
+
+// TestLiveFilter: a participant the filter refuses never joins; Refresh
+// brings it in once the filter takes it and takes it out again; ids are
+// never reused; Present follows.
+func TestLiveFilter(t *testing.T) {
+	media := testmedia.Generate(t, testmedia.Options{Duration: 2 * time.Second, GOP: 25})
+	m := newSession(t)
+	rt := &recTarget{}
+	var want2 atomic.Bool
+	var changes atomic.Int32
+	origin := time.Now()
+	live := NewLive(rt, origin,
+		WithFilter(func(p *session.Participant, _ storage.RecordKind) bool { return p.UID() != 2 || want2.Load() }),
+		WithOnMembership(func() { changes.Add(1) }),
+		WithOnKeyframeNeeded(func(*session.Participant) {}))
+	remove, _ := m.AddSink("mix", live)
+	defer remove()
+	infos := []storage.StreamInfo{media[0].Info, media[1].Info}
+	p1, _ := m.Join("mix", 1, "rtp", infos)
+	p2, _ := m.Join("mix", 2, "rtp", infos)
+	send := func(from, to int) {
+		for _, a := range merged(media, nil)[from:to] {
+			_ = p1.Write(storage.RecordRTP, origin.Add(a.at), a.data)
+			_ = p2.Write(storage.RecordRTP, origin.Add(a.at), a.data)
+		}
+	}
+	n := len(merged(media, nil))
+	send(0, n/3)
+	if got := live.Present(); len(got) != 1 || got[0].UID != "1" {
+		t.Fatalf("present %+v", got)
+	}
+	want2.Store(true)
+	live.Refresh()
+	send(n/3, 2*n/3)
+	if got := live.Present(); len(got) != 2 || got[1].UID != "2" {
+		t.Fatalf("present %+v", got)
+	}
+	want2.Store(false)
+	live.Refresh()
+	send(2*n/3, n)
+	want2.Store(true)
+	live.Refresh()
+	p1.Leave()
+	p2.Leave()
+	srcs := rt.sourceOf(t, 2)
+	if len(srcs) != 2 || srcs[0].ID == srcs[1].ID || srcs[1].ID <= 2 {
+		t.Fatalf("uid 2 joins %+v", srcs)
+	}
+	if len(rt.of("video", srcs[0].ID)) == 0 {
+		t.Fatal("uid 2 sent nothing while subscribed")
+	}
+	if len(rt.of("leave", 0)) != 3 || changes.Load() != 6 {
+		t.Fatalf("%d leaves, %d membership changes", len(rt.of("leave", 0)), changes.Load())
+	}
+	if got := live.Present(); len(got) != 0 {
+		t.Fatalf("present after the leaves %+v", got)
+	}
+}

@@ -1,0 +1,187 @@
+package mixfeed
+
+import (
+	"bytes"
+	"encoding/binary"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ars-project/ars/internal/storage"
+	"github.com/ars-project/ars/internal/testmedia"
+)
+
+// checker is an emitter that checks every unit the feed hands on.
+type checker struct {
+	t     *testing.T
+	last  [3]int64
+	units int
+}
+
+func (c *checker) video(pts int64, key bool, b []byte) {
+	c.units++
+	if !bytes.HasPrefix(b, startCode[:]) {
+		c.t.Fatalf("video unit without a start code: % x", b[:min(8, len(b))])
+	}
+	types := nalTypes(b)
+	if key && (len(types) < 3 || types[0] != 7 || types[1] != 8) {
+		c.t.Fatalf("keyframe NAL types %v", types)
+	}
+	c.order(kindVideo, pts)
+}
+
+func (c *checker) audio(pts int64, b []byte) {
+	c.units++
+	if len(b) == 0 {
+		c.t.Fatal("empty audio unit")
+	}
+	c.order(kindAudio, pts)
+}
+
+func (c *checker) order(k kind, pts int64) {
+	if c.last[k] != 0 && pts <= c.last[k] {
+		c.t.Fatalf("pts %d not after %d", pts, c.last[k])
+	}
+	c.last[k] = pts
+}
+
+func (c *checker) keyframeNeeded() {}
+
+// FuzzFeed feeds arbitrary RTP payloads (and sequence, timestamp and
+// arrival steps) to a participant's feed, as a hostile sender could: the
+// feed must not panic, and every unit it hands on must be well formed,
+// its PTS rising.
+//
+// The input is a list of packets: flags byte (bit 0 audio, bit 1 marker,
+// bits 2-3 sequence step, bits 4-7 timestamp step in frames), u16 payload
+// length, payload. A payload may also be a whole RTCP packet (flags bit 0
+// set and payload type 200).
+func FuzzFeed(f *testing.F) {
+	f.Add([]byte{0x12, 0, 3, 0x65, 0x88, 0x80})
+	f.Add([]byte{0x02, 0, 5, 0x18, 0, 1, 0x67, 0x42, 0x12, 0, 2, 0x7c, 0x85})
+	f.Fuzz(func(t *testing.T, in []byte) {
+		c := &checker{t: t}
+		fd := newFeed(c, liveReorderWindow, []storage.StreamInfo{
+			{SSRC: 1, PayloadType: 96, Kind: storage.KindVideo, Codec: storage.CodecH264, ClockRate: 90000},
+			{SSRC: 2, PayloadType: 111, Kind: storage.KindAudio, Codec: storage.CodecOpus, ClockRate: 48000, Channels: 2},
+		})
+		feedFuzz(fd, in)
+		fd.flush()
+	})
+}
+
+// TestFuzzSeedsReal makes sure the committed corpus holds real media: an
+// encoder's packets, which must come out as units. ARS_WRITE_FUZZ_SEEDS=1
+// writes it again.
+func TestFuzzSeedsReal(t *testing.T) {
+	path := filepath.Join("testdata", "fuzz", "FuzzFeed", "real")
+	if os.Getenv("ARS_WRITE_FUZZ_SEEDS") != "" {
+		media := testmedia.Generate(t, testmedia.Options{Duration: time.Second, GOP: 10, Width: 64, Height: 48, VideoBitrate: 100})
+		in := fuzzInput(media, 60)
+		if err := os.WriteFile(path, []byte("go test fuzz v1\n[]byte("+strconv.Quote(string(in))+")\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	q, ok := strings.CutPrefix(lines[len(lines)-1], "[]byte(")
+	if !ok {
+		t.Fatalf("corpus file %q", lines)
+	}
+	in, err := strconv.Unquote(strings.TrimSuffix(q, ")"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	counts := map[string]int{}
+	fd := newFeed(&countEmitter{counts}, liveReorderWindow, []storage.StreamInfo{
+		{SSRC: 1, PayloadType: 96, Kind: storage.KindVideo, Codec: storage.CodecH264, ClockRate: 90000},
+		{SSRC: 2, PayloadType: 111, Kind: storage.KindAudio, Codec: storage.CodecOpus, ClockRate: 48000, Channels: 2},
+	})
+	feedFuzz(fd, []byte(in))
+	fd.flush()
+	if counts["key"] == 0 || counts["video"] < 5 || counts["audio"] < 5 {
+		t.Fatalf("the corpus yields %v", counts)
+	}
+}
+
+type countEmitter struct{ n map[string]int }
+
+func (c *countEmitter) video(_ int64, key bool, _ []byte) {
+	c.n["video"]++
+	if key {
+		c.n["key"]++
+	}
+}
+func (c *countEmitter) audio(int64, []byte) { c.n["audio"]++ }
+func (c *countEmitter) keyframeNeeded()     {}
+
+// fuzzInput encodes the first n packets of streams in FuzzFeed's format.
+func fuzzInput(streams []testmedia.Stream, n int) []byte {
+	var out []byte
+	var last [2]uint32
+	var seen [2]bool
+	for _, a := range merged(streams, nil)[:n] {
+		k := 0
+		if a.data[1]&0x7f == 111 {
+			k = 1
+		}
+		ts := binary.BigEndian.Uint32(a.data[4:])
+		step := uint32(0)
+		if seen[k] {
+			step = (ts - last[k]) / [2]uint32{3600, 960}[k]
+		}
+		last[k], seen[k] = ts, true
+		flags := byte(k) | 1<<2 | byte(min(step, 15))<<4
+		if a.data[1]&0x80 != 0 {
+			flags |= 2
+		}
+		out = append(out, flags)
+		pl := a.data[12:]
+		out = binary.BigEndian.AppendUint16(out, uint16(len(pl)))
+		out = append(out, pl...)
+	}
+	return out
+}
+
+// feedFuzz feeds FuzzFeed's input format to a feed.
+func feedFuzz(fd *feed, in []byte) {
+	var seq [2]uint16
+	var ts [2]uint32
+	var at time.Duration
+	pkt := make([]byte, 0, 1500)
+	for len(in) >= 3 {
+		flags := in[0]
+		n := int(binary.BigEndian.Uint16(in[1:]))
+		in = in[3:]
+		if n > len(in) {
+			n = len(in)
+		}
+		payload := in[:n]
+		in = in[n:]
+		k := int(flags & 1)
+		seq[k] += uint16(flags >> 2 & 3)
+		ts[k] += uint32(flags>>4) * [2]uint32{3600, 960}[k]
+		at += 10 * time.Millisecond
+		if k == 1 && len(payload) >= 8 && payload[1] == 200 {
+			fd.rtcp(payload)
+			continue
+		}
+		pkt = append(pkt[:0], 0x80, 96, 0, 0, 0, 0, 0, 0, 0, 0, 0, byte(k+1))
+		if k == 1 {
+			pkt[1] = 111
+		}
+		if flags&2 != 0 {
+			pkt[1] |= 0x80
+		}
+		binary.BigEndian.PutUint16(pkt[2:], seq[k])
+		binary.BigEndian.PutUint32(pkt[4:], ts[k])
+		pkt = append(pkt, payload...)
+		fd.rtp(at, pkt)
+	}
+}
