@@ -13,8 +13,8 @@ import (
 // discard is a Target that keeps nothing.
 type discard struct{ units int }
 
-func (*discard) Join(mixproto.Source)                 {}
-func (*discard) Leave(uint32)                         {}
+func (*discard) Join(mixproto.Source)                {}
+func (*discard) Leave(uint32)                        {}
 func (d *discard) Video(uint32, int64, bool, []byte) { d.units++ }
 func (d *discard) Audio(uint32, int64, []byte)       { d.units++ }
 
