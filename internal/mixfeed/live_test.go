@@ -260,3 +260,17 @@ func TestLiveFilter(t *testing.T) {
 		t.Fatalf("present after the leaves %+v", got)
 	}
 }
+
+// TestNewOrigin: the two readings are one instant on two clocks: a
+// duration measured on Go's monotonic clock matches CLOCK_MONOTONIC.
+func TestNewOrigin(t *testing.T) {
+	o1, m1, err := NewOrigin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(20 * time.Millisecond)
+	o2, m2, _ := NewOrigin()
+	if d := o2.Sub(o1) - time.Duration(m2-m1); d < -time.Millisecond || d > time.Millisecond {
+		t.Fatalf("clocks disagree by %v", d)
+	}
+}
