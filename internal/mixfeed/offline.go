@@ -2,6 +2,7 @@ package mixfeed
 
 import (
 	"container/heap"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -72,6 +73,13 @@ type OfflineParticipant struct {
 // their sender reports. Memory stays bounded: each capture is read as a
 // stream, holding only a few seconds of units.
 func Offline(dir string, t Target) (OfflineInfo, error) {
+	return OfflineContext(context.Background(), dir, t)
+}
+
+// OfflineContext is Offline, stopping with ctx's error when ctx ends (the
+// transcoder interrupted): the target has then had part of the units and
+// no Leave for the sources still in.
+func OfflineContext(ctx context.Context, dir string, t Target) (OfflineInfo, error) {
 	var info OfflineInfo
 	paths, err := filepath.Glob(filepath.Join(dir, "*"+storage.CaptureExt))
 	if err != nil {
@@ -129,7 +137,12 @@ func Offline(dir string, t Target) (OfflineInfo, error) {
 	}
 	heap.Init(&h)
 	var nextID uint32
-	for len(h) > 0 {
+	for n := 0; len(h) > 0; n++ {
+		if n&1023 == 0 {
+			if err := ctx.Err(); err != nil {
+				return info, err
+			}
+		}
 		it := h[0]
 		u := it.queue[0]
 		if !it.joined {

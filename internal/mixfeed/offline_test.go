@@ -1,6 +1,7 @@
 package mixfeed
 
 import (
+	"context"
 	"errors"
 	"path/filepath"
 	"testing"
@@ -214,4 +215,14 @@ func TestOfflineBounded(t *testing.T) {
 		t.Fatalf("%d of %d units held at once", info.MaxQueued, total)
 	}
 	t.Logf("%d of %d units held at once", info.MaxQueued, total)
+}
+
+func TestOfflineCancelled(t *testing.T) {
+	media := testmedia.Generate(t, testmedia.Options{Duration: 2 * time.Second, GOP: 25, Color: "green"})
+	dir := writeRecording(t, []capture{{name: "3_070809.tmp", uid: 3, streams: media}})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := OfflineContext(ctx, dir, &recTarget{}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("got %v", err)
+	}
 }
