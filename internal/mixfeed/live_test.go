@@ -3,6 +3,7 @@ package mixfeed
 import (
 	"context"
 	"encoding/binary"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -59,6 +60,10 @@ func TestLiveUnits(t *testing.T) {
 		{"clean", video, audio, time.Millisecond, 0},
 		{"reordered", testmedia.Delay(video, 7, 0.1, 30*time.Millisecond), testmedia.Delay(audio, 8, 0.1, 30*time.Millisecond), 31 * time.Millisecond, 25},
 		{"duplicated", testmedia.Duplicate(video, 9, 0.1, 20*time.Millisecond), audio, time.Millisecond, 0},
+		{"decorated", testmedia.Decorate(video), testmedia.Decorate(audio), time.Millisecond, 0},
+		{"padding", testmedia.InsertPadding(video, 5), audio, time.Millisecond, 0},
+		{"single nal units", splitSTAP(t, video), audio, time.Millisecond, 0},
+		{"no marker bits", clearMarkers(video), audio, time.Millisecond, 0},
 		{"jittered arrival", testmedia.Delay(video, 3, 1, 15*time.Millisecond), testmedia.Delay(audio, 4, 1, 15*time.Millisecond), 16 * time.Millisecond, 1 << 30},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -272,5 +277,124 @@ func TestNewOrigin(t *testing.T) {
 	o2, m2, _ := NewOrigin()
 	if d := o2.Sub(o1) - time.Duration(m2-m1); d < -time.Millisecond || d > time.Millisecond {
 		t.Fatalf("clocks disagree by %v", d)
+	}
+}
+
+// splitSTAP sends the NAL units of every STAP-A packet (ffmpeg
+// aggregates the parameter sets with small pictures) as single NAL unit
+// packets, renumbering the sequence.
+func splitSTAP(t *testing.T, s testmedia.Stream) testmedia.Stream {
+	t.Helper()
+	out := testmedia.Stream{Info: s.Info}
+	splits := 0
+	for _, p := range s.Packets {
+		pl := p.Data[12:]
+		if pl[0]&0x1f != 24 {
+			out.Packets = append(out.Packets, testmedia.Packet{Data: append([]byte(nil), p.Data...), At: p.At})
+			continue
+		}
+		splits++
+		for b := pl[1:]; len(b) > 2; {
+			n := int(binary.BigEndian.Uint16(b))
+			d := append([]byte(nil), p.Data[:12]...)
+			d[1] &^= 0x80
+			d = append(d, b[2:2+n]...)
+			b = b[2+n:]
+			if len(b) <= 2 {
+				d[1] |= p.Data[1] & 0x80
+			}
+			out.Packets = append(out.Packets, testmedia.Packet{Data: d, At: p.At})
+		}
+	}
+	if splits == 0 {
+		t.Fatal("no STAP-A packet")
+	}
+	seq := binary.BigEndian.Uint16(out.Packets[0].Data[2:])
+	for i := range out.Packets {
+		binary.BigEndian.PutUint16(out.Packets[i].Data[2:], seq+uint16(i))
+	}
+	return out
+}
+
+// clearMarkers clears every marker bit: units end at a timestamp change.
+func clearMarkers(s testmedia.Stream) testmedia.Stream {
+	out := s.Clone()
+	for i := range out.Packets {
+		out.Packets[i].Data[1] &^= 0x80
+	}
+	return out
+}
+
+// TestLiveSlices: pictures of two slices, each fragmented, are one unit.
+func TestLiveSlices(t *testing.T) {
+	media := testmedia.Generate(t, testmedia.Options{Duration: 2 * time.Second, GOP: 25, Video: true, ZeroLatency: true, VideoBitrate: 2000})
+	m := newSession(t)
+	rt := &recTarget{}
+	origin := time.Now()
+	live := NewLive(rt, origin, WithOnKeyframeNeeded(func(*session.Participant) {}))
+	remove, _ := m.AddSink("mix", live)
+	defer remove()
+	feedLive(t, m, 5, origin, media, nil)
+	vu := rt.of("video", 0)
+	if len(vu) != media[0].Frames() {
+		t.Fatalf("%d units, want %d", len(vu), media[0].Frames())
+	}
+	slices := 0
+	for _, typ := range nalTypes(vu[1].data) {
+		if typ == 1 {
+			slices++
+		}
+	}
+	if slices < 2 {
+		t.Fatalf("unit 1 holds %d slices: the encoder did not split", slices)
+	}
+	checkAUs(t, vu)
+}
+
+// TestLiveConcurrent: participants' packets come from several reader
+// goroutines at once (audio and video of one participant on two sockets);
+// every unit still arrives, each source's PTS rising.
+func TestLiveConcurrent(t *testing.T) {
+	red := testmedia.Generate(t, testmedia.Options{Duration: 2 * time.Second, GOP: 25, Color: "red", ToneHz: 440})
+	blue := testmedia.Generate(t, testmedia.Options{Duration: 2 * time.Second, GOP: 25, Color: "blue", ToneHz: 880})
+	m := newSession(t)
+	rt := &recTarget{}
+	origin := time.Now()
+	live := NewLive(rt, origin, WithOnKeyframeNeeded(func(*session.Participant) {}))
+	remove, _ := m.AddSink("mix", live)
+	defer remove()
+	var ps []*session.Participant
+	var wg sync.WaitGroup
+	for uid, media := range [][]testmedia.Stream{red, blue} {
+		p, err := m.Join("mix", uint32(uid+1), "rtp", []storage.StreamInfo{media[0].Info, media[1].Info})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ps = append(ps, p)
+		for _, s := range media {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for _, pk := range s.Packets {
+					_ = p.Write(storage.RecordRTP, origin.Add(pk.At), pk.Data)
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	for _, p := range ps {
+		p.Leave()
+	}
+	for uid, media := range [][]testmedia.Stream{red, blue} {
+		srcs := rt.sourceOf(t, uint32(uid+1))
+		if len(srcs) != 1 {
+			t.Fatalf("joins %+v", srcs)
+		}
+		vu, au := rt.of("video", srcs[0].ID), rt.of("audio", srcs[0].ID)
+		if len(vu) != media[0].Frames() || len(au) != media[1].Frames() {
+			t.Fatalf("uid %d: %d video, %d audio units", uid+1, len(vu), len(au))
+		}
+		checkSpacing(t, "video", vu, media[0].FrameDuration(), time.Millisecond, 0)
+		checkSpacing(t, "audio", au, media[1].FrameDuration(), time.Millisecond, 0)
 	}
 }

@@ -3,6 +3,7 @@ package mixfeed
 import (
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -225,4 +226,33 @@ func TestOfflineCancelled(t *testing.T) {
 	if _, err := OfflineContext(ctx, dir, &recTarget{}); !errors.Is(err, context.Canceled) {
 		t.Fatalf("got %v", err)
 	}
+}
+
+// TestOfflineTorn: a capture cut mid-record (a crash) is used up to the
+// damage, and says so.
+func TestOfflineTorn(t *testing.T) {
+	media := testmedia.Generate(t, testmedia.Options{Duration: 2 * time.Second, GOP: 25, Color: "green"})
+	dir := writeRecording(t, []capture{{name: "3_070809.tmp", uid: 3, streams: media}})
+	path := filepath.Join(dir, "3_070809.tmp")
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(path, st.Size()*2/3); err != nil {
+		t.Fatal(err)
+	}
+	rt := &recTarget{}
+	info, err := Offline(dir, rt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkOrder(t, rt.calls)
+	if len(info.Participants) != 1 || !info.Participants[0].Torn {
+		t.Fatalf("info %+v", info)
+	}
+	vu := rt.of("video", 0)
+	if len(vu) < media[0].Frames()/3 || len(vu) >= media[0].Frames() {
+		t.Fatalf("%d of %d pictures", len(vu), media[0].Frames())
+	}
+	checkAUs(t, vu)
 }
