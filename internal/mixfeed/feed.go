@@ -198,7 +198,10 @@ func (f *feed) rtp(at time.Duration, b []byte) bool {
 		}
 		if a != nil {
 			_ = a.rb.Flush(a.ssrc, a)
-			a.rb.Reset()
+			// A fresh buffer (its slots allocated on first use): a sender
+			// cycling through SSRCs holds the slots of two streams, not of
+			// every SSRC it tried.
+			a.rb = rtpreorder.New(f.window, reorderSlots)
 			if s.kind == kindVideo {
 				f.video.switchSource(f)
 			}

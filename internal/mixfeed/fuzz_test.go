@@ -185,3 +185,35 @@ func feedFuzz(fd *feed, in []byte) {
 		fd.rtp(at, pkt)
 	}
 }
+
+// TestUnitBound: a picture that never ends (one timestamp, no marker,
+// slice after slice) is dropped once too large, its memory released.
+func TestUnitBound(t *testing.T) {
+	counts := map[string]int{}
+	fd := newFeed(&countEmitter{counts}, liveReorderWindow, []storage.StreamInfo{
+		{SSRC: 1, PayloadType: 96, Kind: storage.KindVideo, Codec: storage.CodecH264, ClockRate: 90000}})
+	nal := make([]byte, 60000)
+	nal[0] = 0x65 // IDR slice
+	nal[1] = 0x80 // first_mb_in_slice 0
+	pkt := make([]byte, 12, 12+len(nal))
+	pkt[0], pkt[1], pkt[11] = 0x80, 96, 1
+	pkt = append(pkt, nal...)
+	// Parameter sets first (their content is not parsed), so that only
+	// the bound keeps the unit from being handed on.
+	for i, ps := range [][]byte{{0x67, 0x42, 0xc0, 0x14}, {0x68, 0xce, 0x3c, 0x80}} {
+		fd.rtp(0, append([]byte{0x80, 96, 0, byte(i), 0, 0, 0, 0, 0, 0, 0, 1}, ps...))
+	}
+	most := 0
+	for i := 2; i < 300; i++ {
+		binary.BigEndian.PutUint16(pkt[2:], uint16(i))
+		fd.rtp(time.Duration(i)*time.Millisecond, pkt)
+		most = max(most, cap(fd.video.cur.Buf))
+	}
+	fd.flush()
+	if counts["video"] != 0 {
+		t.Fatalf("a %d-byte unit was handed on", 300*len(nal))
+	}
+	if most > 2*maxUnit {
+		t.Fatalf("the open unit grew to %d bytes", most)
+	}
+}

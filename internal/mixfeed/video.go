@@ -3,6 +3,8 @@ package mixfeed
 import (
 	"time"
 
+	"github.com/ars-project/ars/internal/mixproto"
+
 	"github.com/ars-project/ars/internal/rtpreorder"
 	"github.com/ars-project/ars/internal/transcode/h264"
 )
@@ -28,6 +30,11 @@ type videoAssembler struct {
 }
 
 var startCode = [4]byte{0, 0, 0, 1}
+
+// maxUnit bounds an access unit: a sender that never ends a picture
+// cannot grow memory without limit, and every unit handed on fits a
+// mixproto frame with its parameter sets in front.
+const maxUnit = mixproto.MaxBody - 64<<10
 
 func (v *videoAssembler) nal(n []byte) {
 	switch v.cur.Add(n) {
@@ -64,6 +71,11 @@ func (v *videoAssembler) packet(f *feed, p *rtpreorder.Packet, gap bool) {
 	// The picture's arrival is its earliest packet's: a reordered first
 	// packet does not make the picture late.
 	v.at = min(v.at, p.At)
+	if len(v.cur.Buf) > maxUnit {
+		// Too large to hand on: dropped, and its memory with it.
+		v.cur.Damaged = true
+		v.cur.Buf = nil
+	}
 	if err := v.dep.Push(p.Payload, v.emitNAL); err != nil {
 		v.cur.Damaged = true
 	}
@@ -99,6 +111,9 @@ func (v *videoAssembler) end(f *feed, last bool) {
 	}
 	keep := c.HasSlice && !c.Damaged && (!v.needIDR || c.Keyframe)
 	if keep && c.Keyframe && (len(v.sps) == 0 || len(v.pps) == 0) {
+		keep = false
+	}
+	if len(c.Buf)+len(v.sps)+len(v.pps)+8 > maxUnit {
 		keep = false
 	}
 	if !keep {
