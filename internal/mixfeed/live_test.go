@@ -117,15 +117,23 @@ func TestLiveSenderReports(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		reports bool
-		want    time.Duration
+		// from drops the reports before it: the feed places the units
+		// by arrival until both streams have one.
+		from time.Duration
+		want time.Duration
 	}{
-		{"with reports", true, 0},
-		{"without reports", false, 200 * time.Millisecond},
+		{"with reports", true, 0, 0},
+		{"reports after a second", true, 900 * time.Millisecond, 0},
+		{"without reports", false, 0, 200 * time.Millisecond},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var extra []testmedia.Record
 			if tc.reports {
-				extra = append(testmedia.SenderReports(video, sender, time.Second), testmedia.SenderReports(audio, sender, time.Second)...)
+				for _, r := range append(testmedia.SenderReports(video, sender, time.Second), testmedia.SenderReports(audio, sender, time.Second)...) {
+					if r.At >= tc.from {
+						extra = append(extra, r)
+					}
+				}
 			}
 			m := newSession(t)
 			rt := &recTarget{}
@@ -150,7 +158,14 @@ func TestLiveSenderReports(t *testing.T) {
 			if d := skew - tc.want; d < -20*time.Millisecond || d > 20*time.Millisecond {
 				t.Fatalf("video is %v after audio, want %v", skew, tc.want)
 			}
-			checkSpacing(t, "video", vu, video.FrameDuration(), time.Millisecond, 0)
+			if tc.from == 0 {
+				checkSpacing(t, "video", vu, video.FrameDuration(), time.Millisecond, 0)
+			} else {
+				// The switch to the reports' clock moves the video back
+				// 200 ms: its units stay in order (they bunch up).
+				checkSpacing(t, "video", vu, video.FrameDuration(), time.Second, 1<<30)
+				checkSpacing(t, "audio", au, audio.FrameDuration(), time.Millisecond, 0)
+			}
 		})
 	}
 }
