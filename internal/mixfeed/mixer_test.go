@@ -263,4 +263,3 @@ func goertzel(x []float64, freq float64) float64 {
 	}
 	return (s1*s1 + s2*s2 - k*s1*s2) / float64(len(x)*len(x))
 }
-
