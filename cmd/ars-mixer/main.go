@@ -1,0 +1,56 @@
+// Command ars-mixer is the compositor process of ars: it reads one
+// composite's media and layout from stdin (internal/mixproto), decodes,
+// lays out, mixes and encodes them with GStreamer, writes the output files
+// and reports them on stdout. The daemon and the transcoder start it; a
+// crash here costs one composite, never the capture daemon.
+//
+// The first SIGTERM finishes and finalises the outputs; a second exits at
+// once.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/ars-project/ars/internal/mixer"
+)
+
+func main() {
+	if err := run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "ars-mixer:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	level := slog.LevelInfo
+	for _, a := range args {
+		switch a {
+		case "-v", "--verbose":
+			level = slog.LevelDebug
+		case "-h", "--help":
+			fmt.Fprintln(stderr, "usage: ars-mixer [-v] < mixproto frames > mixproto frames (started by ars and transcoder)")
+			return nil
+		default:
+			return fmt.Errorf("unknown argument %q", a)
+		}
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})).With("component", "mixer")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	go func() {
+		<-sigs
+		cancel()
+		<-sigs
+		log.Warn("second signal: exiting without finalising")
+		os.Exit(2)
+	}()
+	return mixer.Run(ctx, stdin, stdout, log)
+}

@@ -1,0 +1,9 @@
+// Package mixer is the compositor of the ars-mixer process: one GStreamer
+// pipeline that decodes every participant's H.264 and Opus, lays the
+// pictures out on a canvas (compositor), mixes the sound (audiomixer) and
+// encodes H.264 + AAC into MPEG-TS segments and MP4 files (splitmuxsink).
+//
+// It links GStreamer through cgo and therefore never runs inside the
+// capture daemon: the daemon starts one ars-mixer per composite and
+// speaks internal/mixproto with it over stdin and stdout.
+package mixer
