@@ -17,6 +17,15 @@ command -v shellcheck >/dev/null 2>&1 || need+=(shellcheck)
 command -v janus-pp-rec >/dev/null 2>&1 || need+=(janus-tools)
 command -v unshare >/dev/null 2>&1 || need+=(util-linux)
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need+=(fonts-dejavu-core)
+# The compositor (cmd/ars-mixer) builds against GStreamer 1.22 and runs
+# its plugins: compositor, audiomixer, x264enc, avdec_h264/avenc_aac,
+# opusdec, mpegtsmux, splitmuxsink/mp4mux.
+pkg-config --exists gstreamer-1.0 gstreamer-app-1.0 2>/dev/null || need+=(pkg-config libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev)
+command -v gst-inspect-1.0 >/dev/null 2>&1 || need+=(gstreamer1.0-tools)
+for plugin in compositor:gstreamer1.0-plugins-base x264enc:gstreamer1.0-plugins-ugly avdec_h264:gstreamer1.0-libav \
+  mpegtsmux:gstreamer1.0-plugins-bad splitmuxsink:gstreamer1.0-plugins-good; do
+  gst-inspect-1.0 "${plugin%%:*}" >/dev/null 2>&1 || need+=("${plugin#*:}")
+done
 /usr/bin/python3 -c 'import requests' >/dev/null 2>&1 || need+=(python3-requests)
 
 here=$(cd "$(dirname "$0")" && pwd)

@@ -20,6 +20,9 @@ import (
 	"github.com/ars-project/ars/internal/mixer"
 )
 
+// version is set at build time (-X main.version=...).
+var version = "dev"
+
 func main() {
 	if err := run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "ars-mixer:", err)
@@ -33,6 +36,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		switch a {
 		case "-v", "--verbose":
 			level = slog.LevelDebug
+		case "--version":
+			fmt.Fprintln(stderr, "ars-mixer", version)
+			return nil
 		case "-h", "--help":
 			fmt.Fprintln(stderr, "usage: ars-mixer [-v] < mixproto frames > mixproto frames (started by ars and transcoder)")
 			return nil

@@ -88,13 +88,21 @@ func Run(ctx context.Context, in io.Reader, out io.Writer, log *slog.Logger) err
 
 	busDone := make(chan struct{})
 	go func() { defer close(busDone); m.watchBus() }()
+	if cfg.Live {
+		// GStreamer's system clock and the daemon's origin are both
+		// CLOCK_MONOTONIC: with the base time at the origin plus the
+		// delay, a unit's PTS is its running time, and the frame of PTS
+		// p is drawn at origin + p + delay however late the pipe is.
+		clk := gst.ObtainSystemClock()
+		m.pipe.ForceClock(clk.Clock)
+		m.pipe.SetStartTime(gst.ClockTimeNone)
+		m.pipe.SetBaseTime(gst.ClockTime(cfg.OriginMonotonic + int64(cfg.DelayMs)*1e6))
+		if d := int64(clk.GetTime()) - monotonicNow(); d > 5e6 || d < -5e6 {
+			return o.fail(fmt.Errorf("%w: the pipeline clock is %d ns off CLOCK_MONOTONIC", ErrPipeline, d))
+		}
+	}
 	if err := m.pipe.SetState(gst.StatePlaying); err != nil {
 		return o.fail(fmt.Errorf("%w: play: %v", ErrPipeline, err))
-	}
-	if cfg.Live {
-		// Both clocks are CLOCK_MONOTONIC: PTS 0 is OriginMonotonic.
-		base := int64(m.pipe.GetBaseTime())
-		m.offset = cfg.OriginMonotonic - base + int64(cfg.DelayMs)*1e6
 	}
 	o.write(mixproto.TypeReady, nil)
 	progressDone := make(chan struct{})
@@ -159,15 +167,13 @@ func (m *Mixer) build() error {
 		m.gate("bg")
 		m.gate("abg")
 	}
-	enc := "aenc"
-	if m.cfg.Video != nil {
-		enc = "venc"
+	// The output position is read before the encoders: x264enc shifts
+	// its timestamps by 1000 hours to keep DTS positive.
+	agg := m.amix
+	if m.comp != nil {
+		agg = m.comp
 	}
-	e, err := element(p, enc)
-	if err != nil {
-		return err
-	}
-	e.GetStaticPad("src").AddProbe(gst.PadProbeTypeBuffer, func(_ *gst.Pad, info *gst.PadProbeInfo) gst.PadProbeReturn {
+	agg.GetStaticPad("src").AddProbe(gst.PadProbeTypeBuffer, func(_ *gst.Pad, info *gst.PadProbeInfo) gst.PadProbeReturn {
 		if buf := info.GetBuffer(); buf != nil {
 			if ts := buf.PresentationTimestamp(); ts != gst.ClockTimeNone {
 				m.mu.Lock()
@@ -187,8 +193,18 @@ func (m *Mixer) build() error {
 			continue
 		}
 		kind := name
-		if _, err := sink.Connect("format-location", func(_ *gst.Element, id uint) string {
-			return m.location(kind, int(id))
+		if _, err := sink.Connect("format-location-full", func(_ *gst.Element, id uint, first *gst.Sample) string {
+			// The fragment's first sample names it: its running time is
+			// its PTS on the composite clock.
+			pts := int64(-1)
+			if first != nil {
+				if buf, seg := first.GetBuffer(), first.GetSegment(); buf != nil && seg != nil {
+					if ts := buf.PresentationTimestamp(); ts != gst.ClockTimeNone {
+						pts = int64(seg.ToRunningTime(gst.FormatTime, uint64(ts))) - m.offset
+					}
+				}
+			}
+			return m.location(kind, int(id), pts)
 		}); err != nil {
 			return fmt.Errorf("%w: format-location: %v", ErrPipeline, err)
 		}
@@ -228,8 +244,9 @@ func (m *Mixer) gate(name string) {
 	})
 }
 
-// location names the next output file of a splitmuxsink.
-func (m *Mixer) location(kind string, id int) string {
+// location names the next output file of a splitmuxsink; pts is its
+// first sample's (-1: unknown, then the output position).
+func (m *Mixer) location(kind string, id int, pts int64) string {
 	if kind == "mp4" {
 		name := m.cfg.MP4.Pattern
 		if strings.Contains(name, "%d") {
@@ -237,16 +254,12 @@ func (m *Mixer) location(kind string, id int) string {
 		}
 		return filepath.Join(m.cfg.OutDir, name)
 	}
-	m.mu.Lock()
-	pts := m.outPTS
-	m.mu.Unlock()
-	if id == 0 || pts < 0 {
-		pts = max(pts, 0)
-		if id == 0 {
-			pts = 0
-		}
+	if pts < 0 || pts > 1<<60 {
+		m.mu.Lock()
+		pts = m.outPTS
+		m.mu.Unlock()
 	}
-	t := time.UnixMilli(m.cfg.OriginUnixMs).Add(time.Duration(pts)).UTC()
+	t := time.UnixMilli(m.cfg.OriginUnixMs).Add(time.Duration(max(pts, 0))).UTC()
 	name := fmt.Sprintf("%s_%s%03d.ts", m.cfg.HLS.Prefix, t.Format("20060102150405"), t.Nanosecond()/1e6)
 	return filepath.Join(m.cfg.OutDir, name)
 }

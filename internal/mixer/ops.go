@@ -176,6 +176,17 @@ func (m *Mixer) finish() {
 		m.mu.Unlock()
 		return
 	}
+	if m.cfg.Live {
+		// A live composite lasts until the end was asked for: wait (a
+		// little longer than the delay) for the output to get there.
+		target := monotonicNow() - m.cfg.OriginMonotonic
+		deadline := time.Now().Add(time.Duration(m.cfg.DelayMs)*time.Millisecond + time.Second)
+		for m.outPTS < target && m.failed == nil && time.Now().Before(deadline) {
+			m.mu.Unlock()
+			time.Sleep(20 * time.Millisecond)
+			m.mu.Lock()
+		}
+	}
 	m.ending = true
 	m.endPTS = m.fedUpTo + 1
 	if m.cfg.Video != nil {
@@ -199,9 +210,12 @@ func (m *Mixer) finish() {
 		// The gates end the canvas and the silence at endPTS.
 		return
 	}
-	for _, n := range []string{"bg", "abg"} {
+	// Live sources never end by themselves: the end goes in at the
+	// encoders, which flush; the muxers then finalise and the sources
+	// stop on the EOS their next push meets.
+	for _, n := range []string{"venc", "aenc"} {
 		if e, err := m.pipe.GetElementByName(n); err == nil && e != nil {
-			e.SendEvent(gst.NewEOSEvent())
+			e.GetStaticPad("sink").SendEvent(gst.NewEOSEvent())
 		}
 	}
 }
