@@ -23,6 +23,7 @@ type options struct {
 	verbose  bool
 	version  bool
 	paths    []string
+	mix      mixOptions
 }
 
 // parseArgs parses flags and PATHs, which may be interleaved.
@@ -38,6 +39,13 @@ func parseArgs(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&once, "once", false, "make one pass and exit (the default)")
 	fs.StringVar(&o.schedule, "schedule", "", `keep running, making a pass on this cron schedule, e.g. "@hourly"`)
 	fs.BoolVar(&o.verbose, "verbose", false, "also log skipped captures")
+	fs.StringVar(&o.mix.dir, "mix", "", "make a composite of this finished recording directory: DIR/mixed_HHMMSS.mp4")
+	fs.IntVar(&o.mix.width, "width", 640, "composite width (--mix)")
+	fs.IntVar(&o.mix.height, "height", 360, "composite height (--mix)")
+	fs.IntVar(&o.mix.fps, "fps", 15, "composite frame rate (--mix)")
+	fs.IntVar(&o.mix.bitrate, "bitrate", 500, "composite video bitrate in kbit/s (--mix)")
+	fs.StringVar(&o.mix.background, "background", "#000000", "canvas colour #RRGGBB (--mix)")
+	fs.StringVar(&o.mix.mixer, "mixer", os.Getenv("ARS_MIXER_BIN"), "the ars-mixer binary (default $ARS_MIXER_BIN, else next to transcoder, else PATH)")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: transcoder [--root DIR] [--workers N] [--max-age 72h] [--log FILE] [--once | --schedule SPEC] [PATH...]")
@@ -65,7 +73,7 @@ func parseArgs(args []string, stderr io.Writer) (options, error) {
 		return o, fmt.Errorf("%w: --workers must not be negative", errUsage)
 	case o.maxAge < 0:
 		return o, fmt.Errorf("%w: --max-age must not be negative", errUsage)
-	case o.root == "" && len(o.paths) == 0:
+	case o.root == "" && len(o.paths) == 0 && o.mix.dir == "":
 		return o, fmt.Errorf("%w: no recording root: set AGORA_FILE_ROOT or give --root or PATHs", errUsage)
 	}
 	if o.schedule != "" {

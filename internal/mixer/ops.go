@@ -108,10 +108,12 @@ func (m *Mixer) media(video bool, u mixproto.Media) {
 func (m *Mixer) gapsLocked(now int64) {
 	for _, s := range m.sources {
 		for _, b := range []*branch{s.video, s.audio} {
-			if b == nil || b.ended {
+			// A branch that has had no unit yet has no caps: a gap event
+			// there crashes the compositor of GStreamer 1.22.0.
+			if b == nil || b.ended || b.last < 0 {
 				continue
 			}
-			from := max(b.last, 0)
+			from := b.last
 			if now-from < int64(staleAfter) {
 				continue
 			}
@@ -149,8 +151,18 @@ func (m *Mixer) applyLocked() {
 			continue
 		}
 		w, ok := wins[id]
+		if !b.negotiated.Load() {
+			b.pad.SetArg("xpos", fmt.Sprint(m.cfg.Video.Width+16))
+			b.pad.SetArg("ypos", fmt.Sprint(m.cfg.Video.Height+16))
+			continue
+		}
 		if !ok {
-			b.pad.SetArg("alpha", "0")
+			// Off the canvas rather than alpha 0: the compositor skips
+			// it without preparing its frame.
+			b.pad.SetArg("xpos", fmt.Sprint(m.cfg.Video.Width+16))
+			b.pad.SetArg("ypos", fmt.Sprint(m.cfg.Video.Height+16))
+			b.pad.SetArg("width", "16")
+			b.pad.SetArg("height", "16")
 			continue
 		}
 		b.pad.SetArg("xpos", fmt.Sprint(w.X))
@@ -161,10 +173,12 @@ func (m *Mixer) applyLocked() {
 		b.pad.SetArg("zorder", fmt.Sprint(w.Z+1))
 		if w.Fit {
 			b.pad.SetArg("sizing-policy", "keep-aspect-ratio")
-			b.crop.SetArg("aspect-ratio", "0/1")
 		} else {
+			// Crop mode fills the window. Changing aspectratiocrop while
+			// the compositor runs crashes GStreamer 1.22.0 (a caps change
+			// racing the aggregation), so the picture is scaled to fill
+			// the window instead: no bars, but a changed aspect ratio.
 			b.pad.SetArg("sizing-policy", "none")
-			b.crop.SetArg("aspect-ratio", fmt.Sprintf("%d/%d", w.W, w.H))
 		}
 	}
 }

@@ -2,6 +2,7 @@ package mixer
 
 import (
 	"fmt"
+	"sync/atomic"
 
 	"github.com/go-gst/go-gst/gst"
 	"github.com/go-gst/go-gst/gst/app"
@@ -12,9 +13,12 @@ type branch struct {
 	src   *app.Source
 	elems []*gst.Element
 	pad   *gst.Pad // the aggregator's request pad
-	crop  *gst.Element
-	last  int64 // last PTS pushed (composite clock), -1 before any
-	ended bool
+	// negotiated is set once caps reach the aggregator pad: sizing a
+	// compositor pad before that races its conversion set-up and crashes
+	// GStreamer 1.22.0, so the layout waits for it.
+	negotiated atomic.Bool
+	last       int64 // last PTS pushed (composite clock), -1 before any
+	ended      bool
 }
 
 // source is one participant: a video and/or an audio branch.
@@ -40,9 +44,6 @@ func (m *Mixer) newBranch(prefix string, specs []string, caps string, agg *gst.E
 			e.SetArg(kv[0], kv[1])
 		}
 		b.elems = append(b.elems, e)
-		if factory == "aspectratiocrop" {
-			b.crop = e
-		}
 	}
 	if err := m.pipe.AddMany(b.elems...); err != nil {
 		return nil, fmt.Errorf("%w: add: %v", ErrPipeline, err)
@@ -60,6 +61,17 @@ func (m *Mixer) newBranch(prefix string, specs []string, caps string, agg *gst.E
 	if r := last.GetStaticPad("src").Link(b.pad); r != gst.PadLinkOK {
 		return nil, fmt.Errorf("%w: link to the aggregator: %v", ErrPipeline, r)
 	}
+	b.pad.AddProbe(gst.PadProbeTypeEventDownstream, func(_ *gst.Pad, info *gst.PadProbeInfo) gst.PadProbeReturn {
+		if ev := info.GetEvent(); ev != nil && ev.Type() == gst.EventTypeCaps && !b.negotiated.Load() {
+			b.negotiated.Store(true)
+			go func() {
+				m.mu.Lock()
+				defer m.mu.Unlock()
+				m.applyLocked()
+			}()
+		}
+		return gst.PadProbeOK
+	})
 	for _, e := range b.elems {
 		e.SyncStateWithParent()
 	}
@@ -109,7 +121,6 @@ func (m *Mixer) videoBranch(id uint32) (*branch, error) {
 		"appsrc format=time is-live=" + live + " max-bytes=16777216 block=false",
 		"h264parse",
 		"avdec_h264 max-errors=-1 output-corrupt=false",
-		"aspectratiocrop aspect-ratio=0/1",
 		"queue max-size-buffers=0 max-size-bytes=0 max-size-time=2000000000",
 	}, "video/x-h264,stream-format=byte-stream,alignment=au", m.comp, "sink_%u")
 }

@@ -1,0 +1,219 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ars-project/ars/internal/mixfeed"
+	"github.com/ars-project/ars/internal/mixproto"
+	"github.com/ars-project/ars/internal/mixrun"
+	"github.com/ars-project/ars/internal/storage"
+)
+
+// mixOptions are the --mix settings.
+type mixOptions struct {
+	dir                string
+	width, height, fps int
+	bitrate            int
+	background         string
+	mixer              string
+}
+
+// errNoCaptures is a --mix directory without finished captures.
+var errNoCaptures = errors.New("no finished captures in the directory")
+
+// runMix makes a composite of a finished recording directory: every
+// participant in a best-fit grid that follows who is present, their
+// sound mixed, into DIR/mixed_HHMMSS.mp4, by an ars-mixer process.
+func runMix(ctx context.Context, o mixOptions, stdout io.Writer, log *slog.Logger) error {
+	dir, err := filepath.Abs(o.dir)
+	if err != nil {
+		return err
+	}
+	bg, err := parseColor(o.background)
+	if err != nil {
+		return err
+	}
+	start, err := earliestStart(dir)
+	if err != nil {
+		return err
+	}
+	name := freeName(dir, "mixed_"+start.Local().Format("150405"))
+	bin, err := mixrun.FindBinary(o.mixer)
+	if err != nil {
+		return err
+	}
+	var err2 error
+	for attempt := 1; attempt <= mixAttempts; attempt++ {
+		err2 = mixOnce(ctx, o, dir, name, start, bg, bin, stdout, log)
+		if err2 == nil || !errors.Is(err2, mixrun.ErrMixerFailed) || ctx.Err() != nil {
+			return err2
+		}
+		// The input is finished captures: a mixer that crashed (GStreamer
+		// 1.22.0's compositor does, rarely) is simply run again.
+		log.Warn("the mixer failed; composing again", "attempt", attempt, "error", err2)
+		_ = os.Remove(filepath.Join(dir, name))
+	}
+	return err2
+}
+
+// mixAttempts bounds the runs of one offline composite.
+const mixAttempts = 3
+
+func mixOnce(ctx context.Context, o mixOptions, dir, name string, start time.Time, bg uint32, bin string,
+	stdout io.Writer, log *slog.Logger) error {
+	cfg := mixproto.Config{OriginUnixMs: start.UnixMilli(),
+		Video:  &mixproto.VideoConfig{Width: o.width, Height: o.height, FPS: o.fps, BitrateKbps: o.bitrate},
+		Audio:  mixproto.AudioConfig{Rate: 48000, Channels: 1, BitrateKbps: 64},
+		Layout: mixproto.Layout{Background: bg},
+		OutDir: dir, MP4: &mixproto.MP4Output{Pattern: name}}
+	var closed []mixproto.FileClosed
+	c, err := mixrun.New(cfg, mixrun.WithBinary(bin), mixrun.WithLogger(log),
+		mixrun.WithOnFile(func(f mixproto.FileClosed) { closed = append(closed, f) }))
+	if err != nil {
+		return err
+	}
+	if err := c.Start(); err != nil {
+		return err
+	}
+	g := &gridTarget{c: c, cfg: cfg}
+	info, ferr := mixfeed.OfflineContext(ctx, dir, g)
+	cctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cerr := c.Close(cctx)
+	if ferr != nil {
+		return fmt.Errorf("mix %s: %w", dir, ferr)
+	}
+	if cerr != nil {
+		return fmt.Errorf("mix %s: %w", dir, cerr)
+	}
+	if len(closed) == 0 {
+		return fmt.Errorf("mix %s: the mixer reported no file", dir)
+	}
+	log.Info("composite written", "file", filepath.Join(dir, name), "participants", len(info.Participants),
+		"duration", info.Duration.Round(time.Millisecond))
+	_, err = fmt.Fprintln(stdout, filepath.Join(dir, name))
+	return err
+}
+
+// gridTarget forwards a feed to the composite and lays out whoever is
+// present, in join order, as a best-fit grid whenever someone comes or
+// goes (the feed's order of calls is the timeline).
+type gridTarget struct {
+	c       *mixrun.Composite
+	cfg     mixproto.Config
+	present []mixproto.Source
+}
+
+func (g *gridTarget) Join(s mixproto.Source) {
+	g.c.Join(s)
+	g.present = append(g.present, s)
+	g.relayout()
+}
+
+func (g *gridTarget) Leave(id uint32) {
+	g.c.Leave(id)
+	for i, s := range g.present {
+		if s.ID == id {
+			g.present = append(g.present[:i:i], g.present[i+1:]...)
+			break
+		}
+	}
+	g.relayout()
+}
+
+func (g *gridTarget) Video(id uint32, pts int64, key bool, au []byte) { g.c.Video(id, pts, key, au) }
+func (g *gridTarget) Audio(id uint32, pts int64, pkt []byte)          { g.c.Audio(id, pts, pkt) }
+
+func (g *gridTarget) relayout() {
+	l := mixproto.Layout{Background: g.cfg.Layout.Background}
+	var vids []uint32
+	for _, s := range g.present {
+		if s.Video {
+			vids = append(vids, s.ID)
+		}
+	}
+	l.Windows = grid(vids, g.cfg.Video.Width, g.cfg.Video.Height)
+	g.c.SetLayout(l)
+}
+
+// grid places n pictures in the smallest square-ish grid (1, 2 side by
+// side, 2x2, 3x3, ...), cropped to fill their cells.
+func grid(ids []uint32, w, h int) []mixproto.Window {
+	n := min(len(ids), mixproto.MaxWindows)
+	if n == 0 {
+		return nil
+	}
+	cols := 1
+	for cols*cols < n {
+		cols++
+	}
+	rows := (n + cols - 1) / cols
+	if n == 2 {
+		cols, rows = 2, 1
+	}
+	cw, ch := w/cols&^1, h/rows&^1
+	out := make([]mixproto.Window, 0, n)
+	for i := 0; i < n; i++ {
+		out = append(out, mixproto.Window{Source: ids[i], X: i % cols * cw, Y: i / cols * ch, W: cw, H: ch, Alpha: 1})
+	}
+	return out
+}
+
+// earliestStart is the start of the directory's earliest finished capture.
+func earliestStart(dir string) (time.Time, error) {
+	paths, err := filepath.Glob(filepath.Join(dir, "*"+storage.CaptureExt))
+	if err != nil {
+		return time.Time{}, err
+	}
+	sort.Strings(paths)
+	var first time.Time
+	for _, p := range paths {
+		if live, _ := storage.IsLive(p); live {
+			continue
+		}
+		r, err := storage.Open(p)
+		if err != nil {
+			continue
+		}
+		st := r.Header().Start
+		r.Close()
+		if first.IsZero() || st.Before(first) {
+			first = st
+		}
+	}
+	if first.IsZero() {
+		return first, fmt.Errorf("%s: %w", dir, errNoCaptures)
+	}
+	return first, nil
+}
+
+// freeName is base.mp4, or base_2.mp4, base_3.mp4 ... when taken: a
+// directory can be composed any number of times.
+func freeName(dir, base string) string {
+	name := base + ".mp4"
+	for i := 2; ; i++ {
+		if _, err := os.Stat(filepath.Join(dir, name)); errors.Is(err, os.ErrNotExist) {
+			return name
+		}
+		name = base + "_" + strconv.Itoa(i) + ".mp4"
+	}
+}
+
+// parseColor reads "#RRGGBB".
+func parseColor(s string) (uint32, error) {
+	v, err := strconv.ParseUint(strings.TrimPrefix(s, "#"), 16, 32)
+	if !strings.HasPrefix(s, "#") || len(s) != 7 || err != nil {
+		return 0, fmt.Errorf("colour %q: want #RRGGBB", s)
+	}
+	return uint32(v), nil
+}

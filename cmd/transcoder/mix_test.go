@@ -1,0 +1,151 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ars-project/ars/internal/storage"
+	"github.com/ars-project/ars/internal/testmedia"
+)
+
+// mixerBin builds cmd/ars-mixer (cgo, GStreamer) for the test.
+func mixerBin(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "ars-mixer")
+	cmd := exec.Command("go", "build", "-o", bin, "../ars-mixer")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=1")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build ars-mixer: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// rgbAt decodes the frame shown at `at` as rgb24.
+func rgbAt(t *testing.T, path string, at time.Duration, w, h int) []byte {
+	t.Helper()
+	out, err := exec.Command("ffmpeg", "-v", "error", "-ss", strconv.FormatFloat(at.Seconds(), 'f', 3, 64), "-i", path,
+		"-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24", "-").Output()
+	if err != nil || len(out) != w*h*3 {
+		t.Fatalf("frame at %v: %v (%d bytes)", at, err, len(out))
+	}
+	return out
+}
+
+// toneEnergy is the mean Goertzel power of hz in the decoded mono audio
+// between from and to.
+func toneEnergy(pcm []int16, hz float64, from, to time.Duration) float64 {
+	a, b := int(from.Seconds()*48000), min(int(to.Seconds()*48000), len(pcm))
+	const n = 4800
+	var sum float64
+	var blocks int
+	for s := a; s+n <= b; s += n {
+		k := 2 * math.Cos(2*math.Pi*hz/48000)
+		var s1, s2 float64
+		for _, v := range pcm[s : s+n] {
+			s0 := float64(v)/32768 + k*s1 - s2
+			s2, s1 = s1, s0
+		}
+		sum += (s1*s1 + s2*s2 - k*s1*s2) / n / n
+		blocks++
+	}
+	if blocks == 0 {
+		return 0
+	}
+	return sum / float64(blocks)
+}
+
+// TestMixDirectory composes a finished two-person recording (red with
+// 440 Hz for 4 s; blue with 1000 Hz from 1 s to 3 s) and judges the
+// MP4 by decoding it: the grid follows who is present and both tones are
+// heard while their senders are.
+func TestMixDirectory(t *testing.T) {
+	testmedia.RequireFFmpeg(t)
+	bin := mixerBin(t)
+	if p := os.Getenv("MIXWRAP"); p != "" {
+		bin = p
+	}
+	dir := t.TempDir()
+	start := time.Date(2026, 12, 3, 10, 11, 12, 0, time.Local)
+	red := testmedia.Generate(t, testmedia.Options{Duration: 4 * time.Second, FPS: 15, GOP: 15, Color: "red", ToneHz: 440})
+	blue := testmedia.Generate(t, testmedia.Options{Duration: 2 * time.Second, FPS: 15, GOP: 15, Color: "blue", ToneHz: 1000})
+	testmedia.WriteCapture(t, filepath.Join(dir, "1_101112.tmp"), storage.Header{Version: storage.FormatVersion, Channel: "c", UID: 1, Start: start}, red)
+	testmedia.WriteCapture(t, filepath.Join(dir, "2_101113.tmp"), storage.Header{Version: storage.FormatVersion, Channel: "c", UID: 2, Start: start.Add(time.Second)}, blue)
+
+	for round, want := range []string{"mixed_101112.mp4", "mixed_101112_2.mp4"} {
+		var stdout, stderr bytes.Buffer
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		err := run(ctx, []string{"--mix", dir, "--mixer", bin, "--background", "#00ff00"}, &stdout, &stderr)
+		cancel()
+		if err != nil {
+			t.Fatalf("round %d: %v\n%s", round, err, stderr.String())
+		}
+		if got := strings.TrimSpace(stdout.String()); got != filepath.Join(dir, want) {
+			t.Fatalf("round %d wrote %q, want %s", round, got, want)
+		}
+	}
+	mp4 := filepath.Join(dir, "mixed_101112.mp4")
+	testmedia.Decode(t, mp4)
+	p := testmedia.ProbeMP4(t, mp4)
+	if v, a := p.Stream("video"), p.Stream("audio"); v == nil || a == nil || v.Codec != "h264" || a.Codec != "aac" {
+		t.Fatalf("streams %+v", p)
+	}
+	if d := p.Duration - 4*time.Second; d < -500*time.Millisecond || d > 500*time.Millisecond {
+		t.Fatalf("duration %v, want 4 s", p.Duration)
+	}
+	near := func(px []byte, c [3]int) bool {
+		for i := range 3 {
+			if d := int(px[i]) - c[i]; d < -60 || d > 60 {
+				return false
+			}
+		}
+		return true
+	}
+	const w, h = 640, 360
+	at := func(img []byte, x, y int) []byte { return img[(y*w+x)*3 : (y*w+x)*3+3] }
+	redC, blueC, green := [3]int{255, 0, 0}, [3]int{0, 0, 255}, [3]int{0, 255, 0}
+	// Alone: red fills the canvas. Both: side by side. Alone again.
+	for _, tc := range []struct {
+		at   time.Duration
+		x    int
+		want [3]int
+	}{
+		{500 * time.Millisecond, w / 4, redC}, {500 * time.Millisecond, 3 * w / 4, redC},
+		{2 * time.Second, w / 4, redC}, {2 * time.Second, 3 * w / 4, blueC},
+		{3600 * time.Millisecond, 3 * w / 4, redC},
+	} {
+		if px := at(rgbAt(t, mp4, tc.at, w, h), tc.x, h/2); !near(px, tc.want) {
+			t.Errorf("at %v x %d: %v, want %v", tc.at, tc.x, px, tc.want)
+		}
+	}
+	_ = green
+	raw, err := exec.Command("ffmpeg", "-v", "error", "-i", mp4, "-f", "s16le", "-ac", "1", "-ar", "48000", "-").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pcm := make([]int16, len(raw)/2)
+	_ = binary.Read(bytes.NewReader(raw), binary.LittleEndian, pcm)
+	empty := toneEnergy(pcm, 2500, 0, 4*time.Second)
+	for _, tc := range []struct {
+		hz       float64
+		from, to time.Duration
+		heard    bool
+	}{
+		{440, 200 * time.Millisecond, 3800 * time.Millisecond, true},
+		{1000, 1300 * time.Millisecond, 2700 * time.Millisecond, true},
+		{1000, 3300 * time.Millisecond, 3900 * time.Millisecond, false},
+	} {
+		e := toneEnergy(pcm, tc.hz, tc.from, tc.to)
+		if heard := e > 100*empty && e > 1e-6; heard != tc.heard {
+			t.Errorf("%v Hz %v-%v: energy %.3g (empty band %.3g), heard %v, want %v", tc.hz, tc.from, tc.to, e, empty, heard, tc.heard)
+		}
+	}
+}
