@@ -151,11 +151,6 @@ func (m *Mixer) applyLocked() {
 			continue
 		}
 		w, ok := wins[id]
-		if !b.negotiated.Load() {
-			b.pad.SetArg("xpos", fmt.Sprint(m.cfg.Video.Width+16))
-			b.pad.SetArg("ypos", fmt.Sprint(m.cfg.Video.Height+16))
-			continue
-		}
 		if !ok {
 			// Off the canvas rather than alpha 0: the compositor skips
 			// it without preparing its frame.

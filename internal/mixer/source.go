@@ -2,7 +2,6 @@ package mixer
 
 import (
 	"fmt"
-	"sync/atomic"
 
 	"github.com/go-gst/go-gst/gst"
 	"github.com/go-gst/go-gst/gst/app"
@@ -13,12 +12,8 @@ type branch struct {
 	src   *app.Source
 	elems []*gst.Element
 	pad   *gst.Pad // the aggregator's request pad
-	// negotiated is set once caps reach the aggregator pad: sizing a
-	// compositor pad before that races its conversion set-up and crashes
-	// GStreamer 1.22.0, so the layout waits for it.
-	negotiated atomic.Bool
-	last       int64 // last PTS pushed (composite clock), -1 before any
-	ended      bool
+	last  int64    // last PTS pushed (composite clock), -1 before any
+	ended bool
 }
 
 // source is one participant: a video and/or an audio branch.
@@ -61,17 +56,6 @@ func (m *Mixer) newBranch(prefix string, specs []string, caps string, agg *gst.E
 	if r := last.GetStaticPad("src").Link(b.pad); r != gst.PadLinkOK {
 		return nil, fmt.Errorf("%w: link to the aggregator: %v", ErrPipeline, r)
 	}
-	b.pad.AddProbe(gst.PadProbeTypeEventDownstream, func(_ *gst.Pad, info *gst.PadProbeInfo) gst.PadProbeReturn {
-		if ev := info.GetEvent(); ev != nil && ev.Type() == gst.EventTypeCaps && !b.negotiated.Load() {
-			b.negotiated.Store(true)
-			go func() {
-				m.mu.Lock()
-				defer m.mu.Unlock()
-				m.applyLocked()
-			}()
-		}
-		return gst.PadProbeOK
-	})
 	for _, e := range b.elems {
 		e.SyncStateWithParent()
 	}
