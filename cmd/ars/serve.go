@@ -17,12 +17,14 @@ import (
 	"golang.org/x/term"
 
 	"github.com/ars-project/ars/internal/api"
+	"github.com/ars-project/ars/internal/arsmix"
 	"github.com/ars-project/ars/internal/batch"
 	"github.com/ars-project/ars/internal/cloudrec"
 	"github.com/ars-project/ars/internal/config"
 	"github.com/ars-project/ars/internal/console"
 	"github.com/ars-project/ars/internal/fdlimit"
 	"github.com/ars-project/ars/internal/metrics"
+	"github.com/ars-project/ars/internal/mixrun"
 	"github.com/ars-project/ars/internal/netguard"
 	"github.com/ars-project/ars/internal/objstore"
 	"github.com/ars-project/ars/internal/pprofserver"
@@ -147,7 +149,16 @@ func run(ctx context.Context, force <-chan struct{}, cfg config.Config, stdout, 
 	rtp := rtpingest.New(cfg.BindHost, cfg.RTPPorts.First, cfg.RTPPorts.Last,
 		rtpingest.WithLogger(log), rtpingest.WithMetrics(m), rtpingest.WithReadBuffer(cfg.UDPReadBuffer), rtpingest.WithGRO(cfg.UDPGRO),
 		rtpingest.WithRebindAfter(cfg.RTPRebindAfter))
-	srv := api.New(mgr, verifier, rtp, m, api.WithLogger(log), api.WithKeyGate(gate),
+	// Composites ("mixed": true) need the native ars-mixer; without it
+	// the daemon records as before and refuses mixed starts clearly.
+	var mixes *arsmix.Mixes
+	if bin, err := mixrun.FindBinary(cfg.MixerBin); err == nil {
+		mixes = arsmix.New(mgr, bin, log)
+		started.push("live composites", noErr(mixes.Close))
+	} else {
+		log.Warn("no ars-mixer: mixed recordings are unavailable", "error", err)
+	}
+	srv := api.New(mgr, verifier, rtp, m, api.WithLogger(log), api.WithKeyGate(gate), api.WithMixes(mixes),
 		api.WithConnLimits(fdPlan.MaxConns, min(cfg.HTTPMaxConnsPerIP, fdPlan.MaxConns)), api.WithIdleTimeout(cfg.HTTPIdleTimeout),
 		api.WithFDGate(fdlimit.NewReserve(fdPlan.Limit, fdPlan.Reserve, func(n int) { m.FDOpen.Set(float64(n)) })))
 	wh := whip.New(mgr, verifier, cfg.BindHost, cfg.WebRTCPort, whip.WithLogger(log), whip.WithMetrics(m), whip.WithKeyGate(gate),

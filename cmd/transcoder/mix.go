@@ -85,7 +85,7 @@ func mixOnce(ctx context.Context, o mixOptions, dir, name string, start time.Tim
 	if err := c.Start(); err != nil {
 		return err
 	}
-	g := &gridTarget{c: c, cfg: cfg}
+	g := mixrun.NewGrid(c, *cfg.Video, cfg.Layout.Background)
 	info, ferr := mixfeed.OfflineContext(ctx, dir, g)
 	cctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -103,70 +103,6 @@ func mixOnce(ctx context.Context, o mixOptions, dir, name string, start time.Tim
 		"duration", info.Duration.Round(time.Millisecond))
 	_, err = fmt.Fprintln(stdout, filepath.Join(dir, name))
 	return err
-}
-
-// gridTarget forwards a feed to the composite and lays out whoever is
-// present, in join order, as a best-fit grid whenever someone comes or
-// goes (the feed's order of calls is the timeline).
-type gridTarget struct {
-	c       *mixrun.Composite
-	cfg     mixproto.Config
-	present []mixproto.Source
-}
-
-func (g *gridTarget) Join(s mixproto.Source) {
-	g.c.Join(s)
-	g.present = append(g.present, s)
-	g.relayout()
-}
-
-func (g *gridTarget) Leave(id uint32) {
-	g.c.Leave(id)
-	for i, s := range g.present {
-		if s.ID == id {
-			g.present = append(g.present[:i:i], g.present[i+1:]...)
-			break
-		}
-	}
-	g.relayout()
-}
-
-func (g *gridTarget) Video(id uint32, pts int64, key bool, au []byte) { g.c.Video(id, pts, key, au) }
-func (g *gridTarget) Audio(id uint32, pts int64, pkt []byte)          { g.c.Audio(id, pts, pkt) }
-
-func (g *gridTarget) relayout() {
-	l := mixproto.Layout{Background: g.cfg.Layout.Background}
-	var vids []uint32
-	for _, s := range g.present {
-		if s.Video {
-			vids = append(vids, s.ID)
-		}
-	}
-	l.Windows = grid(vids, g.cfg.Video.Width, g.cfg.Video.Height)
-	g.c.SetLayout(l)
-}
-
-// grid places n pictures in the smallest square-ish grid (1, 2 side by
-// side, 2x2, 3x3, ...), cropped to fill their cells.
-func grid(ids []uint32, w, h int) []mixproto.Window {
-	n := min(len(ids), mixproto.MaxWindows)
-	if n == 0 {
-		return nil
-	}
-	cols := 1
-	for cols*cols < n {
-		cols++
-	}
-	rows := (n + cols - 1) / cols
-	if n == 2 {
-		cols, rows = 2, 1
-	}
-	cw, ch := w/cols&^1, h/rows&^1
-	out := make([]mixproto.Window, 0, n)
-	for i := 0; i < n; i++ {
-		out = append(out, mixproto.Window{Source: ids[i], X: i % cols * cw, Y: i / cols * ch, W: cw, H: ch, Alpha: 1})
-	}
-	return out
 }
 
 // earliestStart is the start of the directory's earliest finished capture.

@@ -1,9 +1,15 @@
 package api
 
 import (
+	"errors"
+	"fmt"
 	"net/http"
+	"strconv"
+	"strings"
 	"time"
 
+	"github.com/ars-project/ars/internal/arsmix"
+	"github.com/ars-project/ars/internal/mixproto"
 	"github.com/ars-project/ars/internal/session"
 	"github.com/ars-project/ars/internal/storage"
 )
@@ -13,6 +19,20 @@ type recordingRequest struct {
 	UID     *UID   `json:"uid"`
 	Key     string `json:"key"`
 	Tag     string `json:"tag,omitempty"`
+	// Mixed asks for a live composite of the channel beside the per-UID
+	// captures (start only).
+	Mixed       bool         `json:"mixed,omitempty"`
+	MixedLayout *mixedLayout `json:"mixedLayout,omitempty"`
+}
+
+// mixedLayout is the composite's canvas; fields left out get 640x360,
+// 15 fps, 500 kbit/s, black.
+type mixedLayout struct {
+	Width      int    `json:"width"`
+	Height     int    `json:"height"`
+	FPS        int    `json:"fps"`
+	Bitrate    int    `json:"bitrate"`
+	Background string `json:"background"`
 }
 
 type startResponse struct {
@@ -21,6 +41,7 @@ type startResponse struct {
 	Started   bool      `json:"started"`
 	StartedAt time.Time `json:"startedAt"`
 	Directory string    `json:"directory"`
+	MixedFile string    `json:"mixedFile,omitempty"`
 }
 
 type stopResponse struct {
@@ -63,14 +84,40 @@ func (s *Server) handleStart(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, e)
 		return
 	}
+	var mo arsmix.Options
+	if req.Mixed {
+		if s.mixes == nil {
+			WriteError(w, apiError(http.StatusNotImplemented, "mixer_unavailable",
+				"mixed recordings need the ars-mixer binary (ARS_MIXER_BIN), which this server does not have"))
+			return
+		}
+		var e *Error
+		if mo, e = mixOptions(req.MixedLayout); e != nil {
+			WriteError(w, e)
+			return
+		}
+	}
 	info, started, err := s.mgr.StartRecording(req.Channel, uint32(*req.UID), req.Tag)
 	if err != nil {
 		WriteError(w, SessionError(err))
 		return
 	}
-	writeJSON(w, http.StatusOK, startResponse{
-		Channel: req.Channel, Recording: true, Started: started, StartedAt: info.StartedAt, Directory: info.Directory,
-	})
+	resp := startResponse{Channel: req.Channel, Recording: true, Started: started, StartedAt: info.StartedAt, Directory: info.Directory}
+	if req.Mixed {
+		file, err := s.mixes.Start(req.Channel, info.Directory, info.StartedAt, mo)
+		switch {
+		case errors.Is(err, arsmix.ErrBusy):
+		case err != nil:
+			// The per-UID recording goes on without the composite.
+			s.log.Error("live composite not started", "channel", req.Channel, "error", err)
+			WriteError(w, apiError(http.StatusInternalServerError, "mixer_failed",
+				"the recording runs, but its composite could not start: "+err.Error()))
+			return
+		default:
+			resp.MixedFile = file
+		}
+	}
+	writeJSON(w, http.StatusOK, resp)
 }
 
 func (s *Server) handleStop(w http.ResponseWriter, r *http.Request) {
@@ -80,6 +127,10 @@ func (s *Server) handleStop(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	stopped := s.mgr.StopRecording(req.Channel, session.StopRequested)
+	if s.mixes != nil {
+		// The answer comes once the composite is finalised.
+		s.mixes.Stop(req.Channel)
+	}
 	writeJSON(w, http.StatusOK, stopResponse{Channel: req.Channel, Recording: false, Stopped: stopped})
 }
 
@@ -124,4 +175,35 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, StatusBody(s.mgr.Status(name)))
+}
+
+// mixOptions validates a start request's mixedLayout.
+func mixOptions(l *mixedLayout) (arsmix.Options, *Error) {
+	o := arsmix.Options{Width: 640, Height: 360, FPS: 15, BitrateKbps: 500}
+	if l == nil {
+		return o, nil
+	}
+	if l.Width != 0 || l.Height != 0 {
+		o.Width, o.Height = l.Width, l.Height
+	}
+	if l.FPS != 0 {
+		o.FPS = l.FPS
+	}
+	if l.Bitrate != 0 {
+		o.BitrateKbps = l.Bitrate
+	}
+	if l.Background != "" {
+		v, err := strconv.ParseUint(strings.TrimPrefix(l.Background, "#"), 16, 32)
+		if err != nil || len(l.Background) != 7 || l.Background[0] != '#' {
+			return o, apiError(http.StatusBadRequest, "invalid_mixed_layout", "background must be #RRGGBB")
+		}
+		o.Background = uint32(v)
+	}
+	v := mixproto.VideoConfig{Width: o.Width, Height: o.Height, FPS: o.FPS, BitrateKbps: o.BitrateKbps}
+	c := mixproto.Config{Video: &v, Audio: mixproto.AudioConfig{Rate: 48000, Channels: 1, BitrateKbps: 64},
+		OutDir: "/", MP4: &mixproto.MP4Output{Pattern: "x.mp4"}}
+	if err := c.Validate(); err != nil {
+		return o, apiError(http.StatusBadRequest, "invalid_mixed_layout", fmt.Sprint(err))
+	}
+	return o, nil
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/ars-project/ars/internal/arsmix"
 	"github.com/ars-project/ars/internal/connlimit"
 	"github.com/ars-project/ars/internal/metrics"
 	"github.com/ars-project/ars/internal/obsfold"
@@ -33,6 +34,7 @@ type RTPAttacher interface {
 
 // Server is the HTTP API.
 type Server struct {
+	mixes   *arsmix.Mixes
 	mgr     *session.Manager
 	keys    KeyVerifier
 	rtp     RTPAttacher
@@ -68,6 +70,9 @@ func WithConnLimits(total, perIP int) Option {
 
 // WithIdleTimeout closes keep-alive connections idle this long (default 15s).
 func WithIdleTimeout(d time.Duration) Option { return func(s *Server) { s.idleTimeout = d } }
+
+// WithMixes enables "mixed": true recordings (nil: refused).
+func WithMixes(x *arsmix.Mixes) Option { return func(s *Server) { s.mixes = x } }
 
 // WithFDGate refuses connections the descriptor reserve cannot spare
 // (internal/fdlimit.Reserve).

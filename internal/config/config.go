@@ -96,6 +96,9 @@ type Config struct {
 	// PublicIP is added to them. Empty with no PublicIP: the bind
 	// address, or the host's interface addresses.
 	WebRTCHosts []string
+	// MixerBin is the ars-mixer binary that makes composites; empty: next
+	// to the ars executable, else on PATH.
+	MixerBin string
 	// WHIPMaxPending caps WHIP sessions that have not finished ICE and
 	// DTLS, WHIPMaxPerAddr those of one client address.
 	WHIPMaxPending int
@@ -280,6 +283,7 @@ func (c *Config) settings() []setting {
 		mk("ARS_RTP_PORTS", "rtp-ports", "UDP port range for plain RTP ingest", false, func() (func(string) error, func() string) { return ports(&c.RTPPorts) }),
 		mk("ARS_WEBRTC_PORT", "webrtc-port", "UDP port shared by all WebRTC sessions (0 disables WebRTC)", false, func() (func(string) error, func() string) { return num(&c.WebRTCPort) }),
 		mk("ARS_PUBLIC_IP", "public-ip", "public IP announced to WebRTC clients behind 1:1 NAT", false, func() (func(string) error, func() string) { return str(&c.PublicIP) }),
+		mk("ARS_MIXER_BIN", "mixer-bin", "the ars-mixer binary that makes composites (default: next to ars, else PATH)", false, func() (func(string) error, func() string) { return str(&c.MixerBin) }),
 		mk("ARS_WEBRTC_HOSTS", "webrtc-hosts", "comma-separated IPs or host names announced as WebRTC ICE candidates (names resolved at start)", false, func() (func(string) error, func() string) { return list(&c.WebRTCHosts) }),
 		mk("ARS_WEBRTC_MAX_PENDING", "webrtc-max-pending", "WHIP sessions that may wait for ICE at once", false, func() (func(string) error, func() string) { return num(&c.WHIPMaxPending) }),
 		mk("ARS_WEBRTC_MAX_PENDING_PER_ADDR", "webrtc-max-pending-per-addr", "WHIP sessions one client address may have waiting for ICE", false, func() (func(string) error, func() string) { return num(&c.WHIPMaxPerAddr) }),

@@ -104,6 +104,16 @@ func Run(ctx context.Context, in io.Reader, out io.Writer, log *slog.Logger) err
 	if err := m.pipe.SetState(gst.StatePlaying); err != nil {
 		return o.fail(fmt.Errorf("%w: play: %v", ErrPipeline, err))
 	}
+	// Sources join only once the canvas has drawn its first frame:
+	// compositor pads requested while the pipeline is still starting race
+	// its set-up and crash GStreamer 1.22.0.
+	m.mu.Lock()
+	for deadline := time.Now().Add(5 * time.Second); m.frames == 0 && m.failed == nil && time.Now().Before(deadline); {
+		m.mu.Unlock()
+		time.Sleep(5 * time.Millisecond)
+		m.mu.Lock()
+	}
+	m.mu.Unlock()
 	o.write(mixproto.TypeReady, nil)
 	progressDone := make(chan struct{})
 	go m.progress(progressDone)
@@ -187,28 +197,6 @@ func (m *Mixer) build() error {
 		}
 		return gst.PadProbeOK
 	})
-	for _, name := range []string{"ts", "mp4"} {
-		sink, err := p.GetElementByName(name)
-		if err != nil || sink == nil {
-			continue
-		}
-		kind := name
-		if _, err := sink.Connect("format-location-full", func(_ *gst.Element, id uint, first *gst.Sample) string {
-			// The fragment's first sample names it: its running time is
-			// its PTS on the composite clock.
-			pts := int64(-1)
-			if first != nil {
-				if buf, seg := first.GetBuffer(), first.GetSegment(); buf != nil && seg != nil {
-					if ts := buf.PresentationTimestamp(); ts != gst.ClockTimeNone {
-						pts = int64(seg.ToRunningTime(gst.FormatTime, uint64(ts))) - m.offset
-					}
-				}
-			}
-			return m.location(kind, int(id), pts)
-		}); err != nil {
-			return fmt.Errorf("%w: format-location: %v", ErrPipeline, err)
-		}
-	}
 	return nil
 }
 
@@ -244,22 +232,22 @@ func (m *Mixer) gate(name string) {
 	})
 }
 
-// location names the next output file of a splitmuxsink; pts is its
-// first sample's (-1: unknown, then the output position).
-func (m *Mixer) location(kind string, id int, pts int64) string {
-	if kind == "mp4" {
+// finalName is the name a closed fragment gets. Fragments are written
+// under hidden temporary names and renamed when complete, rather than
+// named by splitmuxsink's format-location signals: go-gst 1.4.0 drops a
+// reference of the sink at each signal call, which crashes GStreamer
+// once the garbage collector runs.
+func (m *Mixer) finalName(kind, tmp string, startPTS int64) string {
+	if kind == mixproto.KindMP4 {
 		name := m.cfg.MP4.Pattern
 		if strings.Contains(name, "%d") {
+			base := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(tmp), ".mix-mp4-"), ".mp4")
+			id, _ := strconv.Atoi(base)
 			name = strings.Replace(name, "%d", strconv.Itoa(m.cfg.MP4.FirstIndex+id), 1)
 		}
 		return filepath.Join(m.cfg.OutDir, name)
 	}
-	if pts < 0 || pts > 1<<60 {
-		m.mu.Lock()
-		pts = m.outPTS
-		m.mu.Unlock()
-	}
-	t := time.UnixMilli(m.cfg.OriginUnixMs).Add(time.Duration(max(pts, 0))).UTC()
+	t := time.UnixMilli(m.cfg.OriginUnixMs).Add(time.Duration(max(startPTS, 0))).UTC()
 	name := fmt.Sprintf("%s_%s%03d.ts", m.cfg.HLS.Prefix, t.Format("20060102150405"), t.Nanosecond()/1e6)
 	return filepath.Join(m.cfg.OutDir, name)
 }

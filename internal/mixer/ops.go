@@ -318,12 +318,18 @@ func (m *Mixer) elementMessage(msg *gst.Message) {
 	if msg.Source() == "mp4" {
 		kind = mixproto.KindMP4
 	}
+	startPTS := max(start-m.offset, 0)
+	final := m.finalName(kind, loc, startPTS)
+	if err := os.Rename(loc, final); err != nil {
+		m.log.Error("output file not renamed", "file", loc, "error", err)
+		return
+	}
 	var size int64
-	if fi, err := os.Stat(loc); err == nil {
+	if fi, err := os.Stat(final); err == nil {
 		size = fi.Size()
 	}
-	m.out.write(mixproto.TypeFileClosed, mixproto.FileClosed{Kind: kind, Name: filepath.Base(loc),
-		StartPTS: max(start-m.offset, 0), DurationNs: int64(rt) - start, Bytes: size})
+	m.out.write(mixproto.TypeFileClosed, mixproto.FileClosed{Kind: kind, Name: filepath.Base(final),
+		StartPTS: startPTS, DurationNs: int64(rt) - start, Bytes: size})
 	m.out.flush()
 }
 

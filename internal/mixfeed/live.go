@@ -353,3 +353,15 @@ func (lf *liveFeed) keyframeNeeded() {
 	lf.nextKF = now.Add(keyframeInterval)
 	lf.l.onKeyframe(lf.p)
 }
+
+// RequestKeyframes asks every participant in the composite for a
+// keyframe (after a mixer restart: the new mixer can use nothing before
+// one).
+func (l *Live) RequestKeyframes() {
+	l.mu.Lock()
+	order := append([]*liveFeed(nil), l.order...)
+	l.mu.Unlock()
+	for _, lf := range order {
+		l.onKeyframe(lf.p)
+	}
+}

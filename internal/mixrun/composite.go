@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os/exec"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -135,6 +136,11 @@ func (c *Composite) spawnLocked() error {
 	if cfg.MP4 != nil {
 		m := *cfg.MP4
 		m.FirstIndex = c.mp4Next
+		if c.stats.Restarts > 0 && !strings.Contains(m.Pattern, "%d") {
+			// A fixed name is the first mixer's; a successor must not
+			// overwrite it.
+			m.Pattern = fmt.Sprintf("%s_%d.mp4", strings.TrimSuffix(m.Pattern, ".mp4"), c.stats.Restarts+1)
+		}
 		cfg.MP4 = &m
 	}
 	cmd := exec.Command(c.bin)

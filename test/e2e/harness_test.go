@@ -52,6 +52,14 @@ func binaries(t *testing.T) (ars, transcoder string) {
 				return
 			}
 		}
+		// The compositor is native (cgo, GStreamer) and never raced:
+		// beside ars and transcoder, where both look for it.
+		cmd := exec.Command("go", "build", "-o", filepath.Join(binDir, "ars-mixer"), "./cmd/ars-mixer")
+		cmd.Dir = repoRoot()
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=1")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("build ars-mixer: %v\n%s", err, out)
+		}
 	})
 	if buildErr != nil {
 		t.Fatal(buildErr)

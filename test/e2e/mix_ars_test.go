@@ -1,0 +1,230 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// sendColour runs ffmpeg sending a solid colour and a tone as H.264 and
+// Opus RTP to port (like sendMedia, which sends a test pattern).
+func sendColour(ctx context.Context, port int, videoSSRC, audioSSRC uint32, seconds float64, colour string, hz int) *exec.Cmd {
+	url := fmt.Sprintf("rtp://127.0.0.1:%d?rtcpport=%d&pkt_size=1200", port, port)
+	dur := strconv.FormatFloat(seconds, 'f', 2, 64)
+	args := []string{"-hide_banner", "-loglevel", "error",
+		"-re", "-t", dur, "-f", "lavfi", "-i", "color=c=" + colour + ":size=320x240:rate=15",
+		"-re", "-t", dur, "-f", "lavfi", "-i", fmt.Sprintf("sine=frequency=%d:sample_rate=48000", hz),
+		"-map", "0:v", "-c:v", "libx264", "-profile:v", "baseline", "-preset", "veryfast", "-tune", "zerolatency",
+		"-g", "15", "-pix_fmt", "yuv420p", "-b:v", "300k",
+		"-f", "rtp", "-ssrc", strconv.FormatUint(uint64(videoSSRC), 10), "-payload_type", "96", url,
+		"-map", "1:a", "-c:a", "libopus", "-ar", "48000", "-ac", "2", "-b:a", "48k",
+		"-f", "rtp", "-ssrc", strconv.FormatUint(uint64(audioSSRC), 10), "-payload_type", "111", url,
+	}
+	cmd := exec.CommandContext(ctx, "ffmpeg", args...)
+	cmd.Stdout = io.Discard
+	return cmd
+}
+
+// rgbFrame decodes the frame shown at `at` seconds as rgb24.
+func rgbFrame(t *testing.T, path string, at float64, w, h int) []byte {
+	t.Helper()
+	out, err := exec.Command("ffmpeg", "-v", "error", "-ss", strconv.FormatFloat(at, 'f', 3, 64), "-i", path,
+		"-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24", "-").Output()
+	if err != nil || len(out) != w*h*3 {
+		t.Fatalf("frame at %.1f s of %s: %v (%d bytes)", at, path, err, len(out))
+	}
+	return out
+}
+
+// goertzel is the mean power of hz in mono 48 kHz pcm between from and to
+// seconds.
+func goertzel(pcm []int16, hz, from, to float64) float64 {
+	a, b := int(from*48000), min(int(to*48000), len(pcm))
+	const n = 4800
+	var sum float64
+	var blocks int
+	for s := a; s+n <= b; s += n {
+		k := 2 * math.Cos(2*math.Pi*hz/48000)
+		var s1, s2 float64
+		for _, v := range pcm[s : s+n] {
+			s0 := float64(v)/32768 + k*s1 - s2
+			s2, s1 = s1, s0
+		}
+		sum += (s1*s1 + s2*s2 - k*s1*s2) / n / n
+		blocks++
+	}
+	if blocks == 0 {
+		return 0
+	}
+	return sum / float64(blocks)
+}
+
+func decodeMono(t *testing.T, path string) []int16 {
+	t.Helper()
+	raw, err := exec.Command("ffmpeg", "-v", "error", "-i", path, "-f", "s16le", "-ac", "1", "-ar", "48000", "-").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pcm := make([]int16, len(raw)/2)
+	_ = binary.Read(bytes.NewReader(raw), binary.LittleEndian, pcm)
+	return pcm
+}
+
+func nearColour(px []byte, c [3]int) bool {
+	for i := range 3 {
+		if d := int(px[i]) - c[i]; d < -60 || d > 60 {
+			return false
+		}
+	}
+	return true
+}
+
+// TestMixedRecordingLive records a two-person channel with "mixed": true:
+// red + 440 Hz and blue + 1000 Hz senders. Midway the ars-mixer is
+// killed with SIGKILL: the daemon and the per-UID recording go on, a new
+// mixer takes over (counted in the log), and the composite files decode
+// with both participants side by side and both tones. The same directory
+// then gets an after-the-fact composite from `transcoder --mix`.
+func TestMixedRecordingLive(t *testing.T) {
+	requireFFmpeg(t)
+	d := startDaemon(t)
+	const ch = "mixlive"
+	a := d.joinRTP(ch, 11, 1101, 1102)
+	b := d.joinRTP(ch, 12, 1201, 1202)
+	var ans struct {
+		startAnswer
+		MixedFile string `json:"mixedFile"`
+	}
+	code := d.call("POST", "/v1/recording/start", map[string]any{"channel": ch, "uid": 11,
+		"key": d.key("recording", ch, 11), "mixed": true, "mixedLayout": map[string]any{"background": "#00ff00"}}, &ans)
+	if code != http.StatusOK || !strings.HasPrefix(ans.MixedFile, "mixed_") {
+		t.Fatalf("start: %d %+v", code, ans)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sa := sendColour(ctx, a.RTPPort, a.VideoSSRC, a.AudioSSRC, 8, "red", 440)
+	sb := sendColour(ctx, b.RTPPort, b.VideoSSRC, b.AudioSSRC, 8, "blue", 1000)
+	if err := sa.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if err := sb.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(4 * time.Second)
+	mixers := mixerPIDs(t)
+	if len(mixers) != 1 {
+		t.Fatalf("ars-mixer processes: %v", mixers)
+	}
+	if err := syscall.Kill(mixers[0], syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "a new mixer", 5*time.Second, func() bool {
+		now := mixerPIDs(t)
+		return len(now) == 1 && now[0] != mixers[0]
+	})
+	_ = sa.Wait()
+	_ = sb.Wait()
+	if !d.healthy() {
+		t.Fatal("daemon unhealthy after the mixer was killed")
+	}
+	var stop stopAnswerMix
+	if code := d.call("POST", "/v1/recording/stop", map[string]any{"channel": ch, "uid": 11, "key": d.key("recording", ch, 11)}, &stop); code != http.StatusOK {
+		t.Fatalf("stop: %d", code)
+	}
+	if !strings.Contains(d.out.String(), "mixer exited") {
+		t.Fatalf("the failure is not in the log:\n%s", d.out.String())
+	}
+	// The per-UID recording is whole.
+	for _, uid := range []string{"11_", "12_"} {
+		found := findFiles(t, ans.Directory, ".tmp")
+		var ok bool
+		for _, f := range found {
+			ok = ok || strings.HasPrefix(filepath.Base(f), uid)
+		}
+		if !ok {
+			t.Fatalf("no capture of %s in %v", uid, found)
+		}
+	}
+	// The killed mixer's file may be lost (an MP4 without its index); the
+	// successor writes mixed_HHMMSS_2.mp4.
+	next := strings.TrimSuffix(ans.MixedFile, ".mp4") + "_2.mp4"
+	p := filepath.Join(ans.Directory, next)
+	if _, err := os.Stat(p); err != nil {
+		t.Fatalf("no composite after the restart: %v (%v)", err, findFiles(t, ans.Directory, ".mp4"))
+	}
+	decodesCleanly(t, p)
+	checkSideBySide(t, p, 1.5)
+
+	// After the fact, from the captures: the whole recording.
+	_, tr := binaries(t)
+	out, err := exec.Command(tr, "--mix", ans.Directory, "--background", "#00ff00").CombinedOutput()
+	if err != nil {
+		t.Fatalf("transcoder --mix: %v\n%s", err, out)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	composite := lines[len(lines)-1]
+	decodesCleanly(t, composite)
+	if dur := mp4Duration(t, composite); dur < 7*time.Second || dur > 9*time.Second {
+		t.Fatalf("after-the-fact composite lasts %v, the senders 8 s", dur)
+	}
+	checkSideBySide(t, composite, 4)
+}
+
+type stopAnswerMix struct {
+	Stopped bool `json:"stopped"`
+}
+
+// checkSideBySide checks a 640x360 composite at `at` seconds: red on the
+// left, blue on the right, and both tones over the file.
+func checkSideBySide(t *testing.T, path string, at float64) {
+	t.Helper()
+	const w, h = 640, 360
+	img := rgbFrame(t, path, at, w, h)
+	px := func(x, y int) []byte { return img[(y*w+x)*3 : (y*w+x)*3+3] }
+	if l, r := px(w/4, h/2), px(3*w/4, h/2); !nearColour(l, [3]int{255, 0, 0}) || !nearColour(r, [3]int{0, 0, 255}) {
+		t.Fatalf("%s at %.1f s: left %v right %v, want red and blue", filepath.Base(path), at, l, r)
+	}
+	pcm := decodeMono(t, path)
+	end := float64(len(pcm)) / 48000
+	empty := goertzel(pcm, 2500, 0.5, end-0.5)
+	for _, hz := range []float64{440, 1000} {
+		if e := goertzel(pcm, hz, 0.5, end-0.5); e < 100*empty || e < 1e-6 {
+			t.Fatalf("%s: %v Hz energy %.3g, empty band %.3g", filepath.Base(path), hz, e, empty)
+		}
+	}
+}
+
+// mixerPIDs lists running ars-mixer processes.
+func mixerPIDs(t *testing.T) []int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []int
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		comm, err := os.ReadFile(filepath.Join("/proc", e.Name(), "comm"))
+		if err == nil && strings.TrimSpace(string(comm)) == "ars-mixer" {
+			if st, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat")); err == nil && !strings.Contains(string(st), ") Z ") {
+				out = append(out, pid)
+			}
+		}
+	}
+	return out
+}
