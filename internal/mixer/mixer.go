@@ -96,7 +96,15 @@ func Run(ctx context.Context, in io.Reader, out io.Writer, log *slog.Logger) err
 		clk := gst.ObtainSystemClock()
 		m.pipe.ForceClock(clk.Clock)
 		m.pipe.SetStartTime(gst.ClockTimeNone)
-		m.pipe.SetBaseTime(gst.ClockTime(cfg.OriginMonotonic + int64(cfg.DelayMs)*1e6))
+		// A mixer started late (a restart after a crash) keeps its own
+		// running time from 0, its sources' timestamps start there: the
+		// composite clock is shifted onto it (offset, at most 0).
+		base := cfg.OriginMonotonic
+		if now := monotonicNow(); now-base > int64(time.Second) {
+			base = now
+		}
+		m.offset = cfg.OriginMonotonic - base
+		m.pipe.SetBaseTime(gst.ClockTime(base + int64(cfg.DelayMs)*1e6))
 		if d := int64(clk.GetTime()) - monotonicNow(); d > 5e6 || d < -5e6 {
 			return o.fail(fmt.Errorf("%w: the pipeline clock is %d ns off CLOCK_MONOTONIC", ErrPipeline, d))
 		}
