@@ -103,6 +103,24 @@ func checkText(c Check, err string) string {
 	}
 }
 
+// ReadSection returns the composite section of the Markdown file at
+// path, markers included, or "" when it has none.
+func ReadSection(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	i := bytes.Index(b, []byte(SectionBegin))
+	if i < 0 {
+		return ""
+	}
+	j := bytes.Index(b[i:], []byte(SectionEnd))
+	if j < 0 {
+		return ""
+	}
+	return string(b[i:i+j+len(SectionEnd)]) + "\n"
+}
+
 // WriteSection puts section into the Markdown file at path, replacing an
 // earlier composite section and keeping everything else.
 func WriteSection(path, section string) error {

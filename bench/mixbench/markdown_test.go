@@ -30,6 +30,9 @@ func TestWriteSection(t *testing.T) {
 	if string(b) != want {
 		t.Fatalf("got\n%s\nwant\n%s", b, want)
 	}
+	if got := ReadSection(p); got != sec("two") {
+		t.Fatalf("read back %q", got)
+	}
 	if strings.Count(string(b), SectionBegin) != 1 {
 		t.Fatal("two sections")
 	}
