@@ -205,4 +205,3 @@ func TestFlashBeepDetector(t *testing.T) {
 		})
 	}
 }
-
