@@ -52,27 +52,49 @@ func (r *Result) Markdown(rep Report) string {
 	if len(r.Singles) > 0 {
 		s := r.Singles[0]
 		verdict := "**not met**"
-		if s.Mixer.Err == "" && s.MixCheck.OK() && s.MixerCores() <= TargetCores {
+		switch {
+		case s.Mixer.Err != "":
+			verdict = "**not measured** (the mixer did not run)"
+		case !s.MixCheck.OK():
+			verdict = "**not met** (the output fails its check)"
+		case s.MixerCores() <= TargetCores:
 			verdict = "**met**"
 		}
 		p("\nTarget (at most %.1f of a core per two-person 360p composite): %s (%.3f cores; ffmpeg CLI %.3f).\n", TargetCores, verdict,
 			s.MixerCores(), s.FFmpegCores())
 	}
 	p("\n### Live composites at once (two people, 640x360 15 fps)\n\n")
-	p("N ars-mixer processes fed in real time together, N rising until a step is not real time: fewer than %d%% of the frames real time asks for in some output, "+
-		"an output more than %v behind real time beyond the configured delay, a failed output check, or this harness itself writing units over %v late. "+
-		"Machine = the whole box's busy CPU over the step (/proc/stat); other = what no mixer used (this harness, ffprobe checks excluded, and everything else running on the box).\n\n",
-		minFramesPct, maxLagOver, maxFeedLate)
-	p("| composites | real time | mixers' CPU (cores, sum) | machine busy (cores) | other (cores) | worst frames %% | worst lag | why not |\n|---:|---|---:|---:|---:|---:|---:|---|\n")
-	for _, s := range r.Series {
+	p("N composites made at once in real time, N rising until a step is not real time. ars-mixer: N processes fed in real time together; "+
+		"a step is not real time when some output holds fewer than %d%% of the frames real time asks for, runs more than %v behind real time beyond the configured delay, "+
+		"fails its output check, or when this harness itself wrote units over %v late. ffmpeg CLI: N processes reading their inputs with -re; "+
+		"not real time when one takes over %v longer than the media, holds fewer than %d%% of the frames or fails its check. "+
+		"Machine = the whole box's busy CPU over the step (/proc/stat); other = what the composites did not use (this harness and everything else on the box).\n\n",
+		minFramesPct, maxLagOver, maxFeedLate, maxLagOver, minFramesPct)
+	p("| tool | composites | real time | composites' CPU (cores, sum) | machine busy (cores) | other (cores) | worst frames %% | worst lag | why not |\n|---|---:|---|---:|---:|---:|---:|---:|---|\n")
+	for _, s := range append(append([]*Step{}, r.Series...), r.FFSeries...) {
 		rt := "yes"
 		if !s.RealTime {
 			rt = "**no**"
 		}
-		p("| %d | %s | %.2f | %.2f | %.2f | %.1f | %v | %s |\n", s.N, rt, s.MixerCores, s.MachineCores, s.OtherCores, s.MinFrames,
-			s.MaxLag.Round(time.Millisecond), s.Why)
+		p("| %s | %d | %s | %.2f | %.2f | %.2f | %.1f | %v | %s |\n", s.Tool, s.N, rt, s.MixerCores, s.MachineCores, s.OtherCores, s.MinFrames,
+			s.MaxLag.Round(time.Millisecond), strings.ReplaceAll(s.Why, "|", "/"))
 	}
-	p("\nSustained in real time: **%d** two-person 360p composites on this box.\n", r.Sustained())
+	if len(r.Series) > 0 {
+		p("\nSustained in real time by ars-mixer: **%d** two-person 360p composites on this box", Sustained(r.Series))
+		if last := r.Series[len(r.Series)-1]; last.RealTime {
+			p(" (the series stopped at its largest step, not at a failure)")
+		}
+		p(".\n")
+	} else {
+		p("\nars-mixer was not run (no binary given).\n")
+	}
+	if len(r.FFSeries) > 0 {
+		p("Sustained in real time by the ffmpeg CLI: **%d**", Sustained(r.FFSeries))
+		if last := r.FFSeries[len(r.FFSeries)-1]; last.RealTime {
+			p(" (the series stopped at its largest step, not at a failure)")
+		}
+		p(".\n")
+	}
 	if len(rep.Notes) > 0 {
 		p("\n")
 		for _, n := range rep.Notes {

@@ -17,7 +17,7 @@ import (
 
 // Config is one benchmark run.
 type Config struct {
-	Mixer     string   // the ars-mixer binary
+	Mixer     string   // the ars-mixer binary; empty: the ffmpeg side only
 	MixerArgs []string // its arguments
 	Media     string   // folder for the encoded inputs (cached)
 	WorkDir   string   // absolute folder for the composites
@@ -27,9 +27,11 @@ type Config struct {
 	// MaxComposites ends the series; the series stops earlier at the
 	// first step that is not real time.
 	MaxComposites int
-	Delay         time.Duration // Config.DelayMs of every composite
-	X264          X264          // the ffmpeg side's settings (the mixer's own are its own)
-	Log           *slog.Logger
+	// FFmpegSeries runs the same series with the ffmpeg CLI.
+	FFmpegSeries bool
+	Delay        time.Duration // Config.DelayMs of every composite
+	X264         X264          // the ffmpeg side's settings (the mixer's own are its own)
+	Log          *slog.Logger
 }
 
 // Single is one scenario composed once by each tool.
@@ -49,10 +51,12 @@ func (s *Single) FFmpegCores() float64 { return ratio(s.FFmpeg.TotalCPUSeconds, 
 
 // Step is N live composites of the first scenario at once.
 type Step struct {
-	N       int           `json:"n"`
-	Results []*LiveResult `json:"results"`
-	Checks  []Check       `json:"checks"`
-	// MixerCores is the sum of the mixers' CPU per media second.
+	N       int             `json:"n"`
+	Tool    string          `json:"tool"`
+	Results []*LiveResult   `json:"results,omitempty"`
+	FFmpeg  []*FFmpegResult `json:"ffmpeg,omitempty"`
+	Checks  []Check         `json:"checks"`
+	// MixerCores is the sum of the composites' CPU per media second.
 	MixerCores float64 `json:"mixerCores"`
 	// MachineCores is the whole box's busy CPU over the step, in cores,
 	// and OtherCores the part no mixer used (this harness, other users).
@@ -71,13 +75,14 @@ type Result struct {
 	Elapsed  time.Duration
 	Singles  []*Single  `json:"singles"`
 	Series   []*Step    `json:"series"`
+	FFSeries []*Step    `json:"ffmpegSeries"`
 	Scenario []Scenario `json:"scenarios"`
 }
 
-// Sustained is the largest real-time step of the series.
-func (r *Result) Sustained() int {
+// Sustained is the largest real-time step of a series.
+func Sustained(series []*Step) int {
 	n := 0
-	for _, s := range r.Series {
+	for _, s := range series {
 		if s.RealTime {
 			n = max(n, s.N)
 		}
@@ -95,8 +100,10 @@ func ratio(a, b float64) float64 {
 // Run runs every scenario once through the mixer and once through the
 // ffmpeg CLI, then the real-time series of the first scenario.
 func Run(ctx context.Context, c Config) (*Result, error) {
-	if _, err := exec.LookPath(c.Mixer); err != nil {
-		return nil, fmt.Errorf("%w: %s: %w", ErrNoMixer, c.Mixer, err)
+	if c.Mixer != "" {
+		if _, err := exec.LookPath(c.Mixer); err != nil {
+			return nil, fmt.Errorf("%w: %s: %w", ErrNoMixer, c.Mixer, err)
+		}
 	}
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)
@@ -112,7 +119,10 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 			return nil, err
 		}
 		one := &Single{Scenario: s.Name}
-		one.Mixer = runLive(ctx, c, s, inputs, filepath.Join(dir, "mixer"), time.Now().Add(2*time.Second))
+		one.Mixer = &LiveResult{Err: "no ars-mixer given"}
+		if c.Mixer != "" {
+			one.Mixer = runLive(ctx, c, s, inputs, filepath.Join(dir, "mixer"), time.Now().Add(2*time.Second))
+		}
 		wins := windowsOf(s, inputs)
 		one.FFmpeg = RunFFmpeg(ctx, filepath.Join(dir, "ffmpeg"), s, c.X264, inputs, wins, true)
 		// Judge after both ran, so that checking competes with neither.
@@ -130,15 +140,25 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	for n := 1; n <= c.MaxComposites && ctx.Err() == nil; n++ {
-		st := runStep(ctx, c, s, inputs, n)
-		c.Log.Info("series step", "composites", n, "real_time", st.RealTime, "why", st.Why,
-			"mixer_cores", fmt.Sprintf("%.2f", st.MixerCores), "machine_cores", fmt.Sprintf("%.2f", st.MachineCores),
-			"min_frames_pct", fmt.Sprintf("%.1f", st.MinFrames), "max_lag", st.MaxLag)
-		res.Series = append(res.Series, st)
-		if !st.RealTime {
-			break
+	series := func(tool string, step func(n int) *Step) []*Step {
+		var out []*Step
+		for n := 1; n <= c.MaxComposites && ctx.Err() == nil; n = nextStep(n) {
+			st := step(n)
+			c.Log.Info("series step", "tool", tool, "composites", n, "real_time", st.RealTime, "why", st.Why,
+				"cores", fmt.Sprintf("%.2f", st.MixerCores), "machine_cores", fmt.Sprintf("%.2f", st.MachineCores),
+				"min_frames_pct", fmt.Sprintf("%.1f", st.MinFrames), "max_lag", st.MaxLag)
+			out = append(out, st)
+			if !st.RealTime {
+				break
+			}
 		}
+		return out
+	}
+	if c.Mixer != "" {
+		res.Series = series(ToolMixer, func(n int) *Step { return runStep(ctx, c, s, inputs, n) })
+	}
+	if c.FFmpegSeries {
+		res.FFSeries = series(ToolFFmpeg, func(n int) *Step { return runFFStep(ctx, c, s, inputs, n) })
 	}
 	res.Elapsed = time.Since(res.Started)
 	return res, ctx.Err()
@@ -195,7 +215,7 @@ const (
 )
 
 func runStep(ctx context.Context, c Config, s Scenario, inputs []*Input, n int) *Step {
-	st := &Step{N: n, Results: make([]*LiveResult, n), MinFrames: 100}
+	st := &Step{N: n, Tool: ToolMixer, Results: make([]*LiveResult, n), MinFrames: 100}
 	dir := filepath.Join(c.WorkDir, fmt.Sprintf("series-%d", n))
 	_ = os.RemoveAll(dir)
 	origin := time.Now().Add(2 * time.Second)
@@ -247,4 +267,73 @@ func runStep(ctx context.Context, c Config, s Scenario, inputs []*Input, n int) 
 	st.RealTime = len(why) == 0
 	st.Why = strings.Join(why, "; ")
 	return st
+}
+
+// Tools of a series.
+const (
+	ToolMixer  = "ars-mixer"
+	ToolFFmpeg = "ffmpeg CLI"
+)
+
+// runFFStep is a series step of n ffmpeg CLI composites reading their
+// inputs in real time at once. ffmpeg has no output clock to lag: a step
+// is real time when every process finishes within maxLagOver of the
+// media's length and writes the frames real time asks for.
+func runFFStep(ctx context.Context, c Config, s Scenario, inputs []*Input, n int) *Step {
+	st := &Step{N: n, Tool: ToolFFmpeg, FFmpeg: make([]*FFmpegResult, n), MinFrames: 100}
+	dir := filepath.Join(c.WorkDir, fmt.Sprintf("ffseries-%d", n))
+	_ = os.RemoveAll(dir)
+	wins := windowsOf(s, inputs)
+	t0 := time.Now()
+	m0, _ := capacity.ReadMachineCPU()
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			st.FFmpeg[i] = RunFFmpeg(ctx, filepath.Join(dir, fmt.Sprintf("c%d", i)), s, c.X264, inputs, wins, true)
+		}()
+	}
+	wg.Wait()
+	m1, _ := capacity.ReadMachineCPU()
+	wall := time.Since(t0).Seconds()
+	var why []string
+	var cpu float64
+	for i, r := range st.FFmpeg {
+		st.MixerCores += ratio(r.TotalCPUSeconds, r.MediaSeconds)
+		cpu += r.TotalCPUSeconds
+		st.MaxLag = max(st.MaxLag, time.Duration((r.WallSeconds-r.MediaSeconds)*float64(time.Second)))
+		var ch Check
+		if r.Err != "" {
+			ch = Check{Problem: "ffmpeg: " + r.Err}
+		} else {
+			ch = CheckOutput(ctx, r.Output, s.Canvas, wins, people(inputs), s.Input.Duration)
+		}
+		st.Checks = append(st.Checks, ch)
+		if ch.Expected > 0 {
+			st.MinFrames = min(st.MinFrames, 100*float64(ch.Frames)/float64(ch.Expected))
+		}
+		if !ch.OK() {
+			why = append(why, fmt.Sprintf("composite %d: %s", i, ch.Problem))
+		}
+	}
+	st.MachineCores = ratio(m1.Sub(m0).Busy.Seconds(), wall)
+	st.OtherCores = max(0, st.MachineCores-ratio(cpu, wall))
+	if st.MinFrames < minFramesPct {
+		why = append(why, fmt.Sprintf("%.1f%% of the frames", st.MinFrames))
+	}
+	if st.MaxLag > maxLagOver {
+		why = append(why, fmt.Sprintf("took %v longer than the media", st.MaxLag.Round(time.Millisecond)))
+	}
+	st.RealTime = len(why) == 0
+	st.Why = strings.Join(why, "; ")
+	return st
+}
+
+// nextStep is the series' next composite count: 1, 2, then by twos.
+func nextStep(n int) int {
+	if n < 2 {
+		return n + 1
+	}
+	return n + 2
 }
