@@ -3,9 +3,11 @@ package e2e
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"math"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -203,5 +205,283 @@ func TestFlashBeepDetector(t *testing.T) {
 				t.Fatalf("skews %v within %v: %v", skews, maxAVSkew, inBound)
 			}
 		})
+	}
+}
+
+// Mix-mode request bodies: the official Go client's (services/
+// cloudrecording/v1, mix scenario), field for field, with the same JSON
+// tags and omitempty rules; local names, so that they cannot collide with
+// the shared helpers.
+
+type syncStartBody struct {
+	Cname         string             `json:"cname"`
+	Uid           string             `json:"uid"`
+	ClientRequest *syncClientRequest `json:"clientRequest"`
+}
+
+type syncClientRequest struct {
+	Token               string               `json:"token,omitempty"`
+	RecordingConfig     *syncRecordingConfig `json:"recordingConfig,omitempty"`
+	RecordingFileConfig *recordingFileConfig `json:"recordingFileConfig,omitempty"`
+	StorageConfig       *storageConfig       `json:"storageConfig,omitempty"`
+}
+
+type syncRecordingConfig struct {
+	ChannelType        int                    `json:"channelType"`
+	StreamTypes        int                    `json:"streamTypes"`
+	AudioProfile       int                    `json:"audioProfile,omitempty"`
+	MaxIdleTime        int                    `json:"maxIdleTime,omitempty"`
+	TranscodingConfig  *syncTranscodingConfig `json:"transcodingConfig,omitempty"`
+	SubscribeAudioUIDs []string               `json:"subscribeAudioUids,omitempty"`
+	SubscribeVideoUIDs []string               `json:"subscribeVideoUids,omitempty"`
+	SubscribeUidGroup  int                    `json:"subscribeUidGroup"`
+}
+
+type syncTranscodingConfig struct {
+	Width            int    `json:"width"`
+	Height           int    `json:"height"`
+	FPS              int    `json:"fps"`
+	BitRate          int    `json:"bitrate"`
+	MaxResolutionUid string `json:"maxResolutionUid,omitempty"`
+	MixedVideoLayout int    `json:"mixedVideoLayout"`
+	BackgroundColor  string `json:"backgroundColor,omitempty"`
+}
+
+// syncMixAnswer is a mix-mode answer: fileList is a string (the playlist)
+// with fileListMode "string", a list with "json".
+type syncMixAnswer struct {
+	errAnswer
+	Sid            string `json:"sid"`
+	ServerResponse struct {
+		Status          int             `json:"status"`
+		FileListMode    string          `json:"fileListMode"`
+		FileList        json.RawMessage `json:"fileList"`
+		UploadingStatus string          `json:"uploadingStatus"`
+	} `json:"serverResponse"`
+}
+
+// playlist is the HLS playlist a mix answer names.
+func (a syncMixAnswer) playlist() string {
+	var s string
+	if json.Unmarshal(a.ServerResponse.FileList, &s) == nil {
+		return s
+	}
+	var list []cloudFile
+	_ = json.Unmarshal(a.ServerResponse.FileList, &list)
+	for _, f := range list {
+		if strings.HasSuffix(f.FileName, ".m3u8") {
+			return f.FileName
+		}
+	}
+	return ""
+}
+
+// startMix acquires and starts a mix recording of cname, HLS only, to
+// the local storage directory, with the given canvas.
+func startMix(t *testing.T, d *daemon, c *agoraClient, cname, bucket string, tc *syncTranscodingConfig) (rid, sid string) {
+	t.Helper()
+	st, acq := c.acquire(cname, recorderUID)
+	if st != http.StatusOK || acq.ResourceId == "" {
+		t.Fatalf("acquire: %d %+v", st, acq)
+	}
+	body := &syncStartBody{Cname: cname, Uid: recorderUID, ClientRequest: &syncClientRequest{
+		Token: d.key("media", cname, 527841),
+		RecordingConfig: &syncRecordingConfig{ChannelType: 0, StreamTypes: 2, MaxIdleTime: 30, TranscodingConfig: tc,
+			SubscribeAudioUIDs: []string{"#allstream#"}, SubscribeVideoUIDs: []string{"#allstream#"}},
+		RecordingFileConfig: &recordingFileConfig{AvFileType: []string{"hls"}},
+		StorageConfig:       &storageConfig{Vendor: 100, Bucket: bucket, AccessKey: "x", SecretKey: "y", FileNamePrefix: []string{"mix"}},
+	}}
+	var started syncMixAnswer
+	if st := c.do("POST", "/resourceid/"+acq.ResourceId+"/mode/mix/start", body, &started); st != http.StatusOK || started.Sid == "" {
+		t.Fatalf("mix start: %d %+v", st, started)
+	}
+	return acq.ResourceId, started.Sid
+}
+
+// stopMix stops the mix recording and returns the local path of its
+// playlist.
+func stopMix(t *testing.T, c *agoraClient, rid, sid, cname, localDir, bucket string) string {
+	t.Helper()
+	var stopped syncMixAnswer
+	st := c.do("POST", "/resourceid/"+rid+"/sid/"+sid+"/mode/mix/stop",
+		&stopReqBody{Cname: cname, Uid: recorderUID, ClientRequest: &stopClientRequest{}}, &stopped)
+	name := stopped.playlist()
+	if st != http.StatusOK || stopped.ServerResponse.UploadingStatus != "uploaded" || !strings.HasSuffix(name, sid+"_"+cname+".m3u8") {
+		t.Fatalf("mix stop: %d %+v (playlist %q)", st, stopped, name)
+	}
+	return filepath.Join(localDir, bucket, filepath.FromSlash(name))
+}
+
+// mixDaemon is a cloud daemon storing to local disk (no S3 server: the
+// upload path is the individual-mode tests'), with short segments.
+func mixDaemon(t *testing.T, localDir string, extra ...string) *daemon {
+	t.Helper()
+	return startDaemon(t, append([]string{
+		"ARS_CLOUD_CUSTOMER_ID=" + customerID, "ARS_CLOUD_CUSTOMER_SECRET=" + customerSecret,
+		"ARS_CLOUD_SEGMENT_DURATION=2s", "ARS_CLOUD_LOCAL_DIR=" + localDir, "ARS_IDLE_TIMEOUT=5s",
+		"ARS_KEYFRAME_INTERVAL=2s",
+	}, extra...)...)
+}
+
+// TestMixSyncFlashBeep records a flash-and-beep sender in mix mode (one
+// participant, best fit: the whole 640x360 30 fps canvas is its window)
+// and measures, in the composite HLS, each flash against its beep.
+func TestMixSyncFlashBeep(t *testing.T) {
+	requireFFmpeg(t)
+	const (
+		cname  = "mixsync"
+		bucket = "localbucket"
+		secs   = 10.0
+		fps    = 30
+	)
+	localDir := t.TempDir()
+	d := mixDaemon(t, localDir)
+	c := newAgoraClient(t, d, appID)
+	rid, sid := startMix(t, d, c, cname, bucket, &syncTranscodingConfig{Width: 640, Height: 360, FPS: fps, BitRate: 800,
+		MixedVideoLayout: 1, BackgroundColor: "#000000"})
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	p := d.joinRTP(cname, 61, 0x6161, 0x6162)
+	send := sendFlashBeep(ctx, p.RTPPort, p.VideoSSRC, p.AudioSSRC, secs, fps)
+	if err := send.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if err := send.Wait(); err != nil {
+		t.Fatalf("ffmpeg sender: %v", err)
+	}
+	playlist := stopMix(t, c, rid, sid, cname, localDir, bucket)
+	decodeSilently(t, playlist)
+	if got := playlistSeconds(t, playlist); math.Abs(got-secs) > 1.5 {
+		t.Errorf("the composite lasts %.2f s, %.0f s were sent", got, secs)
+	}
+	// Every second's flash but the first (before the first keyframe
+	// reached the mixer) and the last (cut by the stop).
+	checkAVSync(t, playlist, 320, 180, int(secs)-3)
+}
+
+// windowMean is the mean colour of a square of side 2r at (cx, cy).
+func windowMean(img []byte, w, cx, cy, r int) [3]float64 {
+	var s [3]float64
+	n := 0.0
+	for y := cy - r; y < cy+r; y++ {
+		for x := cx - r; x < cx+r; x++ {
+			o := (y*w + x) * 3
+			for k := range 3 {
+				s[k] += float64(img[o+k])
+			}
+			n++
+		}
+	}
+	for k := range 3 {
+		s[k] /= n
+	}
+	return s
+}
+
+// windowDiff is the mean absolute difference of two frames over a square
+// of side 2r at (cx, cy): above a few levels, the picture moved.
+func windowDiff(a, b []byte, w, cx, cy, r int) float64 {
+	var d, n float64
+	for y := cy - r; y < cy+r; y++ {
+		for x := cx - r; x < cx+r; x++ {
+			o := (y*w + x) * 3
+			for k := range 3 {
+				d += math.Abs(float64(a[o+k]) - float64(b[o+k]))
+			}
+			n += 3
+		}
+	}
+	return d / n
+}
+
+// rgbFrameAt decodes the frame at `at` of path as w x h RGB.
+func rgbFrameAt(t *testing.T, path string, at float64, w, h int) []byte {
+	t.Helper()
+	out, err := exec.Command("ffmpeg", "-nostdin", "-v", "error", "-ss", strconv.FormatFloat(at, 'f', 3, 64), "-i", path,
+		"-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24", "-").Output()
+	if err != nil || len(out) != w*h*3 {
+		t.Fatalf("frame at %.1f s of %s: %v (%d bytes, want %d)", at, path, err, len(out), w*h*3)
+	}
+	return out
+}
+
+// TestMixChromiumAndFFmpeg mixes one Chromium publisher over WHIP (its
+// fake camera: a moving pattern) and one ffmpeg RTP sender: in the
+// composite both windows show moving video, not the canvas colour, and
+// the composite decodes silently.
+func TestMixChromiumAndFFmpeg(t *testing.T) {
+	if !inOwnNetns(t) {
+		return
+	}
+	requireChromium(t)
+	requireFFmpeg(t)
+	const (
+		cname     = "mixbrowser"
+		bucket    = "localbucket"
+		webrtcUID = 71
+		rtpUID    = 72
+		w, h      = 640, 360
+		bg        = 0xff00ff // magenta: neither source shows it
+	)
+	localDir := t.TempDir()
+	d := mixDaemon(t, localDir, "ARS_WEBRTC_PORT="+strconv.Itoa(freeICEPort(t)))
+	c := newAgoraClient(t, d, appID)
+	rid, sid := startMix(t, d, c, cname, bucket, &syncTranscodingConfig{Width: w, Height: h, FPS: 15, BitRate: 500,
+		MixedVideoLayout: 1, BackgroundColor: fmt.Sprintf("#%06X", bg)})
+
+	b := startBrowser(t)
+	pg := b.newPage(d.base + "/")
+	pg.waitJS("console ready", `document.body.dataset.ready === 'true'`, 20*time.Second)
+	pg.setValue("channel", cname)
+	pg.setValue("uid", strconv.Itoa(webrtcUID))
+	pg.setValue("media-key", d.key("media", cname, webrtcUID))
+	pg.click("publish")
+	pg.waitJS("publishing live", `document.getElementById('publish-status').dataset.state === 'live'`, 30*time.Second)
+	t0 := time.Now()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	p := d.joinRTP(cname, rtpUID, 0x7271, 0x7272)
+	send := sendMedia(ctx, p.RTPPort, p.VideoSSRC, p.AudioSSRC, 8)
+	if err := send.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if err := send.Wait(); err != nil {
+		t.Fatalf("ffmpeg sender: %v", err)
+	}
+	pg.click("unpublish")
+	pg.waitJS("publishing stopped", `document.getElementById('publish-status').dataset.state === 'idle'`, 10*time.Second)
+	t.Logf("chromium published for %v", time.Since(t0).Round(time.Millisecond))
+
+	playlist := stopMix(t, c, rid, sid, cname, localDir, bucket)
+	decodeSilently(t, playlist)
+	// The ffmpeg sender's 8 s ended just before the stop, and Chromium
+	// published through them: sample the middle of those 8 s (counted
+	// back from the composite's end), 1 s apart. Best fit with two
+	// people: two halves side by side, in join order.
+	total := playlistSeconds(t, playlist)
+	centres := [][2]int{{w / 4, h / 2}, {3 * w / 4, h / 2}}
+	names := []string{"chromium", "ffmpeg"}
+	var frames [][]byte
+	for _, at := range []float64{total - 6, total - 5, total - 4} {
+		frames = append(frames, rgbFrameAt(t, playlist, at, w, h))
+	}
+	bgc := [3]float64{bg >> 16, bg >> 8 & 0xff, bg & 0xff}
+	for i, cc := range centres {
+		for j, f := range frames {
+			m := windowMean(f, w, cc[0], cc[1], 40)
+			if math.Abs(m[0]-bgc[0]) < 40 && math.Abs(m[1]-bgc[1]) < 40 && math.Abs(m[2]-bgc[2]) < 40 {
+				t.Errorf("%s window shows the canvas colour in sample %d (mean %v)", names[i], j, m)
+			}
+		}
+		moved := 0.0
+		for j := 1; j < len(frames); j++ {
+			moved = max(moved, windowDiff(frames[j-1], frames[j], w, cc[0], cc[1], 80))
+		}
+		t.Logf("%s window: mean %v, largest change between samples %.1f levels", names[i], windowMean(frames[0], w, cc[0], cc[1], 40), moved)
+		if moved < 2 {
+			t.Errorf("%s window does not change over time (%.2f levels)", names[i], moved)
+		}
 	}
 }
