@@ -1,6 +1,7 @@
 package mixbench
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ars-project/ars/bench/capacity"
 	"github.com/ars-project/ars/internal/mixproto"
 )
 
@@ -23,13 +25,19 @@ type X264 struct {
 
 // FFmpegResult is the same composite made by the ffmpeg CLI.
 type FFmpegResult struct {
-	Command         string  `json:"command"`
-	Output          string  `json:"output"`
-	MediaSeconds    float64 `json:"mediaSeconds"`
-	WallSeconds     float64 `json:"wallSeconds"`
-	TotalCPUSeconds float64 `json:"totalCpuSeconds"`
-	MaxRSS          int64   `json:"maxRss"`
-	Err             string  `json:"error,omitempty"`
+	Command      string  `json:"command"`
+	Output       string  `json:"output"`
+	MediaSeconds float64 `json:"mediaSeconds"`
+	WallSeconds  float64 `json:"wallSeconds"`
+	// SteadyCPUSeconds over SteadySeconds is the process's CPU from 1 s
+	// after its start to 0.5 s before the media ends (/proc/PID/stat):
+	// the same steady-state window as the mixer's, start-up left out.
+	// Zero when not live or too short to have one.
+	SteadyCPUSeconds float64 `json:"steadyCpuSeconds"`
+	SteadySeconds    float64 `json:"steadySeconds"`
+	TotalCPUSeconds  float64 `json:"totalCpuSeconds"`
+	MaxRSS           int64   `json:"maxRss"`
+	Err              string  `json:"error,omitempty"`
 }
 
 // FFmpegArgs is the ffmpeg command line composing inputs into out as the
@@ -92,8 +100,28 @@ func RunFFmpeg(ctx context.Context, dir string, s Scenario, x X264, inputs []*In
 	args := FFmpegArgs(s, x, inputs, windows, r.Output, live)
 	r.Command = "ffmpeg " + strings.Join(args, " ")
 	cmd := exec.CommandContext(ctx, "ffmpeg", args...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
 	t0 := time.Now()
-	out, err := cmd.CombinedOutput()
+	err := cmd.Start()
+	if err == nil {
+		if from, to := time.Second, s.Input.Duration-time.Second/2; live && to-from >= 2*time.Second {
+			steady := make(chan struct{})
+			go func() {
+				defer close(steady)
+				time.Sleep(time.Until(t0.Add(from)))
+				c0, e0 := capacity.ProcCPU(cmd.Process.Pid)
+				a := time.Now()
+				time.Sleep(time.Until(t0.Add(to)))
+				c1, e1 := capacity.ProcCPU(cmd.Process.Pid)
+				if e0 == nil && e1 == nil {
+					r.SteadyCPUSeconds, r.SteadySeconds = (c1 - c0).Seconds(), time.Since(a).Seconds()
+				}
+			}()
+			defer func() { <-steady }()
+		}
+		err = cmd.Wait()
+	}
 	r.WallSeconds = time.Since(t0).Seconds()
 	if st := cmd.ProcessState; st != nil {
 		r.TotalCPUSeconds = (st.UserTime() + st.SystemTime()).Seconds()
@@ -102,7 +130,7 @@ func RunFFmpeg(ctx context.Context, dir string, s Scenario, x X264, inputs []*In
 		}
 	}
 	if err != nil {
-		r.Err = fmt.Sprintf("%v: %s", err, lastLine(string(out)))
+		r.Err = fmt.Sprintf("%v: %s", err, lastLine(out.String()))
 	}
 	return r
 }

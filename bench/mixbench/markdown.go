@@ -39,7 +39,7 @@ func (r *Result) Markdown(rep Report) string {
 	p("\n### One composite of each kind, side by side\n\n")
 	p("CPU is user+system time of the process per second of media (1.00 = one core busy the whole time). " +
 		"ars-mixer: from PTS 0 to the last unit fed (/proc/PID/stat), the steady state of a long recording, and in brackets the whole process's (rusage: start-up and finalising included). " +
-		"ffmpeg: the whole process (rusage), inputs read in real time (-re).\n\n")
+		"ffmpeg CLI: inputs read in real time (-re); from 1 s after its start to 0.5 s before the media's end (/proc/PID/stat), and in brackets the whole process's (rusage).\n\n")
 	p("| composite | tool | CPU per media second (cores) | whole process | peak RSS | frames / expected | output check |\n|---|---|---:|---:|---:|---:|---|\n")
 	for _, s := range r.Singles {
 		m := s.Mixer

@@ -46,8 +46,14 @@ type Single struct {
 // MixerCores is the mixer's CPU per second of media, in cores.
 func (s *Single) MixerCores() float64 { return ratio(s.Mixer.CPUSeconds, s.Mixer.MediaSeconds) }
 
-// FFmpegCores is ffmpeg's CPU per second of media, in cores.
-func (s *Single) FFmpegCores() float64 { return ratio(s.FFmpeg.TotalCPUSeconds, s.FFmpeg.MediaSeconds) }
+// FFmpegCores is ffmpeg's CPU per second of media, in cores, over the
+// same steady-state window as the mixer's when it has one.
+func (s *Single) FFmpegCores() float64 {
+	if s.FFmpeg.SteadySeconds > 0 {
+		return ratio(s.FFmpeg.SteadyCPUSeconds, s.FFmpeg.SteadySeconds)
+	}
+	return ratio(s.FFmpeg.TotalCPUSeconds, s.FFmpeg.MediaSeconds)
+}
 
 // Step is N live composites of the first scenario at once.
 type Step struct {
