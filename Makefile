@@ -43,10 +43,13 @@ test: test-deps lint unit fuzz
 
 # bench: the issue-6 benchmarks (capacity series, bare-receiver floor,
 # conversion vs ffmpeg and janus-pp-rec); writes bench/RESULTS.md and
-# bench/chart.png, then the packet-path micro-benchmarks.
+# bench/chart.png; the composite benchmark of issue 13 (ars-mixer vs the
+# ffmpeg CLI, composites per box) adds its section to bench/RESULTS.md;
+# then the packet-path micro-benchmarks.
 bench: build
 	$(GO) build -o bin/arsbench ./bench/cmd/arsbench
 	./bin/arsbench run
+	./bin/arsbench mix --mixer bin/ars-mixer
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/...
 
 # bench-quick: a small smoke of the same run (results under bench/out).
@@ -54,6 +57,7 @@ bench-quick: build
 	$(GO) build -o bin/arsbench ./bench/cmd/arsbench
 	./bin/arsbench run --channels 10,50 --duration 3s --media-seconds 20 --conv-reps 2 \
 		--results bench/out/RESULTS-quick.md --chart bench/out/chart-quick.png
+	./bin/arsbench mix --quick --mixer bin/ars-mixer --results bench/out/RESULTS-quick.md
 
 deb:
 	./packaging/debian/build.sh $(VERSION)

@@ -13,6 +13,7 @@ import (
 	"github.com/ars-project/ars/bench/capacity"
 	"github.com/ars-project/ars/bench/convbench"
 	"github.com/ars-project/ars/bench/loadgen"
+	"github.com/ars-project/ars/bench/mixbench"
 	"github.com/ars-project/ars/bench/report"
 )
 
@@ -60,8 +61,15 @@ func (r *results) write() error {
 			md.Notes = append(md.Notes, strings.TrimSpace(string(b)))
 		}
 	}
+	// The composite section (arsbench mix) is a separate run's: keep it.
+	mixSection := mixbench.ReadSection(o.results)
 	if err := report.WriteMarkdown(o.results, md); err != nil {
 		return err
+	}
+	if mixSection != "" {
+		if err := mixbench.WriteSection(o.results, mixSection); err != nil {
+			return err
+		}
 	}
 	h := report.Headlines(in)
 	fmt.Printf("largest channel count with loss <= 0.1%% (generator on schedule): %d\n", h.Channels)
