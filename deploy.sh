@@ -278,6 +278,9 @@ find_binaries() {
 			(cd "$src_dir" && CGO_ENABLED=0 "$go_bin" build -trimpath -buildmode=pie -ldflags "-s -w -X main.version=$version" \
 				-o "$tmp_dir/$cmd" "./cmd/$cmd") || fail "go build ./cmd/$cmd failed"
 		done
+		# ars-mixer links GStreamer (cgo): optional, mixed recordings need it.
+		[ ! -d "$src_dir/cmd/ars-mixer" ] || (cd "$src_dir" && CGO_ENABLED=1 "$go_bin" build -trimpath -ldflags "-s -w -X main.version=$version" \
+			-o "$tmp_dir/ars-mixer" ./cmd/ars-mixer) || say "warning: go build ./cmd/ars-mixer failed (needs libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev pkg-config); mixed recordings disabled"
 		bin_dir=$tmp_dir
 		return
 	fi
@@ -442,6 +445,7 @@ install_files() {
 	local bin=$prefix/bin doc=$prefix/share/doc/ars
 	put_file 0755 root root "$bin_dir/ars" "$bin/ars"
 	put_file 0755 root root "$bin_dir/transcoder" "$bin/transcoder"
+	[ ! -x "$bin_dir/ars-mixer" ] || put_file 0755 root root "$bin_dir/ars-mixer" "$bin/ars-mixer"
 	put_dir 0750 root "$USER_NAME" /etc/ars
 	write_env
 	put_dir 0750 "$USER_NAME" "$USER_NAME" "$STATE_DIR"

@@ -41,6 +41,8 @@ if [ -z "$bin" ]; then
 		(cd "$repo" && CGO_ENABLED=0 GOOS=linux GOARCH=$goarch GOARM=$goarm go build -trimpath -buildmode=pie \
 			-ldflags "-s -w -X main.version=$version" -o "$bin/$cmd" "./cmd/$cmd")
 	done
+	# ars-mixer links GStreamer (cgo); the daemon and transcoder find it next to them.
+	(cd "$repo" && CGO_ENABLED=1 go build -trimpath -ldflags "-s -w -X main.version=$version" -o "$bin/ars-mixer" ./cmd/ars-mixer)
 fi
 
 put() { # put MODE SRC DEST
@@ -48,6 +50,7 @@ put() { # put MODE SRC DEST
 }
 put 0755 "$bin/ars" /usr/bin/ars
 put 0755 "$bin/transcoder" /usr/bin/transcoder
+[ ! -x "$bin/ars-mixer" ] || put 0755 "$bin/ars-mixer" /usr/bin/ars-mixer
 for unit in ars.service ars-transcode.service ars-transcode.timer; do
 	put 0644 "$repo/systemd/$unit" "/usr/lib/systemd/system/$unit"
 done
