@@ -12,7 +12,7 @@ build:
 	CGO_ENABLED=0 $(GO) build -trimpath -buildmode=pie -ldflags '$(LDFLAGS)' -o bin/ars ./cmd/ars
 	CGO_ENABLED=0 $(GO) build -trimpath -buildmode=pie -ldflags '$(LDFLAGS)' -o bin/transcoder ./cmd/transcoder
 	# The compositor links GStreamer (cgo); it runs in its own process.
-	CGO_ENABLED=1 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/ars-mixer ./cmd/ars-mixer
+	CGO_ENABLED=1 $(GO) build -trimpath -buildmode=pie -ldflags '$(LDFLAGS)' -o bin/ars-mixer ./cmd/ars-mixer
 
 # run: the daemon on embedded defaults (recordings under ./recordings).
 run: build

@@ -279,7 +279,7 @@ find_binaries() {
 				-o "$tmp_dir/$cmd" "./cmd/$cmd") || fail "go build ./cmd/$cmd failed"
 		done
 		# ars-mixer links GStreamer (cgo): optional, mixed recordings need it.
-		[ ! -d "$src_dir/cmd/ars-mixer" ] || (cd "$src_dir" && CGO_ENABLED=1 "$go_bin" build -trimpath -ldflags "-s -w -X main.version=$version" \
+		[ ! -d "$src_dir/cmd/ars-mixer" ] || (cd "$src_dir" && CGO_ENABLED=1 "$go_bin" build -trimpath -buildmode=pie -ldflags "-s -w -X main.version=$version" \
 			-o "$tmp_dir/ars-mixer" ./cmd/ars-mixer) || say "warning: go build ./cmd/ars-mixer failed (needs libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev pkg-config); mixed recordings disabled"
 		bin_dir=$tmp_dir
 		return

@@ -42,7 +42,7 @@ if [ -z "$bin" ]; then
 			-ldflags "-s -w -X main.version=$version" -o "$bin/$cmd" "./cmd/$cmd")
 	done
 	# ars-mixer links GStreamer (cgo); the daemon and transcoder find it next to them.
-	(cd "$repo" && CGO_ENABLED=1 go build -trimpath -ldflags "-s -w -X main.version=$version" -o "$bin/ars-mixer" ./cmd/ars-mixer)
+	(cd "$repo" && CGO_ENABLED=1 go build -trimpath -buildmode=pie -ldflags "-s -w -X main.version=$version" -o "$bin/ars-mixer" ./cmd/ars-mixer)
 fi
 
 put() { # put MODE SRC DEST

@@ -106,6 +106,7 @@ type debEntry struct {
 var wantDeb = map[string]debEntry{
 	"./usr/bin/ars":                                  {0o755, "root/root"},
 	"./usr/bin/transcoder":                           {0o755, "root/root"},
+	"./usr/bin/ars-mixer":                            {0o755, "root/root"},
 	"./usr/lib/systemd/system/ars.service":           {0o644, "root/root"},
 	"./usr/lib/systemd/system/ars-transcode.service": {0o644, "root/root"},
 	"./usr/lib/systemd/system/ars-transcode.timer":   {0o644, "root/root"},

@@ -18,6 +18,7 @@ import (
 var wantInstalled = map[string]manifestEntry{
 	"/usr/local/bin/ars":                                         {"f", 0o755, "root:root"},
 	"/usr/local/bin/transcoder":                                  {"f", 0o755, "root:root"},
+	"/usr/local/bin/ars-mixer":                                   {"f", 0o755, "root:root"},
 	"/etc/ars":                                                   {"d", 0o750, "root:ars"},
 	"/etc/ars/ars.env":                                           {"f", 0o640, "root:ars"},
 	"/etc/ars/deploy-manifest":                                   {"f", 0o640, "root:ars"},
