@@ -3,12 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
-	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -27,40 +24,6 @@ func mixerBin(t *testing.T) string {
 		t.Fatalf("build ars-mixer: %v\n%s", err, out)
 	}
 	return bin
-}
-
-// rgbAt decodes the frame shown at `at` as rgb24.
-func rgbAt(t *testing.T, path string, at time.Duration, w, h int) []byte {
-	t.Helper()
-	out, err := exec.Command("ffmpeg", "-v", "error", "-ss", strconv.FormatFloat(at.Seconds(), 'f', 3, 64), "-i", path,
-		"-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24", "-").Output()
-	if err != nil || len(out) != w*h*3 {
-		t.Fatalf("frame at %v: %v (%d bytes)", at, err, len(out))
-	}
-	return out
-}
-
-// toneEnergy is the mean Goertzel power of hz in the decoded mono audio
-// between from and to.
-func toneEnergy(pcm []int16, hz float64, from, to time.Duration) float64 {
-	a, b := int(from.Seconds()*48000), min(int(to.Seconds()*48000), len(pcm))
-	const n = 4800
-	var sum float64
-	var blocks int
-	for s := a; s+n <= b; s += n {
-		k := 2 * math.Cos(2*math.Pi*hz/48000)
-		var s1, s2 float64
-		for _, v := range pcm[s : s+n] {
-			s0 := float64(v)/32768 + k*s1 - s2
-			s2, s1 = s1, s0
-		}
-		sum += (s1*s1 + s2*s2 - k*s1*s2) / n / n
-		blocks++
-	}
-	if blocks == 0 {
-		return 0
-	}
-	return sum / float64(blocks)
 }
 
 // TestMixDirectory composes a finished two-person recording (red with
@@ -122,18 +85,13 @@ func TestMixDirectory(t *testing.T) {
 		{2 * time.Second, w / 4, redC}, {2 * time.Second, 3 * w / 4, blueC},
 		{3600 * time.Millisecond, 3 * w / 4, redC},
 	} {
-		if px := at(rgbAt(t, mp4, tc.at, w, h), tc.x, h/2); !near(px, tc.want) {
+		if px := at(testmedia.RGBFrameAt(t, mp4, tc.at, w, h), tc.x, h/2); !near(px, tc.want) {
 			t.Errorf("at %v x %d: %v, want %v", tc.at, tc.x, px, tc.want)
 		}
 	}
 	_ = green
-	raw, err := exec.Command("ffmpeg", "-v", "error", "-i", mp4, "-f", "s16le", "-ac", "1", "-ar", "48000", "-").Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	pcm := make([]int16, len(raw)/2)
-	_ = binary.Read(bytes.NewReader(raw), binary.LittleEndian, pcm)
-	empty := toneEnergy(pcm, 2500, 0, 4*time.Second)
+	pcm := testmedia.DecodeMono(t, "-i", mp4)
+	empty := testmedia.ToneEnergy(pcm, 2500, 0, 4*time.Second)
 	for _, tc := range []struct {
 		hz       float64
 		from, to time.Duration
@@ -143,7 +101,7 @@ func TestMixDirectory(t *testing.T) {
 		{1000, 1300 * time.Millisecond, 2700 * time.Millisecond, true},
 		{1000, 3300 * time.Millisecond, 3900 * time.Millisecond, false},
 	} {
-		e := toneEnergy(pcm, tc.hz, tc.from, tc.to)
+		e := testmedia.ToneEnergy(pcm, tc.hz, tc.from, tc.to)
 		if heard := e > 100*empty && e > 1e-6; heard != tc.heard {
 			t.Errorf("%v Hz %v-%v: energy %.3g (empty band %.3g), heard %v, want %v", tc.hz, tc.from, tc.to, e, empty, heard, tc.heard)
 		}

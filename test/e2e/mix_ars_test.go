@@ -1,12 +1,9 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
-	"encoding/binary"
 	"fmt"
 	"io"
-	"math"
 	"net/http"
 	"os"
 	"os/exec"
@@ -16,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ars-project/ars/internal/testmedia"
 )
 
 // sendColour runs ffmpeg sending a solid colour and a tone as H.264 and
@@ -35,51 +34,6 @@ func sendColour(ctx context.Context, port int, videoSSRC, audioSSRC uint32, seco
 	cmd := exec.CommandContext(ctx, "ffmpeg", args...)
 	cmd.Stdout = io.Discard
 	return cmd
-}
-
-// rgbFrame decodes the frame shown at `at` seconds as rgb24.
-func rgbFrame(t *testing.T, path string, at float64, w, h int) []byte {
-	t.Helper()
-	out, err := exec.Command("ffmpeg", "-v", "error", "-ss", strconv.FormatFloat(at, 'f', 3, 64), "-i", path,
-		"-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24", "-").Output()
-	if err != nil || len(out) != w*h*3 {
-		t.Fatalf("frame at %.1f s of %s: %v (%d bytes)", at, path, err, len(out))
-	}
-	return out
-}
-
-// goertzel is the mean power of hz in mono 48 kHz pcm between from and to
-// seconds.
-func goertzel(pcm []int16, hz, from, to float64) float64 {
-	a, b := int(from*48000), min(int(to*48000), len(pcm))
-	const n = 4800
-	var sum float64
-	var blocks int
-	for s := a; s+n <= b; s += n {
-		k := 2 * math.Cos(2*math.Pi*hz/48000)
-		var s1, s2 float64
-		for _, v := range pcm[s : s+n] {
-			s0 := float64(v)/32768 + k*s1 - s2
-			s2, s1 = s1, s0
-		}
-		sum += (s1*s1 + s2*s2 - k*s1*s2) / n / n
-		blocks++
-	}
-	if blocks == 0 {
-		return 0
-	}
-	return sum / float64(blocks)
-}
-
-func decodeMono(t *testing.T, path string) []int16 {
-	t.Helper()
-	raw, err := exec.Command("ffmpeg", "-v", "error", "-i", path, "-f", "s16le", "-ac", "1", "-ar", "48000", "-").Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	pcm := make([]int16, len(raw)/2)
-	_ = binary.Read(bytes.NewReader(raw), binary.LittleEndian, pcm)
-	return pcm
 }
 
 func nearColour(px []byte, c [3]int) bool {
@@ -193,7 +147,7 @@ type stopAnswerMix struct {
 func checkSideBySide(t *testing.T, path string, at float64, tones bool) {
 	t.Helper()
 	const w, h = 640, 360
-	img := rgbFrame(t, path, at, w, h)
+	img := testmedia.RGBFrameAt(t, path, time.Duration(at*float64(time.Second)), w, h)
 	px := func(x, y int) []byte { return img[(y*w+x)*3 : (y*w+x)*3+3] }
 	if l, r := px(w/4, h/2), px(3*w/4, h/2); !nearColour(l, [3]int{255, 0, 0}) || !nearColour(r, [3]int{0, 0, 255}) {
 		t.Fatalf("%s at %.1f s: left %v right %v, want red and blue", filepath.Base(path), at, l, r)
@@ -201,11 +155,11 @@ func checkSideBySide(t *testing.T, path string, at float64, tones bool) {
 	if !tones {
 		return
 	}
-	pcm := decodeMono(t, path)
+	pcm := testmedia.DecodeMono(t, "-i", path)
 	end := float64(len(pcm)) / 48000
-	empty := goertzel(pcm, 2500, 0.5, end-0.5)
+	empty := testmedia.ToneEnergy(pcm, 2500, 500*time.Millisecond, time.Duration((end-0.5)*float64(time.Second)))
 	for _, hz := range []float64{440, 1000} {
-		if e := goertzel(pcm, hz, 0.5, end-0.5); e < 100*empty || e < 1e-6 {
+		if e := testmedia.ToneEnergy(pcm, hz, 500*time.Millisecond, time.Duration((end-0.5)*float64(time.Second))); e < 100*empty || e < 1e-6 {
 			t.Fatalf("%s: %v Hz energy %.3g, empty band %.3g", filepath.Base(path), hz, e, empty)
 		}
 	}
