@@ -104,7 +104,23 @@ func Run(ctx context.Context, in io.Reader, out io.Writer, log *slog.Logger) err
 			base = now
 		}
 		m.offset = cfg.OriginMonotonic - base
-		m.pipe.SetBaseTime(gst.ClockTime(base + int64(cfg.DelayMs)*1e6))
+		start := base + int64(cfg.DelayMs)*1e6
+		m.pipe.SetBaseTime(gst.ClockTime(start))
+		// The canvas sources (the live silent audio above all) stamp
+		// their first buffer with clock - base time: before the base time
+		// that is negative, wraps as an unsigned ClockTime, and moves
+		// audiomixer's output ~2^64 ns ahead, so it drops every
+		// participant's sound as "before the output offset" (the live
+		// composite without its sound). Start playing only once the base
+		// time has passed: the first DelayMs of input waits in the pipe.
+		if d := time.Duration(start - monotonicNow()); d > 0 {
+			t := time.NewTimer(d)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+			}
+		}
 		if d := int64(clk.GetTime()) - monotonicNow(); d > 5e6 || d < -5e6 {
 			return o.fail(fmt.Errorf("%w: the pipeline clock is %d ns off CLOCK_MONOTONIC", ErrPipeline, d))
 		}
