@@ -30,9 +30,11 @@
 //     cells each 1/4 of the canvas width and height; with 5-8 one column
 //     of 8 cells 1/8 of the canvas; with 9-16 two columns of 8 (Agora:
 //     "up to two columns of small regions with eight regions per
-//     column"). The large window takes the rest of the width, full
-//     height. Nothing overlaps.
-//   - Custom (3): each Region places the participant with its UID.
+//     column"). The large window (Z 0) takes the rest of the width,
+//     full height; the small ones are Z 1. Nothing overlaps.
+//   - Custom (3): each Region places the participant with its UID, at
+//     Z = the region's index (later regions above earlier ones); regions
+//     for absent UIDs and participants without a region give no window.
 //
 // Everyone present gets a window, with or without video: Agora keeps an
 // audio-only user's region, and the mixer shows the canvas where a source

@@ -212,7 +212,7 @@ func vertical(cfg Config, big Participant, others []Participant) []mixproto.Wind
 		if x1 <= x0 || y1 <= y0 {
 			continue
 		}
-		ws = append(ws, window(p, x0, y0, x1, y1, 0))
+		ws = append(ws, window(p, x0, y0, x1, y1, 1))
 	}
 	return ws
 }
