@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/ars-project/ars/internal/layout"
 )
 
 func TestCheckStart(t *testing.T) {
@@ -139,6 +141,7 @@ func TestUIDFilter(t *testing.T) {
 func FuzzCheckStart(f *testing.F) {
 	f.Add([]byte(`{"cname":"c","uid":"1","clientRequest":{"recordingConfig":{"subscribeAudioUids":["#allstream#"]},"storageConfig":{"vendor":11,"bucket":"abc","accessKey":"a","secretKey":"b","extensionParams":{"endpoint":"http://h:1"}}}}`))
 	f.Add([]byte(`{"clientRequest":{}}`))
+	f.Add([]byte(`{"cname":"c","uid":"1","clientRequest":{"recordingConfig":{"audioProfile":1,"transcodingConfig":{"width":640,"height":360,"fps":15,"bitrate":500,"mixedVideoLayout":3,"backgroundColor":"#102030","layoutConfig":[{"uid":"2","x_axis":0.1,"y_axis":0.1,"width":0.5,"height":0.5,"alpha":0.5,"render_mode":1},{"x_axis":0,"y_axis":0,"width":1,"height":1}]}},"storageConfig":{"vendor":100,"bucket":"abc"}}}`))
 	s := &Service{cfg: Config{LocalDir: "/srv/local"}}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var req startRequest
@@ -165,3 +168,27 @@ func FuzzCheckStart(f *testing.F) {
 }
 
 func sprintf(format string, a ...any) string { return fmt.Sprintf(format, a...) }
+
+// FuzzUpdateLayout: any updateLayout body is refused cleanly or gives a
+// layout that lays out inside the canvas.
+func FuzzUpdateLayout(f *testing.F) {
+	f.Add([]byte(`{"cname":"c","uid":"1","clientRequest":{"mixedVideoLayout":3,"backgroundColor":"#FF0000","layoutConfig":[{"uid":"22","x_axis":0.1,"y_axis":0.1,"width":0.1,"height":0.1,"alpha":1,"render_mode":1}]}}`))
+	f.Add([]byte(`{"cname":"c","uid":"1","clientRequest":{"mixedVideoLayout":2,"maxResolutionUid":"5"}}`))
+	f.Add([]byte(`{"clientRequest":{"layoutConfig":[{"x_axis":1e308,"width":-1}]}}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var req updateLayoutRequest
+		if json.Unmarshal(b, &req) != nil || req.ClientRequest == nil {
+			return
+		}
+		cfg, e := checkLayout("clientRequest.", req.ClientRequest, 640, 360)
+		if e != nil {
+			return
+		}
+		ps := []layout.Participant{{UID: "5", Source: 1, Video: true}, {UID: "22", Source: 2, Video: true}, {UID: "7", Source: 3}}
+		for _, w := range layout.Compute(cfg, ps).Windows {
+			if w.X < 0 || w.Y < 0 || w.W <= 0 || w.H <= 0 || w.X+w.W > 640 || w.Y+w.H > 360 || w.Alpha < 0 || w.Alpha > 1 {
+				t.Fatalf("window %+v outside the canvas or alpha", w)
+			}
+		}
+	})
+}

@@ -221,9 +221,23 @@ func vertical(cfg Config, big Participant, others []Participant) []mixproto.Wind
 // later regions are drawn above earlier ones.
 func custom(cfg Config, present []Participant) []mixproto.Window {
 	byUID := make(map[string]Participant, len(present))
+	named := make(map[string]bool, len(cfg.Regions))
 	for _, p := range present {
 		if _, dup := byUID[p.UID]; !dup {
 			byUID[p.UID] = p
+		}
+	}
+	for _, r := range cfg.Regions {
+		if r.UID != "" {
+			named[r.UID] = true
+		}
+	}
+	// Regions without a uid take, in join order, the participants no
+	// region names (Agora: "matched in the order users join").
+	var unnamed []Participant
+	for _, p := range present {
+		if !named[p.UID] {
+			unnamed = append(unnamed, p)
 		}
 	}
 	used := make(map[string]bool)
@@ -232,16 +246,24 @@ func custom(cfg Config, present []Participant) []mixproto.Window {
 		if len(ws) == mixproto.MaxWindows {
 			break
 		}
-		p, ok := byUID[r.UID]
-		if r.UID == "" || !ok || used[r.UID] {
-			continue
+		var p Participant
+		if r.UID == "" {
+			if len(unnamed) == 0 {
+				continue
+			}
+			p, unnamed = unnamed[0], unnamed[1:]
+		} else {
+			var ok bool
+			if p, ok = byUID[r.UID]; !ok || used[r.UID] {
+				continue
+			}
 		}
 		x0, y0 := edge(r.X, cfg.Width), edge(r.Y, cfg.Height)
 		x1, y1 := edge(r.X+r.W, cfg.Width), edge(r.Y+r.H, cfg.Height)
 		if x1 <= x0 || y1 <= y0 {
 			continue // nothing left of it inside the canvas
 		}
-		used[r.UID] = true
+		used[p.UID] = true
 		w := window(p, x0, y0, x1, y1, min(i, 100))
 		if r.Alpha > 0 && r.Alpha <= 1 {
 			w.Alpha = r.Alpha

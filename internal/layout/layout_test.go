@@ -192,6 +192,25 @@ func TestCustom(t *testing.T) {
 	}
 }
 
+// TestCustomByJoinOrder: regions without a uid take the participants no
+// region names, in join order.
+func TestCustomByJoinOrder(t *testing.T) {
+	cfg := Config{Width: 640, Height: 360, Mode: Custom, Regions: []Region{
+		{X: 0, Y: 0, W: 0.5, H: 1},
+		{UID: "100", X: 0.5, Y: 0, W: 0.5, H: 0.5},
+		{X: 0.5, Y: 0.5, W: 0.5, H: 0.5},
+		{X: 0, Y: 0, W: 0.1, H: 0.1}, // nobody left for it
+	}}
+	l := Compute(cfg, people(3)) // 100, 101, 102 in join order
+	got := []uint32{}
+	for _, w := range l.Windows {
+		got = append(got, w.Source)
+	}
+	if len(got) != 3 || got[0] != 2 || got[1] != 1 || got[2] != 3 {
+		t.Fatalf("sources %v (windows %+v), want 101 left, 100 top right, 102 bottom right", got, l.Windows)
+	}
+}
+
 func TestEmpty(t *testing.T) {
 	for _, m := range []Mode{Floating, BestFit, Vertical, Custom} {
 		l := Compute(Config{Width: 640, Height: 360, Mode: m, Background: 7}, nil)
