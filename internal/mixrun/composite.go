@@ -97,7 +97,27 @@ type Composite struct {
 	mp4Next  int
 	finished chan struct{}
 	final    error
+
+	// delayQ holds the layout changes and leaves of a live composite for
+	// Config.DelayMs: its output runs that far behind its inputs, so a
+	// change applied on arrival would show before the media it belongs
+	// with (a window re-flowing before the leaver's last frames, an
+	// updateLayout showing before the call). nil: applied at once.
+	delayQ    chan delayed
+	delay     time.Duration
+	flush     chan struct{}
+	delayDone chan struct{}
 }
+
+// delayed is a control frame waiting for its time.
+type delayed struct {
+	due time.Time
+	f   frame
+}
+
+// delayQueueLen bounds the control frames waiting; past it they apply at
+// once (early rather than lost).
+const delayQueueLen = 1024
 
 // New prepares a composite; Start runs it.
 func New(cfg mixproto.Config, opts ...Option) (*Composite, error) {
@@ -127,7 +147,70 @@ func New(cfg mixproto.Config, opts ...Option) (*Composite, error) {
 func (c *Composite) Start() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.cfg.Live && c.cfg.DelayMs > 0 && c.delayQ == nil {
+		c.delay = time.Duration(c.cfg.DelayMs) * time.Millisecond
+		c.delayQ = make(chan delayed, delayQueueLen)
+		c.flush = make(chan struct{})
+		c.delayDone = make(chan struct{})
+		go c.delayLoop(c.delayQ)
+	}
 	return c.spawnLocked()
+}
+
+// later queues a control frame that belongs with the media arriving now:
+// the live output reaches that media DelayMs from now.
+func (c *Composite) later(f frame) {
+	c.mu.Lock()
+	if c.delayQ != nil {
+		select {
+		case c.delayQ <- delayed{due: time.Now().Add(c.delay), f: f}:
+			c.mu.Unlock()
+			return
+		default:
+		}
+	}
+	c.mu.Unlock()
+	c.apply(f)
+}
+
+func (c *Composite) delayLoop(q <-chan delayed) {
+	defer close(c.delayDone)
+	for d := range q {
+		if wait := time.Until(d.due); wait > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-t.C:
+			case <-c.flush:
+				t.Stop()
+			}
+		}
+		c.apply(d.f)
+	}
+}
+
+// apply sends a control frame now; a layout becomes the one a restarted
+// mixer starts with.
+func (c *Composite) apply(f frame) {
+	if l, ok := f.body.(mixproto.Layout); ok {
+		c.mu.Lock()
+		c.layout = l
+		c.mu.Unlock()
+	}
+	c.send(f)
+}
+
+// flushDelayed applies every waiting control frame now (the end).
+func (c *Composite) flushDelayed() {
+	c.mu.Lock()
+	q := c.delayQ
+	c.delayQ = nil
+	c.mu.Unlock()
+	if q == nil {
+		return
+	}
+	close(q)
+	close(c.flush)
+	<-c.delayDone
 }
 
 func (c *Composite) spawnLocked() error {
@@ -348,15 +431,13 @@ func (c *Composite) Leave(id uint32) {
 		}
 	}
 	c.mu.Unlock()
-	c.send(frame{t: mixproto.TypeLeave, body: mixproto.Leave{ID: id}})
+	c.later(frame{t: mixproto.TypeLeave, body: mixproto.Leave{ID: id}})
 }
 
-// SetLayout replaces the layout.
+// SetLayout replaces the layout. A live composite applies it Config.DelayMs
+// later, when its output reaches the media arriving now.
 func (c *Composite) SetLayout(l mixproto.Layout) {
-	c.mu.Lock()
-	c.layout = l
-	c.mu.Unlock()
-	c.send(frame{t: mixproto.TypeLayout, body: l})
+	c.later(frame{t: mixproto.TypeLayout, body: l})
 }
 
 // Video hands on one access unit (copied). A live composite never blocks:
@@ -413,6 +494,7 @@ func (c *Composite) media(f frame) {
 // When ctx ends first, the mixer is asked to stop (SIGTERM) and then
 // killed.
 func (c *Composite) Close(ctx context.Context) error {
+	c.flushDelayed()
 	c.mu.Lock()
 	if c.closing {
 		c.mu.Unlock()
