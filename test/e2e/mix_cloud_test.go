@@ -1,0 +1,447 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ars-project/ars/internal/testmedia"
+)
+
+// Cloud Recording, mode mix (Agora's composite recording), end to end:
+// real ffmpeg senders (each a solid colour and its own sine tone) into a
+// daemon driven with the official Go client's request bodies; the
+// composite is judged by decoding it: pixels at window centres, tone
+// band energies.
+
+var (
+	redTone  = tone{"red", 440}
+	blueTone = tone{"blue", 1000}
+)
+
+// TestCloudMixDefaultLayout records two senders with the official Go
+// client's mix start body (its README's: channelType 1, audioProfile 2,
+// the uids listed) and a best-fit 640x360 canvas: the HLS composite
+// decodes silently, is H.264 + AAC stereo, lasts as long as the
+// recording, and shows red on the left, blue on the right, with both
+// tones.
+func TestCloudMixDefaultLayout(t *testing.T) {
+	requireFFmpeg(t)
+	const (
+		cname = "mixdefault"
+		w, h  = 640, 360
+		secs  = 8.0
+	)
+	localDir := t.TempDir()
+	d := mixDaemon(t, localDir)
+	m := newMixRec(t, d, localDir, cname)
+	body := m.body(&mixTranscodingConfig{Width: w, Height: h, FPS: 15, BitRate: 500, MixedVideoLayout: 1, BackgroundColor: "#000000"})
+	rc := body.ClientRequest.RecordingConfig
+	rc.ChannelType, rc.AudioProfile = 1, 2
+	rc.SubscribeAudioUIDs, rc.SubscribeVideoUIDs = []string{"41", "42"}, []string{"41", "42"}
+	m.start(body)
+
+	st, q := m.query()
+	if s, ok := q.fileString(); st != http.StatusOK || q.ServerResponse.FileListMode != "string" || !ok || q.ServerResponse.Status != 5 {
+		t.Errorf("query: %d %+v (fileList %s %q)", st, q, q.ServerResponse.FileList, s)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	a := sendColourAs(t, ctx, d, cname, 41, "red", 440, secs)
+	b := sendColourAs(t, ctx, d, cname, 42, "blue", 1000, secs)
+	a.wait(t)
+	b.wait(t)
+	waitFor(t, "query naming the playlist", 5*time.Second, func() bool {
+		_, q := m.query()
+		s, _ := q.fileString()
+		return s == "mix/"+m.sid+"_"+cname+".m3u8"
+	})
+	stopAt := time.Now()
+	stopped := m.stop()
+	if mode := stopped.ServerResponse.FileListMode; mode != "string" {
+		t.Errorf("stop: fileListMode %q, want string (HLS only)", mode)
+	}
+	playlist := m.local(stopped.playlist())
+	decodeSilently(t, playlist)
+	_, audio := checkAVStreams(t, playlist, w, h)
+	if audio.Channels != 2 || audio.SampleRate != "48000" {
+		t.Errorf("audioProfile 2 is 48 kHz stereo; the composite's audio is %+v", audio)
+	}
+	tl := m.timeline(playlist)
+	recorded := stopAt.Sub(m.started).Seconds()
+	t.Logf("composite %.3f s, recording (start answer to stop request) %.3f s, %d segments", tl.seconds, recorded, len(tl.segments))
+	if math.Abs(tl.seconds-recorded) > 1 {
+		t.Errorf("the composite lasts %.2f s, the recording %.2f s", tl.seconds, recorded)
+	}
+
+	const fps = 5
+	frames := compositeFrames(t, playlist, w, h, fps)
+	mid := tl.at(a.began) + secs/2
+	checkSpots(t, "best fit, two people", frames, fps, w, mid, []spot{
+		{"left", w / 4, h / 2, red}, {"right", 3 * w / 4, h / 2, blue}})
+	pcm := testmedia.DecodeMono(t, "-i", playlist)
+	checkTones(t, "both senders", pcm, tl.at(a.began)+1, tl.at(a.began)+secs-1, []tone{redTone, blueTone}, nil)
+}
+
+// TestCloudMixUpdateLayout starts floating (layout 0: the first to join
+// fills the canvas, the second is a small window bottom left), switches
+// to a custom layout (3) with the two swapped into quarters on a green
+// background, then to a custom layout of only the red sender without a
+// background colour (every call replaces the whole layout: the
+// background goes back to black). Each shows within ~1 s; invalid
+// updateLayout bodies are refused with 400 and leave the layout alone;
+// updateLayout in individual mode is refused.
+func TestCloudMixUpdateLayout(t *testing.T) {
+	requireFFmpeg(t)
+	const (
+		cname = "mixlayout"
+		w, h  = 320, 240
+		secs  = 10.0
+	)
+	localDir := t.TempDir()
+	d := mixDaemon(t, localDir)
+	m := newMixRec(t, d, localDir, cname)
+	m.start(m.body(&mixTranscodingConfig{Width: w, Height: h, FPS: 15, BitRate: 400, MixedVideoLayout: 0}))
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	a := sendColourAs(t, ctx, d, cname, 51, "red", 440, secs)
+	b := sendColourAs(t, ctx, d, cname, 52, "blue", 1000, secs)
+	t0 := a.began
+
+	sleepUntil(t0, 3500*time.Millisecond)
+	custom := &updateLayoutBody{Cname: cname, Uid: recorderUID, ClientRequest: &updateLayoutClientRequest{
+		MixedVideoLayout: 3, BackgroundColor: "#00FF00", LayoutConfig: []updateLayoutConfig{
+			{UID: "52", XAxis: 0, YAxis: 0, Width: 0.5, Height: 0.5, Alpha: 1},
+			{UID: "51", XAxis: 0.5, YAxis: 0.5, Width: 0.5, Height: 0.5, Alpha: 1},
+		}}}
+	call1 := time.Now()
+	if st, e := m.updateLayout(custom.ClientRequest); st != http.StatusOK {
+		t.Fatalf("updateLayout to custom: %d %+v", st, e)
+	}
+
+	// Invalid bodies: refused, and the layout stays.
+	for _, bad := range []struct {
+		name string
+		cr   any
+	}{
+		{"mixedVideoLayout 7", map[string]any{"mixedVideoLayout": 7}},
+		{"backgroundColor green", map[string]any{"mixedVideoLayout": 3, "backgroundColor": "green"}},
+		{"x_axis 1.5", map[string]any{"mixedVideoLayout": 3, "layoutConfig": []map[string]any{
+			{"uid": "51", "x_axis": 1.5, "y_axis": 0, "width": 0.5, "height": 0.5, "alpha": 1, "render_mode": 0}}}},
+		{"width -0.2", map[string]any{"mixedVideoLayout": 3, "layoutConfig": []map[string]any{
+			{"uid": "51", "x_axis": 0, "y_axis": 0, "width": -0.2, "height": 0.5, "alpha": 1, "render_mode": 0}}}},
+		{"18 regions", map[string]any{"mixedVideoLayout": 3, "layoutConfig": regions(18)}},
+		{"uid ab", map[string]any{"mixedVideoLayout": 3, "layoutConfig": []map[string]any{
+			{"uid": "ab", "x_axis": 0, "y_axis": 0, "width": 0.5, "height": 0.5, "alpha": 1, "render_mode": 0}}}},
+		{"layoutConfig a string", map[string]any{"mixedVideoLayout": 3, "layoutConfig": "all"}},
+		{"backgroundImage", map[string]any{"mixedVideoLayout": 1, "backgroundImage": "http://127.0.0.1:1/bg.jpg"}},
+	} {
+		if st, e := m.updateLayout(bad.cr); st != http.StatusBadRequest || e.Code == 0 {
+			t.Errorf("updateLayout with %s: %d %+v, want 400 and a code", bad.name, st, e)
+		} else {
+			t.Logf("updateLayout with %s: %d code %d %q", bad.name, st, e.Code, e.Reason)
+		}
+	}
+
+	sleepUntil(t0, 7*time.Second)
+	call2 := time.Now()
+	if st, e := m.updateLayout(&updateLayoutClientRequest{MixedVideoLayout: 3, LayoutConfig: []updateLayoutConfig{
+		{UID: "51", XAxis: 0, YAxis: 0, Width: 0.5, Height: 0.5, Alpha: 1},
+	}}); st != http.StatusOK {
+		t.Fatalf("updateLayout to red alone: %d %+v", st, e)
+	}
+
+	// updateLayout of an individual recording: refused.
+	ind := newAgoraClient(t, d, appID)
+	_, acq := ind.acquire("mixlayoutind", recorderUID)
+	st, started := ind.start(acq.ResourceId, "individual", individualStart(d.key("media", "mixlayoutind", 527841), "mixlayoutind", nil, mixBucket, false))
+	if st != http.StatusOK {
+		t.Fatalf("individual start: %d %+v", st, started)
+	}
+	var e errAnswer
+	if st := ind.do("POST", "/resourceid/"+acq.ResourceId+"/sid/"+started.Sid+"/mode/individual/updateLayout",
+		&updateLayoutBody{Cname: "mixlayoutind", Uid: recorderUID, ClientRequest: custom.ClientRequest}, &e); st < 400 || st > 499 || e.Code == 0 {
+		t.Errorf("updateLayout in individual mode: %d %+v, want a 4xx refusal with a code", st, e)
+	} else {
+		t.Logf("updateLayout in individual mode: %d code %d %q", st, e.Code, e.Reason)
+	}
+
+	a.wait(t)
+	b.wait(t)
+	stopped := m.stop()
+	playlist := m.local(stopped.playlist())
+	decodeSilently(t, playlist)
+	checkAVStreams(t, playlist, w, h)
+	tl := m.timeline(playlist)
+
+	const fps = 10
+	frames := compositeFrames(t, playlist, w, h, fps)
+	floating := []spot{{"big", w / 2, h / 3, red}, {"small bottom left", w * 13 / 100, h * 87 / 100, blue}}
+	quarters := []spot{{"top left", w / 4, h / 4, blue}, {"bottom right", 3 * w / 4, 3 * h / 4, red},
+		{"top right", 3 * w / 4, h / 4, green}, {"bottom left", w / 4, 3 * h / 4, green}}
+	redAlone := []spot{{"top left", w / 4, h / 4, red}, {"bottom right", 3 * w / 4, 3 * h / 4, black},
+		{"top right", 3 * w / 4, h / 4, black}, {"bottom left", w / 4, 3 * h / 4, black}}
+
+	c1, c2 := tl.at(call1), tl.at(call2)
+	checkSpots(t, "floating, before updateLayout", frames, fps, w, c1-0.7, floating)
+	checkSpots(t, "custom quarters on green, 1.5 s after updateLayout", frames, fps, w, c1+1.5, quarters)
+	// After the refused calls (all within a few hundred ms of the valid
+	// one), the layout is still the valid one.
+	checkSpots(t, "custom quarters, after the refused calls", frames, fps, w, c2-0.5, quarters)
+	checkSpots(t, "red alone on black, 1.5 s after the second updateLayout", frames, fps, w, c2+1.5, redAlone)
+	for i, sw := range []struct {
+		at    float64
+		spots []spot
+	}{{c1, quarters}, {c2, redAlone}} {
+		if got := firstMatch(frames, fps, w, sw.at-0.5, sw.spots); got < 0 {
+			t.Errorf("updateLayout %d never shows", i+1)
+		} else {
+			t.Logf("updateLayout %d shows %.0f ms after the call (frames every %d ms)", i+1, (got-sw.at)*1000, 1000/fps)
+		}
+	}
+}
+
+// regions is n valid layoutConfig entries (uids 1..n).
+func regions(n int) []map[string]any {
+	var out []map[string]any
+	for i := range n {
+		out = append(out, map[string]any{"uid": fmt.Sprint(i + 1), "x_axis": 0, "y_axis": 0, "width": 0.1, "height": 0.1, "alpha": 1, "render_mode": 0})
+	}
+	return out
+}
+
+// TestCloudMixJoinLeave: best fit on a green canvas. Red joins first
+// (the whole canvas is red), blue joins 3 s later (red left, blue right),
+// red leaves (blue fills the canvas, red's tone is gone), blue leaves
+// (the background, silence) before the stop.
+func TestCloudMixJoinLeave(t *testing.T) {
+	requireFFmpeg(t)
+	const (
+		cname = "mixjoin"
+		w, h  = 320, 240
+	)
+	localDir := t.TempDir()
+	d := mixDaemon(t, localDir)
+	m := newMixRec(t, d, localDir, cname)
+	m.start(m.body(&mixTranscodingConfig{Width: w, Height: h, FPS: 15, BitRate: 400, MixedVideoLayout: 1, BackgroundColor: "#00FF00"}))
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	a := sendColourAs(t, ctx, d, cname, 61, "red", 440, 6)
+	t0 := a.began
+	sleepUntil(t0, 3*time.Second)
+	b := sendColourAs(t, ctx, d, cname, 62, "blue", 1000, 6)
+	a.wait(t)
+	aLeft := a.leave(t, d)
+	b.wait(t)
+	bLeft := b.leave(t, d)
+	sleepUntil(bLeft, 2500*time.Millisecond)
+	stopped := m.stop()
+	playlist := m.local(stopped.playlist())
+	decodeSilently(t, playlist)
+	checkAVStreams(t, playlist, w, h)
+	tl := m.timeline(playlist)
+	t.Logf("red sent from %.2f s, blue joined at %.2f s, red left at %.2f s, blue at %.2f s; the composite lasts %.2f s",
+		tl.at(t0), tl.at(b.began), tl.at(aLeft), tl.at(bLeft), tl.seconds)
+
+	const fps = 5
+	frames := compositeFrames(t, playlist, w, h, fps)
+	alone := func(c rgb) []spot {
+		return []spot{{"left", w / 4, h / 2, c}, {"centre", w / 2, h / 2, c}, {"right", 3 * w / 4, h / 2, c}}
+	}
+	checkSpots(t, "red alone", frames, fps, w, tl.at(t0)+2, alone(red))
+	checkSpots(t, "red and blue", frames, fps, w, tl.at(b.began)+1.8, []spot{{"left", w / 4, h / 2, red}, {"right", 3 * w / 4, h / 2, blue}})
+	checkSpots(t, "blue alone after red left", frames, fps, w, tl.at(aLeft)+1.2, alone(blue))
+	checkSpots(t, "the background after everyone left", frames, fps, w, tl.at(bLeft)+1.2, alone(green))
+
+	pcm := testmedia.DecodeMono(t, "-i", playlist)
+	checkTones(t, "red alone", pcm, tl.at(t0)+0.5, tl.at(b.began)-0.2, []tone{redTone}, []tone{blueTone})
+	checkTones(t, "both", pcm, tl.at(b.began)+0.8, tl.at(aLeft)-0.8, []tone{redTone, blueTone}, nil)
+	checkTones(t, "after red left", pcm, tl.at(aLeft)+0.5, tl.at(bLeft)-0.8, []tone{blueTone}, []tone{redTone})
+	checkTones(t, "after everyone left", pcm, tl.at(bLeft)+0.5, tl.seconds-0.2, nil, []tone{redTone, blueTone})
+}
+
+// TestCloudMixMP4 asks for HLS and MP4: query and stop answer
+// fileListMode "json" with Agora's mix entries, and the `_0.mp4` is a
+// composite of both senders.
+func TestCloudMixMP4(t *testing.T) {
+	requireFFmpeg(t)
+	const (
+		cname = "mixmp4"
+		w, h  = 320, 240
+		secs  = 6.0
+	)
+	localDir := t.TempDir()
+	d := mixDaemon(t, localDir)
+	m := newMixRec(t, d, localDir, cname)
+	m.start(m.body(&mixTranscodingConfig{Width: w, Height: h, FPS: 15, BitRate: 400, MixedVideoLayout: 1}, "hls", "mp4"))
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	a := sendColourAs(t, ctx, d, cname, 71, "red", 440, secs)
+	b := sendColourAs(t, ctx, d, cname, 72, "blue", 1000, secs)
+	waitFor(t, "query listing the playlist", 10*time.Second, func() bool {
+		st, q := m.query()
+		list, ok := q.files()
+		return st == http.StatusOK && q.ServerResponse.FileListMode == "json" && ok && q.playlist() != "" && len(list) > 0
+	})
+	_, q := m.query()
+	t.Logf("query while recording: %s", q.ServerResponse.FileList)
+	a.wait(t)
+	b.wait(t)
+	stopped := m.stop()
+	list, ok := stopped.files()
+	if !ok || stopped.ServerResponse.FileListMode != "json" {
+		t.Fatalf("stop: fileListMode %q fileList %s, want json", stopped.ServerResponse.FileListMode, stopped.ServerResponse.FileList)
+	}
+	t.Logf("stop: %s", stopped.ServerResponse.FileList)
+	want := map[string]bool{"mix/" + m.sid + "_" + cname + ".m3u8": false, "mix/" + m.sid + "_" + cname + "_0.mp4": false}
+	for _, f := range list {
+		if _, ok := want[f.FileName]; ok {
+			want[f.FileName] = true
+		} else if !strings.HasPrefix(f.FileName, "mix/"+m.sid+"_"+cname+"_") || !strings.HasSuffix(f.FileName, ".mp4") {
+			t.Errorf("unexpected file %q", f.FileName)
+		}
+		if f.TrackType != "audio_and_video" || f.Uid != "0" || !f.MixedAllUser || !f.IsPlayable || f.SliceStartTime < m.started.Add(-5*time.Second).UnixMilli() {
+			t.Errorf("file list entry %+v, want trackType audio_and_video, uid \"0\", mixedAllUser, isPlayable, sliceStartTime", f)
+		}
+	}
+	for name, seen := range want {
+		if !seen {
+			t.Errorf("%s not in the file list", name)
+		}
+	}
+	mp4 := m.local("mix/" + m.sid + "_" + cname + "_0.mp4")
+	decodeSilently(t, mp4)
+	checkAVStreams(t, mp4, w, h)
+	dur := mp4Duration(t, mp4).Seconds()
+	playlist := m.local(stopped.playlist())
+	tl := m.timeline(playlist)
+	t.Logf("MP4 %.2f s, HLS %.2f s", dur, tl.seconds)
+	if math.Abs(dur-tl.seconds) > 1 {
+		t.Errorf("the MP4 lasts %.2f s, the HLS composite %.2f s", dur, tl.seconds)
+	}
+	const fps = 5
+	frames := compositeFrames(t, mp4, w, h, fps)
+	checkSpots(t, "MP4, best fit", frames, fps, w, tl.at(a.began)+secs/2, []spot{{"left", w / 4, h / 2, red}, {"right", 3 * w / 4, h / 2, blue}})
+	pcm := testmedia.DecodeMono(t, "-i", mp4)
+	checkTones(t, "MP4", pcm, tl.at(a.began)+1, tl.at(a.began)+secs-1, []tone{redTone, blueTone}, nil)
+}
+
+// TestCloudMixUpdateSubscriptions: update's streamSubscribe changes who
+// is in the mix: with only blue subscribed, red's window and tone go.
+func TestCloudMixUpdateSubscriptions(t *testing.T) {
+	requireFFmpeg(t)
+	const (
+		cname = "mixupdate"
+		w, h  = 320, 240
+		secs  = 8.0
+	)
+	localDir := t.TempDir()
+	d := mixDaemon(t, localDir)
+	m := newMixRec(t, d, localDir, cname)
+	m.start(m.body(&mixTranscodingConfig{Width: w, Height: h, FPS: 15, BitRate: 400, MixedVideoLayout: 1}))
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	a := sendColourAs(t, ctx, d, cname, 81, "red", 440, secs)
+	b := sendColourAs(t, ctx, d, cname, 82, "blue", 1000, secs)
+	sleepUntil(a.began, 4*time.Second)
+	call := time.Now()
+	if st, e := m.update([]string{"82"}, []string{"82"}); st != http.StatusOK {
+		t.Fatalf("update: %d %+v", st, e)
+	}
+	a.wait(t)
+	b.wait(t)
+	stopped := m.stop()
+	playlist := m.local(stopped.playlist())
+	decodeSilently(t, playlist)
+	tl := m.timeline(playlist)
+	const fps = 5
+	frames := compositeFrames(t, playlist, w, h, fps)
+	c := tl.at(call)
+	checkSpots(t, "both subscribed", frames, fps, w, c-1, []spot{{"left", w / 4, h / 2, red}, {"right", 3 * w / 4, h / 2, blue}})
+	checkSpots(t, "blue alone subscribed", frames, fps, w, c+1.5, []spot{{"left", w / 4, h / 2, blue}, {"centre", w / 2, h / 2, blue}, {"right", 3 * w / 4, h / 2, blue}})
+	pcm := testmedia.DecodeMono(t, "-i", playlist)
+	checkTones(t, "both subscribed", pcm, tl.at(a.began)+1, c-0.3, []tone{redTone, blueTone}, nil)
+	checkTones(t, "blue alone subscribed", pcm, c+1, tl.at(a.began)+secs-0.5, []tone{blueTone}, []tone{redTone})
+}
+
+// TestCloudMixDefaultsAndValidation: without transcodingConfig the
+// canvas is Agora's default 360x640 at 15 fps; backgroundImage,
+// defaultUserBackgroundImage and backgroundConfig are refused (ars does
+// not fetch images) with 400 code 2, as are canvases H.264 cannot carry
+// or Agora does not allow.
+func TestCloudMixDefaultsAndValidation(t *testing.T) {
+	requireFFmpeg(t)
+	const cname = "mixdefaults"
+	localDir := t.TempDir()
+	d := mixDaemon(t, localDir)
+	m := newMixRec(t, d, localDir, cname)
+
+	raw := func(tc map[string]any) map[string]any {
+		b := m.body(nil)
+		return map[string]any{"cname": cname, "uid": recorderUID, "clientRequest": map[string]any{
+			"token": b.ClientRequest.Token,
+			"recordingConfig": map[string]any{"channelType": 0, "streamTypes": 2, "maxIdleTime": 30,
+				"subscribeAudioUids": []string{"#allstream#"}, "subscribeVideoUids": []string{"#allstream#"},
+				"transcodingConfig": tc},
+			"recordingFileConfig": b.ClientRequest.RecordingFileConfig,
+			"storageConfig":       b.ClientRequest.StorageConfig,
+		}}
+	}
+	for _, bad := range []struct {
+		name string
+		tc   map[string]any
+	}{
+		{"backgroundImage", map[string]any{"width": 320, "height": 240, "backgroundImage": "http://127.0.0.1:1/bg.jpg"}},
+		{"defaultUserBackgroundImage", map[string]any{"width": 320, "height": 240, "defaultUserBackgroundImage": "http://127.0.0.1:1/u.jpg"}},
+		{"backgroundConfig", map[string]any{"width": 320, "height": 240, "backgroundConfig": []map[string]any{{"uid": "1", "image_url": "http://127.0.0.1:1/u.jpg", "render_mode": 0}}}},
+		{"width 0", map[string]any{"width": 0, "height": 240}},
+		{"odd width", map[string]any{"width": 321, "height": 240}},
+		{"odd height", map[string]any{"width": 320, "height": 239}},
+		{"width 2000", map[string]any{"width": 2000, "height": 240}},
+		{"over 1920x1080", map[string]any{"width": 1920, "height": 1920}},
+		{"negative fps", map[string]any{"width": 320, "height": 240, "fps": -1}},
+		{"mixedVideoLayout 4", map[string]any{"width": 320, "height": 240, "mixedVideoLayout": 4}},
+		{"backgroundColor #12345", map[string]any{"width": 320, "height": 240, "backgroundColor": "#12345"}},
+	} {
+		st, a := m.tryStart(raw(bad.tc))
+		// Images must be refused with code 2 exactly; other invalid
+		// parameters with 400 and a code.
+		image := strings.Contains(strings.ToLower(bad.name), "background") && bad.name != "backgroundColor #12345"
+		if st != http.StatusBadRequest || a.Code == 0 || (image && a.Code != 2) {
+			t.Errorf("start with %s: %d %+v, want 400 code 2", bad.name, st, a)
+			if st == http.StatusOK {
+				m.stop()
+			}
+		} else {
+			t.Logf("start with %s: %d code %d %q", bad.name, st, a.Code, a.Reason)
+		}
+	}
+
+	// No transcodingConfig at all: Agora's defaults.
+	m.start(m.body(nil))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s := sendColourAs(t, ctx, d, cname, 91, "red", 440, 4)
+	s.wait(t)
+	stopped := m.stop()
+	playlist := m.local(stopped.playlist())
+	decodeSilently(t, playlist)
+	v, _ := checkAVStreams(t, playlist, 360, 640)
+	if v.RFrameRate != "15/1" {
+		t.Errorf("default frame rate %s, want 15/1", v.RFrameRate)
+	}
+	tl := m.timeline(playlist)
+	frames := compositeFrames(t, playlist, 360, 640, 5)
+	// Floating with one person: the whole canvas.
+	checkSpots(t, "default canvas, one sender", frames, 5, 360, tl.at(s.began)+2, []spot{{"centre", 180, 320, red}, {"top", 180, 60, red}})
+	t.Logf("default composite: %+v, %.2f s", v, tl.seconds)
+}
