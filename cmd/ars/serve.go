@@ -275,7 +275,8 @@ func startCloud(cfg config.Config, log *slog.Logger, m *metrics.Metrics, mgr *se
 	cloud = cloudrec.New(cloudrec.Config{AppID: cfg.AppID, CustomerID: cfg.CloudCustomerID, CustomerSecret: cfg.CloudCustomerSecret,
 		WorkDir: filepath.Join(stateDir, "cloud"), LocalDir: cmp.Or(cfg.CloudLocalDir, filepath.Join(cfg.FileRoot, "cloud_recording")),
 		ForceLocal: cfg.CloudStorage == "local", ResourceTTL: cfg.CloudResourceTTL, SegmentDuration: cfg.CloudSegment,
-		MaxResources: cfg.CloudMaxResources, MaxSessions: cfg.CloudMaxSessions, MaxPerChannel: cfg.CloudMaxPerChannel},
+		MaxResources: cfg.CloudMaxResources, MaxSessions: cfg.CloudMaxSessions, MaxPerChannel: cfg.CloudMaxPerChannel,
+		MixerBin: cfg.MixerBin, MaxMixes: cfg.CloudMaxMixes},
 		mgr, verifier, srv, uploads, cloudOpts...)
 	if err := uploads.Start(); err != nil {
 		return fmt.Errorf("ARS_STATE_DIR: %w", err)

@@ -187,10 +187,10 @@ func TestCloudTrackResumesAfterDiskFull(t *testing.T) {
 	if !ok || resp.ServerResponse.UploadingStatus != uploadUploaded || len(resp.ServerResponse.LostFiles) != 0 {
 		t.Fatalf("stop: %v %+v", ok, resp)
 	}
-	if len(resp.ServerResponse.FileList) != 2 {
-		t.Fatalf("file list %+v", resp.ServerResponse.FileList)
+	if len(resp.ServerResponse.FileList.entries) != 2 {
+		t.Fatalf("file list %+v", resp.ServerResponse.FileList.entries)
 	}
-	for _, f := range resp.ServerResponse.FileList {
+	for _, f := range resp.ServerResponse.FileList.entries {
 		pl := filepath.Join(store, f.FileName)
 		b, err := os.ReadFile(pl)
 		if err != nil {
@@ -287,7 +287,7 @@ func TestCloudLostFilesReported(t *testing.T) {
 	if n := len(r.up.Backups()); n != 0 {
 		t.Fatalf("%d backups never restored", n)
 	}
-	for _, f := range sr.FileList {
+	for _, f := range sr.FileList.entries {
 		pl := filepath.Join(store, f.FileName)
 		b, err := os.ReadFile(pl)
 		if err != nil {

@@ -18,6 +18,15 @@ const (
 	codeNoFile         = 435
 	codeDuplicate      = 53
 	codeNotFound       = 404
+	// codeBadLayout is Agora's answer to an updateLayout body it cannot
+	// use.
+	codeBadLayout = 1028
+	// codeMismatch is Agora's "parameter mismatch": a request's mode is
+	// not the recording's.
+	codeMismatch = 432
+	// codeNotEnabled is Agora's "service not enabled": here, mix mode
+	// without an ars-mixer.
+	codeNotEnabled = 62
 	// codeTooMany is Agora's rate-limit code; ars gives it, with HTTP
 	// 429, when a cap on resources or recordings is reached.
 	codeTooMany = 429
@@ -45,6 +54,7 @@ const (
 	limitResources = "resources"
 	limitSessions  = "sessions"
 	limitChannel   = "channel"
+	limitMixes     = "mixes"
 )
 
 func tooMany(reason string) *apiError {

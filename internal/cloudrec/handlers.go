@@ -5,16 +5,23 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/ars-project/ars/internal/mixrun"
 	"github.com/ars-project/ars/internal/rdk"
 	"github.com/ars-project/ars/internal/session"
 )
 
+// Recording modes of the request path.
+const (
+	modeIndividual = "individual"
+	modeMix        = "mix"
+)
+
 func checkMode(r *http.Request) *apiError {
 	switch m := r.PathValue("mode"); m {
-	case "individual":
+	case modeIndividual, modeMix:
 		return nil
-	case "mix", "web":
-		return invalid("mode " + m + " is not supported by ars yet; use individual mode")
+	case "web":
+		return invalid("mode web is not supported by ars yet; use individual or mix mode")
 	default:
 		return invalid("mode must be individual, mix or web")
 	}
@@ -75,9 +82,15 @@ func (s *Service) handleStart(r *http.Request) (int, any, *apiError) {
 	if e != nil {
 		return 0, nil, e
 	}
-	settings, e := s.checkStart(&req)
+	settings, e := s.checkStart(&req, r.PathValue("mode"))
 	if e != nil {
 		return 0, nil, e
+	}
+	if settings.mix != nil {
+		if _, err := mixrun.FindBinary(s.cfg.MixerBin); err != nil {
+			return 0, nil, &apiError{status: http.StatusServiceUnavailable, code: codeNotEnabled,
+				reason: "mix mode needs the ars-mixer, which this server does not have (ARS_MIXER_BIN): " + err.Error()}
+		}
 	}
 	if e := s.checkEndpoint(r.Context(), settings.dest); e != nil {
 		return 0, nil, e
@@ -102,7 +115,7 @@ func (s *Service) handleStart(r *http.Request) (int, any, *apiError) {
 		s.mu.Unlock()
 		return 0, nil, &apiError{status: http.StatusBadRequest, code: codeDuplicate, reason: "a recording with this cname and uid is already running"}
 	}
-	if e := s.capLocked(req.Cname); e != nil {
+	if e := s.capLocked(req.Cname, settings.mix != nil); e != nil {
 		s.mu.Unlock()
 		return 0, nil, e
 	}
@@ -134,7 +147,7 @@ func (s *Service) handleStart(r *http.Request) (int, any, *apiError) {
 		return 0, nil, &apiError{status: http.StatusServiceUnavailable, code: 1, reason: "the server is shutting down"}
 	}
 	// Checked again: the caps may have filled during the token check.
-	if e := s.capLocked(req.Cname); e != nil {
+	if e := s.capLocked(req.Cname, settings.mix != nil); e != nil {
 		s.mu.Unlock()
 		return 0, nil, e
 	}
@@ -144,6 +157,9 @@ func (s *Service) handleStart(r *http.Request) (int, any, *apiError) {
 	s.sessions[rec.sid] = rec
 	s.active[req.Cname+"\x00"+req.UID] = rec.sid
 	s.perChannel[req.Cname]++
+	if settings.mix != nil {
+		s.mixes++
+	}
 	s.gaugesLocked()
 	s.mu.Unlock()
 	if err := rec.start(); err != nil {
@@ -174,6 +190,14 @@ func (s *Service) lookup(r *http.Request) (*recorder, *endedSession, *apiError) 
 	if rec == nil || rec.rid != r.PathValue("rid") {
 		return nil, nil, notFound()
 	}
+	if mix := r.PathValue("mode") == modeMix; mix != (rec.settings.mix != nil) {
+		mode := modeIndividual
+		if rec.settings.mix != nil {
+			mode = modeMix
+		}
+		return nil, nil, &apiError{status: http.StatusBadRequest, code: codeMismatch,
+			reason: "the recording runs in mode " + mode + "; use that mode in the request path"}
+	}
 	return rec, nil, nil
 }
 
@@ -187,7 +211,7 @@ func (s *Service) handleQuery(r *http.Request) (int, any, *apiError) {
 		return 0, nil, notFound()
 	}
 	return http.StatusOK, queryResponse{Cname: rec.cname, UID: rec.uidStr, ResourceID: rec.rid, SID: rec.sid,
-		ServerResponse: queryServerResponse{Status: status, FileListMode: "json", FileList: files,
+		ServerResponse: queryServerResponse{Status: status, FileListMode: files.mode(), FileList: files,
 			SliceStartTime: rec.started.UnixMilli()}}, nil
 }
 
@@ -229,10 +253,38 @@ func (s *Service) handleUpdate(r *http.Request) (int, any, *apiError) {
 }
 
 func (s *Service) handleUpdateLayout(r *http.Request) (int, any, *apiError) {
-	if _, _, e := s.lookup(r); e != nil {
+	rec, _, e := s.lookup(r)
+	if e != nil {
 		return 0, nil, e
 	}
-	return 0, nil, invalid("updateLayout applies to mix mode, which ars does not support yet")
+	if rec.settings.mix == nil {
+		return 0, nil, invalid("updateLayout applies to mix mode only")
+	}
+	var req updateLayoutRequest
+	if e := decode(r, &req); e != nil {
+		e.code = codeBadLayout
+		return 0, nil, e
+	}
+	if req.Cname != rec.cname || req.UID != rec.uidStr {
+		return 0, nil, invalid("cname and uid must be those of the recording")
+	}
+	if req.ClientRequest == nil {
+		return 0, nil, &apiError{status: http.StatusBadRequest, code: codeBadLayout, reason: "clientRequest is required"}
+	}
+	c := rec.settings.mix.canvas
+	w, h := 0, 0
+	if c != nil {
+		w, h = c.Width, c.Height
+	}
+	cfg, e := checkLayout("clientRequest.", req.ClientRequest, w, h)
+	if e != nil {
+		e.code = codeBadLayout
+		return 0, nil, e
+	}
+	if !rec.updateLayout(cfg) {
+		return 0, nil, notFound()
+	}
+	return http.StatusOK, startResponse{Cname: rec.cname, UID: rec.uidStr, ResourceID: rec.rid, SID: rec.sid}, nil
 }
 
 func (s *Service) handleStop(r *http.Request) (int, any, *apiError) {

@@ -81,6 +81,8 @@ type recorder struct {
 	finished   chan struct{} // uploads settled, events sent
 	removeSink func()
 	dropped    atomic.Int64
+	// mix is the composite of a mix-mode recording (nil: individual).
+	mix *mixState
 
 	// worker-only state
 	subs       subscription
@@ -128,6 +130,12 @@ func (r *recorder) start() error {
 	if err := os.MkdirAll(r.dir, 0o750); err != nil {
 		return fmt.Errorf("work dir: %w", err)
 	}
+	if r.settings.mix != nil {
+		if err := r.startMix(); err != nil {
+			_ = os.RemoveAll(r.dir)
+			return err
+		}
+	}
 	go r.run()
 	remove, err := r.svc.channels.AddSink(r.cname, r)
 	if err != nil {
@@ -147,6 +155,10 @@ func (r *recorder) start() error {
 // Packet is the session sink: it runs on the packet path, so it only
 // copies the packet into the inbox.
 func (r *recorder) Packet(p *session.Participant, kind storage.RecordKind, now time.Time, pkt []byte) {
+	if r.mix != nil {
+		r.mix.live.Packet(p, kind, now, pkt)
+		return
+	}
 	if kind != storage.RecordRTP || len(pkt) < 12 {
 		return
 	}
@@ -158,10 +170,20 @@ func (r *recorder) Packet(p *session.Participant, kind storage.RecordKind, now t
 }
 
 // Joined is the membership sink.
-func (r *recorder) Joined(p *session.Participant) { r.send(item{kind: itemJoined, p: p}) }
+func (r *recorder) Joined(p *session.Participant) {
+	if r.mix != nil {
+		r.mix.live.Joined(p)
+	}
+	r.send(item{kind: itemJoined, p: p})
+}
 
 // Left is the membership sink.
-func (r *recorder) Left(p *session.Participant) { r.send(item{kind: itemLeft, p: p}) }
+func (r *recorder) Left(p *session.Participant) {
+	if r.mix != nil {
+		r.mix.live.Left(p)
+	}
+	r.send(item{kind: itemLeft, p: p})
+}
 
 func (r *recorder) send(it item) {
 	select {
@@ -193,6 +215,8 @@ func (r *recorder) run() {
 		select {
 		case it := <-r.in:
 			r.handle(it)
+		case fc := <-r.mixFiles():
+			r.mixFile(fc)
 		case now := <-tick.C:
 			if len(r.parts) == 0 && now.Sub(r.emptySince) > r.settings.maxIdle {
 				r.exit("idle")
@@ -239,6 +263,7 @@ func (r *recorder) handle(it item) {
 		if it.upd.video != nil {
 			r.subs.video = *it.upd.video
 		}
+		r.mixSubscriptions()
 	case itemPacket:
 		r.packet(it)
 	case itemLost:
@@ -360,9 +385,12 @@ func (r *recorder) onFile(k trackKey, f hls.File) {
 	if f.Kind == hls.FileSegment && !r.sliced {
 		r.sliced = true
 		ms := f.Start.UnixMilli()
+		streams := []map[string]any{{"streamUid": strconv.FormatUint(uint64(k.uid), 10), "trackType": k.kind, "startUtcMs": ms}}
+		if r.mix != nil {
+			streams = []map[string]any{}
+		}
 		r.event(webhook.EventRecorderSliceStart, webhook.ServiceRecorder, map[string]any{"msgName": "recorder_slice_start",
-			"startUtcMs": ms, "discontinueUtcMs": ms, "mixedAllUser": false,
-			"streams": []map[string]any{{"streamUid": strconv.FormatUint(uint64(k.uid), 10), "trackType": k.kind, "startUtcMs": ms}}})
+			"startUtcMs": ms, "discontinueUtcMs": ms, "mixedAllUser": r.mix != nil, "streams": streams})
 	}
 	if f.Kind == hls.FileSegment {
 		r.segmentWritten(k, f)
@@ -390,7 +418,7 @@ func (r *recorder) onFile(k trackKey, f hls.File) {
 			}
 		}
 		r.files = append(r.files, fileInfo{FileName: key, TrackType: k.kind, UID: strconv.FormatUint(uint64(k.uid), 10),
-			IsPlayable: true, SliceStartTime: f.Start.UnixMilli()})
+			MixedAllUser: r.mix != nil, IsPlayable: true, SliceStartTime: f.Start.UnixMilli()})
 	}
 }
 
@@ -430,13 +458,27 @@ func (r *recorder) progress() {
 	r.event(webhook.EventUploadingProgress, webhook.ServiceUploader, map[string]any{"msgName": "uploading_progress", "progress": p})
 }
 
-func (r *recorder) snapshot() (int, []fileInfo) {
+func (r *recorder) snapshot() (int, fileList) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.status == statusRunning && r.failingTracks > 0 {
-		return statusAbnormal, append([]fileInfo{}, r.files...)
+		return statusAbnormal, r.fileListLocked()
 	}
-	return r.status, append([]fileInfo{}, r.files...)
+	return r.status, r.fileListLocked()
+}
+
+// fileListLocked is the fileList of query and stop, r.mu held: Agora
+// names the playlist alone (fileListMode "string") for a composite of
+// HLS only, and lists entries otherwise.
+func (r *recorder) fileListLocked() fileList {
+	if r.settings.mix != nil && !r.settings.mp4 {
+		fl := fileList{isName: true}
+		if len(r.files) > 0 {
+			fl.name = r.files[0].FileName
+		}
+		return fl
+	}
+	return fileList{entries: append([]fileInfo{}, r.files...)}
 }
 
 // exit finishes the recording: tracks closed, uploads settled, events
@@ -447,6 +489,9 @@ func (r *recorder) exit(cause string) {
 	r.mu.Unlock()
 	if remove != nil {
 		remove()
+	}
+	if r.mix != nil {
+		r.closeMix()
 	}
 	for _, ts := range r.tracks {
 		if ts.t == nil {
@@ -529,10 +574,12 @@ func (r *recorder) stop(async bool) (*stopResponse, bool) {
 	}
 	r.mu.Lock()
 	resp := &stopResponse{Cname: r.cname, UID: r.uidStr, ResourceID: r.rid, SID: r.sid,
-		ServerResponse: stopServerResponse{FileListMode: "json", FileList: append([]fileInfo{}, r.files...),
+		ServerResponse: stopServerResponse{FileList: r.fileListLocked(),
 			UploadingStatus: r.uploadStateLocked(), LostFiles: r.lostListLocked()}}
+	nfiles := len(r.files)
 	r.mu.Unlock()
-	if len(resp.ServerResponse.FileList) == 0 {
+	resp.ServerResponse.FileListMode = resp.ServerResponse.FileList.mode()
+	if nfiles == 0 {
 		resp.Code, resp.Reason = codeNoFile, "no recorded files were generated"
 		resp.ServerResponse.UploadingStatus = uploadUnknown
 		r.svc.setReplay(r, resp)

@@ -73,6 +73,12 @@ type Config struct {
 	// WriteRetry is the pause of a track after a failed write (default
 	// DefaultWriteRetry).
 	WriteRetry time.Duration
+	// MixerBin is the ars-mixer that makes mix-mode composites; empty:
+	// mixrun.FindBinary's default. Without one, mix starts are refused.
+	MixerBin string
+	// MaxMixes caps running mix-mode recordings: each is an encoder
+	// process (about 0.15-0.4 of a core).
+	MaxMixes int
 }
 
 // EndpointGuard judges storage endpoints (internal/netguard.Guard).
@@ -104,8 +110,10 @@ type Service struct {
 	// perChannel counts running recorders by cname.
 	unused     int
 	perChannel map[string]int
-	wg         sync.WaitGroup
-	stopJan    chan struct{}
+	// mixes counts running mix-mode recordings (MaxMixes caps them).
+	mixes   int
+	wg      sync.WaitGroup
+	stopJan chan struct{}
 }
 
 type resource struct {
@@ -156,6 +164,7 @@ func New(cfg Config, channels Channels, keys KeyVerifier, guard Guard, up *objst
 	cfg.MaxResources = cmp.Or(max(cfg.MaxResources, 0), 1000)
 	cfg.MaxSessions = cmp.Or(max(cfg.MaxSessions, 0), 200)
 	cfg.MaxPerChannel = cmp.Or(max(cfg.MaxPerChannel, 0), 8)
+	cfg.MaxMixes = cmp.Or(max(cfg.MaxMixes, 0), 16)
 	if cfg.WriteRetry <= 0 {
 		cfg.WriteRetry = DefaultWriteRetry
 	}
@@ -398,6 +407,9 @@ func (s *Service) forget(r *recorder, replay *stopResponse) {
 		if s.perChannel[r.cname]--; s.perChannel[r.cname] <= 0 {
 			delete(s.perChannel, r.cname)
 		}
+		if r.settings.mix != nil {
+			s.mixes--
+		}
 		defer s.gaugesLocked()
 	}
 	e := s.ended[r.sid]
@@ -440,7 +452,11 @@ func (s *Service) sweepExpiredLocked(now time.Time) {
 }
 
 // capLocked is the refusal of a start over a recorder cap, or nil.
-func (s *Service) capLocked(cname string) *apiError {
+func (s *Service) capLocked(cname string, mix bool) *apiError {
+	if mix && s.mixes >= s.cfg.MaxMixes {
+		s.refused(limitMixes)
+		return tooMany(fmt.Sprintf("too many mix-mode recordings running (at most %d, ARS_CLOUD_MAX_MIXES); stop one or retry later", s.cfg.MaxMixes))
+	}
 	if len(s.sessions) >= s.cfg.MaxSessions {
 		s.refused(limitSessions)
 		return tooMany(fmt.Sprintf("too many cloud recordings running (at most %d, ARS_CLOUD_MAX_SESSIONS); stop one or retry later", s.cfg.MaxSessions))

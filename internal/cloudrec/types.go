@@ -1,5 +1,7 @@
 package cloudrec
 
+import "encoding/json"
+
 // Request and response bodies, with Agora's JSON spellings.
 
 type acquireRequest struct {
@@ -43,6 +45,46 @@ type recordingConfig struct {
 	SubscribeVideoUIDs   []string `json:"subscribeVideoUids"`
 	UnsubscribeVideoUIDs []string `json:"unSubscribeVideoUids"`
 	SubscribeUIDGroup    *int     `json:"subscribeUidGroup"`
+	// TranscodingConfig is the composite's canvas and layout (mode mix).
+	TranscodingConfig *transcodingConfig `json:"transcodingConfig"`
+}
+
+// layoutFields are the layout settings of transcodingConfig and of an
+// updateLayout clientRequest (Agora's spellings).
+type layoutFields struct {
+	MaxResolutionUID           string            `json:"maxResolutionUid"`
+	MixedVideoLayout           *int              `json:"mixedVideoLayout"`
+	BackgroundColor            string            `json:"backgroundColor"`
+	BackgroundImage            string            `json:"backgroundImage"`
+	DefaultUserBackgroundImage string            `json:"defaultUserBackgroundImage"`
+	LayoutConfig               []layoutRegion    `json:"layoutConfig"`
+	BackgroundConfig           []json.RawMessage `json:"backgroundConfig"`
+}
+
+// transcodingConfig is recordingConfig.transcodingConfig (mode mix).
+type transcodingConfig struct {
+	Width   *int `json:"width"`
+	Height  *int `json:"height"`
+	FPS     *int `json:"fps"`
+	Bitrate *int `json:"bitrate"`
+	layoutFields
+}
+
+// layoutRegion is one layoutConfig entry: fractions of the canvas.
+type layoutRegion struct {
+	UID        string   `json:"uid"`
+	XAxis      float64  `json:"x_axis"`
+	YAxis      float64  `json:"y_axis"`
+	Width      float64  `json:"width"`
+	Height     float64  `json:"height"`
+	Alpha      *float64 `json:"alpha"`
+	RenderMode *int     `json:"render_mode"`
+}
+
+type updateLayoutRequest struct {
+	Cname         string        `json:"cname"`
+	UID           string        `json:"uid"`
+	ClientRequest *layoutFields `json:"clientRequest"`
 }
 
 type recordingFileConfig struct {
@@ -107,11 +149,38 @@ type fileInfo struct {
 	SliceStartTime int64  `json:"sliceStartTime"`
 }
 
+// fileList is a fileList value: Agora answers a list of entries
+// (fileListMode "json") or, for a mix recording of HLS only, the
+// playlist's name (fileListMode "string").
+type fileList struct {
+	name    string
+	entries []fileInfo
+	isName  bool
+}
+
+func (f fileList) MarshalJSON() ([]byte, error) {
+	if f.isName {
+		return json.Marshal(f.name)
+	}
+	if f.entries == nil {
+		return []byte("[]"), nil
+	}
+	return json.Marshal(f.entries)
+}
+
+// mode is the fileListMode that goes with the list.
+func (f fileList) mode() string {
+	if f.isName {
+		return "string"
+	}
+	return "json"
+}
+
 type queryServerResponse struct {
-	Status         int        `json:"status"`
-	FileListMode   string     `json:"fileListMode"`
-	FileList       []fileInfo `json:"fileList"`
-	SliceStartTime int64      `json:"sliceStartTime"`
+	Status         int      `json:"status"`
+	FileListMode   string   `json:"fileListMode"`
+	FileList       fileList `json:"fileList"`
+	SliceStartTime int64    `json:"sliceStartTime"`
 }
 
 type queryResponse struct {
@@ -123,9 +192,9 @@ type queryResponse struct {
 }
 
 type stopServerResponse struct {
-	FileListMode    string     `json:"fileListMode"`
-	FileList        []fileInfo `json:"fileList"`
-	UploadingStatus string     `json:"uploadingStatus"`
+	FileListMode    string   `json:"fileListMode"`
+	FileList        fileList `json:"fileList"`
+	UploadingStatus string   `json:"uploadingStatus"`
 	// LostFiles (an ars extension) names the files that reached neither
 	// storage nor the backup (a full disk); uploadingStatus is then
 	// "unknown".

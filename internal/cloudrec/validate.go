@@ -125,9 +125,12 @@ type recorderSettings struct {
 	mp4                bool
 	dest               objstore.Destination
 	prefix             string
+	// mix is the composite of a mix-mode recording; nil in individual
+	// mode.
+	mix *mixSettings
 }
 
-func (s *Service) checkStart(req *startRequest) (recorderSettings, *apiError) {
+func (s *Service) checkStart(req *startRequest, mode string) (recorderSettings, *apiError) {
 	var out recorderSettings
 	cr := req.ClientRequest
 	if cr == nil {
@@ -186,6 +189,11 @@ func (s *Service) checkStart(req *startRequest) (recorderSettings, *apiError) {
 		}
 		if !hls {
 			return out, invalid(`recordingFileConfig.avFileType must contain "hls"`)
+		}
+	}
+	if mode == modeMix {
+		if out.mix, e = checkMix(rc, out.audioOff, out.videoOff); e != nil {
+			return out, e
 		}
 	}
 	dest, prefix, e := s.checkStorage(cr.StorageConfig)

@@ -3,6 +3,7 @@ package cloudrec
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 )
 
@@ -41,12 +42,81 @@ func TestCheckStart(t *testing.T) {
 		if err := json.Unmarshal(body, &req); err != nil {
 			t.Fatalf("%s: %v", tc.name, err)
 		}
-		_, e := s.checkStart(&req)
+		_, e := s.checkStart(&req, modeIndividual)
 		if (e == nil) != tc.ok {
 			t.Errorf("%s: error %v, want ok=%v", tc.name, e, tc.ok)
 		}
 		if e != nil && (e.code != codeInvalidParam || e.status != 400) {
 			t.Errorf("%s: %+v, want 400 code 2", tc.name, e)
+		}
+	}
+}
+
+func TestCheckStartMix(t *testing.T) {
+	s := &Service{cfg: Config{LocalDir: "/srv/local"}}
+	base := `{"cname":"c","uid":"1","clientRequest":{"token":"t","recordingConfig":{"channelType":1,"streamTypes":%d%s},
+	"recordingFileConfig":{"avFileType":["hls"]},"storageConfig":{"vendor":100,"bucket":"abc"}}}`
+	cases := []struct {
+		name        string
+		streamTypes int
+		rc          string
+		ok          bool
+		w, h, fps   int
+		mode        int
+		bg          uint32
+		regions     int
+	}{
+		{name: "defaults", streamTypes: 2, ok: true, w: 360, h: 640, fps: 15},
+		{name: "official client zeros", streamTypes: 2, rc: `,"transcodingConfig":{"width":0,"height":0,"fps":0,"bitrate":0,"mixedVideoLayout":0}`, ok: true, w: 360, h: 640, fps: 15},
+		{name: "best fit 640x360", streamTypes: 2, rc: `,"audioProfile":2,"transcodingConfig":{"width":640,"height":360,"fps":30,"bitrate":800,"mixedVideoLayout":1,"backgroundColor":"#00FF00"}`, ok: true, w: 640, h: 360, fps: 30, mode: 1, bg: 0x00ff00},
+		{name: "odd sides round down", streamTypes: 2, rc: `,"transcodingConfig":{"width":641,"height":361}`, ok: true, w: 640, h: 360, fps: 15},
+		{name: "custom", streamTypes: 2, rc: `,"transcodingConfig":{"mixedVideoLayout":3,"layoutConfig":[{"uid":"2","x_axis":0,"y_axis":0,"width":0.5,"height":1,"alpha":1,"render_mode":1},{"x_axis":0.5,"y_axis":0,"width":0.5,"height":1}]}`, ok: true, w: 360, h: 640, fps: 15, mode: 3, regions: 2},
+		{name: "audio only", streamTypes: 0, ok: true},
+		{name: "vertical without maxResolutionUid", streamTypes: 2, rc: `,"transcodingConfig":{"mixedVideoLayout":2}`},
+		{name: "vertical", streamTypes: 2, rc: `,"transcodingConfig":{"mixedVideoLayout":2,"maxResolutionUid":"7"}`, ok: true, w: 360, h: 640, fps: 15, mode: 2},
+		{name: "layout 4", streamTypes: 2, rc: `,"transcodingConfig":{"mixedVideoLayout":4}`},
+		{name: "custom without regions", streamTypes: 2, rc: `,"transcodingConfig":{"mixedVideoLayout":3}`},
+		{name: "region off the canvas", streamTypes: 2, rc: `,"transcodingConfig":{"mixedVideoLayout":3,"layoutConfig":[{"uid":"2","x_axis":0.6,"y_axis":0,"width":0.5,"height":1}]}`},
+		{name: "render mode 2", streamTypes: 2, rc: `,"transcodingConfig":{"mixedVideoLayout":3,"layoutConfig":[{"uid":"2","x_axis":0,"y_axis":0,"width":0.5,"height":1,"render_mode":2}]}`},
+		{name: "bad colour", streamTypes: 2, rc: `,"transcodingConfig":{"backgroundColor":"red"}`},
+		{name: "background image", streamTypes: 2, rc: `,"transcodingConfig":{"backgroundImage":"http://127.0.0.1/x.jpg"}`},
+		{name: "default user image", streamTypes: 2, rc: `,"transcodingConfig":{"defaultUserBackgroundImage":"http://h/x.jpg"}`},
+		{name: "background config", streamTypes: 2, rc: `,"transcodingConfig":{"backgroundConfig":[{"uid":"2","image_url":"http://h/x.jpg"}]}`},
+		{name: "too wide", streamTypes: 2, rc: `,"transcodingConfig":{"width":3840,"height":2160}`},
+		{name: "too many pixels", streamTypes: 2, rc: `,"transcodingConfig":{"width":1920,"height":1920}`},
+		{name: "fps 61", streamTypes: 2, rc: `,"transcodingConfig":{"fps":61}`},
+		{name: "audio profile 3", streamTypes: 2, rc: `,"audioProfile":3`},
+		{name: "18 regions", streamTypes: 2, rc: `,"transcodingConfig":{"mixedVideoLayout":3,"layoutConfig":[` + strings.TrimSuffix(strings.Repeat(`{"x_axis":0,"y_axis":0,"width":0.1,"height":0.1},`, 18), ",") + `]}`},
+	}
+	for _, tc := range cases {
+		var req startRequest
+		if err := json.Unmarshal([]byte(sprintf(base, tc.streamTypes, tc.rc)), &req); err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		st, e := s.checkStart(&req, modeMix)
+		if (e == nil) != tc.ok {
+			t.Errorf("%s: error %v, want ok=%v", tc.name, e, tc.ok)
+			continue
+		}
+		if e != nil {
+			if e.code != codeInvalidParam || e.status != 400 {
+				t.Errorf("%s: %+v, want 400 code 2", tc.name, e)
+			}
+			continue
+		}
+		c := st.mix.canvas
+		if tc.w == 0 {
+			if c != nil {
+				t.Errorf("%s: canvas %+v for an audio-only composite", tc.name, *c)
+			}
+			continue
+		}
+		if c == nil || c.Width != tc.w || c.Height != tc.h || c.FPS != tc.fps {
+			t.Errorf("%s: canvas %+v, want %dx%d@%d", tc.name, c, tc.w, tc.h, tc.fps)
+		}
+		l := st.mix.layout
+		if int(l.Mode) != tc.mode || l.Background != tc.bg || len(l.Regions) != tc.regions || l.Width != tc.w {
+			t.Errorf("%s: layout %+v", tc.name, l)
 		}
 	}
 }
@@ -75,8 +145,19 @@ func FuzzCheckStart(f *testing.F) {
 		if json.Unmarshal(b, &req) != nil {
 			return
 		}
-		if st, e := s.checkStart(&req); e == nil && st.maxIdle <= 0 {
+		if st, e := s.checkStart(&req, modeIndividual); e == nil && st.maxIdle <= 0 {
 			t.Fatalf("accepted with maxIdle %v", st.maxIdle)
+		}
+		if st, e := s.checkStart(&req, modeMix); e == nil {
+			if st.mix == nil {
+				t.Fatal("a mix start without its composite settings")
+			}
+			if c := st.mix.canvas; c != nil && (c.Width%2 != 0 || c.Height%2 != 0 || c.Width < 16 || c.FPS < 1) {
+				t.Fatalf("accepted canvas %+v", *c)
+			}
+			if err := st.mix.layout.Validate(); err != nil {
+				t.Fatalf("accepted layout: %v", err)
+			}
 		}
 		_ = checkCname(req.Cname)
 		_, _ = checkUID(req.UID)

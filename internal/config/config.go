@@ -91,6 +91,9 @@ type Config struct {
 	CloudMaxSessions int
 	// CloudMaxPerChannel caps running cloud recordings of one channel.
 	CloudMaxPerChannel int
+	// CloudMaxMixes caps running mix-mode cloud recordings (each an
+	// ars-mixer process).
+	CloudMaxMixes int
 	// WebRTCHosts are the IPs or host names announced as ICE host
 	// candidates on the WebRTC port (names are resolved at start);
 	// PublicIP is added to them. Empty with no PublicIP: the bind
@@ -194,6 +197,7 @@ func Default() Config {
 		CloudMaxResources:      1000,
 		CloudMaxSessions:       200,
 		CloudMaxPerChannel:     8,
+		CloudMaxMixes:          16,
 		HTTPMaxConns:           2048,
 		HTTPMaxConnsPerIP:      64,
 		HTTPIdleTimeout:        15 * time.Second,
@@ -315,6 +319,7 @@ func (c *Config) settings() []setting {
 		mk("ARS_OUTBOUND_ALLOW", "outbound-allow", "IPs, CIDR prefixes and host names the daemon may upload to although private or loopback (comma-separated)", false, func() (func(string) error, func() string) { return str(&c.OutboundAllow) }),
 		mk("ARS_CLOUD_MAX_RESOURCES", "cloud-max-resources", "acquired cloud recording resource IDs not yet started, at most", false, func() (func(string) error, func() string) { return num(&c.CloudMaxResources) }),
 		mk("ARS_CLOUD_MAX_SESSIONS", "cloud-max-sessions", "cloud recordings running at once, at most", false, func() (func(string) error, func() string) { return num(&c.CloudMaxSessions) }),
+		mk("ARS_CLOUD_MAX_MIXES", "cloud-max-mixes", "mix-mode cloud recordings (composites, one ars-mixer each) running at once, at most", false, func() (func(string) error, func() string) { return num(&c.CloudMaxMixes) }),
 		mk("ARS_CLOUD_MAX_RECORDERS_PER_CHANNEL", "cloud-max-recorders-per-channel", "cloud recordings of one channel running at once, at most", false, func() (func(string) error, func() string) { return num(&c.CloudMaxPerChannel) }),
 		mk("ARS_HTTP_MAX_CONNS", "http-max-conns", "HTTP connections held at once in total", false, func() (func(string) error, func() string) { return num(&c.HTTPMaxConns) }),
 		mk("ARS_HTTP_MAX_CONNS_PER_IP", "http-max-conns-per-ip", "HTTP connections held at once per client address (IPv6: per /64)", false, func() (func(string) error, func() string) { return num(&c.HTTPMaxConnsPerIP) }),
@@ -508,6 +513,9 @@ func (c Config) Validate() error {
 	}
 	if c.CloudMaxSessions < 1 || c.CloudMaxSessions > 100_000 {
 		bad("ARS_CLOUD_MAX_SESSIONS", "%d is outside 1..100000", c.CloudMaxSessions)
+	}
+	if c.CloudMaxMixes < 1 || c.CloudMaxMixes > 10_000 {
+		bad("ARS_CLOUD_MAX_MIXES", "%d is outside 1..10000", c.CloudMaxMixes)
 	}
 	if c.CloudMaxPerChannel < 1 || c.CloudMaxPerChannel > c.CloudMaxSessions {
 		bad("ARS_CLOUD_MAX_RECORDERS_PER_CHANNEL", "%d is outside 1..ARS_CLOUD_MAX_SESSIONS (%d)", c.CloudMaxPerChannel, c.CloudMaxSessions)

@@ -109,15 +109,15 @@ func TestOutboundAndCloudCaps(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.OutboundAllow != "" || c.CloudMaxResources != 1000 || c.CloudMaxSessions != 200 || c.CloudMaxPerChannel != 8 {
+	if c.OutboundAllow != "" || c.CloudMaxResources != 1000 || c.CloudMaxSessions != 200 || c.CloudMaxPerChannel != 8 || c.CloudMaxMixes != 16 {
 		t.Fatalf("defaults: allow %q resources %d sessions %d per channel %d", c.OutboundAllow, c.CloudMaxResources, c.CloudMaxSessions, c.CloudMaxPerChannel)
 	}
 	c, err = load(t, map[string]string{"ARS_OUTBOUND_ALLOW": "127.0.0.1/32,minio.internal", "ARS_CLOUD_MAX_RESOURCES": "5"},
-		"--cloud-max-sessions", "3", "--cloud-max-recorders-per-channel", "2")
+		"--cloud-max-sessions", "3", "--cloud-max-recorders-per-channel", "2", "--cloud-max-mixes", "4")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.OutboundAllow != "127.0.0.1/32,minio.internal" || c.CloudMaxResources != 5 || c.CloudMaxSessions != 3 || c.CloudMaxPerChannel != 2 {
+	if c.OutboundAllow != "127.0.0.1/32,minio.internal" || c.CloudMaxResources != 5 || c.CloudMaxSessions != 3 || c.CloudMaxPerChannel != 2 || c.CloudMaxMixes != 4 {
 		t.Fatalf("set: %+v", c)
 	}
 	for env, want := range map[string]string{
@@ -127,6 +127,7 @@ func TestOutboundAndCloudCaps(t *testing.T) {
 		"ARS_CLOUD_MAX_SESSIONS=-1":                "ARS_CLOUD_MAX_SESSIONS",
 		"ARS_CLOUD_MAX_RECORDERS_PER_CHANNEL=0":    "ARS_CLOUD_MAX_RECORDERS_PER_CHANNEL",
 		"ARS_CLOUD_MAX_RECORDERS_PER_CHANNEL=5000": "ARS_CLOUD_MAX_RECORDERS_PER_CHANNEL",
+		"ARS_CLOUD_MAX_MIXES=0":                    "ARS_CLOUD_MAX_MIXES",
 	} {
 		k, v, _ := strings.Cut(env, "=")
 		if _, err := load(t, map[string]string{k: v}); err == nil || !strings.Contains(err.Error(), want) {

@@ -61,6 +61,12 @@ type Metrics struct {
 	CloudWriteErrors   prometheus.Counter
 	CloudTracksFailing prometheus.Gauge
 	CloudFilesLost     prometheus.Counter
+	// Composites made by ars-mixer processes (cloud mix mode and ARS
+	// "mixed": true).
+	MixerComposites   prometheus.Gauge
+	MixerFailures     prometheus.Counter
+	MixerRestarts     prometheus.Counter
+	MixerDroppedUnits prometheus.Counter
 	// WebRTC counts WHIP sessions waiting for ICE (webrtc.go).
 	WebRTC WebRTC
 	// HTTP connection budget (internal/connlimit) and descriptor reserve
@@ -144,6 +150,7 @@ func New() *Metrics {
 	m.CloudFilesLost = prometheus.NewCounter(prometheus.CounterOpts{Name: "ars_cloud_files_lost_total",
 		Help: "Cloud recording files neither uploaded nor backed up."})
 	reg.MustRegister(m.CloudWriteErrors, m.CloudTracksFailing, m.CloudFilesLost)
+	newMixer(m)
 	m.WebRTC = newWebRTC(reg)
 	m.HTTPConnections = prometheus.NewGauge(prometheus.GaugeOpts{Name: "ars_http_connections", Help: "HTTP connections held."})
 	m.HTTPConnRefused = connRefused
@@ -171,4 +178,17 @@ func newOutboundAndCloud(m *Metrics) {
 		Name: "ars_cloud_limit_refused_total", Help: "Cloud recording acquires and starts refused by a cap, by limit (resources, sessions, channel).",
 	}, []string{"limit"})
 	m.Registry.MustRegister(m.OutboundRefused, m.CloudResourcesHeld, m.CloudRecordings, m.CloudLimitRefused)
+}
+
+// newMixer adds the composites' instruments.
+func newMixer(m *Metrics) {
+	m.MixerComposites = prometheus.NewGauge(prometheus.GaugeOpts{Name: "ars_mixer_composites",
+		Help: "Live composites running, each in its own ars-mixer process (ARS_CLOUD_MAX_MIXES caps the cloud ones)."})
+	m.MixerFailures = prometheus.NewCounter(prometheus.CounterOpts{Name: "ars_mixer_failures_total",
+		Help: "ars-mixer processes that died or hung before the end of their composite."})
+	m.MixerRestarts = prometheus.NewCounter(prometheus.CounterOpts{Name: "ars_mixer_restarts_total",
+		Help: "ars-mixer processes started again to continue a live composite after a failure."})
+	m.MixerDroppedUnits = prometheus.NewCounter(prometheus.CounterOpts{Name: "ars_mixer_dropped_units_total",
+		Help: "Video access units and audio packets not handed to a live mixer because it fell behind (counted when a composite ends)."})
+	m.Registry.MustRegister(m.MixerComposites, m.MixerFailures, m.MixerRestarts, m.MixerDroppedUnits)
 }
