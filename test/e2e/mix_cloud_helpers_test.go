@@ -628,3 +628,61 @@ func (s *colourSender) leave(t *testing.T, d *daemon) time.Time {
 
 // sleepUntil sleeps until t0 + d.
 func sleepUntil(t0 time.Time, d time.Duration) { time.Sleep(time.Until(t0.Add(d))) }
+
+// colourTrack is a letter per frame for the colour at (x, y): R red, B
+// blue, G green, K black, ? anything else; the test logs it so that a
+// failure shows when each window changed.
+func colourTrack(frames [][]byte, w, x, y int) string {
+	var b strings.Builder
+	for _, f := range frames {
+		c := meanAt(f, w, x, y)
+		switch {
+		case c.near(red):
+			b.WriteByte('R')
+		case c.near(blue):
+			b.WriteByte('B')
+		case c.near(green):
+			b.WriteByte('G')
+		case c.near(black):
+			b.WriteByte('K')
+		default:
+			b.WriteByte('?')
+		}
+	}
+	return b.String()
+}
+
+// firstChange is the time of the first frame at or after from whose
+// letter in track differs from the letter at from (-1 if none).
+func firstChange(track string, fps int, from float64) float64 {
+	i := max(int(math.Ceil(from*float64(fps))), 0)
+	if i >= len(track) {
+		return -1
+	}
+	for j := i + 1; j < len(track); j++ {
+		if track[j] != track[i] {
+			return float64(j) / float64(fps)
+		}
+	}
+	return -1
+}
+
+// toneSpan is when a tone is heard in pcm: the start of the first and
+// the end of the last 100 ms window (stepped by 20 ms) whose band energy
+// is far above the empty band's; ok false if never.
+func toneSpan(pcm []int16, hz float64) (first, last float64, ok bool) {
+	d := func(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
+	end := float64(len(pcm)) / 48000
+	first, last = -1, -1
+	for s := 0.0; s+0.1 <= end; s += 0.02 {
+		l := testmedia.ToneEnergy(pcm, hz, d(s), d(s+0.1))
+		e := testmedia.ToneEnergy(pcm, 2500, d(s), d(s+0.1))
+		if heard(l, e) {
+			if first < 0 {
+				first = s
+			}
+			last = s + 0.1
+		}
+	}
+	return first, last, first >= 0
+}

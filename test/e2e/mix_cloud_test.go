@@ -189,20 +189,26 @@ func TestCloudMixUpdateLayout(t *testing.T) {
 		{"top right", 3 * w / 4, h / 4, black}, {"bottom left", w / 4, 3 * h / 4, black}}
 
 	c1, c2 := tl.at(call1), tl.at(call2)
-	checkSpots(t, "floating, before updateLayout", frames, fps, w, c1-0.7, floating)
+	checkSpots(t, "floating, before updateLayout", frames, fps, w, c1-1.2, floating)
 	checkSpots(t, "custom quarters on green, 1.5 s after updateLayout", frames, fps, w, c1+1.5, quarters)
 	// After the refused calls (all within a few hundred ms of the valid
 	// one), the layout is still the valid one.
-	checkSpots(t, "custom quarters, after the refused calls", frames, fps, w, c2-0.5, quarters)
+	checkSpots(t, "custom quarters, after the refused calls", frames, fps, w, c2-1.0, quarters)
 	checkSpots(t, "red alone on black, 1.5 s after the second updateLayout", frames, fps, w, c2+1.5, redAlone)
 	for i, sw := range []struct {
 		at    float64
 		spots []spot
 	}{{c1, quarters}, {c2, redAlone}} {
-		if got := firstMatch(frames, fps, w, sw.at-0.5, sw.spots); got < 0 {
+		// From 1 s before the call: the layout before it differs, so the
+		// first match is the switch. Agora: visible within 1 s.
+		got := firstMatch(frames, fps, w, sw.at-1, sw.spots)
+		switch {
+		case got < 0:
 			t.Errorf("updateLayout %d never shows", i+1)
-		} else {
-			t.Logf("updateLayout %d shows %.0f ms after the call (frames every %d ms)", i+1, (got-sw.at)*1000, 1000/fps)
+		case got-sw.at > 1:
+			t.Errorf("updateLayout %d shows %.0f ms after the call, more than 1 s", i+1, (got-sw.at)*1000)
+		default:
+			t.Logf("updateLayout %d shows %+.0f ms from the call (frames every %d ms)", i+1, (got-sw.at)*1000, 1000/fps)
 		}
 	}
 }
@@ -217,14 +223,18 @@ func regions(n int) []map[string]any {
 }
 
 // TestCloudMixJoinLeave: best fit on a green canvas. Red joins first
-// (the whole canvas is red), blue joins 3 s later (red left, blue right),
+// (the whole canvas is red), blue joins later (red left, blue right),
 // red leaves (blue fills the canvas, red's tone is gone), blue leaves
-// (the background, silence) before the stop.
+// (the background, silence) before the stop. The leaver's picture goes
+// with its sound: the window re-flows when its last frames have been
+// shown, not before.
 func TestCloudMixJoinLeave(t *testing.T) {
 	requireFFmpeg(t)
 	const (
 		cname = "mixjoin"
 		w, h  = 320, 240
+		aSecs = 8.0
+		bSecs = 8.0
 	)
 	localDir := t.TempDir()
 	d := mixDaemon(t, localDir)
@@ -233,38 +243,65 @@ func TestCloudMixJoinLeave(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	a := sendColourAs(t, ctx, d, cname, 61, "red", 440, 6)
+	a := sendColourAs(t, ctx, d, cname, 61, "red", 440, aSecs)
 	t0 := a.began
-	sleepUntil(t0, 3*time.Second)
-	b := sendColourAs(t, ctx, d, cname, 62, "blue", 1000, 6)
+	sleepUntil(t0, 2*time.Second)
+	b := sendColourAs(t, ctx, d, cname, 62, "blue", 1000, bSecs)
 	a.wait(t)
+	aEnd := time.Now() // its last packets (and RTCP BYE) went just before
 	aLeft := a.leave(t, d)
 	b.wait(t)
-	bLeft := b.leave(t, d)
-	sleepUntil(bLeft, 2500*time.Millisecond)
+	bEnd := time.Now()
+	b.leave(t, d)
+	sleepUntil(bEnd, 2500*time.Millisecond)
 	stopped := m.stop()
 	playlist := m.local(stopped.playlist())
 	decodeSilently(t, playlist)
 	checkAVStreams(t, playlist, w, h)
 	tl := m.timeline(playlist)
-	t.Logf("red sent from %.2f s, blue joined at %.2f s, red left at %.2f s, blue at %.2f s; the composite lasts %.2f s",
-		tl.at(t0), tl.at(b.began), tl.at(aLeft), tl.at(bLeft), tl.seconds)
+	t.Logf("red sent from %.2f s to %.2f s (leave call %.2f s), blue from %.2f s to %.2f s; the composite lasts %.2f s",
+		tl.at(t0), tl.at(aEnd), tl.at(aLeft), tl.at(b.began), tl.at(bEnd), tl.seconds)
 
-	const fps = 5
+	const fps = 10
 	frames := compositeFrames(t, playlist, w, h, fps)
+	left, right := colourTrack(frames, w, w/4, h/2), colourTrack(frames, w, 3*w/4, h/2)
+	t.Logf("left  %s\nright %s (a letter every %d ms)", left, right, 1000/fps)
 	alone := func(c rgb) []spot {
 		return []spot{{"left", w / 4, h / 2, c}, {"centre", w / 2, h / 2, c}, {"right", 3 * w / 4, h / 2, c}}
 	}
-	checkSpots(t, "red alone", frames, fps, w, tl.at(t0)+2, alone(red))
-	checkSpots(t, "red and blue", frames, fps, w, tl.at(b.began)+1.8, []spot{{"left", w / 4, h / 2, red}, {"right", 3 * w / 4, h / 2, blue}})
-	checkSpots(t, "blue alone after red left", frames, fps, w, tl.at(aLeft)+1.2, alone(blue))
-	checkSpots(t, "the background after everyone left", frames, fps, w, tl.at(bLeft)+1.2, alone(green))
+	// Each phase is sampled in its middle, away from the changes.
+	mid := func(x, y time.Time) float64 { return (tl.at(x) + tl.at(y)) / 2 }
+	checkSpots(t, "red alone", frames, fps, w, mid(t0, b.began), alone(red))
+	checkSpots(t, "red and blue", frames, fps, w, mid(b.began, aEnd), []spot{{"left", w / 4, h / 2, red}, {"right", 3 * w / 4, h / 2, blue}})
+	checkSpots(t, "blue alone after red left", frames, fps, w, mid(aEnd, bEnd), alone(blue))
+	checkSpots(t, "the background after everyone left", frames, fps, w, tl.at(bEnd)+1.5, alone(green))
 
 	pcm := testmedia.DecodeMono(t, "-i", playlist)
 	checkTones(t, "red alone", pcm, tl.at(t0)+0.5, tl.at(b.began)-0.2, []tone{redTone}, []tone{blueTone})
-	checkTones(t, "both", pcm, tl.at(b.began)+0.8, tl.at(aLeft)-0.8, []tone{redTone, blueTone}, nil)
-	checkTones(t, "after red left", pcm, tl.at(aLeft)+0.5, tl.at(bLeft)-0.8, []tone{blueTone}, []tone{redTone})
-	checkTones(t, "after everyone left", pcm, tl.at(bLeft)+0.5, tl.seconds-0.2, nil, []tone{redTone, blueTone})
+	checkTones(t, "both", pcm, tl.at(b.began)+0.8, tl.at(aEnd)-0.8, []tone{redTone, blueTone}, nil)
+	checkTones(t, "after red left", pcm, tl.at(aEnd)+0.5, tl.at(bEnd)-0.8, []tone{blueTone}, []tone{redTone})
+	checkTones(t, "after everyone left", pcm, tl.at(bEnd)+0.5, tl.seconds-0.2, nil, []tone{redTone, blueTone})
+
+	// Red's picture and sound end together: its window (the left half
+	// turning blue) goes when its tone ends, both on the composite's own
+	// timeline. Blue's picture and tone start together.
+	_, redToneEnd, ok1 := toneSpan(pcm, redTone.hz)
+	blueToneStart, _, ok2 := toneSpan(pcm, blueTone.hz)
+	redPicEnd := firstChange(left, fps, mid(b.began, aEnd))
+	bluePicStart := strings.IndexByte(right[int(tl.at(t0)*fps)+5:], 'B')
+	if !ok1 || !ok2 || redPicEnd < 0 || bluePicStart < 0 {
+		t.Fatalf("tones heard %v %v, red's window ends at %.1f, blue's picture at %d", ok1, ok2, redPicEnd, bluePicStart)
+	}
+	blueStart := float64(bluePicStart+int(tl.at(t0)*fps)+5) / fps
+	t.Logf("red: picture until %.2f s, tone until %.2f s (picture - tone %+.0f ms); blue: picture from %.2f s, tone from %.2f s (%+.0f ms)",
+		redPicEnd, redToneEnd, (redPicEnd-redToneEnd)*1000, blueStart, blueToneStart, (blueStart-blueToneStart)*1000)
+	if d := redPicEnd - redToneEnd; d < -0.2 || d > 0.3 {
+		t.Errorf("red's window left the layout %.0f ms before its sound ended (at most 200 ms): the layout change "+
+			"was applied ahead of the media it belongs to", -d*1000)
+	}
+	if d := blueStart - blueToneStart; d < -0.2 || d > 0.3 {
+		t.Errorf("blue's picture starts %+.0f ms from its sound", d*1000)
+	}
 }
 
 // TestCloudMixMP4 asks for HLS and MP4: query and stop answer
