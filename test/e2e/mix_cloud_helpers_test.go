@@ -270,6 +270,14 @@ func (m *mixRec) stop() mixAnswer {
 	if st != http.StatusOK || a.ServerResponse.UploadingStatus != "uploaded" || a.playlist() != "mix/"+m.sid+"_"+m.cname+".m3u8" {
 		m.t.Fatalf("mix stop: %d %+v (fileList %s)", st, a, a.ServerResponse.FileList)
 	}
+	// A recording of well-formed senders has no reason to lose its
+	// mixer: a restart (the daemon copes, the composite has a gap) is a
+	// defect of the compositor, reported here with the daemon's words.
+	for _, line := range strings.Split(m.d.out.String(), "\n") {
+		if strings.Contains(line, `msg="mixer exited"`) && strings.Contains(line, "sid="+m.sid) {
+			m.t.Errorf("the mixer of %s failed during a plain recording: %s", m.sid, line)
+		}
+	}
 	return a
 }
 

@@ -440,9 +440,8 @@ func TestCloudMixDefaultsAndValidation(t *testing.T) {
 		{"backgroundImage", map[string]any{"width": 320, "height": 240, "backgroundImage": "http://127.0.0.1:1/bg.jpg"}},
 		{"defaultUserBackgroundImage", map[string]any{"width": 320, "height": 240, "defaultUserBackgroundImage": "http://127.0.0.1:1/u.jpg"}},
 		{"backgroundConfig", map[string]any{"width": 320, "height": 240, "backgroundConfig": []map[string]any{{"uid": "1", "image_url": "http://127.0.0.1:1/u.jpg", "render_mode": 0}}}},
-		{"width 0", map[string]any{"width": 0, "height": 240}},
-		{"odd width", map[string]any{"width": 321, "height": 240}},
-		{"odd height", map[string]any{"width": 320, "height": 239}},
+		{"width 8", map[string]any{"width": 8, "height": 240}},
+		{"negative height", map[string]any{"width": 320, "height": -240}},
 		{"width 2000", map[string]any{"width": 2000, "height": 240}},
 		{"over 1920x1080", map[string]any{"width": 1920, "height": 1920}},
 		{"negative fps", map[string]any{"width": 320, "height": 240, "fps": -1}},
@@ -463,7 +462,9 @@ func TestCloudMixDefaultsAndValidation(t *testing.T) {
 		}
 	}
 
-	// No transcodingConfig at all: Agora's defaults.
+	// No transcodingConfig at all: Agora's defaults. (A 0 is what the
+	// official client sends for a field left out: it means the default
+	// too, see the odd canvas below.)
 	m.start(m.body(nil))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -481,4 +482,13 @@ func TestCloudMixDefaultsAndValidation(t *testing.T) {
 	// Floating with one person: the whole canvas.
 	checkSpots(t, "default canvas, one sender", frames, 5, 360, tl.at(s.began)+2, []spot{{"centre", 180, 320, red}, {"top", 180, 60, red}})
 	t.Logf("default composite: %+v, %.2f s", v, tl.seconds)
+
+	// Odd sides (4:2:0 cannot carry them) are rounded down to even, as
+	// ars documents; height 0 is the default 640.
+	m.start(raw(map[string]any{"width": 321, "height": 0, "mixedVideoLayout": 1}))
+	s = sendColourAs(t, ctx, d, cname, 92, "blue", 1000, 3)
+	s.wait(t)
+	playlist = m.local(m.stop().playlist())
+	decodeSilently(t, playlist)
+	checkAVStreams(t, playlist, 320, 640)
 }
