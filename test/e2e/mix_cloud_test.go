@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ars-project/ars/internal/testmedia"
+	"github.com/ars-project/ars/internal/webhook"
 )
 
 // Cloud Recording, mode mix (Agora's composite recording), end to end:
@@ -315,7 +317,8 @@ func TestCloudMixMP4(t *testing.T) {
 		secs  = 6.0
 	)
 	localDir := t.TempDir()
-	d := mixDaemon(t, localDir)
+	hooks := newHookReceiver(t)
+	d := mixDaemon(t, localDir, "ARS_WEBHOOK_URL="+hooks.srv.URL, "ARS_WEBHOOK_SECRET="+webhookSecret)
 	m := newMixRec(t, d, localDir, cname)
 	m.start(m.body(&mixTranscodingConfig{Width: w, Height: h, FPS: 15, BitRate: 400, MixedVideoLayout: 1}, "hls", "mp4"))
 
@@ -369,6 +372,52 @@ func TestCloudMixMP4(t *testing.T) {
 	checkSpots(t, "MP4, best fit", frames, fps, w, tl.at(a.began)+secs/2, []spot{{"left", w / 4, h / 2, red}, {"right", 3 * w / 4, h / 2, blue}})
 	pcm := testmedia.DecodeMono(t, "-i", mp4)
 	checkTones(t, "MP4", pcm, tl.at(a.began)+1, tl.at(a.began)+secs-1, []tone{redTone, blueTone}, nil)
+
+	// Webhooks as in individual mode, signed and in order; the file
+	// infos list the composite's files as stop does.
+	waitFor(t, "session_exit notification", 20*time.Second, func() bool { return hooks.has(m.sid, webhook.EventSessionExit) })
+	evs := hooks.events(m.sid)
+	var types []int
+	for i, n := range evs {
+		types = append(types, n.EventType)
+		if n.ProductID != 3 || n.NoticeID == "" || n.Payload.Sequence != i+1 || n.Payload.Details["msgName"] == nil {
+			t.Errorf("notification %d: %+v", i, n)
+		}
+	}
+	// The life cycle of checkEventOrder, without its per-uid stream
+	// state events (43/44), which ars sends in individual mode only.
+	pos := 0
+	for _, ev := range []int{webhook.EventRecorderStarted, webhook.EventUploaderStarted, webhook.EventRecorderSliceStart,
+		webhook.EventRecorderLeave, webhook.EventUploaded, webhook.EventFileInfos, webhook.EventSessionExit} {
+		i := slices.Index(types[pos:], ev)
+		if i < 0 {
+			t.Errorf("event %d missing or out of order in %v", ev, types)
+			continue
+		}
+		pos += i
+	}
+	for _, n := range evs {
+		if n.EventType != webhook.EventFileInfos {
+			continue
+		}
+		fl, _ := n.Payload.Details["fileList"].([]any)
+		var names []string
+		for _, e := range fl {
+			f, _ := e.(map[string]any)
+			name, _ := f["fileName"].(string)
+			names = append(names, name)
+			if f["mixedAllUser"] != true || f["uid"] != "0" || f["trackType"] != "audio_and_video" {
+				t.Errorf("file_infos entry %v", f)
+			}
+		}
+		if len(names) != len(list) {
+			t.Errorf("file_infos lists %v, stop %s", names, stopped.ServerResponse.FileList)
+		}
+	}
+	if hooks.bad != 0 {
+		t.Errorf("%d notifications with bad signatures", hooks.bad)
+	}
+	t.Logf("events: %v", types)
 }
 
 // TestCloudMixUpdateSubscriptions: update's streamSubscribe changes who
