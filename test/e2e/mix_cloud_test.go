@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -625,4 +627,106 @@ func TestCloudMixAudioOnly(t *testing.T) {
 	tl := m.timeline(playlist)
 	pcm := testmedia.DecodeMono(t, "-i", playlist)
 	checkTones(t, "audio only", pcm, tl.at(a.began)+1, tl.at(a.began)+secs-1, []tone{redTone, blueTone}, nil)
+}
+
+// TestCloudMixKilledMixer runs two mix recordings in one daemon and
+// kills one's ars-mixer with SIGKILL midway: the daemon stays healthy,
+// the other composite is untouched, webhook event 1 reports the failure,
+// the failure and restart are counted, and the killed recording's
+// composite goes on after a discontinuity, with its sender's picture and
+// tone.
+func TestCloudMixKilledMixer(t *testing.T) {
+	requireFFmpeg(t)
+	const (
+		w, h = 320, 240
+		secs = 10.0
+	)
+	localDir := t.TempDir()
+	hooks := newHookReceiver(t)
+	d := mixDaemon(t, localDir, "ARS_WEBHOOK_URL="+hooks.srv.URL, "ARS_WEBHOOK_SECRET="+webhookSecret)
+	victim := newMixRec(t, d, localDir, "mixkilled")
+	other := newMixRec(t, d, localDir, "mixspared")
+	tc := &mixTranscodingConfig{Width: w, Height: h, FPS: 15, BitRate: 400, MixedVideoLayout: 1, BackgroundColor: "#00FF00"}
+	victim.start(victim.body(tc))
+	other.start(other.body(tc))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	a := sendColourAs(t, ctx, d, "mixkilled", 121, "red", 440, secs)
+	b := sendColourAs(t, ctx, d, "mixspared", 122, "blue", 1000, secs)
+	sleepUntil(a.began, 6*time.Second)
+	pid, spared := victim.mixerOf(), other.mixerOf()
+	if pid == 0 || spared == 0 || pid == spared {
+		t.Fatalf("mixers: victim %d, other %d", pid, spared)
+	}
+	victim.mixerKilled = true
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	killed := time.Now()
+	waitFor(t, "a new mixer for the victim", 5*time.Second, func() bool { p := victim.mixerOf(); return p != 0 && p != pid })
+	t.Logf("mixer %d killed; successor %d after %v", pid, victim.mixerOf(), time.Since(killed).Round(time.Millisecond))
+	if other.mixerOf() != spared {
+		t.Errorf("the other recording's mixer changed")
+	}
+	if !d.healthy() {
+		t.Fatal("daemon unhealthy after a mixer was killed")
+	}
+	a.wait(t)
+	b.wait(t)
+	if f, r := d.metric("ars_mixer_failures_total"), d.metric("ars_mixer_restarts_total"); f < 1 || r < 1 {
+		t.Errorf("ars_mixer_failures_total %v, ars_mixer_restarts_total %v", f, r)
+	}
+	pv := victim.local(victim.stop().playlist())
+	po := other.local(other.stop().playlist())
+
+	reported := false
+	for _, n := range hooks.events(victim.sid) {
+		if n.EventType == webhook.EventError {
+			reported = true
+			t.Logf("event 1: %v", n.Payload.Details)
+		}
+	}
+	if !reported {
+		t.Errorf("no event 1 for the killed mixer")
+	}
+	for _, n := range hooks.events(other.sid) {
+		if n.EventType == webhook.EventError {
+			t.Errorf("event 1 for the other recording: %v", n.Payload.Details)
+		}
+	}
+
+	// The spared composite: whole, no discontinuity, blue throughout.
+	for _, c := range []struct {
+		m        *mixRec
+		path     string
+		colour   rgb
+		tone     tone
+		sender   *colourSender
+		wantDisc bool
+	}{{other, po, blue, blueTone, b, false}, {victim, pv, red, redTone, a, true}} {
+		decodeSilently(t, c.path)
+		checkAVStreams(t, c.path, w, h)
+		raw, _ := os.ReadFile(c.path)
+		if disc := strings.Contains(string(raw), "#EXT-X-DISCONTINUITY"); disc != c.wantDisc {
+			t.Errorf("%s: discontinuity %v, want %v:\n%s", c.m.cname, disc, c.wantDisc, raw)
+		}
+		tl := c.m.timeline(c.path)
+		if !c.wantDisc && len(tl.gaps) > 0 {
+			t.Errorf("%s: gaps %v in a composite whose mixer was not touched", c.m.cname, tl.gaps)
+		}
+		if c.wantDisc {
+			// Measured, not bounded: what a mixer crash costs the
+			// composite (the segment being written, the one the muxer
+			// has not closed yet, and the restart).
+			t.Logf("%s: %v s of composite lost to the kill (segments of 2 s)", c.m.cname, tl.gaps)
+		}
+		frames := compositeFrames(t, c.path, w, h, 5)
+		track := colourTrack(frames, w, w/2, h/2)
+		t.Logf("%s: %.2f s, centre %s", c.m.cname, tl.seconds, track)
+		k := tl.at(killed)
+		checkSpots(t, c.m.cname+" before the kill", frames, 5, w, tl.at(c.sender.began)+1.5, []spot{{"centre", w / 2, h / 2, c.colour}})
+		checkSpots(t, c.m.cname+" after the kill", frames, 5, w, k+2, []spot{{"centre", w / 2, h / 2, c.colour}})
+		pcm := testmedia.DecodeMono(t, "-i", c.path)
+		checkTones(t, c.m.cname+" after the kill", pcm, k+1.5, tl.at(c.sender.began)+secs-0.5, []tone{c.tone}, nil)
+	}
 }
