@@ -90,6 +90,14 @@ func TestCloudMixDefaultLayout(t *testing.T) {
 		{"left", w / 4, h / 2, red}, {"right", 3 * w / 4, h / 2, blue}})
 	pcm := testmedia.DecodeMono(t, "-i", playlist)
 	checkTones(t, "both senders", pcm, tl.at(a.began)+1, tl.at(a.began)+secs-1, []tone{redTone, blueTone}, nil)
+
+	// After the end: query and updateLayout answer 404.
+	if st, q := m.query(); st != http.StatusNotFound || q.Code != 404 {
+		t.Errorf("query after stop: %d %+v", st, q)
+	}
+	if st, e := m.updateLayout(&updateLayoutClientRequest{MixedVideoLayout: 1}); st != http.StatusNotFound || e.Code == 0 {
+		t.Errorf("updateLayout after stop: %d %+v", st, e)
+	}
 }
 
 // TestCloudMixUpdateLayout starts floating (layout 0: the first to join
