@@ -738,3 +738,37 @@ func TestCloudMixKilledMixer(t *testing.T) {
 		checkTones(t, c.m.cname+" after the kill", pcm, k+1.5, tl.at(c.sender.began)+secs-0.5, []tone{c.tone}, nil)
 	}
 }
+
+// TestCloudMixLimit: ARS_CLOUD_MAX_MIXES caps the composites (each an
+// ars-mixer process) running at once: the next mix start is refused
+// with 429 code 429 and counted, an individual recording is not held by
+// the cap, and once the mix stops the next one starts.
+func TestCloudMixLimit(t *testing.T) {
+	requireFFmpeg(t)
+	localDir := t.TempDir()
+	d := mixDaemon(t, localDir, "ARS_CLOUD_MAX_MIXES=1")
+	first := newMixRec(t, d, localDir, "mixcap1")
+	first.start(first.body(&mixTranscodingConfig{Width: 320, Height: 240}))
+	second := newMixRec(t, d, localDir, "mixcap2")
+	st, a := second.tryStart(second.body(&mixTranscodingConfig{Width: 320, Height: 240}))
+	if st != http.StatusTooManyRequests || a.Code != 429 || !strings.Contains(a.Reason, "ARS_CLOUD_MAX_MIXES") {
+		t.Fatalf("second mix start: %d %+v, want 429 code 429 naming ARS_CLOUD_MAX_MIXES", st, a)
+	}
+	t.Logf("second mix start: %d code %d %q (after %d requests)", st, a.Code, a.Reason, second.c.attempts)
+	if n := d.metric(`ars_cloud_limit_refused_total{limit="mixes"}`); n < 1 {
+		t.Errorf(`ars_cloud_limit_refused_total{limit="mixes"} = %v`, n)
+	}
+	ind := newAgoraClient(t, d, appID)
+	_, acq := ind.acquire("mixcapind", recorderUID)
+	if st, a := ind.start(acq.ResourceId, "individual", individualStart(d.key("media", "mixcapind", 527841), "mixcapind", nil, mixBucket, false)); st != http.StatusOK {
+		t.Errorf("individual start beside a full mix cap: %d %+v", st, a)
+	}
+	// Nothing was recorded: stop answers 206 code 435, and the slot is
+	// free again.
+	var stop mixAnswer
+	if st := first.c.do("POST", first.path("stop"), &stopReqBody{Cname: first.cname, Uid: recorderUID, ClientRequest: &stopClientRequest{}}, &stop); st != http.StatusPartialContent && st != http.StatusOK {
+		t.Fatalf("stop: %d %+v", st, stop)
+	}
+	waitFor(t, "the mix slot to free", 10*time.Second, func() bool { return d.metric("ars_mixer_composites") == 0 })
+	second.start(second.body(&mixTranscodingConfig{Width: 320, Height: 240}))
+}
