@@ -175,6 +175,9 @@ type mixRec struct {
 	// mixerKilled: the test killed this recording's mixer, so its
 	// failure is expected.
 	mixerKilled bool
+	// s3, when set, is where the recording is stored (vendor 11)
+	// instead of local disk.
+	s3 *versity
 }
 
 func newMixRec(t *testing.T, d *daemon, localDir, cname string) *mixRec {
@@ -193,9 +196,16 @@ func (m *mixRec) body(tc *mixTranscodingConfig, fileTypes ...string) *mixStartBo
 		RecordingConfig: &mixRecordingConfig{ChannelType: 0, StreamTypes: 2, MaxIdleTime: 30, TranscodingConfig: tc,
 			SubscribeAudioUIDs: []string{"#allstream#"}, SubscribeVideoUIDs: []string{"#allstream#"}},
 		RecordingFileConfig: &recordingFileConfig{AvFileType: fileTypes},
-		StorageConfig: &storageConfig{Vendor: 100, Bucket: mixBucket, AccessKey: "x", SecretKey: "y",
-			FileNamePrefix: []string{"mix"}},
+		StorageConfig:       m.storage(),
 	}}
+}
+
+func (m *mixRec) storage() *storageConfig {
+	if m.s3 != nil {
+		return &storageConfig{Vendor: 11, Bucket: mixBucket, AccessKey: s3Access, SecretKey: s3Secret,
+			FileNamePrefix: []string{"mix"}, ExtensionParams: &extensionParams{Endpoint: m.s3.endpoint()}}
+	}
+	return &storageConfig{Vendor: 100, Bucket: mixBucket, AccessKey: "x", SecretKey: "y", FileNamePrefix: []string{"mix"}}
 }
 
 // tryStart acquires a resource and sends body (any JSON shape) to
@@ -284,9 +294,23 @@ func (m *mixRec) stop() mixAnswer {
 	return a
 }
 
-// local is where a stored file (its fileList name) is on disk.
+// local is where a stored file (its fileList name) is on disk: in the
+// local storage directory, or downloaded from S3 (a playlist with every
+// segment it names).
 func (m *mixRec) local(name string) string {
-	return filepath.Join(m.localDir, mixBucket, filepath.FromSlash(name))
+	m.t.Helper()
+	if m.s3 == nil {
+		return filepath.Join(m.localDir, mixBucket, filepath.FromSlash(name))
+	}
+	dir := m.t.TempDir()
+	if strings.HasSuffix(name, ".m3u8") {
+		return m.s3.download(mixBucket, name, dir)
+	}
+	dst := filepath.Join(dir, filepath.Base(name))
+	if err := m.s3.client().FGetObject(context.Background(), mixBucket, name, dst, minioGet()); err != nil {
+		m.t.Fatalf("get %s: %v", name, err)
+	}
+	return dst
 }
 
 // tsName is a mix TS segment's name: <sid>_<cname>_<UTC yyyyMMddHHmmssSSS>.ts.

@@ -316,9 +316,10 @@ func TestCloudMixJoinLeave(t *testing.T) {
 	}
 }
 
-// TestCloudMixMP4 asks for HLS and MP4: query and stop answer
-// fileListMode "json" with Agora's mix entries, and the `_0.mp4` is a
-// composite of both senders.
+// TestCloudMixMP4 asks for HLS and MP4, stored on an S3 server
+// (versitygw): query and stop answer fileListMode "json" with Agora's mix
+// entries, the bucket holds exactly those files and the segments, and
+// the `_0.mp4` is a composite of both senders.
 func TestCloudMixMP4(t *testing.T) {
 	requireFFmpeg(t)
 	const (
@@ -327,9 +328,15 @@ func TestCloudMixMP4(t *testing.T) {
 		secs  = 6.0
 	)
 	localDir := t.TempDir()
+	s3 := startVersity(t)
+	s3.makeBucket(mixBucket)
 	hooks := newHookReceiver(t)
-	d := mixDaemon(t, localDir, "ARS_WEBHOOK_URL="+hooks.srv.URL, "ARS_WEBHOOK_SECRET="+webhookSecret)
+	// versitygw and the webhook receiver are on loopback, which the
+	// outbound policy refuses unless allowed.
+	d := mixDaemon(t, localDir, "ARS_WEBHOOK_URL="+hooks.srv.URL, "ARS_WEBHOOK_SECRET="+webhookSecret,
+		"ARS_OUTBOUND_ALLOW=127.0.0.1/32")
 	m := newMixRec(t, d, localDir, cname)
+	m.s3 = s3
 	m.start(m.body(&mixTranscodingConfig{Width: w, Height: h, FPS: 15, BitRate: 400, MixedVideoLayout: 1}, "hls", "mp4"))
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -367,12 +374,34 @@ func TestCloudMixMP4(t *testing.T) {
 			t.Errorf("%s not in the file list", name)
 		}
 	}
+	// The bucket holds the listed files and the playlist's segments,
+	// under the prefix, and nothing else.
+	playlist := m.local(stopped.playlist())
+	tl := m.timeline(playlist)
+	stored := map[string]bool{}
+	for _, k := range s3.keys(mixBucket) {
+		stored[k] = true
+	}
+	for _, f := range list {
+		if !stored[f.FileName] {
+			t.Errorf("%s is listed but not in the bucket", f.FileName)
+		}
+		delete(stored, f.FileName)
+	}
+	for _, seg := range tl.segments {
+		if !stored["mix/"+seg] {
+			t.Errorf("segment %s is not in the bucket", seg)
+		}
+		delete(stored, "mix/"+seg)
+	}
+	if len(stored) > 0 {
+		t.Errorf("unexpected objects in the bucket: %v", stored)
+	}
 	mp4 := m.local("mix/" + m.sid + "_" + cname + "_0.mp4")
 	decodeSilently(t, mp4)
 	checkAVStreams(t, mp4, w, h)
 	dur := mp4Duration(t, mp4).Seconds()
-	playlist := m.local(stopped.playlist())
-	tl := m.timeline(playlist)
+	decodeSilently(t, playlist)
 	t.Logf("MP4 %.2f s, HLS %.2f s", dur, tl.seconds)
 	if math.Abs(dur-tl.seconds) > 1 {
 		t.Errorf("the MP4 lasts %.2f s, the HLS composite %.2f s", dur, tl.seconds)
