@@ -45,6 +45,9 @@ func parseArgs(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.mix.fps, "fps", 15, "composite frame rate (--mix)")
 	fs.IntVar(&o.mix.bitrate, "bitrate", 500, "composite video bitrate in kbit/s (--mix)")
 	fs.StringVar(&o.mix.background, "background", "#000000", "canvas colour #RRGGBB (--mix)")
+	fs.StringVar(&o.mix.layout, "layout", "bestfit", "composite layout (--mix): floating, bestfit, vertical, custom, or Agora's mixedVideoLayout 0-3")
+	fs.StringVar(&o.mix.bigUID, "max-resolution-uid", "", "the uid shown large (--mix --layout floating or vertical; Agora's maxResolutionUid)")
+	fs.StringVar(&o.mix.layoutConfig, "layout-config", "", "a JSON file holding Agora's layoutConfig array, for --layout custom")
 	fs.StringVar(&o.mix.mixer, "mixer", os.Getenv("ARS_MIXER_BIN"), "the ars-mixer binary (default $ARS_MIXER_BIN, else next to transcoder, else PATH)")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
 	fs.Usage = func() {

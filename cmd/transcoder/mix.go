@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ars-project/ars/internal/layout"
 	"github.com/ars-project/ars/internal/mixfeed"
 	"github.com/ars-project/ars/internal/mixproto"
 	"github.com/ars-project/ars/internal/mixrun"
@@ -26,13 +28,51 @@ type mixOptions struct {
 	bitrate            int
 	background         string
 	mixer              string
+	layout             string
+	bigUID             string
+	layoutConfig       string
+}
+
+// arrangement is the --mix layout: Agora's modes, as in mix mode.
+func (o mixOptions) arrangement(bg uint32) (layout.Config, error) {
+	cfg := layout.Config{Width: o.width, Height: o.height, Background: bg, MaxResolutionUID: o.bigUID}
+	mode, err := layout.ParseMode(o.layout)
+	if err != nil {
+		return cfg, fmt.Errorf("%w: --layout: %v", errUsage, err)
+	}
+	cfg.Mode = mode
+	if o.layoutConfig != "" {
+		b, err := os.ReadFile(o.layoutConfig)
+		if err != nil {
+			return cfg, fmt.Errorf("--layout-config: %w", err)
+		}
+		var regions []layout.AgoraRegion
+		if err := json.Unmarshal(b, &regions); err != nil {
+			return cfg, fmt.Errorf("%w: --layout-config %s: %v", errUsage, o.layoutConfig, err)
+		}
+		for i, r := range regions {
+			reg, err := r.Region()
+			if err != nil {
+				return cfg, fmt.Errorf("%w: --layout-config entry %d: %v", errUsage, i, err)
+			}
+			cfg.Regions = append(cfg.Regions, reg)
+		}
+	}
+	if cfg.Mode == layout.Custom && len(cfg.Regions) == 0 {
+		return cfg, fmt.Errorf("%w: --layout custom needs --layout-config", errUsage)
+	}
+	if err := cfg.Validate(); err != nil {
+		return cfg, fmt.Errorf("%w: %v", errUsage, err)
+	}
+	return cfg, nil
 }
 
 // errNoCaptures is a --mix directory without finished captures.
 var errNoCaptures = errors.New("no finished captures in the directory")
 
 // runMix makes a composite of a finished recording directory: every
-// participant in a best-fit grid that follows who is present, their
+// participant laid out as --layout says (by default a best-fit grid),
+// following who is present, their
 // sound mixed, into DIR/mixed_HHMMSS.mp4, by an ars-mixer process.
 func runMix(ctx context.Context, o mixOptions, stdout io.Writer, log *slog.Logger) error {
 	dir, err := filepath.Abs(o.dir)
@@ -40,6 +80,10 @@ func runMix(ctx context.Context, o mixOptions, stdout io.Writer, log *slog.Logge
 		return err
 	}
 	bg, err := parseColor(o.background)
+	if err != nil {
+		return err
+	}
+	lc, err := o.arrangement(bg)
 	if err != nil {
 		return err
 	}
@@ -54,7 +98,7 @@ func runMix(ctx context.Context, o mixOptions, stdout io.Writer, log *slog.Logge
 	}
 	var err2 error
 	for attempt := 1; attempt <= mixAttempts; attempt++ {
-		err2 = mixOnce(ctx, o, dir, name, start, bg, bin, stdout, log)
+		err2 = mixOnce(ctx, o, dir, name, start, lc, bin, stdout, log)
 		if err2 == nil || !errors.Is(err2, mixrun.ErrMixerFailed) || ctx.Err() != nil {
 			return err2
 		}
@@ -69,12 +113,12 @@ func runMix(ctx context.Context, o mixOptions, stdout io.Writer, log *slog.Logge
 // mixAttempts bounds the runs of one offline composite.
 const mixAttempts = 3
 
-func mixOnce(ctx context.Context, o mixOptions, dir, name string, start time.Time, bg uint32, bin string,
+func mixOnce(ctx context.Context, o mixOptions, dir, name string, start time.Time, lc layout.Config, bin string,
 	stdout io.Writer, log *slog.Logger) error {
 	cfg := mixproto.Config{OriginUnixMs: start.UnixMilli(),
 		Video:  &mixproto.VideoConfig{Width: o.width, Height: o.height, FPS: o.fps, BitrateKbps: o.bitrate},
 		Audio:  mixproto.AudioConfig{Rate: 48000, Channels: 1, BitrateKbps: 64},
-		Layout: mixproto.Layout{Background: bg},
+		Layout: mixproto.Layout{Background: lc.Background},
 		OutDir: dir, MP4: &mixproto.MP4Output{Pattern: name}}
 	var closed []mixproto.FileClosed
 	c, err := mixrun.New(cfg, mixrun.WithBinary(bin), mixrun.WithLogger(log),
@@ -85,7 +129,7 @@ func mixOnce(ctx context.Context, o mixOptions, dir, name string, start time.Tim
 	if err := c.Start(); err != nil {
 		return err
 	}
-	g := mixrun.NewGrid(c, *cfg.Video, cfg.Layout.Background)
+	g := mixrun.NewArranger(c, lc)
 	info, ferr := mixfeed.OfflineContext(ctx, dir, g)
 	cctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()

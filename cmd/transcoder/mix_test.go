@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -104,6 +105,65 @@ func TestMixDirectory(t *testing.T) {
 		e := testmedia.ToneEnergy(pcm, tc.hz, tc.from, tc.to)
 		if heard := e > 100*empty && e > 1e-6; heard != tc.heard {
 			t.Errorf("%v Hz %v-%v: energy %.3g (empty band %.3g), heard %v, want %v", tc.hz, tc.from, tc.to, e, empty, heard, tc.heard)
+		}
+	}
+}
+
+// TestMixDirectoryLayouts makes composites of one directory with Agora's
+// other layouts: floating with uid 2 large, and custom regions from a
+// layoutConfig file (uid 1 on the right half, the next user, by join
+// order, in the top-left quarter).
+func TestMixDirectoryLayouts(t *testing.T) {
+	testmedia.RequireFFmpeg(t)
+	bin := mixerBin(t)
+	dir := t.TempDir()
+	start := time.Date(2026, 12, 3, 10, 11, 12, 0, time.Local)
+	red := testmedia.Generate(t, testmedia.Options{Duration: 3 * time.Second, FPS: 15, GOP: 15, Color: "red", ToneHz: 440})
+	blue := testmedia.Generate(t, testmedia.Options{Duration: 3 * time.Second, FPS: 15, GOP: 15, Color: "blue", ToneHz: 1000})
+	testmedia.WriteCapture(t, filepath.Join(dir, "1_101112.tmp"), storage.Header{Version: storage.FormatVersion, Channel: "c", UID: 1, Start: start}, red)
+	testmedia.WriteCapture(t, filepath.Join(dir, "2_101112.tmp"), storage.Header{Version: storage.FormatVersion, Channel: "c", UID: 2, Start: start.Add(100 * time.Millisecond)}, blue)
+	regions := filepath.Join(t.TempDir(), "layout.json")
+	if err := os.WriteFile(regions, []byte(`[{"uid":"1","x_axis":0.5,"y_axis":0,"width":0.5,"height":1,"alpha":1,"render_mode":0},
+		{"x_axis":0,"y_axis":0,"width":0.5,"height":0.5}]`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const w, h = 640, 360
+	redC, blueC, green := [3]int{255, 0, 0}, [3]int{0, 0, 255}, [3]int{0, 255, 0}
+	for _, tc := range []struct {
+		name   string
+		args   []string
+		points [][2]int
+		want   [][3]int
+	}{
+		{"floating, uid 2 large", []string{"--layout", "floating", "--max-resolution-uid", "2"},
+			[][2]int{{w / 2, h / 4}, {w * 12 / 100, h * 87 / 100}}, [][3]int{blueC, redC}},
+		{"custom from a layoutConfig file", []string{"--layout", "3", "--layout-config", regions},
+			[][2]int{{w * 3 / 4, h / 2}, {w / 4, h / 4}, {w / 4, h * 3 / 4}}, [][3]int{redC, blueC, green}},
+	} {
+		var stdout, stderr bytes.Buffer
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		err := run(ctx, append([]string{"--mix", dir, "--mixer", bin, "--background", "#00ff00"}, tc.args...), &stdout, &stderr)
+		cancel()
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", tc.name, err, stderr.String())
+		}
+		mp4 := strings.TrimSpace(stdout.String())
+		testmedia.Decode(t, mp4)
+		img := testmedia.RGBFrameAt(t, mp4, 1500*time.Millisecond, w, h)
+		for i, p := range tc.points {
+			px := img[(p[1]*w+p[0])*3 : (p[1]*w+p[0])*3+3]
+			for c := range 3 {
+				if d := int(px[c]) - tc.want[i][c]; d < -60 || d > 60 {
+					t.Errorf("%s: (%d,%d) = %v, want %v", tc.name, p[0], p[1], px, tc.want[i])
+					break
+				}
+			}
+		}
+	}
+	for _, bad := range [][]string{{"--layout", "diagonal"}, {"--layout", "custom"}, {"--layout", "vertical"}} {
+		var stdout, stderr bytes.Buffer
+		if err := run(context.Background(), append([]string{"--mix", dir, "--mixer", bin}, bad...), &stdout, &stderr); !errors.Is(err, errUsage) {
+			t.Errorf("%v: %v, want a usage error", bad, err)
 		}
 	}
 }

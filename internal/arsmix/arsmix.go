@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ars-project/ars/internal/layout"
 	"github.com/ars-project/ars/internal/metrics"
 	"github.com/ars-project/ars/internal/mixfeed"
 	"github.com/ars-project/ars/internal/mixproto"
@@ -111,7 +112,7 @@ func (x *Mixes) Start(channel, dir string, startedAt time.Time, o Options) (stri
 	if err := comp.Start(); err != nil {
 		return "", err
 	}
-	grid := mixrun.NewGrid(comp, canvas, o.Background)
+	grid := mixrun.NewArranger(comp, layout.Config{Width: canvas.Width, Height: canvas.Height, Mode: layout.BestFit, Background: o.Background})
 	feed = mixfeed.NewLive(grid, wall, mixfeed.WithLogger(log),
 		mixfeed.WithOnKeyframeNeeded(func(p *session.Participant) { go p.RequestKeyframe() }))
 	remove, err := x.mgr.AddSink(channel, feed)

@@ -59,62 +59,47 @@ type mixState struct {
 	firstSeg time.Time
 }
 
-// arranger sits between the feed and the composite: it drops the media
-// the subscriptions exclude and lays out whoever is present, in join
-// order, whenever someone comes or goes or the layout changes (the order
-// of its calls is the composite's timeline).
+// arranger sits between the feed and the composite's mixrun.Arranger:
+// it drops the media the subscriptions exclude (on the packet path,
+// without a lock) and gives a window only to users whose video is
+// subscribed.
 type arranger struct {
+	*mixrun.Arranger
 	c                  *mixrun.Composite
 	subs               *atomic.Pointer[subscription]
 	audioOff, videoOff bool
-
 	// uids maps sources to uids, copied on write (joins are rare, units
-	// are not).
+	// are not) under jmu.
+	jmu  sync.Mutex
 	uids atomic.Pointer[map[uint32]uint32]
-
-	mu      sync.Mutex
-	cfg     layout.Config
-	present []mixproto.Source
 }
 
 func newArranger(c *mixrun.Composite, subs *atomic.Pointer[subscription], cfg layout.Config, audioOff, videoOff bool) *arranger {
-	a := &arranger{c: c, subs: subs, cfg: cfg, audioOff: audioOff, videoOff: videoOff}
+	a := &arranger{c: c, subs: subs, audioOff: audioOff, videoOff: videoOff}
 	m := map[uint32]uint32{}
 	a.uids.Store(&m)
+	a.Arranger = mixrun.NewArranger(c, cfg, mixrun.WithVisible(func(s mixproto.Source) bool {
+		return !a.videoOff && a.subs.Load().video.wants((*a.uids.Load())[s.ID])
+	}))
 	return a
 }
 
 // Join implements mixfeed.Target.
 func (a *arranger) Join(s mixproto.Source) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
 	uid, _ := strconv.ParseUint(s.UID, 10, 32)
-	m := make(map[uint32]uint32, len(a.present)+1)
-	for k, v := range *a.uids.Load() {
+	a.jmu.Lock()
+	old := *a.uids.Load()
+	m := make(map[uint32]uint32, len(old)+1)
+	for k, v := range old {
 		m[k] = v
 	}
 	m[s.ID] = uint32(uid)
 	a.uids.Store(&m)
-	a.c.Join(s)
-	a.present = append(a.present, s)
-	a.relayoutLocked()
+	a.jmu.Unlock()
+	a.Arranger.Join(s)
 }
 
-// Leave implements mixfeed.Target.
-func (a *arranger) Leave(id uint32) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.c.Leave(id)
-	for i, s := range a.present {
-		if s.ID == id {
-			a.present = append(a.present[:i:i], a.present[i+1:]...)
-			break
-		}
-	}
-	a.relayoutLocked()
-}
-
-// Video implements mixfeed.Target: on the packet path, no lock.
+// Video implements mixfeed.Target.
 func (a *arranger) Video(id uint32, pts int64, key bool, au []byte) {
 	if a.videoOff {
 		return
@@ -124,7 +109,7 @@ func (a *arranger) Video(id uint32, pts int64, key bool, au []byte) {
 	}
 }
 
-// Audio implements mixfeed.Target: on the packet path, no lock.
+// Audio implements mixfeed.Target.
 func (a *arranger) Audio(id uint32, pts int64, pkt []byte) {
 	if a.audioOff {
 		return
@@ -132,38 +117,6 @@ func (a *arranger) Audio(id uint32, pts int64, pkt []byte) {
 	if uid, ok := (*a.uids.Load())[id]; ok && a.subs.Load().audio.wants(uid) {
 		a.c.Audio(id, pts, pkt)
 	}
-}
-
-// SetLayout replaces the layout settings (updateLayout).
-func (a *arranger) SetLayout(cfg layout.Config) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.cfg = cfg
-	a.relayoutLocked()
-}
-
-// Relayout lays out again (the subscriptions changed).
-func (a *arranger) Relayout() {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.relayoutLocked()
-}
-
-func (a *arranger) relayoutLocked() {
-	if a.videoOff {
-		return
-	}
-	subs := a.subs.Load()
-	uids := *a.uids.Load()
-	ps := make([]layout.Participant, 0, len(a.present))
-	for _, s := range a.present {
-		// A participant whose video is not subscribed has no window.
-		if !subs.video.wants(uids[s.ID]) {
-			continue
-		}
-		ps = append(ps, layout.Participant{UID: s.UID, Source: s.ID, Video: s.Video})
-	}
-	a.c.SetLayout(layout.Compute(a.cfg, ps))
 }
 
 // mixName is the base of a composite's file names: <sid>_<cname>.

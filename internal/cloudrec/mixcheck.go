@@ -2,7 +2,7 @@ package cloudrec
 
 import (
 	"fmt"
-	"math"
+	"strings"
 
 	"github.com/ars-project/ars/internal/layout"
 	"github.com/ars-project/ars/internal/mixproto"
@@ -130,20 +130,9 @@ func checkLayout(where string, f *layoutFields, w, h int) (layout.Config, *apiEr
 				return cfg, invalid(fmt.Sprintf("%slayoutConfig[%d].uid must be a string holding an integer from 1 to 4294967295", where, i))
 			}
 		}
-		reg := layout.Region{UID: r.UID, X: r.XAxis, Y: r.YAxis, W: r.Width, H: r.Height, Alpha: 1}
-		if r.Alpha != nil {
-			reg.Alpha = *r.Alpha
-		}
-		if r.RenderMode != nil {
-			if *r.RenderMode != 0 && *r.RenderMode != 1 {
-				return cfg, invalid(fmt.Sprintf("%slayoutConfig[%d].render_mode must be 0 or 1", where, i))
-			}
-			reg.Fit = *r.RenderMode == 1
-		}
-		for _, v := range []float64{reg.X, reg.Y, reg.W, reg.H, reg.Alpha} {
-			if math.IsNaN(v) || math.IsInf(v, 0) {
-				return cfg, invalid(fmt.Sprintf("%slayoutConfig[%d]: values must be numbers from 0 to 1", where, i))
-			}
+		reg, err := r.Region()
+		if err != nil {
+			return cfg, invalid(fmt.Sprintf("%slayoutConfig[%d]: %s", where, i, strings.TrimPrefix(err.Error(), "layout: invalid layout: ")))
 		}
 		cfg.Regions = append(cfg.Regions, reg)
 	}

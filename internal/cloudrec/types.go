@@ -1,6 +1,10 @@
 package cloudrec
 
-import "encoding/json"
+import (
+	"encoding/json"
+
+	"github.com/ars-project/ars/internal/layout"
+)
 
 // Request and response bodies, with Agora's JSON spellings.
 
@@ -52,13 +56,13 @@ type recordingConfig struct {
 // layoutFields are the layout settings of transcodingConfig and of an
 // updateLayout clientRequest (Agora's spellings).
 type layoutFields struct {
-	MaxResolutionUID           string            `json:"maxResolutionUid"`
-	MixedVideoLayout           *int              `json:"mixedVideoLayout"`
-	BackgroundColor            string            `json:"backgroundColor"`
-	BackgroundImage            string            `json:"backgroundImage"`
-	DefaultUserBackgroundImage string            `json:"defaultUserBackgroundImage"`
-	LayoutConfig               []layoutRegion    `json:"layoutConfig"`
-	BackgroundConfig           []json.RawMessage `json:"backgroundConfig"`
+	MaxResolutionUID           string               `json:"maxResolutionUid"`
+	MixedVideoLayout           *int                 `json:"mixedVideoLayout"`
+	BackgroundColor            string               `json:"backgroundColor"`
+	BackgroundImage            string               `json:"backgroundImage"`
+	DefaultUserBackgroundImage string               `json:"defaultUserBackgroundImage"`
+	LayoutConfig               []layout.AgoraRegion `json:"layoutConfig"`
+	BackgroundConfig           []json.RawMessage    `json:"backgroundConfig"`
 }
 
 // transcodingConfig is recordingConfig.transcodingConfig (mode mix).
@@ -68,17 +72,6 @@ type transcodingConfig struct {
 	FPS     *int `json:"fps"`
 	Bitrate *int `json:"bitrate"`
 	layoutFields
-}
-
-// layoutRegion is one layoutConfig entry: fractions of the canvas.
-type layoutRegion struct {
-	UID        string   `json:"uid"`
-	XAxis      float64  `json:"x_axis"`
-	YAxis      float64  `json:"y_axis"`
-	Width      float64  `json:"width"`
-	Height     float64  `json:"height"`
-	Alpha      *float64 `json:"alpha"`
-	RenderMode *int     `json:"render_mode"`
 }
 
 type updateLayoutRequest struct {

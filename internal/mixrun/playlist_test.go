@@ -49,31 +49,3 @@ func TestPlaylist(t *testing.T) {
 		t.Fatalf("temporary files left: %v", ents)
 	}
 }
-
-func TestGrid(t *testing.T) {
-	for n, want := range map[int][2]int{1: {640, 360}, 2: {320, 360}, 3: {320, 180}, 4: {320, 180}, 5: {212, 180}, 17: {128, 90}} {
-		ids := make([]uint32, n)
-		for i := range ids {
-			ids[i] = uint32(i + 1)
-		}
-		ws := grid(ids, 640, 360)
-		if len(ws) != min(n, mixproto.MaxWindows) {
-			t.Fatalf("%d sources: %d windows", n, len(ws))
-		}
-		l := mixproto.Layout{Windows: ws}
-		if err := l.Validate(&mixproto.VideoConfig{Width: 640, Height: 360}); err != nil {
-			t.Fatalf("%d sources: %v", n, err)
-		}
-		if ws[0].W != want[0] || ws[0].H != want[1] {
-			t.Fatalf("%d sources: cell %dx%d, want %v", n, ws[0].W, ws[0].H, want)
-		}
-		for i := range ws {
-			for j := i + 1; j < len(ws); j++ {
-				a, b := ws[i], ws[j]
-				if a.X < b.X+b.W && b.X < a.X+a.W && a.Y < b.Y+b.H && b.Y < a.Y+a.H {
-					t.Fatalf("%d sources: windows %d and %d overlap", n, i, j)
-				}
-			}
-		}
-	}
-}
