@@ -153,7 +153,7 @@ func run(ctx context.Context, force <-chan struct{}, cfg config.Config, stdout, 
 	// the daemon records as before and refuses mixed starts clearly.
 	var mixes *arsmix.Mixes
 	if bin, err := mixrun.FindBinary(cfg.MixerBin); err == nil {
-		mixes = arsmix.New(mgr, bin, log)
+		mixes = arsmix.New(mgr, bin, log, arsmix.WithMetrics(m))
 		started.push("live composites", noErr(mixes.Close))
 	} else {
 		log.Warn("no ars-mixer: mixed recordings are unavailable", "error", err)

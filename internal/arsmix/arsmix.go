@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ars-project/ars/internal/metrics"
 	"github.com/ars-project/ars/internal/mixfeed"
 	"github.com/ars-project/ars/internal/mixproto"
 	"github.com/ars-project/ars/internal/mixrun"
@@ -29,6 +30,7 @@ type Options struct {
 // Mixes runs the live composites of recordings.
 type Mixes struct {
 	mgr    *session.Manager
+	m      *metrics.Metrics
 	bin    string
 	log    *slog.Logger
 	mu     sync.Mutex
@@ -47,9 +49,20 @@ type mix struct {
 
 // New returns the composites of mgr's recordings, made by the ars-mixer
 // at bin.
-func New(mgr *session.Manager, bin string, log *slog.Logger) *Mixes {
-	return &Mixes{mgr: mgr, bin: bin, log: log.With("component", "arsmix"), active: map[string]*mix{}}
+func New(mgr *session.Manager, bin string, log *slog.Logger, opts ...Option) *Mixes {
+	x := &Mixes{mgr: mgr, bin: bin, log: log.With("component", "arsmix"), active: map[string]*mix{}}
+	for _, o := range opts {
+		o(x)
+	}
+	return x
 }
+
+// Option configures Mixes.
+type Option func(*Mixes)
+
+// WithMetrics counts composites, mixer failures, restarts and dropped
+// media (the ars_mixer_* instruments).
+func WithMetrics(m *metrics.Metrics) Option { return func(x *Mixes) { x.m = m } }
 
 // Start composes channel's recording in dir live into
 // dir/mixed_HHMMSS.mp4 (HHMMSS: the recording's start, local time), until
@@ -80,6 +93,12 @@ func (x *Mixes) Start(channel, dir string, startedAt time.Time, o Options) (stri
 	comp, err := mixrun.New(cfg, mixrun.WithBinary(x.bin), mixrun.WithLogger(log),
 		mixrun.WithOnFailure(func(err error, restarting bool) {
 			log.Error("composite failed", "error", err, "restarting", restarting)
+			if x.m != nil {
+				x.m.MixerFailures.Inc()
+				if restarting {
+					x.m.MixerRestarts.Inc()
+				}
+			}
 		}),
 		mixrun.WithOnKeyframeNeeded(func(uint32) {
 			if feed != nil {
@@ -102,6 +121,9 @@ func (x *Mixes) Start(channel, dir string, startedAt time.Time, o Options) (stri
 	}
 	m := &mix{comp: comp, feed: feed, remove: remove, dir: dir, file: file, stop: make(chan struct{})}
 	x.active[channel] = m
+	if x.m != nil {
+		x.m.MixerComposites.Inc()
+	}
 	x.wg.Add(1)
 	go x.follow(channel, m)
 	log.Info("live composite started", "file", file)
@@ -133,7 +155,13 @@ func (x *Mixes) finish(channel string, m *mix) {
 	m.feed.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := m.comp.Close(ctx); err != nil {
+	err := m.comp.Close(ctx)
+	if x.m != nil {
+		st := m.comp.Stats()
+		x.m.MixerComposites.Dec()
+		x.m.MixerDroppedUnits.Add(float64(st.DroppedVideo + st.DroppedAudio))
+	}
+	if err != nil {
 		x.log.Error("composite not finalised", "channel", channel, "error", err)
 	} else {
 		x.log.Info("live composite written", "channel", channel, "file", m.file, "restarts", m.comp.Restarts())
