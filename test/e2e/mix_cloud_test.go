@@ -801,3 +801,38 @@ func TestCloudMixLimit(t *testing.T) {
 	waitFor(t, "the mix slot to free", 10*time.Second, func() bool { return d.metric("ars_mixer_composites") == 0 })
 	second.start(second.body(&mixTranscodingConfig{Width: 320, Height: 240}))
 }
+
+// TestCloudMixJoinsEarly repeats what every mix recording does first: a
+// composite starts and, about a second later, its first two senders
+// join. Each of these must keep its mixer. (Seen: ars-mixer dying of
+// SIGSEGV ~7 ms after the first Join, in ~15% of such starts, right
+// after GStreamer warned "gst_pad_peer_query:<s1-v-1-h264parse:src>
+// could not send sticky events" for the new branch.)
+func TestCloudMixJoinsEarly(t *testing.T) {
+	requireFFmpeg(t)
+	const rounds = 8
+	localDir := t.TempDir()
+	d := mixDaemon(t, localDir)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	failed := 0
+	for i := range rounds {
+		m := newMixRec(t, d, localDir, "mixearly")
+		m.start(m.body(&mixTranscodingConfig{Width: 320, Height: 240, MixedVideoLayout: i % 2}))
+		a := sendColourAs(t, ctx, d, m.cname, uint32(130+i), "red", 440, 1.5)
+		b := sendColourAs(t, ctx, d, m.cname, uint32(150+i), "blue", 1000, 1)
+		a.wait(t)
+		b.wait(t)
+		a.leave(t, d)
+		b.leave(t, d)
+		var stop mixAnswer
+		m.c.do("POST", m.path("stop"), &stopReqBody{Cname: m.cname, Uid: recorderUID, ClientRequest: &stopClientRequest{}}, &stop)
+		for _, line := range strings.Split(d.out.String(), "\n") {
+			if strings.Contains(line, `msg="mixer exited"`) && strings.Contains(line, "sid="+m.sid) {
+				failed++
+				t.Errorf("round %d: %s", i, line)
+			}
+		}
+	}
+	t.Logf("%d of %d composites lost their mixer", failed, rounds)
+}
