@@ -56,8 +56,13 @@ func (m *Mixer) newBranch(prefix string, specs []string, caps string, agg *gst.E
 	if r := last.GetStaticPad("src").Link(b.pad); r != gst.PadLinkOK {
 		return nil, fmt.Errorf("%w: link to the aggregator: %v", ErrPipeline, r)
 	}
-	for _, e := range b.elems {
-		e.SyncStateWithParent()
+	// Downstream first: an element brought to PLAYING before the ones
+	// after it pushes into elements still in NULL (GStreamer warns
+	// "could not send sticky events") and the new branch's first data
+	// races their state change, which crashed the mixer shortly after a
+	// join. The appsrc, which pushes, starts last.
+	for i := len(b.elems) - 1; i >= 0; i-- {
+		b.elems[i].SyncStateWithParent()
 	}
 	return b, nil
 }

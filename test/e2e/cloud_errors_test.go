@@ -46,8 +46,8 @@ func TestCloudRecordingErrorCodes(t *testing.T) {
 		if st, a := c.start(acq.ResourceId, "individual", b); st != 400 || a.Code != 2 {
 			t.Errorf("start with both audio lists: %d %+v", st, a)
 		}
-		if st, a := c.start(acq.ResourceId, "mix", body()); st != 400 || a.Code != 2 {
-			t.Errorf("mix mode: %d %+v", st, a)
+		if st, a := c.start(acq.ResourceId, "web", body()); st != 400 || a.Code != 2 {
+			t.Errorf("web mode: %d %+v", st, a)
 		}
 		b = body()
 		b.ClientRequest.Token = "007garbage"
