@@ -57,6 +57,9 @@ type mixState struct {
 	originMs int64
 	// firstSeg is the wall-clock start of the first segment (worker only).
 	firstSeg time.Time
+	// seen is who the webhook was last told is in the composite
+	// (worker only).
+	seen map[uint32]mixfeed.Member
 }
 
 // arranger sits between the feed and the composite's mixrun.Arranger:
@@ -170,7 +173,14 @@ func (r *recorder) startMix() error {
 	m.comp = comp
 	m.arr = newArranger(comp, &m.subs, ms.layout, r.settings.audioOff, r.settings.videoOff)
 	self := r.uid
-	m.live = mixfeed.NewLive(m.arr, wall, mixfeed.WithLogger(log), mixfeed.WithFilter(func(p *session.Participant, _ storage.RecordKind) bool {
+	m.seen = map[uint32]mixfeed.Member{}
+	m.live = mixfeed.NewLive(m.arr, wall, mixfeed.WithLogger(log), mixfeed.WithOnMembership(func() {
+		// On the packet path: the worker sends the events.
+		select {
+		case r.in <- item{kind: itemMembership}:
+		default:
+		}
+	}), mixfeed.WithFilter(func(p *session.Participant, _ storage.RecordKind) bool {
 		uid := p.UID()
 		if uid == self {
 			return false
@@ -233,6 +243,7 @@ func (r *recorder) mixFile(fc mixproto.FileClosed) {
 func (r *recorder) closeMix() {
 	m := r.mix
 	m.live.Close()
+	r.mixMembership() // the last ones leave: state 1
 	ctx, cancel := context.WithTimeout(context.Background(), mixCloseTimeout)
 	defer cancel()
 	done := make(chan error, 1)
@@ -272,6 +283,39 @@ func (r *recorder) closeMix() {
 	}
 	r.svc.log.Info("composite ended", "sid", r.sid, "segments", m.playlist.Segments(), "restarts", st.Restarts,
 		"dropped_video", st.DroppedVideo, "dropped_audio", st.DroppedAudio)
+}
+
+// mixMembership runs on the worker after someone joined or left the
+// composite: events 43/44 say whose audio and video it now receives
+// (state 0) or no longer does (1), as individual mode says per track.
+func (r *recorder) mixMembership() {
+	if r.mix == nil {
+		return
+	}
+	now := map[uint32]mixfeed.Member{}
+	for _, p := range r.mix.live.Present() {
+		now[p.Source] = p
+	}
+	tell := func(p mixfeed.Member, state int) {
+		uid, _ := strconv.ParseUint(p.UID, 10, 32)
+		if p.Audio && !r.settings.audioOff {
+			r.streamState(trackKey{uid: uint32(uid), kind: storage.KindAudio}, state)
+		}
+		if p.Video && !r.settings.videoOff {
+			r.streamState(trackKey{uid: uint32(uid), kind: storage.KindVideo}, state)
+		}
+	}
+	for id, p := range now {
+		if _, ok := r.mix.seen[id]; !ok {
+			tell(p, 0)
+		}
+	}
+	for id, p := range r.mix.seen {
+		if _, ok := now[id]; !ok {
+			tell(p, 1)
+		}
+	}
+	r.mix.seen = now
 }
 
 // mixFiles is the worker's channel of finished composite files (nil in

@@ -30,6 +30,8 @@ const (
 	itemLeft
 	itemUpdate
 	itemLost // a file's upload was lost (diskfull.go)
+	// itemMembership: someone joined or left the composite (mix.go).
+	itemMembership
 )
 
 type item struct {
@@ -268,6 +270,8 @@ func (r *recorder) handle(it item) {
 		r.packet(it)
 	case itemLost:
 		r.dropLost(it.lostKey)
+	case itemMembership:
+		r.mixMembership()
 	}
 }
 

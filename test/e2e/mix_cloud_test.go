@@ -423,8 +423,8 @@ func TestCloudMixMP4(t *testing.T) {
 			t.Errorf("notification %d: %+v", i, n)
 		}
 	}
-	// The life cycle of checkEventOrder, without its per-uid stream
-	// state events (43/44), which ars sends in individual mode only.
+	// The life cycle of checkEventOrder (the stream states are checked
+	// below).
 	pos := 0
 	for _, ev := range []int{webhook.EventRecorderStarted, webhook.EventUploaderStarted, webhook.EventRecorderSliceStart,
 		webhook.EventRecorderLeave, webhook.EventUploaded, webhook.EventFileInfos, webhook.EventSessionExit} {
@@ -451,6 +451,28 @@ func TestCloudMixMP4(t *testing.T) {
 		}
 		if len(names) != len(list) {
 			t.Errorf("file_infos lists %v, stop %s", names, stopped.ServerResponse.FileList)
+		}
+	}
+	// Each sender's audio and video entering the composite (43/44 state
+	// 0) and leaving it (state 1).
+	states := map[string]int{}
+	for _, n := range evs {
+		if n.EventType != webhook.EventAudioStreamStateChanged && n.EventType != webhook.EventVideoStreamStateChanged {
+			continue
+		}
+		ss, _ := n.Payload.Details["streams"].([]any)
+		for _, e := range ss {
+			st, _ := e.(map[string]any)
+			states[fmt.Sprintf("%d/%v/%v", n.EventType, st["streamUid"], st["state"])]++
+		}
+	}
+	for _, uid := range []string{"71", "72"} {
+		for _, ev := range []int{webhook.EventAudioStreamStateChanged, webhook.EventVideoStreamStateChanged} {
+			for _, state := range []int{0, 1} {
+				if k := fmt.Sprintf("%d/%s/%d", ev, uid, state); states[k] != 1 {
+					t.Errorf("stream state %s sent %d times, want once (%v)", k, states[k], states)
+				}
+			}
 		}
 	}
 	if hooks.bad != 0 {
