@@ -77,6 +77,9 @@ type recordingConfig struct {
 	SubscribeVideoUIDs   []string `json:"subscribeVideoUids,omitempty"`
 	UnsubscribeVideoUIDs []string `json:"unSubscribeVideoUids,omitempty"`
 	SubscribeUidGroup    int      `json:"subscribeUidGroup"`
+	// TranscodingConfig is mix mode's canvas and layout
+	// (mix_cloud_helpers_test.go).
+	TranscodingConfig *mixTranscodingConfig `json:"transcodingConfig,omitempty"`
 }
 
 type recordingFileConfig struct {

@@ -124,13 +124,7 @@ func TestCloudWebRTCParticipant(t *testing.T) {
 	}
 
 	b := startBrowser(t)
-	pg := b.newPage(d.base + "/")
-	pg.waitJS("console ready", `document.body.dataset.ready === 'true'`, 20*time.Second)
-	pg.setValue("channel", cname)
-	pg.setValue("uid", strconv.Itoa(webrtcUID))
-	pg.setValue("media-key", d.key("media", cname, webrtcUID))
-	pg.click("publish")
-	pg.waitJS("publishing live", `document.getElementById('publish-status').dataset.state === 'live'`, 30*time.Second)
+	pg := b.publish(d, cname, webrtcUID)
 	t0 := time.Now()
 	waitListed(15*time.Second, "31")
 	if listed("42") {

@@ -58,13 +58,7 @@ func TestWebRTCLoopbackOnlyHost(t *testing.T) {
 	const channel, uid = "loopback only", 4
 	start := d.startRecording(channel, uid, "")
 	b := startBrowser(t)
-	pg := b.newPage(d.base + "/")
-	pg.waitJS("console ready", `document.body.dataset.ready === 'true'`, 20*time.Second)
-	pg.setValue("channel", channel)
-	pg.setValue("uid", strconv.Itoa(uid))
-	pg.setValue("media-key", d.key("media", channel, uid))
-	pg.click("publish")
-	pg.waitJS("publishing live", `document.getElementById('publish-status').dataset.state === 'live'`, 30*time.Second)
+	pg := b.publish(d, channel, uid)
 	t0 := time.Now()
 	time.Sleep(6 * time.Second)
 	if st := d.status(channel); len(st.Users) != 1 || st.Users[0].File == "" {

@@ -24,30 +24,6 @@ import (
 // updatelayout.go), field for field, with the same JSON tags and
 // omitempty rules: what a user of that client sends.
 
-type mixStartBody struct {
-	Cname         string            `json:"cname"`
-	Uid           string            `json:"uid"`
-	ClientRequest *mixClientRequest `json:"clientRequest"`
-}
-
-type mixClientRequest struct {
-	Token               string               `json:"token,omitempty"`
-	RecordingConfig     *mixRecordingConfig  `json:"recordingConfig,omitempty"`
-	RecordingFileConfig *recordingFileConfig `json:"recordingFileConfig,omitempty"`
-	StorageConfig       *storageConfig       `json:"storageConfig,omitempty"`
-}
-
-type mixRecordingConfig struct {
-	ChannelType        int                   `json:"channelType"`
-	StreamTypes        int                   `json:"streamTypes"`
-	AudioProfile       int                   `json:"audioProfile,omitempty"`
-	MaxIdleTime        int                   `json:"maxIdleTime,omitempty"`
-	TranscodingConfig  *mixTranscodingConfig `json:"transcodingConfig,omitempty"`
-	SubscribeAudioUIDs []string              `json:"subscribeAudioUids,omitempty"`
-	SubscribeVideoUIDs []string              `json:"subscribeVideoUids,omitempty"`
-	SubscribeUidGroup  int                   `json:"subscribeUidGroup"`
-}
-
 type mixTranscodingConfig struct {
 	Width                      int                   `json:"width,omitempty"`
 	Height                     int                   `json:"height,omitempty"`
@@ -187,13 +163,13 @@ func newMixRec(t *testing.T, d *daemon, localDir, cname string) *mixRec {
 // body is a start body for every stream of the channel (#allstream#),
 // both media, to local storage with prefix "mix", with the given canvas
 // and file types (HLS if none).
-func (m *mixRec) body(tc *mixTranscodingConfig, fileTypes ...string) *mixStartBody {
+func (m *mixRec) body(tc *mixTranscodingConfig, fileTypes ...string) *startReqBody {
 	if len(fileTypes) == 0 {
 		fileTypes = []string{"hls"}
 	}
-	return &mixStartBody{Cname: m.cname, Uid: recorderUID, ClientRequest: &mixClientRequest{
+	return &startReqBody{Cname: m.cname, Uid: recorderUID, ClientRequest: &startClientRequest{
 		Token: m.d.key("media", m.cname, 527841),
-		RecordingConfig: &mixRecordingConfig{ChannelType: 0, StreamTypes: 2, MaxIdleTime: 30, TranscodingConfig: tc,
+		RecordingConfig: &recordingConfig{ChannelType: 0, StreamTypes: 2, MaxIdleTime: 30, TranscodingConfig: tc,
 			SubscribeAudioUIDs: []string{"#allstream#"}, SubscribeVideoUIDs: []string{"#allstream#"}},
 		RecordingFileConfig: &recordingFileConfig{AvFileType: fileTypes},
 		StorageConfig:       m.storage(),

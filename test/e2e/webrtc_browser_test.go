@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -316,4 +317,17 @@ func (p *tab) screenshot() []byte {
 		p.b.t.Fatal(err)
 	}
 	return png
+}
+
+// publish opens the daemon's console in a new tab and publishes uid's
+// fake camera and microphone into channel over WHIP, until live.
+func (b *browser) publish(d *daemon, channel string, uid uint32) *tab {
+	pg := b.newPage(d.base + "/")
+	pg.waitJS("console ready", `document.body.dataset.ready === 'true'`, 20*time.Second)
+	pg.setValue("channel", channel)
+	pg.setValue("uid", strconv.Itoa(int(uid)))
+	pg.setValue("media-key", d.key("media", channel, uid))
+	pg.click("publish")
+	pg.waitJS("publishing live", `document.getElementById('publish-status').dataset.state === 'live'`, 30*time.Second)
+	return pg
 }
