@@ -56,8 +56,17 @@ func (m *Mixer) newBranch(prefix string, specs []string, caps string, agg *gst.E
 	if r := last.GetStaticPad("src").Link(b.pad); r != gst.PadLinkOK {
 		return nil, fmt.Errorf("%w: link to the aggregator: %v", ErrPipeline, r)
 	}
-	for _, e := range b.elems {
-		e.SyncStateWithParent()
+	// Downstream first, appsrc last: an element brought up activates its
+	// pads before its start() has run, and appsrc's streaming thread
+	// pushes the caps the moment it runs. Upstream first, that caps event
+	// reached an h264parse whose NAL parser gst_h264_nal_parser_new had
+	// not yet made, and GStreamer 1.22 died with SIGSEGV in
+	// h264parse's set_caps (the restarted mixer of TestMixedRecordingLive,
+	// TestLiveRestartJoins under load).
+	for i := len(b.elems) - 1; i >= 0; i-- {
+		if !b.elems[i].SyncStateWithParent() {
+			return nil, fmt.Errorf("%w: %s did not follow the pipeline's state", ErrPipeline, b.elems[i].GetName())
+		}
 	}
 	return b, nil
 }
