@@ -56,13 +56,17 @@ func (m *Mixer) newBranch(prefix string, specs []string, caps string, agg *gst.E
 	if r := last.GetStaticPad("src").Link(b.pad); r != gst.PadLinkOK {
 		return nil, fmt.Errorf("%w: link to the aggregator: %v", ErrPipeline, r)
 	}
-	// Downstream first: an element brought to PLAYING before the ones
-	// after it pushes into elements still in NULL (GStreamer warns
-	// "could not send sticky events") and the new branch's first data
-	// races their state change, which crashed the mixer shortly after a
-	// join. The appsrc, which pushes, starts last.
+	// Downstream first, appsrc last: an element brought up activates its
+	// pads before its start() has run, and appsrc's streaming thread
+	// pushes the caps the moment it runs. Upstream first, that caps event
+	// reached an h264parse whose NAL parser gst_h264_nal_parser_new had
+	// not yet made, and GStreamer 1.22 died with SIGSEGV in
+	// h264parse's set_caps (the restarted mixer of TestMixedRecordingLive,
+	// TestLiveRestartJoins under load).
 	for i := len(b.elems) - 1; i >= 0; i-- {
-		b.elems[i].SyncStateWithParent()
+		if !b.elems[i].SyncStateWithParent() {
+			return nil, fmt.Errorf("%w: %s did not follow the pipeline's state", ErrPipeline, b.elems[i].GetName())
+		}
 	}
 	return b, nil
 }

@@ -77,15 +77,18 @@ func TestMixedRecordingLive(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(4 * time.Second)
-	mixers := mixerPIDs(t)
+	// This daemon's mixers only: other tests (and other users of the
+	// machine) run theirs.
+	daemonPID := d.cmd.Process.Pid
+	mixers := mixersOf(t, daemonPID)
 	if len(mixers) != 1 {
-		t.Fatalf("ars-mixer processes: %v", mixers)
+		t.Fatalf("ars-mixer processes of the daemon: %v", mixers)
 	}
 	if err := syscall.Kill(mixers[0], syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "a new mixer", 5*time.Second, func() bool {
-		now := mixerPIDs(t)
+		now := mixersOf(t, daemonPID)
 		return len(now) == 1 && now[0] != mixers[0]
 	})
 	_ = sa.Wait()
@@ -97,8 +100,12 @@ func TestMixedRecordingLive(t *testing.T) {
 	if code := d.call("POST", "/v1/recording/stop", map[string]any{"channel": ch, "uid": 11, "key": d.key("recording", ch, 11)}, &stop); code != http.StatusOK {
 		t.Fatalf("stop: %d", code)
 	}
-	if !strings.Contains(d.out.String(), "mixer exited") {
-		t.Fatalf("the failure is not in the log:\n%s", d.out.String())
+	// The one failure is the kill: a mixer that crashed by itself (the
+	// successor's SIGSEGV of GStreamer 1.22, see internal/mixer
+	// newBranch) fails the test even though a third mixer took over.
+	exits := mixerExits(d.out.String())
+	if len(exits) != 1 || !strings.Contains(exits[0], "signal: killed") {
+		t.Fatalf("mixer exits %q, want exactly the one this test killed:\n%s", exits, d.out.String())
 	}
 	// The per-UID recording is whole.
 	for _, uid := range []string{"11_", "12_"} {
@@ -111,17 +118,22 @@ func TestMixedRecordingLive(t *testing.T) {
 			t.Fatalf("no capture of %s in %v", uid, found)
 		}
 	}
-	// The killed mixer's file may be lost (an MP4 without its index); the
-	// successor writes mixed_HHMMSS_2.mp4.
-	next := strings.TrimSuffix(ans.MixedFile, ".mp4") + "_2.mp4"
-	p := filepath.Join(ans.Directory, next)
-	if _, err := os.Stat(p); err != nil {
-		t.Fatalf("no composite after the restart: %v (%v)", err, findFiles(t, ans.Directory, ".mp4"))
+	// The killed mixer's file may be lost (an MP4 without its index); a
+	// successor writes mixed_HHMMSS_N.mp4 (N = restarts + 1): the last
+	// one is judged.
+	p, n := lastSuccessor(t, ans.Directory, ans.MixedFile)
+	if n < 2 {
+		t.Fatalf("the composite after the restart is %s, want a successor's _N.mp4", filepath.Base(p))
 	}
 	decodesCleanly(t, p)
-	// Known defect: the successor's sound is silent (its video is right);
-	// the tones are checked in the after-the-fact composite below.
-	checkSideBySide(t, p, 1.5, false, false)
+	// Windows follow the composite's join order, which the daemon logs
+	// (both participants are in when the recording starts, in the
+	// session's order): uid 11 first puts red on the left.
+	order := redBlue
+	if firstJoined(d.out.String()) == "12" {
+		order = blueRed
+	}
+	checkSideBySide(t, p, 1.5, true, order)
 
 	// After the fact, from the captures: the whole recording.
 	_, tr := binaries(t)
@@ -135,26 +147,52 @@ func TestMixedRecordingLive(t *testing.T) {
 	if dur := mp4Duration(t, composite); dur < 7*time.Second || dur > 9*time.Second {
 		t.Fatalf("after-the-fact composite lasts %v, the senders 8 s", dur)
 	}
-	checkSideBySide(t, composite, 4, true, true)
+	checkSideBySide(t, composite, 4, true, anyOrder)
 }
 
 type stopAnswerMix struct {
 	Stopped bool `json:"stopped"`
 }
 
-// checkSideBySide checks a 640x360 composite at `at` seconds: red on the
-// left, blue on the right, and both tones over the file.
-func checkSideBySide(t *testing.T, path string, at float64, tones, anyOrder bool) {
+// sideOrder is which colour a side-by-side composite has on the left.
+type sideOrder int
+
+const (
+	redBlue  sideOrder = iota // red left, blue right
+	blueRed                   // blue left, red right
+	anyOrder                  // either
+)
+
+// firstJoined is the uid of the first source a live composite joined,
+// from the daemon's log ("" when none is logged).
+func firstJoined(log string) string {
+	for _, line := range strings.Split(log, "\n") {
+		if !strings.Contains(line, `msg="source joined"`) {
+			continue
+		}
+		for _, f := range strings.Fields(line) {
+			if uid, ok := strings.CutPrefix(f, "uid="); ok {
+				return uid
+			}
+		}
+	}
+	return ""
+}
+
+// checkSideBySide checks a 640x360 composite at `at` seconds: red and
+// blue side by side in the given order, and both tones over the file.
+func checkSideBySide(t *testing.T, path string, at float64, tones bool, order sideOrder) {
 	t.Helper()
 	const w, h = 640, 360
 	img := testmedia.RGBFrameAt(t, path, time.Duration(at*float64(time.Second)), w, h)
 	px := func(x, y int) []byte { return img[(y*w+x)*3 : (y*w+x)*3+3] }
-	// Windows follow join order: in the live composite the session's
-	// (uid 11 first), after the fact whoever sent first, which the two
-	// senders race for.
+	// Windows follow join order: in the live composite the session's,
+	// after the fact whoever sent first, which the two senders race for.
 	red, blue := [3]int{255, 0, 0}, [3]int{0, 0, 255}
 	l, r := px(w/4, h/2), px(3*w/4, h/2)
-	if !(nearColour(l, red) && nearColour(r, blue)) && (!anyOrder || !(nearColour(l, blue) && nearColour(r, red))) {
+	rb := nearColour(l, red) && nearColour(r, blue)
+	br := nearColour(l, blue) && nearColour(r, red)
+	if !(order == redBlue && rb || order == blueRed && br || order == anyOrder && (rb || br)) {
 		t.Fatalf("%s at %.1f s: left %v right %v, want red and blue side by side", filepath.Base(path), at, l, r)
 	}
 	if !tones {
@@ -191,4 +229,57 @@ func mixerPIDs(t *testing.T) []int {
 		}
 	}
 	return out
+}
+
+// mixersOf lists the running ars-mixer processes whose parent is pid.
+func mixersOf(t *testing.T, pid int) []int {
+	t.Helper()
+	var out []int
+	for _, m := range mixerPIDs(t) {
+		st, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(m), "stat"))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...: comm may hold spaces, so after ')'.
+		f := strings.Fields(string(st[strings.LastIndexByte(string(st), ')')+1:]))
+		if len(f) > 1 && f[1] == strconv.Itoa(pid) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// mixerExits returns the error of every "mixer exited" line of a daemon
+// log.
+func mixerExits(log string) []string {
+	var out []string
+	for _, line := range strings.Split(log, "\n") {
+		if strings.Contains(line, `msg="mixer exited"`) {
+			_, e, _ := strings.Cut(line, "error=")
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// lastSuccessor finds the composite of the last mixer: the highest N of
+// first_N.mp4 in dir (first is the first mixer's file name).
+func lastSuccessor(t *testing.T, dir, first string) (string, int) {
+	t.Helper()
+	stem := strings.TrimSuffix(first, ".mp4") + "_"
+	best, bestN := "", 0
+	for _, f := range findFiles(t, dir, ".mp4") {
+		base := filepath.Base(f)
+		if !strings.HasPrefix(base, stem) {
+			continue
+		}
+		n, err := strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(base, stem), ".mp4"))
+		if err == nil && n > bestN {
+			best, bestN = f, n
+		}
+	}
+	if best == "" {
+		t.Fatalf("no composite after the restart in %v", findFiles(t, dir, ".mp4"))
+	}
+	return best, bestN
 }
