@@ -276,7 +276,8 @@ func startCloud(cfg config.Config, log *slog.Logger, m *metrics.Metrics, mgr *se
 		WorkDir: filepath.Join(stateDir, "cloud"), LocalDir: cmp.Or(cfg.CloudLocalDir, filepath.Join(cfg.FileRoot, "cloud_recording")),
 		ForceLocal: cfg.CloudStorage == "local", ResourceTTL: cfg.CloudResourceTTL, SegmentDuration: cfg.CloudSegment,
 		MaxResources: cfg.CloudMaxResources, MaxSessions: cfg.CloudMaxSessions, MaxPerChannel: cfg.CloudMaxPerChannel,
-		MixerBin: cfg.MixerBin, MaxMixes: cfg.CloudMaxMixes},
+		MixerBin: cfg.MixerBin, MaxMixes: cfg.CloudMaxMixes,
+		MixMP4MaxDuration: cfg.CloudMixMP4MaxDuration, MixMP4MaxBytes: int64(cfg.CloudMixMP4MaxMB) << 20},
 		mgr, verifier, srv, uploads, cloudOpts...)
 	if err := uploads.Start(); err != nil {
 		return fmt.Errorf("ARS_STATE_DIR: %w", err)

@@ -33,10 +33,11 @@ const trackMixed = "audio_and_video"
 // that network jitter and the pipe still make each frame.
 const mixDelayMs = 500
 
-// MP4 files of a composite split at Agora's limits (about 2 GB or 3 h).
+// MP4 files of a composite split by default at Agora's limits (about 2
+// GB or 3 h).
 const (
-	mixMP4MaxBytes   = 2 << 30
-	mixMP4MaxSeconds = 3 * 3600
+	mixMP4MaxBytes    = 2 << 30
+	mixMP4MaxDuration = 3 * time.Hour
 )
 
 // mixCloseTimeout bounds how long the mixer may take to finalise its
@@ -145,7 +146,8 @@ func (r *recorder) startMix() error {
 		Video: ms.canvas, Audio: ms.audio, Layout: mixproto.Layout{Background: ms.layout.Background, Windows: []mixproto.Window{}},
 		OutDir: dir, HLS: &mixproto.HLSOutput{Prefix: name, SegmentSeconds: seg}}
 	if r.settings.mp4 {
-		cfg.MP4 = &mixproto.MP4Output{Pattern: name + "_%d.mp4", MaxBytes: mixMP4MaxBytes, MaxSeconds: mixMP4MaxSeconds}
+		cfg.MP4 = &mixproto.MP4Output{Pattern: name + "_%d.mp4", MaxBytes: r.svc.cfg.MixMP4MaxBytes,
+			MaxSeconds: max(1, int(r.svc.cfg.MixMP4MaxDuration/time.Second))}
 	}
 	m := &mixState{files: make(chan mixproto.FileClosed, 1024), originMs: cfg.OriginUnixMs,
 		playlist: mixrun.NewPlaylist(r.dir, name+".m3u8")}

@@ -79,6 +79,10 @@ type Config struct {
 	// MaxMixes caps running mix-mode recordings: each is an encoder
 	// process (about 0.15-0.4 of a core).
 	MaxMixes int
+	// MixMP4MaxDuration and MixMP4MaxBytes split a composite's MP4
+	// (defaults 3 h and 2 GiB).
+	MixMP4MaxDuration time.Duration
+	MixMP4MaxBytes    int64
 }
 
 // EndpointGuard judges storage endpoints (internal/netguard.Guard).
@@ -165,6 +169,8 @@ func New(cfg Config, channels Channels, keys KeyVerifier, guard Guard, up *objst
 	cfg.MaxSessions = cmp.Or(max(cfg.MaxSessions, 0), 200)
 	cfg.MaxPerChannel = cmp.Or(max(cfg.MaxPerChannel, 0), 8)
 	cfg.MaxMixes = cmp.Or(max(cfg.MaxMixes, 0), 16)
+	cfg.MixMP4MaxDuration = cmp.Or(max(cfg.MixMP4MaxDuration, 0), mixMP4MaxDuration)
+	cfg.MixMP4MaxBytes = cmp.Or(max(cfg.MixMP4MaxBytes, 0), mixMP4MaxBytes)
 	if cfg.WriteRetry <= 0 {
 		cfg.WriteRetry = DefaultWriteRetry
 	}

@@ -94,6 +94,10 @@ type Config struct {
 	// CloudMaxMixes caps running mix-mode cloud recordings (each an
 	// ars-mixer process).
 	CloudMaxMixes int
+	// CloudMixMP4MaxDuration and CloudMixMP4MaxMB split a mix-mode
+	// recording's MP4 (Agora: about 2 GB or a few hours).
+	CloudMixMP4MaxDuration time.Duration
+	CloudMixMP4MaxMB       int
 	// WebRTCHosts are the IPs or host names announced as ICE host
 	// candidates on the WebRTC port (names are resolved at start);
 	// PublicIP is added to them. Empty with no PublicIP: the bind
@@ -198,6 +202,8 @@ func Default() Config {
 		CloudMaxSessions:       200,
 		CloudMaxPerChannel:     8,
 		CloudMaxMixes:          16,
+		CloudMixMP4MaxDuration: 3 * time.Hour,
+		CloudMixMP4MaxMB:       2048,
 		HTTPMaxConns:           2048,
 		HTTPMaxConnsPerIP:      64,
 		HTTPIdleTimeout:        15 * time.Second,
@@ -319,6 +325,8 @@ func (c *Config) settings() []setting {
 		mk("ARS_OUTBOUND_ALLOW", "outbound-allow", "IPs, CIDR prefixes and host names the daemon may upload to although private or loopback (comma-separated)", false, func() (func(string) error, func() string) { return str(&c.OutboundAllow) }),
 		mk("ARS_CLOUD_MAX_RESOURCES", "cloud-max-resources", "acquired cloud recording resource IDs not yet started, at most", false, func() (func(string) error, func() string) { return num(&c.CloudMaxResources) }),
 		mk("ARS_CLOUD_MAX_SESSIONS", "cloud-max-sessions", "cloud recordings running at once, at most", false, func() (func(string) error, func() string) { return num(&c.CloudMaxSessions) }),
+		mk("ARS_CLOUD_MIX_MP4_MAX_DURATION", "cloud-mix-mp4-max-duration", "a mix-mode recording starts its next MP4 after this long", false, func() (func(string) error, func() string) { return dur(&c.CloudMixMP4MaxDuration) }),
+		mk("ARS_CLOUD_MIX_MP4_MAX_MB", "cloud-mix-mp4-max-mb", "a mix-mode recording starts its next MP4 at this size, in MiB", false, func() (func(string) error, func() string) { return num(&c.CloudMixMP4MaxMB) }),
 		mk("ARS_CLOUD_MAX_MIXES", "cloud-max-mixes", "mix-mode cloud recordings (composites, one ars-mixer each) running at once, at most", false, func() (func(string) error, func() string) { return num(&c.CloudMaxMixes) }),
 		mk("ARS_CLOUD_MAX_RECORDERS_PER_CHANNEL", "cloud-max-recorders-per-channel", "cloud recordings of one channel running at once, at most", false, func() (func(string) error, func() string) { return num(&c.CloudMaxPerChannel) }),
 		mk("ARS_HTTP_MAX_CONNS", "http-max-conns", "HTTP connections held at once in total", false, func() (func(string) error, func() string) { return num(&c.HTTPMaxConns) }),
@@ -513,6 +521,12 @@ func (c Config) Validate() error {
 	}
 	if c.CloudMaxSessions < 1 || c.CloudMaxSessions > 100_000 {
 		bad("ARS_CLOUD_MAX_SESSIONS", "%d is outside 1..100000", c.CloudMaxSessions)
+	}
+	if c.CloudMixMP4MaxDuration < 5*time.Second || c.CloudMixMP4MaxDuration > 24*time.Hour {
+		bad("ARS_CLOUD_MIX_MP4_MAX_DURATION", "%s is outside 5s..24h", c.CloudMixMP4MaxDuration)
+	}
+	if c.CloudMixMP4MaxMB < 1 || c.CloudMixMP4MaxMB > 1<<20 {
+		bad("ARS_CLOUD_MIX_MP4_MAX_MB", "%d is outside 1..1048576", c.CloudMixMP4MaxMB)
 	}
 	if c.CloudMaxMixes < 1 || c.CloudMaxMixes > 10_000 {
 		bad("ARS_CLOUD_MAX_MIXES", "%d is outside 1..10000", c.CloudMaxMixes)

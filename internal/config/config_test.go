@@ -109,7 +109,8 @@ func TestOutboundAndCloudCaps(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.OutboundAllow != "" || c.CloudMaxResources != 1000 || c.CloudMaxSessions != 200 || c.CloudMaxPerChannel != 8 || c.CloudMaxMixes != 16 {
+	if c.OutboundAllow != "" || c.CloudMaxResources != 1000 || c.CloudMaxSessions != 200 || c.CloudMaxPerChannel != 8 || c.CloudMaxMixes != 16 ||
+		c.CloudMixMP4MaxDuration != 3*time.Hour || c.CloudMixMP4MaxMB != 2048 {
 		t.Fatalf("defaults: allow %q resources %d sessions %d per channel %d", c.OutboundAllow, c.CloudMaxResources, c.CloudMaxSessions, c.CloudMaxPerChannel)
 	}
 	c, err = load(t, map[string]string{"ARS_OUTBOUND_ALLOW": "127.0.0.1/32,minio.internal", "ARS_CLOUD_MAX_RESOURCES": "5"},
@@ -128,6 +129,8 @@ func TestOutboundAndCloudCaps(t *testing.T) {
 		"ARS_CLOUD_MAX_RECORDERS_PER_CHANNEL=0":    "ARS_CLOUD_MAX_RECORDERS_PER_CHANNEL",
 		"ARS_CLOUD_MAX_RECORDERS_PER_CHANNEL=5000": "ARS_CLOUD_MAX_RECORDERS_PER_CHANNEL",
 		"ARS_CLOUD_MAX_MIXES=0":                    "ARS_CLOUD_MAX_MIXES",
+		"ARS_CLOUD_MIX_MP4_MAX_DURATION=1s":        "ARS_CLOUD_MIX_MP4_MAX_DURATION",
+		"ARS_CLOUD_MIX_MP4_MAX_MB=0":               "ARS_CLOUD_MIX_MP4_MAX_MB",
 	} {
 		k, v, _ := strings.Cut(env, "=")
 		if _, err := load(t, map[string]string{k: v}); err == nil || !strings.Contains(err.Error(), want) {
