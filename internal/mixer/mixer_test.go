@@ -38,6 +38,11 @@ func recording(t *testing.T, caps map[uint32][]testmedia.Stream) string {
 // a function collecting its frames and error at the end.
 func start(t *testing.T, ctx context.Context) (*mixproto.Writer, io.Closer, func() ([]mixproto.Frame, error)) {
 	t.Helper()
+	return startPipes(ctx)
+}
+
+// startPipes is start for any goroutine (no *testing.T).
+func startPipes(ctx context.Context) (*mixproto.Writer, io.Closer, func() ([]mixproto.Frame, error)) {
 	inR, inW := io.Pipe()
 	outR, outW := io.Pipe()
 	errc := make(chan error, 1)

@@ -2,6 +2,7 @@ package mixer
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -54,56 +55,22 @@ func TestLiveRestartJoins(t *testing.T) {
 	}
 	dir := recording(t, caps)
 	const w, h = 320, 180
-	for run := range 3 {
-		out := t.TempDir()
-		wall, mono, err := mixfeed.NewOrigin()
-		if err != nil {
+	// Three successors at once: the crash needed a loaded machine (the CI
+	// box; here three test processes side by side), and three pipelines
+	// bringing up 48 branches together load this one.
+	const runs = 3
+	outs := make([]string, runs)
+	errs := make(chan error, runs)
+	for run := range runs {
+		outs[run] = t.TempDir()
+		go func() { errs <- successor(dir, outs[run], w, h) }()
+	}
+	for range runs {
+		if err := <-errs; err != nil {
 			t.Fatal(err)
 		}
-		// The composite began 4 s ago: the mixer starts its own running
-		// time now (the offset), as a successor does.
-		const past = 4 * time.Second
-		wall = wall.Add(-past)
-		mono -= int64(past)
-		layout := mixproto.Layout{Background: 0x00ff00, Windows: []mixproto.Window{
-			{Source: 1, X: 0, Y: 0, W: w / 2, H: h, Alpha: 1},
-			{Source: 2, X: w / 2, Y: 0, W: w / 2, H: h, Alpha: 1},
-		}}
-		cfg := mixproto.Config{Live: true, OriginMonotonic: mono, OriginUnixMs: wall.UnixMilli(), DelayMs: 300,
-			Video:  &mixproto.VideoConfig{Width: w, Height: h, FPS: 15, BitrateKbps: 300},
-			Audio:  mixproto.AudioConfig{Rate: 48000, Channels: 1, BitrateKbps: 48},
-			Layout: layout, OutDir: out, MP4: &mixproto.MP4Output{Pattern: "mixed_2.mp4"}}
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		in, closer, wait := start(t, ctx)
-		_ = in.WriteJSON(mixproto.TypeConfig, cfg)
-		_ = in.Flush()
-		// mixrun queues the joins and the layout before any media.
-		for id := uint32(1); id <= 8; id++ {
-			_ = in.WriteJSON(mixproto.TypeJoin, mixproto.Source{ID: id, Video: true, Audio: true})
-		}
-		_ = in.WriteJSON(mixproto.TypeLayout, layout)
-		_ = in.Flush()
-		// 4.2 s is mid-GOP (a keyframe each second): non-key units first.
-		ms := &midStream{pacedTarget: pacedTarget{w: in, origin: wall, stopAt: 6500 * time.Millisecond}, skip: int64(4200 * time.Millisecond)}
-		if _, err := mixfeed.Offline(dir, ms); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(time.Until(wall.Add(6500 * time.Millisecond)))
-		_ = in.WriteJSON(mixproto.TypeEnd, nil)
-		_ = in.Flush()
-		frames, err := wait()
-		_ = closer.Close()
-		cancel()
-		if err != nil {
-			t.Fatalf("run %d: %v", run, err)
-		}
-		var done bool
-		for _, f := range frames {
-			done = done || f.Type == mixproto.TypeDone
-		}
-		if !done {
-			t.Fatalf("run %d: no Done", run)
-		}
+	}
+	for run, out := range outs {
 		p := filepath.Join(out, "mixed_2.mp4")
 		testmedia.Decode(t, p)
 		// The mixer's time 0 is its start (PTS 4 s); the senders' units
@@ -122,6 +89,57 @@ func TestLiveRestartJoins(t *testing.T) {
 		}
 		t.Logf("run %d: left %v right %v, tone %.3g (empty %.3g)", run, l, r, tone, empty)
 	}
+}
+
+// successor runs one restarted mixer in this process over the captures
+// of dir, writing out/mixed_2.mp4.
+func successor(dir, out string, w, h int) error {
+	wall, mono, err := mixfeed.NewOrigin()
+	if err != nil {
+		return err
+	}
+	// The composite began 4 s ago: the mixer starts its own running
+	// time now (the offset), as a successor does.
+	const past = 4 * time.Second
+	wall = wall.Add(-past)
+	mono -= int64(past)
+	layout := mixproto.Layout{Background: 0x00ff00, Windows: []mixproto.Window{
+		{Source: 1, X: 0, Y: 0, W: w / 2, H: h, Alpha: 1},
+		{Source: 2, X: w / 2, Y: 0, W: w / 2, H: h, Alpha: 1},
+	}}
+	cfg := mixproto.Config{Live: true, OriginMonotonic: mono, OriginUnixMs: wall.UnixMilli(), DelayMs: 300,
+		Video:  &mixproto.VideoConfig{Width: w, Height: h, FPS: 15, BitrateKbps: 300},
+		Audio:  mixproto.AudioConfig{Rate: 48000, Channels: 1, BitrateKbps: 48},
+		Layout: layout, OutDir: out, MP4: &mixproto.MP4Output{Pattern: "mixed_2.mp4"}}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	in, closer, wait := startPipes(ctx)
+	defer closer.Close()
+	_ = in.WriteJSON(mixproto.TypeConfig, cfg)
+	// mixrun queues the joins and the layout before any media.
+	for id := uint32(1); id <= 8; id++ {
+		_ = in.WriteJSON(mixproto.TypeJoin, mixproto.Source{ID: id, Video: true, Audio: true})
+	}
+	_ = in.WriteJSON(mixproto.TypeLayout, layout)
+	_ = in.Flush()
+	// 4.2 s is mid-GOP (a keyframe each second): non-key units first.
+	ms := &midStream{pacedTarget: pacedTarget{w: in, origin: wall, stopAt: 6500 * time.Millisecond}, skip: int64(4200 * time.Millisecond)}
+	if _, err := mixfeed.Offline(dir, ms); err != nil {
+		return err
+	}
+	time.Sleep(time.Until(wall.Add(6500 * time.Millisecond)))
+	_ = in.WriteJSON(mixproto.TypeEnd, nil)
+	_ = in.Flush()
+	frames, err := wait()
+	if err != nil {
+		return fmt.Errorf("%s: %w", out, err)
+	}
+	for _, f := range frames {
+		if f.Type == mixproto.TypeDone {
+			return nil
+		}
+	}
+	return fmt.Errorf("%s: no Done", out)
 }
 
 func near(px []byte, c [3]int) bool {
