@@ -1,7 +1,9 @@
 # Agora's cloud recording RESTful API sample (Python), from Agora's
-# cloud recording RESTful guide. Only the base URL, the credentials and the
-# channel name were changed: they come from ARS_BASE_URL, ARS_APP_ID,
-# ARS_BASIC_AUTH ("Basic " + base64 of customerID:secret) and ARS_CNAME.
+# cloud recording RESTful guide. Only the base URL, the credentials, the
+# channel name and the storage the guide leaves to fill in were changed:
+# they come from ARS_BASE_URL, ARS_APP_ID, ARS_BASIC_AUTH ("Basic " +
+# base64 of customerID:secret), ARS_TOKEN (the recorder's token: ars checks
+# it when it has an app certificate), ARS_CNAME, ARS_VENDOR and ARS_BUCKET.
 # Run it with /usr/bin/python3 (Debian's python3-requests).
 import os
 import requests
@@ -13,11 +15,12 @@ TIMEOUT=60
 APPID=os.environ["ARS_APP_ID"]
 Auth=os.environ["ARS_BASIC_AUTH"]
 Cname=os.environ["ARS_CNAME"]
+TOKEN=os.environ.get("ARS_TOKEN", "")
 ACCESS_KEY=""
 SECRET_KEY=""
-VENDOR = 0
+VENDOR = int(os.environ.get("ARS_VENDOR", "0"))
 REGION = 0
-BUCKET = ""
+BUCKET = os.environ.get("ARS_BUCKET", "")
 
 url=os.environ["ARS_BASE_URL"] + "/v1/apps/%s/cloud_recording/" % APPID
 
@@ -31,6 +34,7 @@ start_body={
     "uid": "957947",
     "cname": Cname,
     "clientRequest": {
+        "token": TOKEN,
         "storageConfig": {
             "secretKey": SECRET_KEY,
             "region": REGION,
