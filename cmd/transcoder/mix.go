@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/ars-project/ars/internal/layout"
@@ -79,9 +78,9 @@ func runMix(ctx context.Context, o mixOptions, stdout io.Writer, log *slog.Logge
 	if err != nil {
 		return err
 	}
-	bg, err := parseColor(o.background)
+	bg, err := layout.ParseColor(o.background)
 	if err != nil {
-		return err
+		return fmt.Errorf("--background: %w", err)
 	}
 	lc, err := o.arrangement(bg)
 	if err != nil {
@@ -187,13 +186,4 @@ func freeName(dir, base string) string {
 		}
 		name = base + "_" + strconv.Itoa(i) + ".mp4"
 	}
-}
-
-// parseColor reads "#RRGGBB".
-func parseColor(s string) (uint32, error) {
-	v, err := strconv.ParseUint(strings.TrimPrefix(s, "#"), 16, 32)
-	if !strings.HasPrefix(s, "#") || len(s) != 7 || err != nil {
-		return 0, fmt.Errorf("colour %q: want #RRGGBB", s)
-	}
-	return uint32(v), nil
 }

@@ -4,11 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/ars-project/ars/internal/arsmix"
+	"github.com/ars-project/ars/internal/layout"
 	"github.com/ars-project/ars/internal/mixproto"
 	"github.com/ars-project/ars/internal/session"
 	"github.com/ars-project/ars/internal/storage"
@@ -193,11 +192,11 @@ func mixOptions(l *mixedLayout) (arsmix.Options, *Error) {
 		o.BitrateKbps = l.Bitrate
 	}
 	if l.Background != "" {
-		v, err := strconv.ParseUint(strings.TrimPrefix(l.Background, "#"), 16, 32)
-		if err != nil || len(l.Background) != 7 || l.Background[0] != '#' {
+		v, err := layout.ParseColor(l.Background)
+		if err != nil {
 			return o, apiError(http.StatusBadRequest, "invalid_mixed_layout", "background must be #RRGGBB")
 		}
-		o.Background = uint32(v)
+		o.Background = v
 	}
 	v := mixproto.VideoConfig{Width: o.Width, Height: o.Height, FPS: o.FPS, BitrateKbps: o.BitrateKbps}
 	c := mixproto.Config{Video: &v, Audio: mixproto.AudioConfig{Rate: 48000, Channels: 1, BitrateKbps: 64},

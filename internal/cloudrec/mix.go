@@ -69,7 +69,6 @@ type mixState struct {
 // subscribed.
 type arranger struct {
 	*mixrun.Arranger
-	c                  *mixrun.Composite
 	subs               *atomic.Pointer[subscription]
 	audioOff, videoOff bool
 	// uids maps sources to uids, copied on write (joins are rare, units
@@ -79,7 +78,7 @@ type arranger struct {
 }
 
 func newArranger(c *mixrun.Composite, subs *atomic.Pointer[subscription], cfg layout.Config, audioOff, videoOff bool) *arranger {
-	a := &arranger{c: c, subs: subs, audioOff: audioOff, videoOff: videoOff}
+	a := &arranger{subs: subs, audioOff: audioOff, videoOff: videoOff}
 	m := map[uint32]uint32{}
 	a.uids.Store(&m)
 	a.Arranger = mixrun.NewArranger(c, cfg, mixrun.WithVisible(func(s mixproto.Source) bool {
@@ -109,7 +108,7 @@ func (a *arranger) Video(id uint32, pts int64, key bool, au []byte) {
 		return
 	}
 	if uid, ok := (*a.uids.Load())[id]; ok && a.subs.Load().video.wants(uid) {
-		a.c.Video(id, pts, key, au)
+		a.Arranger.Video(id, pts, key, au)
 	}
 }
 
@@ -119,7 +118,7 @@ func (a *arranger) Audio(id uint32, pts int64, pkt []byte) {
 		return
 	}
 	if uid, ok := (*a.uids.Load())[id]; ok && a.subs.Load().audio.wants(uid) {
-		a.c.Audio(id, pts, pkt)
+		a.Arranger.Audio(id, pts, pkt)
 	}
 }
 
@@ -329,7 +328,8 @@ func (r *recorder) mixFiles() chan mixproto.FileClosed {
 	return r.mix.files
 }
 
-// setSubscriptions applies an update to the composite (worker).
+// mixSubscriptions applies an update of the subscriptions to the
+// composite (worker).
 func (r *recorder) mixSubscriptions() {
 	if r.mix == nil {
 		return

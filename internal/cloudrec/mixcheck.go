@@ -33,8 +33,10 @@ var audioProfiles = []mixproto.AudioConfig{
 }
 
 // checkMix checks a mix start's recordingConfig: transcodingConfig with
-// Agora's defaults for what is left out, and audioProfile.
-func checkMix(rc *recordingConfig, audioOff, videoOff bool) (*mixSettings, *apiError) {
+// Agora's defaults for what is left out, and audioProfile. videoOff
+// (streamTypes 0) makes an audio-only composite; with streamTypes 1 the
+// recorder drops the sound and the composite's stays silent.
+func checkMix(rc *recordingConfig, videoOff bool) (*mixSettings, *apiError) {
 	ms := &mixSettings{audio: audioProfiles[0]}
 	if rc.AudioProfile != nil {
 		if *rc.AudioProfile < 0 || *rc.AudioProfile >= len(audioProfiles) {
@@ -86,7 +88,6 @@ func checkMix(rc *recordingConfig, audioOff, videoOff bool) (*mixSettings, *apiE
 	if !videoOff {
 		ms.canvas = &mixproto.VideoConfig{Width: w, Height: h, FPS: fps, BitrateKbps: br}
 	}
-	_ = audioOff // streamTypes 1: the composite's sound stays silent
 	return ms, nil
 }
 

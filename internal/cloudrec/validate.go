@@ -192,7 +192,7 @@ func (s *Service) checkStart(req *startRequest, mode string) (recorderSettings, 
 		}
 	}
 	if mode == modeMix {
-		if out.mix, e = checkMix(rc, out.audioOff, out.videoOff); e != nil {
+		if out.mix, e = checkMix(rc, out.videoOff); e != nil {
 			return out, e
 		}
 	}
