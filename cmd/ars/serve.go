@@ -31,6 +31,7 @@ import (
 	"github.com/ars-project/ars/internal/rdk"
 	"github.com/ars-project/ars/internal/rtpingest"
 	"github.com/ars-project/ars/internal/session"
+	"github.com/ars-project/ars/internal/state"
 	"github.com/ars-project/ars/internal/storage"
 	"github.com/ars-project/ars/internal/sysd"
 	"github.com/ars-project/ars/internal/webhook"
@@ -125,11 +126,27 @@ func run(ctx context.Context, force <-chan struct{}, cfg config.Config, stdout, 
 		}
 	}()
 
+	// The durable state opens first and closes last: the sessions and
+	// the cloud recorder write into it until they are closed.
+	stateDir := cmp.Or(cfg.StateDir, filepath.Join(cfg.FileRoot, ".ars"))
+	var st state.Backend
+	if cfg.Resume {
+		b, err := state.Open(stateDir)
+		if err != nil {
+			return fmt.Errorf("ARS_STATE_DIR: %w", err)
+		}
+		st = b
+		started.push("state", func(context.Context) error { return b.Close() })
+	}
+
 	sessionOpts := []session.Option{
 		session.WithLogger(log), session.WithMetrics(m), session.WithIdleTimeout(cfg.IdleTimeout),
 		session.WithMaxJoinsPerClient(cfg.MaxJoinsPerIP), session.WithMaxTotalParticipants(cfg.MaxParticipants),
 		session.WithMaxParticipants(cfg.MaxChannelParticipants), session.WithMaxChannels(cfg.MaxChannels),
 		session.WithCaptureQueue(max(cfg.CaptureQueueBytes/256, 64), cfg.CaptureQueueBytes),
+	}
+	if st != nil {
+		sessionOpts = append(sessionOpts, session.WithState(st))
 	}
 	if cfg.TranscodeOnStop {
 		pool := batch.NewPool(batch.DefaultConverter(), log, batch.WithWorkers(cfg.TranscodeWorkers))
@@ -158,7 +175,7 @@ func run(ctx context.Context, force <-chan struct{}, cfg config.Config, stdout, 
 	} else {
 		log.Warn("no ars-mixer: mixed recordings are unavailable", "error", err)
 	}
-	srv := api.New(mgr, verifier, rtp, m, api.WithLogger(log), api.WithKeyGate(gate), api.WithMixes(mixes),
+	srv := api.New(mgr, verifier, rtp, m, api.WithLogger(log), api.WithKeyGate(gate), api.WithMixes(mixes), api.WithState(st),
 		api.WithConnLimits(fdPlan.MaxConns, min(cfg.HTTPMaxConnsPerIP, fdPlan.MaxConns)), api.WithIdleTimeout(cfg.HTTPIdleTimeout),
 		api.WithFDGate(fdlimit.NewReserve(fdPlan.Limit, fdPlan.Reserve, func(n int) { m.FDOpen.Set(float64(n)) })))
 	wh := whip.New(mgr, verifier, cfg.BindHost, cfg.WebRTCPort, whip.WithLogger(log), whip.WithMetrics(m), whip.WithKeyGate(gate),
@@ -181,6 +198,9 @@ func run(ctx context.Context, force <-chan struct{}, cfg config.Config, stdout, 
 		return fmt.Errorf("ARS_RTP_PORTS: %w", err)
 	}
 	started.push("rtp ingest", noErr(rtp.Close))
+	if err := srv.ResumeJoins(); err != nil {
+		return fmt.Errorf("ARS_STATE_DIR: resume joins: %w", err)
+	}
 	if err := wh.Start(); err != nil {
 		return fmt.Errorf("ARS_WEBRTC_PORT: %w", err)
 	}

@@ -183,6 +183,21 @@ func (s *Server) handleRTPJoin(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, SessionError(err))
 		return
 	}
+	// Kept before it is answered: a restart after the answer brings the
+	// join back on this port.
+	rec := joinRecord{ID: p.ID(), Channel: req.Channel, UID: uid, Since: p.Since(), Streams: streams, Port: port, Key: req.Key}
+	if client.IsValid() {
+		rec.Client = client.String()
+	}
+	if bound.IsValid() {
+		rec.Bound = bound.String()
+	}
+	if err := s.persistJoin(p, rec); err != nil {
+		p.Leave()
+		s.log.Error("join not kept in the state store", "channel", req.Channel, "uid", uid, "err", err)
+		WriteError(w, apiError(http.StatusServiceUnavailable, "state_unavailable", "the join could not be stored for a restart"))
+		return
+	}
 	w.Header().Set("Location", "/v1/rtp/"+p.ID())
 	resp := joinResponse{ID: p.ID(), RTPPort: port}
 	if bound.IsValid() {

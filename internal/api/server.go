@@ -17,6 +17,7 @@ import (
 	"github.com/ars-project/ars/internal/obsfold"
 	"github.com/ars-project/ars/internal/rtpingest"
 	"github.com/ars-project/ars/internal/session"
+	"github.com/ars-project/ars/internal/state"
 	"github.com/ars-project/ars/internal/storage"
 )
 
@@ -50,6 +51,8 @@ type Server struct {
 	maxConns, maxConnsPerIP int
 	idleTimeout             time.Duration
 	fdGate                  connlimit.FDGate
+	// joins keeps plain-RTP joins for a restart (nil: not kept).
+	joins *state.Table[joinRecord]
 }
 
 // Option configures a Server.

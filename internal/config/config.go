@@ -44,7 +44,10 @@ type Config struct {
 	// (UDP generic receive offload) on the RTP ports.
 	UDPGRO bool
 	// TranscodeOnStop converts each capture to MP4 as soon as it closes.
-	TranscodeOnStop  bool
+	TranscodeOnStop bool
+	// Resume keeps recordings and joins in ARS_STATE_DIR/state.db so that
+	// the next start carries them on (false: they end with the daemon).
+	Resume           bool
 	TranscodeWorkers int
 	// KeyframeInterval asks WebRTC senders for a keyframe this often.
 	KeyframeInterval time.Duration
@@ -188,6 +191,7 @@ func Default() Config {
 		UDPReadBuffer:    8 << 20,
 		UDPGRO:           true,
 		TranscodeOnStop:  true,
+		Resume:           true,
 		TranscodeWorkers: 1,
 		KeyframeInterval: 3 * time.Second,
 		ShutdownTimeout:  60 * time.Second,
@@ -305,13 +309,14 @@ func (c *Config) settings() []setting {
 		mk("ARS_KEY_MAX_SKEW", "key-max-skew", "how far a dynamic key's timestamp may be from now", false, func() (func(string) error, func() string) { return dur(&c.KeyMaxSkew) }),
 		mk("ARS_UDP_RCVBUF", "udp-rcvbuf", "UDP receive buffer per socket in bytes", false, func() (func(string) error, func() string) { return num(&c.UDPReadBuffer) }),
 		mk("ARS_UDP_GRO", "udp-gro", "let the kernel merge a sender's back-to-back datagrams on the RTP ports (UDP GRO)", false, func() (func(string) error, func() string) { return boolean(&c.UDPGRO) }),
+		mk("ARS_RESUME", "resume", "keep recordings, joins and cloud recordings in ARS_STATE_DIR/state.db and carry them on after a restart", false, func() (func(string) error, func() string) { return boolean(&c.Resume) }),
 		mk("ARS_TRANSCODE_ON_STOP", "transcode-on-stop", "convert each capture to MP4 as soon as it closes", false, func() (func(string) error, func() string) { return boolean(&c.TranscodeOnStop) }),
 		mk("ARS_TRANSCODE_WORKERS", "transcode-workers", "conversions the daemon runs at once", false, func() (func(string) error, func() string) { return num(&c.TranscodeWorkers) }),
 		mk("ARS_KEYFRAME_INTERVAL", "keyframe-interval", "how often WebRTC senders are asked for a keyframe (0 disables)", false, func() (func(string) error, func() string) { return dur(&c.KeyframeInterval) }),
 		mk("ARS_SHUTDOWN_TIMEOUT", "shutdown-timeout", "how long a graceful stop may take", false, func() (func(string) error, func() string) { return dur(&c.ShutdownTimeout) }),
 		mk("ARS_LOG_LEVEL", "log-level", "debug, info, warn or error", false, func() (func(string) error, func() string) { return str(&c.LogLevel) }),
 		mk("ARS_LOG_FORMAT", "log-format", "text or json", false, func() (func(string) error, func() string) { return str(&c.LogFormat) }),
-		mk("ARS_STATE_DIR", "state-dir", "directory of upload and webhook queues (default AGORA_FILE_ROOT/.ars)", false, func() (func(string) error, func() string) { return str(&c.StateDir) }),
+		mk("ARS_STATE_DIR", "state-dir", "directory of the state store (state.db), upload and webhook queues (default AGORA_FILE_ROOT/.ars)", false, func() (func(string) error, func() string) { return str(&c.StateDir) }),
 		mk("ARS_CLOUD_CUSTOMER_ID", "cloud-customer-id", "Basic auth user of the cloud recording API (unset: API off)", false, func() (func(string) error, func() string) { return str(&c.CloudCustomerID) }),
 		mk("ARS_CLOUD_CUSTOMER_SECRET", "", "Basic auth password of the cloud recording API; environment only", true, func() (func(string) error, func() string) { return str(&c.CloudCustomerSecret) }),
 		mk("ARS_CLOUD_STORAGE", "cloud-storage", "request (upload where storageConfig says) or local (always local disk)", false, func() (func(string) error, func() string) { return str(&c.CloudStorage) }),

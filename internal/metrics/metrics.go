@@ -67,6 +67,11 @@ type Metrics struct {
 	MixerFailures     prometheus.Counter
 	MixerRestarts     prometheus.Counter
 	MixerDroppedUnits prometheus.Counter
+
+	// Durable control state and resume after a restart (issue 17).
+	StateErrors       *prometheus.CounterVec
+	RecordingsResumed prometheus.Counter
+	JoinsResumed      *prometheus.CounterVec
 	// WebRTC counts WHIP sessions waiting for ICE (webrtc.go).
 	WebRTC WebRTC
 	// HTTP connection budget (internal/connlimit) and descriptor reserve
@@ -151,6 +156,7 @@ func New() *Metrics {
 		Help: "Cloud recording files neither uploaded nor backed up."})
 	reg.MustRegister(m.CloudWriteErrors, m.CloudTracksFailing, m.CloudFilesLost)
 	newMixer(m)
+	newState(m)
 	m.WebRTC = newWebRTC(reg)
 	m.HTTPConnections = prometheus.NewGauge(prometheus.GaugeOpts{Name: "ars_http_connections", Help: "HTTP connections held."})
 	m.HTTPConnRefused = connRefused
@@ -191,4 +197,18 @@ func newMixer(m *Metrics) {
 	m.MixerDroppedUnits = prometheus.NewCounter(prometheus.CounterOpts{Name: "ars_mixer_dropped_units_total",
 		Help: "Video access units and audio packets not handed to a live mixer because it fell behind (counted when a composite ends)."})
 	m.Registry.MustRegister(m.MixerComposites, m.MixerFailures, m.MixerRestarts, m.MixerDroppedUnits)
+}
+
+// newState adds the durable state's instruments.
+func newState(m *Metrics) {
+	m.StateErrors = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ars_state_errors_total",
+		Help: "Writes to the durable state store (ARS_STATE_DIR/state.db) that failed, by component; the request they served was refused."}, []string{"component"})
+	m.RecordingsResumed = prometheus.NewCounter(prometheus.CounterOpts{Name: "ars_state_recordings_resumed_total",
+		Help: "Recordings carried on in their directory after a restart."})
+	m.JoinsResumed = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ars_state_joins_resumed_total",
+		Help: "Plain-RTP joins brought back after a restart, by outcome (resumed, expired, failed)."}, []string{"outcome"})
+	for _, o := range []string{"resumed", "expired", "failed"} {
+		m.JoinsResumed.WithLabelValues(o)
+	}
+	m.Registry.MustRegister(m.StateErrors, m.RecordingsResumed, m.JoinsResumed)
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"sort"
 	"strconv"
 	"sync"
@@ -554,7 +555,17 @@ func (e *Engine) keyframeLoop() {
 // AttachOption qualifies one Attach.
 type AttachOption func(*attachConfig)
 
-type attachConfig struct{ bound netip.Addr }
+type attachConfig struct {
+	bound netip.Addr
+	port  int // 0: the least loaded port
+}
+
+// AtPort attaches to the port with that number (a join a restart brings
+// back keeps the port its sender was told), failing with ErrNoSuchPort
+// if the engine has no such port.
+func AtPort(n int) AttachOption {
+	return func(c *attachConfig) { c.port = n }
+}
 
 // BindSource binds the participant's streams to one sender IP: packets
 // from any other address are dropped as wrong_source, even before the
@@ -598,6 +609,12 @@ func (e *Engine) Attach(p *session.Participant, streams []storage.StreamInfo, op
 		}
 	}
 	candidates := append([]*port(nil), e.ports...)
+	if cfg.port != 0 {
+		candidates = slices.DeleteFunc(candidates, func(pt *port) bool { return pt.num != cfg.port })
+		if len(candidates) == 0 {
+			return 0, fmt.Errorf("%w: %d", ErrNoSuchPort, cfg.port)
+		}
+	}
 	sort.SliceStable(candidates, func(i, j int) bool {
 		return len(*candidates[i].routes.Load()) < len(*candidates[j].routes.Load())
 	})

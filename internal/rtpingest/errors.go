@@ -9,6 +9,9 @@ var (
 	ErrNoStreams = errors.New("at least one stream is required")
 	// ErrDuplicateSSRC means a join declared one SSRC twice.
 	ErrDuplicateSSRC = errors.New("duplicate ssrc in join")
+	// ErrNoSuchPort means AtPort named a port the engine does not have
+	// (the RTP range changed across a restart).
+	ErrNoSuchPort = errors.New("no such rtp port")
 	// ErrClosed means the engine is shut down.
 	ErrClosed = errors.New("rtp ingest is closed")
 )

@@ -8,12 +8,14 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/ars-project/ars/internal/metrics"
+	"github.com/ars-project/ars/internal/state"
 	"github.com/ars-project/ars/internal/storage"
 )
 
@@ -51,6 +53,7 @@ type Manager struct {
 	pendPackets     int
 	pendBytes       int
 	captureClosed   func(path string)
+	state           state.Backend
 
 	// opens carries participants whose first packets wait for a capture
 	// file to the open workers; queues pools those packets' queues.
@@ -101,14 +104,24 @@ func New(layout storage.Layout, opts ...Option) *Manager {
 	return m
 }
 
-// Start marks recordings a crash interrupted and starts the housekeeping
-// loop (flushing captures, ending idle participants and recordings).
+// Start resumes the recordings the state store holds, marks the other
+// recordings a crash interrupted and starts the housekeeping loop
+// (flushing captures, ending idle participants and recordings).
 func (m *Manager) Start() error {
+	m.mu.Lock()
+	restored, err := m.restoreRecordings()
+	m.mu.Unlock()
+	if err != nil {
+		return err
+	}
 	dirs, err := m.layout.FindInterrupted()
 	if err != nil {
 		return err
 	}
 	for _, dir := range dirs {
+		if restored[filepath.Clean(dir)] {
+			continue
+		}
 		md, err := storage.ReadMetadata(dir)
 		if err != nil {
 			m.log.Warn("interrupted recording has no readable metadata", "dir", dir, "err", err)
@@ -344,6 +357,7 @@ func (m *Manager) leave(p *Participant, reason string) {
 }
 
 func (m *Manager) finishLeave(p *Participant, reason string) {
+	p.leftReason.Store(&reason)
 	if c := p.detachCapture(p.channel.rec.Load()); c != nil {
 		m.finishCapture(c)
 	}
@@ -425,6 +439,11 @@ func (m *Manager) StartRecording(channelName string, uid uint32, tag string) (Re
 			err = storage.MarkActive(dir)
 		}
 		if err == nil {
+			// Written before the start is answered: a crash after the
+			// answer finds it.
+			err = m.persist(rec, false)
+		}
+		if err == nil {
 			ch.rec.Store(rec)
 		}
 	}
@@ -483,9 +502,19 @@ func (m *Manager) StopRecording(channelName, reason string) bool {
 		}
 	}
 	m.writeMetadata(rec)
+	if reason == StopShutdown && m.state != nil {
+		// The next daemon resumes it: the directory stays marked
+		// active, and the store says the shutdown was clean.
+		if err := m.persist(rec, true); err != nil {
+			m.log.Error("recording not suspended: the next start marks it interrupted", "dir", rec.dir, "err", err)
+		}
+		m.log.Info("recording suspended for the next start", "channel", channelName, "dir", rec.dir)
+		return true
+	}
 	if err := storage.ClearActive(rec.dir); err != nil {
 		m.log.Error("recording marker error", "dir", rec.dir, "err", err)
 	}
+	m.forget(channelName)
 	m.log.Info("recording stopped", "channel", channelName, "reason", reason, "dir", rec.dir)
 	return true
 }
@@ -539,7 +568,7 @@ func (m *Manager) expireIdle(now time.Time) {
 	var idle []string
 	m.mu.Lock()
 	for name, ch := range m.channels {
-		if rec := ch.rec.Load(); rec != nil && len(ch.participants) == 0 && rec.startedAt.UnixNano() < limit {
+		if rec := ch.rec.Load(); rec != nil && len(ch.participants) == 0 && rec.idleFrom().UnixNano() < limit {
 			idle = append(idle, name)
 		}
 	}

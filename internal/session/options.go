@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/ars-project/ars/internal/metrics"
+	"github.com/ars-project/ars/internal/state"
 )
 
 // Option configures a Manager.
@@ -54,9 +55,20 @@ func WithCaptureQueue(packets, bytes int) Option {
 	return func(m *Manager) { m.pendPackets, m.pendBytes = max(packets, 1), max(bytes, 1) }
 }
 
+// WithState keeps every recording in b before its start is answered, so
+// that the next daemon on the same store resumes it in the same directory.
+// A graceful Close then suspends recordings instead of ending them.
+func WithState(b state.Backend) Option { return func(m *Manager) { m.state = b } }
+
 // JoinOption qualifies one Join.
 type JoinOption func(*Participant)
 
 // FromClient names the address that asked for the join, counted against
 // the per-address cap.
 func FromClient(a netip.Addr) JoinOption { return func(p *Participant) { p.client = a.Unmap() } }
+
+// Restored makes the join the return of a participant a restart
+// interrupted: it keeps its ID and join time.
+func Restored(id string, since time.Time) JoinOption {
+	return func(p *Participant) { p.id, p.since = id, since }
+}

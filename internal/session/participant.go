@@ -35,6 +35,9 @@ type Participant struct {
 	// retryAt is the unix-nano time before which no new capture is opened.
 	retryAt atomic.Int64
 	left    atomic.Bool
+	// leftReason is why the participant left, set before its leave
+	// hooks run.
+	leftReason atomic.Pointer[string]
 
 	// pendMu guards the first packets' queue while the capture is opened
 	// by one of the manager's open workers; it is taken only while no
@@ -385,6 +388,16 @@ func (p *Participant) Bye(ssrc uint32) {
 	if p.noteBye(ssrc) {
 		p.mgr.leave(p, "bye")
 	}
+}
+
+// LeftReason is why the participant left (StopShutdown when the daemon
+// stopped, so that the next start may bring it back), or "" while it
+// has not.
+func (p *Participant) LeftReason() string {
+	if r := p.leftReason.Load(); r != nil {
+		return *r
+	}
+	return ""
 }
 
 // Leave removes the participant from its channel.

@@ -14,6 +14,9 @@ type recording struct {
 	tag       string
 	startedAt time.Time
 	startedBy uint32
+	// resumedAt is when a restart brought the recording back (zero if it
+	// never was): the idle rule counts from it.
+	resumedAt time.Time
 
 	mu     sync.Mutex
 	status string // Metadata.txt error status; "" while fine
@@ -34,6 +37,14 @@ func (r *recording) setStatus(s string) bool {
 	}
 	r.status = s
 	return true
+}
+
+// idleFrom is when the recording's idle time starts counting.
+func (r *recording) idleFrom() time.Time {
+	if r.resumedAt.After(r.startedAt) {
+		return r.resumedAt
+	}
+	return r.startedAt
 }
 
 // RecordingInfo is what the API reports about a recording.

@@ -16,9 +16,13 @@ import (
 // sends. A new daemon on the same root marks the recording interrupted and
 // records at once; the transcoder turns the orphaned capture into an MP4
 // holding all but (at most about) the last flush interval.
+//
+// It runs with ARS_RESUME=false, the daemon that keeps no state: with
+// resume on (the default) the recording carries on instead
+// (TestResumeAfterKill9).
 func TestCrashKill9Recovery(t *testing.T) {
 	requireFFmpeg(t)
-	d := startDaemon(t)
+	d := startDaemon(t, "ARS_RESUME=false")
 	const channel = "crash-test"
 	p := d.joinRTP(channel, 11, 0xd1, 0xd2)
 	a := d.startRecording(channel, 11, "before the crash")
@@ -50,7 +54,7 @@ func TestCrashKill9Recovery(t *testing.T) {
 
 	// Restart on the same root: the recording is marked, and a new one
 	// starts at once.
-	d2 := startDaemonOn(t, d.root)
+	d2 := startDaemonOn(t, d.root, "ARS_RESUME=false")
 	if md := readMetadata(t, a.Directory); md.ErrorStatus != storage.StatusInterrupted || md.Tag != "before the crash" {
 		t.Fatalf("Metadata.txt after restart: %+v", md)
 	}
@@ -110,11 +114,13 @@ func TestCrashKill9Recovery(t *testing.T) {
 
 // TestGracefulStopFinalises: SIGTERM during recording closes, flushes and
 // syncs every capture, clears the active markers, converts or leaves each
-// capture whole, and exits 0 within the stop timeout.
+// capture whole, and exits 0 within the stop timeout. With ARS_RESUME=false:
+// with resume on, the recordings are kept for the next start instead
+// (TestResumeAfterGracefulStop).
 func TestGracefulStopFinalises(t *testing.T) {
 	requireFFmpeg(t)
 	const stopTimeout = 20 * time.Second
-	d := startDaemon(t, "ARS_SHUTDOWN_TIMEOUT="+stopTimeout.String())
+	d := startDaemon(t, "ARS_SHUTDOWN_TIMEOUT="+stopTimeout.String(), "ARS_RESUME=false")
 	channels := []string{"graceful-a", "graceful-b"}
 	var dirs []string
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)

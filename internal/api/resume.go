@@ -1,0 +1,135 @@
+package api
+
+import (
+	"errors"
+	"net/netip"
+	"time"
+
+	"github.com/ars-project/ars/internal/rtpingest"
+	"github.com/ars-project/ars/internal/session"
+	"github.com/ars-project/ars/internal/state"
+	"github.com/ars-project/ars/internal/storage"
+)
+
+// joinsBucket holds one joinRecord per plain-RTP participant.
+const joinsBucket = "api.rtpjoins"
+
+// joinRecord is what a restart needs to bring a plain-RTP join back on
+// its port: the sender keeps sending to the port it was told and knows
+// nothing of the restart.
+type joinRecord struct {
+	ID      string               `json:"id"`
+	Channel string               `json:"channel"`
+	UID     uint32               `json:"uid"`
+	Since   time.Time            `json:"since"`
+	Streams []storage.StreamInfo `json:"streams"`
+	Client  string               `json:"client,omitempty"`
+	Bound   string               `json:"bound,omitempty"`
+	Port    int                  `json:"port"`
+	// Key is checked again at resume: a join whose key has expired
+	// since is not brought back.
+	Key string `json:"key"`
+}
+
+// WithState keeps every plain-RTP join in b before it is answered, for
+// ResumeJoins after a restart (nil: joins end with the daemon).
+func WithState(b state.Backend) Option {
+	return func(s *Server) {
+		if b != nil {
+			t := state.NewTable[joinRecord](b, joinsBucket)
+			s.joins = &t
+		}
+	}
+}
+
+// persistJoin stores p's join and forgets it when p leaves for any reason
+// but the daemon's shutdown.
+func (s *Server) persistJoin(p *session.Participant, rec joinRecord) error {
+	if s.joins == nil {
+		return nil
+	}
+	if err := s.joins.Put(rec.ID, rec); err != nil {
+		s.metrics.StateErrors.WithLabelValues("api").Inc()
+		return err
+	}
+	s.forgetOnLeave(p)
+	return nil
+}
+
+func (s *Server) forgetOnLeave(p *session.Participant) {
+	joins := s.joins
+	p.OnLeave(func() {
+		if p.LeftReason() == session.StopShutdown {
+			return
+		}
+		if err := joins.Delete(p.ID()); err != nil {
+			s.metrics.StateErrors.WithLabelValues("api").Inc()
+			s.log.Error("state: could not forget a join", "id", p.ID(), "err", err)
+		}
+	})
+}
+
+// ResumeJoins brings back the plain-RTP joins the store holds whose key
+// is still valid, each with its ID and on its port. Call it after the
+// session manager started (recordings resumed) and the RTP engine bound
+// its sockets, before its read loops start, so that the packets the
+// kernel queued during the restart find their routes.
+func (s *Server) ResumeJoins() error {
+	if s.joins == nil {
+		return nil
+	}
+	recs, bad, err := s.joins.All()
+	if err != nil {
+		return err
+	}
+	for id, err := range bad {
+		s.log.Error("state: a join record does not decode; forgotten", "id", id, "err", err)
+		_ = s.joins.Delete(id)
+	}
+	for id, rec := range recs {
+		outcome := "resumed"
+		if err := s.resumeJoin(rec); err != nil {
+			outcome = "failed"
+			if errors.Is(err, errKeyNoLonger) {
+				outcome = "expired"
+			}
+			s.log.Warn("join not resumed", "id", id, "channel", rec.Channel, "uid", rec.UID, "reason", err)
+			if err := s.joins.Delete(id); err != nil {
+				s.metrics.StateErrors.WithLabelValues("api").Inc()
+			}
+		} else {
+			s.log.Info("join resumed", "channel", rec.Channel, "uid", rec.UID, "rtp_port", rec.Port)
+		}
+		s.metrics.JoinsResumed.WithLabelValues(outcome).Inc()
+	}
+	return nil
+}
+
+var errKeyNoLonger = errors.New("its key is no longer valid")
+
+func (s *Server) resumeJoin(rec joinRecord) error {
+	if rec.ID == "" || rec.UID == 0 || len(rec.Streams) == 0 {
+		return errors.New("incomplete record")
+	}
+	if err := s.keys.VerifyMedia(rec.Key, rec.Channel, rec.UID); err != nil {
+		return errors.Join(errKeyNoLonger, err)
+	}
+	opts := []session.JoinOption{session.Restored(rec.ID, rec.Since)}
+	if c, err := netip.ParseAddr(rec.Client); err == nil {
+		opts = append(opts, session.FromClient(c))
+	}
+	p, err := s.mgr.Join(rec.Channel, rec.UID, "rtp", rec.Streams, opts...)
+	if err != nil {
+		return err
+	}
+	attach := []rtpingest.AttachOption{rtpingest.AtPort(rec.Port)}
+	if b, err := netip.ParseAddr(rec.Bound); err == nil {
+		attach = append(attach, rtpingest.BindSource(b))
+	}
+	if _, err := s.rtp.Attach(p, rec.Streams, attach...); err != nil {
+		p.Leave()
+		return err
+	}
+	s.forgetOnLeave(p)
+	return nil
+}

@@ -1,0 +1,149 @@
+package session
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/ars-project/ars/internal/state"
+	"github.com/ars-project/ars/internal/storage"
+)
+
+// recordingsBucket holds one recordingRecord per recording channel.
+const recordingsBucket = "session.recordings"
+
+// recordingRecord is what a restart needs to carry a recording on in the
+// same directory.
+type recordingRecord struct {
+	Channel   string    `json:"channel"`
+	Dir       string    `json:"dir"`
+	Tag       string    `json:"tag,omitempty"`
+	StartedAt time.Time `json:"startedAt"`
+	StartedBy uint32    `json:"startedBy"`
+	Status    string    `json:"status,omitempty"`
+	// Suspended is set by a graceful shutdown: the next start resumes the
+	// recording as "resumed"; without it the daemon died
+	// ("interrupted,resumed").
+	Suspended bool `json:"suspended,omitempty"`
+}
+
+// Metadata.txt error statuses a resume adds.
+const (
+	StatusResumed = "resumed"
+)
+
+func (r *recording) record(suspended bool) recordingRecord {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return recordingRecord{Channel: r.channel, Dir: r.dir, Tag: r.tag, StartedAt: r.startedAt, StartedBy: r.startedBy,
+		Status: r.status, Suspended: suspended}
+}
+
+// addStatus appends one status to a comma-separated error status, once.
+func addStatus(status, s string) string {
+	if status == "" {
+		return s
+	}
+	if slices.Contains(strings.Split(status, ","), s) {
+		return status
+	}
+	return status + "," + s
+}
+
+// persist writes a recording's record; without a store it does nothing.
+func (m *Manager) persist(rec *recording, suspended bool) error {
+	if m.state == nil {
+		return nil
+	}
+	if err := state.NewTable[recordingRecord](m.state, recordingsBucket).Put(rec.channel, rec.record(suspended)); err != nil {
+		m.metrics.StateErrors.WithLabelValues("session").Inc()
+		return fmt.Errorf("persist recording: %w", err)
+	}
+	return nil
+}
+
+func (m *Manager) forget(channel string) {
+	if m.state == nil {
+		return
+	}
+	if err := state.NewTable[recordingRecord](m.state, recordingsBucket).Delete(channel); err != nil {
+		m.metrics.StateErrors.WithLabelValues("session").Inc()
+		m.log.Error("state: could not forget a stopped recording", "channel", channel, "err", err)
+	}
+}
+
+// restoreRecordings brings back the recordings the store holds whose
+// directory is still marked active, and returns those directories; the
+// rest of the store's recordings are forgotten.
+func (m *Manager) restoreRecordings() (map[string]bool, error) {
+	restored := map[string]bool{}
+	if m.state == nil {
+		return restored, nil
+	}
+	tb := state.NewTable[recordingRecord](m.state, recordingsBucket)
+	recs, bad, err := tb.All()
+	if err != nil {
+		return nil, err
+	}
+	for k, err := range bad {
+		m.log.Error("state: a recording record does not decode; forgotten", "channel", k, "err", err)
+		_ = tb.Delete(k)
+	}
+	now := time.Now()
+	for name, rr := range recs {
+		if !m.layout.Contains(rr.Dir) || !storage.IsActive(rr.Dir) || storage.ValidateChannelName(name) != nil {
+			m.log.Warn("state: a recording's directory is gone or closed; not resumed", "channel", name, "dir", rr.Dir)
+			_ = tb.Delete(name)
+			continue
+		}
+		status := rr.Status
+		if !rr.Suspended {
+			status = addStatus(status, storage.StatusInterrupted)
+		}
+		status = addStatus(status, StatusResumed)
+		rec := &recording{dir: rr.Dir, tag: rr.Tag, startedAt: rr.StartedAt, startedBy: rr.StartedBy, channel: name,
+			status: status, resumedAt: now}
+		if err := storage.WriteMetadata(rec.dir, rec.metadata(name)); err != nil {
+			return nil, fmt.Errorf("resume recording %s: %w", rec.dir, err)
+		}
+		if err := m.persist(rec, false); err != nil {
+			return nil, err
+		}
+		if !rr.Suspended {
+			m.repairOrphans(rec.dir)
+		}
+		ch, err := m.channelLocked(name)
+		if err != nil {
+			return nil, err
+		}
+		ch.rec.Store(rec)
+		m.metrics.RecordingChannels.Inc()
+		m.metrics.RecordingsResumed.Inc()
+		restored[filepath.Clean(rec.dir)] = true
+		m.log.Warn("recording resumed", "channel", name, "dir", rec.dir, "error_status", status, "clean_shutdown", rr.Suspended)
+	}
+	return restored, nil
+}
+
+// repairOrphans hands the captures a crash left in dir (no writer holds
+// their lock) to conversion; the conversion reads them up to their last
+// intact record.
+func (m *Manager) repairOrphans(dir string) {
+	if m.captureClosed == nil {
+		return
+	}
+	matches, _ := filepath.Glob(filepath.Join(dir, "*"+storage.CaptureExt))
+	for _, path := range matches {
+		if live, err := storage.IsLive(path); err != nil || live {
+			continue
+		}
+		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		m.captureClosed(path)
+	}
+}
