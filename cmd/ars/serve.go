@@ -201,6 +201,9 @@ func run(ctx context.Context, force <-chan struct{}, cfg config.Config, stdout, 
 	if err := srv.ResumeJoins(); err != nil {
 		return fmt.Errorf("ARS_STATE_DIR: resume joins: %w", err)
 	}
+	if err := srv.ResumeMixes(); err != nil {
+		return fmt.Errorf("ARS_STATE_DIR: resume composites: %w", err)
+	}
 	if err := wh.Start(); err != nil {
 		return fmt.Errorf("ARS_WEBRTC_PORT: %w", err)
 	}

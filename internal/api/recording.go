@@ -114,6 +114,7 @@ func (s *Server) handleStart(w http.ResponseWriter, r *http.Request) {
 			return
 		default:
 			resp.MixedFile = file
+			s.persistMix(mixRecord{Channel: req.Channel, Dir: info.Directory, Options: mo})
 		}
 	}
 	writeJSON(w, http.StatusOK, resp)
@@ -126,6 +127,7 @@ func (s *Server) handleStop(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	stopped := s.mgr.StopRecording(req.Channel, session.StopRequested)
+	s.forgetMix(req.Channel)
 	if s.mixes != nil {
 		// The answer comes once the composite is finalised.
 		s.mixes.Stop(req.Channel)

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/ars-project/ars/internal/arsmix"
 	"github.com/ars-project/ars/internal/rtpingest"
 	"github.com/ars-project/ars/internal/session"
 	"github.com/ars-project/ars/internal/state"
@@ -38,6 +39,8 @@ func WithState(b state.Backend) Option {
 		if b != nil {
 			t := state.NewTable[joinRecord](b, joinsBucket)
 			s.joins = &t
+			x := state.NewTable[mixRecord](b, mixesBucket)
+			s.mixRecs = &x
 		}
 	}
 }
@@ -131,5 +134,60 @@ func (s *Server) resumeJoin(rec joinRecord) error {
 		return err
 	}
 	s.forgetOnLeave(p)
+	return nil
+}
+
+// mixesBucket holds the live composite of each "mixed": true recording.
+const mixesBucket = "api.mixes"
+
+// mixRecord is what a restart needs to start a recording's composite
+// again: the next composite is a new mixed_HHMMSS.mp4 in the same
+// directory (HHMMSS: the restart), as the guide does for a new file.
+type mixRecord struct {
+	Channel string         `json:"channel"`
+	Dir     string         `json:"dir"`
+	Options arsmix.Options `json:"options"`
+}
+
+func (s *Server) persistMix(rec mixRecord) {
+	if s.mixRecs == nil {
+		return
+	}
+	if err := s.mixRecs.Put(rec.Channel, rec); err != nil {
+		// The composite runs; only a restart would not bring it back.
+		s.metrics.StateErrors.WithLabelValues("api").Inc()
+		s.log.Error("state: composite not kept for a restart", "channel", rec.Channel, "err", err)
+	}
+}
+
+func (s *Server) forgetMix(channel string) {
+	if s.mixRecs != nil {
+		_ = s.mixRecs.Delete(channel)
+	}
+}
+
+// ResumeMixes starts again the composites of the recordings the session
+// manager resumed. Call it after the manager started.
+func (s *Server) ResumeMixes() error {
+	if s.mixRecs == nil {
+		return nil
+	}
+	recs, _, err := s.mixRecs.All()
+	if err != nil {
+		return err
+	}
+	for ch, rec := range recs {
+		st := s.mgr.Status(ch)
+		if s.mixes == nil || st.Recording == nil || st.Recording.Directory != rec.Dir {
+			s.forgetMix(ch)
+			continue
+		}
+		file, err := s.mixes.Start(ch, rec.Dir, time.Now(), rec.Options)
+		if err != nil && !errors.Is(err, arsmix.ErrBusy) {
+			s.log.Error("live composite not resumed", "channel", ch, "error", err)
+			continue
+		}
+		s.log.Info("live composite resumed", "channel", ch, "file", file)
+	}
 	return nil
 }

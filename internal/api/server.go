@@ -53,6 +53,8 @@ type Server struct {
 	fdGate                  connlimit.FDGate
 	// joins keeps plain-RTP joins for a restart (nil: not kept).
 	joins *state.Table[joinRecord]
+	// mixRecs keeps the live composites for a restart.
+	mixRecs *state.Table[mixRecord]
 }
 
 // Option configures a Server.

@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
 	"sync"
 	"time"
 
@@ -83,6 +86,11 @@ func (x *Mixes) Start(channel, dir string, startedAt time.Time, o Options) (stri
 		return "", err
 	}
 	file := "mixed_" + startedAt.Local().Format("150405") + ".mp4"
+	// A composite started again after a restart within the same second
+	// must not overwrite the first one's file.
+	for i := 2; fileExists(filepath.Join(dir, file)); i++ {
+		file = "mixed_" + startedAt.Local().Format("150405") + "-" + strconv.Itoa(i) + ".mp4"
+	}
 	cfg := mixproto.Config{Live: true, OriginMonotonic: mono, OriginUnixMs: wall.UnixMilli(), DelayMs: 500,
 		Video: &canvas, Audio: mixproto.AudioConfig{Rate: 48000, Channels: 1, BitrateKbps: 64},
 		Layout: mixproto.Layout{Background: o.Background}, OutDir: dir, MP4: &mixproto.MP4Output{Pattern: file}}
@@ -221,4 +229,9 @@ func (x *Mixes) Active(channel string) (pid int, ok bool) {
 		return 0, false
 	}
 	return m.comp.PID(), true
+}
+
+func fileExists(path string) bool {
+	_, err := os.Lstat(path)
+	return err == nil
 }

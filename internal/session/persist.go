@@ -100,7 +100,12 @@ func (m *Manager) restoreRecordings() (map[string]bool, error) {
 			_ = tb.Delete(name)
 			continue
 		}
+		// Metadata.txt has the latest error status (a write failure is
+		// written there, not to the store).
 		status := rr.Status
+		if md, err := storage.ReadMetadata(rr.Dir); err == nil {
+			status = md.ErrorStatus
+		}
 		if !rr.Suspended {
 			status = addStatus(status, storage.StatusInterrupted)
 		}

@@ -106,10 +106,11 @@ wait:
 // TestSecondSignalForcesStop: the first SIGTERM begins a graceful stop that
 // would wait for queued conversions; a second one makes the daemon exit at
 // once, with every capture closed and whole and nothing half-converted.
+// Without resume, so that the recordings end with the daemon.
 func TestSecondSignalForcesStop(t *testing.T) {
 	requireFFmpeg(t)
 	media := bigMedia(t)
-	d := startDaemon(t, "ARS_SHUTDOWN_TIMEOUT=3m")
+	d := startDaemon(t, "ARS_SHUTDOWN_TIMEOUT=3m", "ARS_RESUME=false")
 	const n = 3
 	var dirs []string
 	var wg sync.WaitGroup
