@@ -114,7 +114,7 @@ func New() *Metrics {
 		PacketsReceived:    prometheus.NewCounter(prometheus.CounterOpts{Name: "ars_packets_received_total", Help: "RTP and RTCP packets received."}),
 		BytesReceived:      prometheus.NewCounter(prometheus.CounterOpts{Name: "ars_bytes_received_total", Help: "Bytes of RTP and RTCP received."}),
 		RTCPReceived:       prometheus.NewCounter(prometheus.CounterOpts{Name: "ars_rtcp_packets_received_total", Help: "RTCP packets received."}),
-		PacketsWritten:     prometheus.NewCounter(prometheus.CounterOpts{Name: "ars_packets_written_total", Help: "Packets written to capture files."}),
+		PacketsWritten:     prometheus.NewCounter(prometheus.CounterOpts{Name: "ars_packets_written_total", Help: "Packets written to capture files or taken by a live consumer (a cloud recording, a composite)."}),
 		DropUnknownSSRC:    dropped.WithLabelValues(DropUnknownSSRC),
 		DropMalformed:      dropped.WithLabelValues(DropMalformed),
 		DropOversize:       dropped.WithLabelValues(DropOversize),

@@ -138,7 +138,8 @@ func (p *Participant) Observed() bool {
 
 // Write records one RTP or RTCP packet that arrived at now. It is the
 // packet path: no allocation, no manager lock. It returns ErrNotRecording
-// when the channel is not recording (the packet is dropped).
+// when neither the channel's recording nor a sink took the packet (it is
+// dropped).
 func (p *Participant) Write(kind storage.RecordKind, now time.Time, pkt []byte) error {
 	return p.write(kind, now, pkt, 0)
 }
@@ -158,7 +159,9 @@ func (p *Participant) write(kind storage.RecordKind, now time.Time, data []byte,
 	if t := now.UnixNano(); t-p.lastMedia.Load() >= int64(lastMediaGranularity) {
 		p.lastMedia.Store(t)
 	}
-	if sinks := p.channel.sinks.Load(); sinks != nil {
+	taken := false
+	if sinks := p.channel.sinks.Load(); sinks != nil && len(*sinks) > 0 {
+		taken = true
 		step := seg
 		if step <= 0 {
 			step = len(data)
@@ -173,6 +176,9 @@ func (p *Participant) write(kind storage.RecordKind, now time.Time, data []byte,
 	c := p.capture.Load()
 	if c == nil {
 		if p.channel.rec.Load() == nil {
+			if taken {
+				return nil // a sink (a cloud recording) took it
+			}
 			return ErrNotRecording
 		}
 		var err error
