@@ -95,6 +95,8 @@ type port struct {
 	conn   *net.UDPConn
 	gro    bool // the kernel merges datagrams for this port's reader
 	routes atomic.Pointer[routeTable]
+	// reader is made by Bind and read by Serve's goroutine.
+	reader *udpbatch.Reader
 }
 
 // Engine is the plain RTP ingest.
@@ -117,10 +119,11 @@ type Engine struct {
 	kick chan *route
 	stop chan struct{}
 
-	mu     sync.Mutex // serialises route table changes
-	ports  []*port
-	wg     sync.WaitGroup
-	closed bool
+	mu      sync.Mutex // serialises route table changes
+	ports   []*port
+	wg      sync.WaitGroup
+	closed  bool
+	serving bool
 }
 
 // Option configures an Engine.
@@ -170,9 +173,20 @@ func New(bind string, first, last int, opts ...Option) *Engine {
 	return e
 }
 
-// Start binds every port and starts its reader. A port that cannot be
-// bound stops the start with an error naming it.
+// Start binds every port and starts its reader: Bind, then Serve.
 func (e *Engine) Start() error {
+	if err := e.Bind(); err != nil {
+		return err
+	}
+	e.Serve()
+	return nil
+}
+
+// Bind opens every port without reading from it yet: routes attached
+// between Bind and Serve (the joins a restart brings back) are in place
+// before the first queued packet is read. A port that cannot be bound
+// stops it with an error naming it.
+func (e *Engine) Bind() error {
 	for n := e.first; n <= e.last; n++ {
 		addr := net.JoinHostPort(e.bind, strconv.Itoa(n))
 		ua, err := net.ResolveUDPAddr("udp", addr)
@@ -203,19 +217,31 @@ func (e *Engine) Start() error {
 			return fmt.Errorf("rtp port %d: %w", n, err)
 		}
 		// The bound port: n, or the kernel's choice when n is 0 (tests).
-		pt := &port{num: conn.LocalAddr().(*net.UDPAddr).Port, conn: conn, gro: br.GRO()}
+		pt := &port{num: conn.LocalAddr().(*net.UDPAddr).Port, conn: conn, gro: br.GRO(), reader: br}
 		empty := routeTable{}
 		pt.routes.Store(&empty)
 		e.mu.Lock()
 		e.ports = append(e.ports, pt)
 		e.mu.Unlock()
+	}
+	return nil
+}
+
+// Serve starts the ports' readers; call it once, after Bind.
+func (e *Engine) Serve() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed || e.serving {
+		return
+	}
+	e.serving = true
+	for _, pt := range e.ports {
 		e.wg.Add(1)
-		go e.readLoop(pt, br)
+		go e.readLoop(pt, pt.reader)
 	}
 	e.wg.Add(1)
 	go e.keyframeLoop()
 	e.log.Info("rtp ingest listening", "ports", fmt.Sprintf("%d-%d", e.first, e.last), "bind", e.bind)
-	return nil
 }
 
 // Close stops every reader and closes the sockets.
