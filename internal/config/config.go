@@ -36,6 +36,9 @@ type Config struct {
 	AppCertificateFile string
 	// IdleTimeout ends participants and recordings that receive no media.
 	IdleTimeout time.Duration
+	// FlushInterval is how often capture buffers are handed to the
+	// kernel's page cache: what a kill -9 can lose at most.
+	FlushInterval time.Duration
 	// KeyMaxSkew is how far a DynamicKey's timestamp may be from now.
 	KeyMaxSkew time.Duration
 	// UDPReadBuffer is the receive buffer asked for on each UDP socket.
@@ -187,6 +190,7 @@ func Default() Config {
 		WHIPMaxPerAddr:   8,
 		WHIPICETimeout:   10 * time.Second,
 		IdleTimeout:      30 * time.Second,
+		FlushInterval:    50 * time.Millisecond,
 		KeyMaxSkew:       5 * time.Minute,
 		UDPReadBuffer:    8 << 20,
 		UDPGRO:           true,
@@ -305,6 +309,7 @@ func (c *Config) settings() []setting {
 		mk("ARS_APP_ID", "app-id", "Agora app ID (vendor key)", false, func() (func(string) error, func() string) { return str(&c.AppID) }),
 		mk("ARS_APP_CERTIFICATE", "", "Agora app certificate (sign key); environment only", true, func() (func(string) error, func() string) { return str(&c.AppCertificate) }),
 		mk("ARS_APP_CERTIFICATE_FILE", "app-cert-file", "file holding the app certificate", false, func() (func(string) error, func() string) { return str(&c.AppCertificateFile) }),
+		mk("ARS_FLUSH_INTERVAL", "flush-interval", "how often captures are handed to the kernel (what a kill -9 may lose)", false, func() (func(string) error, func() string) { return dur(&c.FlushInterval) }),
 		mk("ARS_IDLE_TIMEOUT", "idle-timeout", "silence after which a participant leaves and a recording stops", false, func() (func(string) error, func() string) { return dur(&c.IdleTimeout) }),
 		mk("ARS_KEY_MAX_SKEW", "key-max-skew", "how far a dynamic key's timestamp may be from now", false, func() (func(string) error, func() string) { return dur(&c.KeyMaxSkew) }),
 		mk("ARS_UDP_RCVBUF", "udp-rcvbuf", "UDP receive buffer per socket in bytes", false, func() (func(string) error, func() string) { return num(&c.UDPReadBuffer) }),
@@ -443,6 +448,9 @@ func (c Config) Validate() error {
 	}
 	if c.AppCertificate != "" && !isHex32(c.AppCertificate) {
 		bad("ARS_APP_CERTIFICATE", "must be 32 hexadecimal characters")
+	}
+	if c.FlushInterval < 5*time.Millisecond || c.FlushInterval > time.Second {
+		bad("ARS_FLUSH_INTERVAL", "%s is outside 5ms..1s", c.FlushInterval)
 	}
 	if c.IdleTimeout < time.Second {
 		bad("ARS_IDLE_TIMEOUT", "%s is shorter than 1s", c.IdleTimeout)

@@ -83,7 +83,7 @@ func (d *Daemon) closePool(ctx context.Context) error {
 func (d *Daemon) startSessions() error {
 	cfg := d.cfg
 	opts := []session.Option{
-		session.WithLogger(d.log), session.WithMetrics(d.m), session.WithIdleTimeout(cfg.IdleTimeout),
+		session.WithLogger(d.log), session.WithMetrics(d.m), session.WithIdleTimeout(cfg.IdleTimeout), session.WithFlushInterval(cfg.FlushInterval),
 		session.WithMaxJoinsPerClient(cfg.MaxJoinsPerIP), session.WithMaxTotalParticipants(cfg.MaxParticipants),
 		session.WithMaxParticipants(cfg.MaxChannelParticipants), session.WithMaxChannels(cfg.MaxChannels),
 		session.WithCaptureQueue(max(cfg.CaptureQueueBytes/256, 64), cfg.CaptureQueueBytes),
