@@ -16,6 +16,7 @@ import (
 	"github.com/ars-project/ars/internal/config"
 	"github.com/ars-project/ars/internal/console"
 	"github.com/ars-project/ars/internal/fdlimit"
+	"github.com/ars-project/ars/internal/handover"
 	"github.com/ars-project/ars/internal/metrics"
 	"github.com/ars-project/ars/internal/objstore"
 	"github.com/ars-project/ars/internal/pprofserver"
@@ -53,6 +54,8 @@ type Daemon struct {
 	upload *objstore.Uploader
 	cloud  *cloudrec.Service
 	prof   *pprofserver.Server
+	// sockets are the ones systemd passed (socket activation).
+	sockets *handover.Sockets
 	// listening is set once the HTTP API listens.
 	listening atomic.Bool
 
@@ -70,6 +73,9 @@ func New(cfg config.Config, stdout, stderr io.Writer) (*Daemon, error) {
 		return nil, fmt.Errorf("ARS_APP_ID/ARS_APP_CERTIFICATE: %w", err)
 	}
 	d.verifier = verifier
+	// Taken at once: the activation variables are cleared so that no
+	// child (ars-mixer, ffmpeg) takes them.
+	d.sockets = handover.Inherited(d.log)
 	d.life.stages = d.stages()
 	return d, nil
 }

@@ -125,10 +125,15 @@ func (d *Daemon) bindRTP() error {
 	cfg := d.cfg
 	d.rtp = rtpingest.New(cfg.BindHost, cfg.RTPPorts.First, cfg.RTPPorts.Last,
 		rtpingest.WithLogger(d.log), rtpingest.WithMetrics(d.m), rtpingest.WithReadBuffer(cfg.UDPReadBuffer), rtpingest.WithGRO(cfg.UDPGRO),
-		rtpingest.WithRebindAfter(cfg.RTPRebindAfter))
+		rtpingest.WithRebindAfter(cfg.RTPRebindAfter), rtpingest.WithInherited(d.sockets.UDP))
 	if err := d.rtp.Bind(); err != nil {
 		return fmt.Errorf("ARS_RTP_PORTS: %w", err)
 	}
+	d.m.HandoverSockets.Set(float64(d.rtp.Inherited()))
+	if n := d.sockets.Count(); n > 0 {
+		d.log.Warn("inherited sockets outside ARS_RTP_PORTS closed", "count", n)
+	}
+	d.sockets.Close()
 	return nil
 }
 

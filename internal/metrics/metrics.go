@@ -72,6 +72,7 @@ type Metrics struct {
 	StateErrors       *prometheus.CounterVec
 	RecordingsResumed prometheus.Counter
 	JoinsResumed      *prometheus.CounterVec
+	HandoverSockets   prometheus.Gauge
 	// WebRTC counts WHIP sessions waiting for ICE (webrtc.go).
 	WebRTC WebRTC
 	// HTTP connection budget (internal/connlimit) and descriptor reserve
@@ -210,5 +211,7 @@ func newState(m *Metrics) {
 	for _, o := range []string{"resumed", "expired", "failed"} {
 		m.JoinsResumed.WithLabelValues(o)
 	}
-	m.Registry.MustRegister(m.StateErrors, m.RecordingsResumed, m.JoinsResumed)
+	m.HandoverSockets = prometheus.NewGauge(prometheus.GaugeOpts{Name: "ars_handover_inherited_sockets",
+		Help: "RTP sockets taken from systemd (socket activation) at start instead of bound: they outlive restarts."})
+	m.Registry.MustRegister(m.StateErrors, m.RecordingsResumed, m.JoinsResumed, m.HandoverSockets)
 }

@@ -124,6 +124,9 @@ type Engine struct {
 	wg      sync.WaitGroup
 	closed  bool
 	serving bool
+	// inherit gives a socket systemd passed for a port (nil: bind).
+	inherit   func(port int) *net.UDPConn
+	inherited int
 }
 
 // Option configures an Engine.
@@ -151,6 +154,13 @@ func WithGRO(on bool) Option { return func(e *Engine) { e.gro = on } }
 // same IP once its old source has been silent this long (a NAT rebinding);
 // 0 pins for good.
 func WithRebindAfter(d time.Duration) Option { return func(e *Engine) { e.rebindAfter = d } }
+
+// WithInherited takes the socket of a port from f when it has one (a
+// socket systemd holds across restarts) instead of binding it.
+func WithInherited(f func(port int) *net.UDPConn) Option { return func(e *Engine) { e.inherit = f } }
+
+// Inherited is how many ports Bind took from WithInherited.
+func (e *Engine) Inherited() int { return e.inherited }
 
 // WithPLIInterval sets how often a video sender is asked for a keyframe
 // while none has come.
@@ -194,8 +204,13 @@ func (e *Engine) Bind() error {
 			e.Close()
 			return fmt.Errorf("rtp port %s: %w", addr, err)
 		}
-		conn, err := net.ListenUDP("udp", ua)
-		if err != nil {
+		var conn *net.UDPConn
+		if e.inherit != nil && n != 0 {
+			conn = e.inherit(n)
+		}
+		if conn != nil {
+			e.inherited++
+		} else if conn, err = net.ListenUDP("udp", ua); err != nil {
 			e.Close()
 			return fmt.Errorf("rtp port %d: %w", n, err)
 		}
