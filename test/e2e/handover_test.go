@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
 	"net"
 	"os"
@@ -16,25 +15,6 @@ import (
 	"github.com/ars-project/ars/internal/rdk"
 	"github.com/ars-project/ars/internal/storage"
 )
-
-// joinFast is joinRTP with a key minted in-process (no `ars key` run per
-// join: a hundred channels join in well under a second).
-func (d *daemon) joinFast(channel string, uid, videoSSRC, audioSSRC uint32) participant {
-	d.t.Helper()
-	var p participant
-	code := d.call("POST", "/v1/rtp/join", map[string]any{
-		"channel": channel, "uid": uid, "key": nowKey(rdk.Service4Media, channel, uid),
-		"streams": []map[string]any{
-			{"ssrc": videoSSRC, "payloadType": 96, "codec": "H264", "clockRate": 90000, "fmtp": "packetization-mode=1"},
-			{"ssrc": audioSSRC, "payloadType": 111, "codec": "opus", "clockRate": 48000, "channels": 2},
-		},
-	}, &p)
-	if code != 201 || p.ID == "" || p.RTPPort == 0 {
-		d.t.Fatalf("join uid %d: status %d %+v", uid, code, p)
-	}
-	p.VideoSSRC, p.AudioSSRC = videoSSRC, audioSSRC
-	return p
-}
 
 // socketHolder plays systemd's ars.socket: it binds the daemon's RTP
 // ports and keeps them for as long as the test runs, and passes them to
@@ -81,28 +61,10 @@ func (h *socketHolder) start(t *testing.T, root string, httpPort int) *daemon {
 		fmt.Sprintf("ARS_RTP_PORTS=%d-%d", h.first, h.last), "ARS_WEBRTC_PORT=0",
 		"ARS_APP_ID="+appID, "ARS_APP_CERTIFICATE="+appCert, "ARS_LOG_LEVEL=debug",
 		"ARS_MAX_JOINS_PER_IP=0", "LISTEN_FDS="+strconv.Itoa(len(h.files)))
-	d := &daemon{t: t, root: root, ars: ars, base: fmt.Sprintf("http://127.0.0.1:%d", httpPort), out: &lockedBuffer{}, exited: make(chan error, 1)}
-	d.cmd = exec.Command("sh", "-c", `LISTEN_PID=$$ exec "$0" serve`, ars)
-	d.cmd.Env = env
-	d.cmd.ExtraFiles = h.files
-	d.cmd.Stdout, d.cmd.Stderr = d.out, d.out
-	if err := d.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { d.exited <- d.cmd.Wait() }()
-	t.Cleanup(func() {
-		d.stop()
-		if t.Failed() {
-			t.Logf("daemon output:\n%s", d.out.String())
-		}
-	})
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	waitHealthy(ctx, d)
-	if !d.healthy() {
-		t.Fatalf("daemon not healthy:\n%s", d.out.String())
-	}
-	return d
+	cmd := exec.Command("sh", "-c", `LISTEN_PID=$$ exec "$0" serve`, ars)
+	cmd.Env = env
+	cmd.ExtraFiles = h.files
+	return runDaemonCmd(t, cmd, ars, root, httpPort)
 }
 
 // TestPlannedRestartHandover: N two-person channels record while the
@@ -134,7 +96,7 @@ func TestPlannedRestartHandover(t *testing.T) {
 		ch := fmt.Sprintf("handover-%03d", c)
 		for i := range 2 {
 			uid := uint32(100 + i)
-			p := d.joinFast(ch, uid, uint32(0x500000+c*4+2*i), uint32(0x500001+c*4+2*i))
+			p := d.joinMedia(ch, uid, uint32(0x500000+c*4+2*i), uint32(0x500001+c*4+2*i))
 			members = append(members, member{ch: ch, uid: uid, s: newSeqSender(t, p, interval)})
 		}
 		var a startAnswer

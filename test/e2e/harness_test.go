@@ -175,9 +175,17 @@ func startDaemonOn(t *testing.T, root string, extraEnv ...string) *daemon {
 
 func runDaemon(t *testing.T, ars, root string, httpPort int, env []string) *daemon {
 	t.Helper()
+	cmd := exec.Command(ars, "serve")
+	cmd.Env = env
+	return runDaemonCmd(t, cmd, ars, root, httpPort)
+}
+
+// runDaemonCmd starts cmd (an `ars serve`, perhaps behind a wrapper that
+// passes it sockets) and waits until /healthz answers.
+func runDaemonCmd(t *testing.T, cmd *exec.Cmd, ars, root string, httpPort int) *daemon {
+	t.Helper()
 	d := &daemon{t: t, root: root, ars: ars, base: fmt.Sprintf("http://127.0.0.1:%d", httpPort), out: &lockedBuffer{}, exited: make(chan error, 1)}
-	d.cmd = exec.Command(ars, "serve")
-	d.cmd.Env = env
+	d.cmd = cmd
 	d.cmd.Stdout, d.cmd.Stderr = d.out, d.out
 	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)

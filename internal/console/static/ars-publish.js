@@ -6,7 +6,14 @@
 //   await session.stop();      // DELETE the WHIP session, close the connection
 //
 // options: {server: 'https://ars.example:8001'} to publish to another
-// origin (the default is the page's own), iceServers, iceTimeout (ms).
+// origin (the default is the page's own), iceServers, iceTimeout (ms),
+// reconnect (true), reconnectMinDelay, reconnectMaxDelay (ms),
+// maxReconnects, disconnectedTimeout (ms). The session reconnects by
+// itself after a failure or a server restart:
+//
+//   session.addEventListener('reconnecting', (e) => console.log(e.detail.attempt));
+//   session.addEventListener('reconnected', () => ...);
+//   session.addEventListener('failed', (e) => console.log(e.detail.error));
 (function (global) {
   'use strict';
 
@@ -68,12 +75,10 @@
     return new PublishError(message + ' (' + resp.status + ' ' + code + ')', resp.status, code);
   }
 
-  async function publish(channel, uid, key, stream, options) {
-    options = options || {};
-    const base = (options.server || global.location.origin).replace(/\/$/, '');
+  // connectOnce makes one WHIP session: a new peer connection, the offer
+  // POSTed with the key, the answer applied.
+  async function connectOnce(base, channel, uid, key, stream, options) {
     const pc = new RTCPeerConnection({ bundlePolicy: 'max-bundle', iceServers: options.iceServers || [] });
-    let resource;
-    let recorded;
     try {
       for (const track of stream.getTracks()) {
         const t = pc.addTransceiver(track, { direction: 'sendonly', streams: [stream] });
@@ -88,15 +93,19 @@
         body: pc.localDescription.sdp,
       });
       if (resp.status !== 201) throw await refusal(resp);
-      resource = new URL(resp.headers.get('Location'), base + '/').href;
+      const resource = new URL(resp.headers.get('Location'), base + '/').href;
       const answer = await resp.text();
-      recorded = accepted(answer);
       await pc.setRemoteDescription({ type: 'answer', sdp: answer });
+      return { pc: pc, resource: resource, recorded: accepted(answer) };
     } catch (e) {
       pc.close();
       throw e;
     }
-    const connected = new Promise((resolve, reject) => {
+  }
+
+  // connectedPromise settles when pc connects, or rejects when it fails.
+  function connectedPromise(pc) {
+    const p = new Promise((resolve, reject) => {
       const check = () => {
         if (pc.connectionState === 'connected') resolve();
         if (pc.connectionState === 'failed' || pc.connectionState === 'closed') {
@@ -106,24 +115,105 @@
       pc.addEventListener('connectionstatechange', check);
       check();
     });
-    connected.catch(() => {});
+    p.catch(() => {});
+    return p;
+  }
+
+  // publish returns a session that publishes again by itself, with the
+  // same key and tracks, when its connection fails or stays disconnected
+  // (a network change, a restart of the server): with back-off from
+  // reconnectMinDelay (500 ms) doubling to reconnectMaxDelay (10 s), up to
+  // maxReconnects attempts (unlimited), unless reconnect: false. The
+  // session is an EventTarget: 'reconnecting' {attempt, delay, reason},
+  // 'reconnected' {attempt}, 'failed' {error} (a refused key, or no more
+  // attempts). Each reconnection is a new join: the server records it in a
+  // new capture of the same uid.
+  async function publish(channel, uid, key, stream, options) {
+    options = options || {};
+    const base = (options.server || global.location.origin).replace(/\/$/, '');
+    const minDelay = options.reconnectMinDelay || 500;
+    const maxDelay = options.reconnectMaxDelay || 10000;
+    const maxAttempts = options.maxReconnects === undefined ? Infinity : options.maxReconnects;
+    const graceMs = options.disconnectedTimeout || 3000;
+    const first = await connectOnce(base, channel, uid, key, stream, options);
+    const session = new EventTarget();
     let stopped = false;
-    return {
-      pc: pc,
-      resource: resource,
-      // recorded says which of the stream's media the server accepted.
-      recorded: recorded,
-      connected: connected,
-      stop: async function () {
-        if (stopped) return;
-        stopped = true;
-        try {
-          await fetch(resource, { method: 'DELETE' });
-        } finally {
-          pc.close();
+    let reconnecting = false;
+    const emit = (type, detail) => session.dispatchEvent(new CustomEvent(type, { detail: detail }));
+
+    function adopt(c) {
+      session.pc = c.pc;
+      session.resource = c.resource;
+      session.recorded = c.recorded;
+      session.connected = connectedPromise(c.pc);
+      watch(c.pc);
+    }
+
+    function watch(pc) {
+      let graceTimer = null;
+      pc.addEventListener('connectionstatechange', () => {
+        if (stopped || session.pc !== pc) return;
+        const st = pc.connectionState;
+        if (st === 'connected') {
+          clearTimeout(graceTimer);
+          graceTimer = null;
+        } else if (st === 'failed') {
+          reconnect('connection failed');
+        } else if (st === 'disconnected' && graceTimer === null) {
+          graceTimer = setTimeout(() => {
+            graceTimer = null;
+            if (session.pc === pc && pc.connectionState !== 'connected') reconnect('connection disconnected');
+          }, graceMs);
         }
-      },
+      });
+    }
+
+    async function reconnect(reason) {
+      if (stopped || reconnecting || options.reconnect === false) return;
+      reconnecting = true;
+      const old = session.pc;
+      old.close();
+      let delay = minDelay;
+      for (let attempt = 1; !stopped && attempt <= maxAttempts; attempt++) {
+        const wait = Math.round(delay * (0.75 + Math.random() * 0.5));
+        emit('reconnecting', { attempt: attempt, delay: wait, reason: reason });
+        await new Promise((r) => setTimeout(r, wait));
+        if (stopped) break;
+        try {
+          const c = await connectOnce(base, channel, uid, key, stream, options);
+          if (stopped) { c.pc.close(); break; }
+          adopt(c);
+          await session.connected;
+          reconnecting = false;
+          emit('reconnected', { attempt: attempt });
+          return;
+        } catch (e) {
+          if (e instanceof PublishError && (e.status === 401 || e.status === 403)) {
+            reconnecting = false;
+            emit('failed', { error: e });
+            return;
+          }
+          if (session.pc && session.pc !== old) session.pc.close();
+          reason = e.message;
+        }
+        delay = Math.min(delay * 2, maxDelay);
+      }
+      reconnecting = false;
+      if (!stopped) emit('failed', { error: new PublishError('gave up reconnecting: ' + reason, 0, 'reconnect_failed') });
+    }
+
+    adopt(first);
+    session.stop = async function () {
+      if (stopped) return;
+      stopped = true;
+      try {
+        await fetch(session.resource, { method: 'DELETE' });
+      } catch (e) { /* the server is gone: nothing to end */ }
+      finally {
+        session.pc.close();
+      }
     };
+    return session;
   }
 
   global.ARS = Object.assign(global.ARS || {}, { publish: publish, PublishError: PublishError });

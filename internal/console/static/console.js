@@ -147,6 +147,11 @@
       }
       publishState('connecting', 'Connecting…');
       state.session = await ARS.publish(f.channel, f.uid, key, state.stream);
+      const live = () => 'Live in ' + f.channel + ' as uid ' + f.uid;
+      state.session.addEventListener('reconnecting', (e) =>
+        publishState('reconnecting', 'Connection lost (' + e.detail.reason + '): reconnecting, attempt ' + e.detail.attempt + '…'));
+      state.session.addEventListener('reconnected', () => publishState('live', live() + ' (reconnected)'));
+      state.session.addEventListener('failed', (e) => publishState('error', e.detail.error.message, e.detail.error));
       $('unpublish').disabled = false;
       await state.session.connected;
       const r = state.session.recorded;
