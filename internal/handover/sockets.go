@@ -49,14 +49,30 @@ func (s *Sockets) add(f *os.File, log *slog.Logger) {
 	s.udp[port] = uc
 }
 
-// UDP gives the inherited socket bound to port, once (nil if none).
-func (s *Sockets) UDP(port int) *net.UDPConn {
+// UDP gives the inherited socket bound to host:port, once (nil if none).
+// A socket on another address (a unit listening on every address for a
+// daemon told to bind one) is not taken: it would receive what the
+// configuration keeps out. It is closed with the unclaimed ones.
+func (s *Sockets) UDP(host string, port int) *net.UDPConn {
 	if s == nil {
 		return nil
 	}
 	c := s.udp[port]
+	if c == nil || !sameHost(c.LocalAddr().(*net.UDPAddr).IP, host) {
+		return nil
+	}
 	delete(s.udp, port)
 	return c
+}
+
+// sameHost reports whether a socket bound to ip serves the configured
+// bind host (empty, 0.0.0.0 or :: mean every address).
+func sameHost(ip net.IP, host string) bool {
+	want := net.ParseIP(host)
+	if host == "" || (want != nil && want.IsUnspecified()) {
+		return ip.IsUnspecified()
+	}
+	return want != nil && want.Equal(ip)
 }
 
 // Count is how many UDP sockets are still unclaimed.

@@ -125,7 +125,7 @@ type Engine struct {
 	closed  bool
 	serving bool
 	// inherit gives a socket systemd passed for a port (nil: bind).
-	inherit   func(port int) *net.UDPConn
+	inherit   func(host string, port int) *net.UDPConn
 	inherited int
 }
 
@@ -157,7 +157,9 @@ func WithRebindAfter(d time.Duration) Option { return func(e *Engine) { e.rebind
 
 // WithInherited takes the socket of a port from f when it has one (a
 // socket systemd holds across restarts) instead of binding it.
-func WithInherited(f func(port int) *net.UDPConn) Option { return func(e *Engine) { e.inherit = f } }
+func WithInherited(f func(host string, port int) *net.UDPConn) Option {
+	return func(e *Engine) { e.inherit = f }
+}
 
 // Inherited is how many ports Bind took from WithInherited.
 func (e *Engine) Inherited() int { return e.inherited }
@@ -206,7 +208,7 @@ func (e *Engine) Bind() error {
 		}
 		var conn *net.UDPConn
 		if e.inherit != nil && n != 0 {
-			conn = e.inherit(n)
+			conn = e.inherit(e.bind, n)
 		}
 		if conn != nil {
 			e.inherited++
