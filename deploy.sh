@@ -17,6 +17,7 @@ umask 022
 
 readonly SERVICE=ars.service
 readonly TIMER=ars-transcode.timer
+readonly SOCKET=ars.socket
 readonly USER_NAME=ars
 readonly STATE_DIR=/var/lib/ars
 readonly ENV_FILE=/etc/ars/ars.env
@@ -426,6 +427,27 @@ prepare_root() {
 	fi
 }
 
+# socket_unit is ars.socket: systemd holds the RTP sockets of
+# ARS_RTP_PORTS on ARS_BIND, and passes them to every start of ars.service,
+# so that the kernel queues what arrives while the daemon restarts.
+socket_unit() {
+	local host=$bind_addr p
+	case $host in
+	"" | 0.0.0.0 | "[::]" | ::) host="" ;;
+	*:*) host="[$host]:" ;;
+	*) host="$host:" ;;
+	esac
+	printf '# Written by deploy.sh from ARS_RTP_PORTS and ARS_BIND: systemd holds the\n'
+	printf '# RTP sockets across restarts of ars.service (a planned restart loses no\n'
+	printf '# packet while the receive buffer holds them: docs/operations.md).\n'
+	printf '[Unit]\nDescription=ars RTP sockets, kept across restarts of ars.service\n\n[Socket]\n'
+	for ((p = rtp_first; p <= rtp_last; p++)); do
+		printf 'ListenDatagram=%s%s\n' "$host" "$p"
+	done
+	printf 'FileDescriptorName=rtp\nReceiveBuffer=%s\nService=%s\n\n[Install]\nWantedBy=sockets.target\n' \
+		"$(env_get "$destdir$ENV_FILE" ARS_UDP_RCVBUF | grep -E '^[0-9]+$' || echo 8388608)" "$SERVICE"
+}
+
 # dropin lets the hardened units write the recording root.
 dropin() {
 	local unit=$1 extra=""
@@ -437,6 +459,9 @@ dropin() {
 		printf '# Written by deploy.sh: the recording root chosen with --path.\n[Service]\n'
 		printf 'ReadWritePaths=%s\n' "$path"
 		[ -z "$extra" ] || printf '%s\n' "$extra"
+		if [ "$unit" = "$SERVICE" ]; then
+			printf '\n[Unit]\n# The RTP sockets come from ars.socket (socket activation).\nRequires=%s\nAfter=%s\n' "$SOCKET" "$SOCKET"
+		fi
 	)
 }
 
@@ -455,6 +480,10 @@ install_files() {
 	done
 	dropin ars.service
 	dropin ars-transcode.service
+	socket_before=$(cat "$destdir/etc/systemd/system/$SOCKET" 2>/dev/null || true)
+	put_text 0644 root root "/etc/systemd/system/$SOCKET" < <(socket_unit)
+	socket_changed=0
+	[ "$socket_before" = "$(cat "$destdir/etc/systemd/system/$SOCKET")" ] || socket_changed=1
 	put_text 0755 root root /etc/cron.hourly/agora_hourly < <(localize "$src_dir/packaging/cron/agora_hourly")
 	put_file 0644 root root "$src_dir/packaging/logrotate/ars" /etc/logrotate.d/ars
 	put_file 0644 root root "$src_dir/packaging/sysctl/60-ars.conf" /etc/sysctl.d/60-ars.conf
@@ -498,6 +527,13 @@ start_services() {
 		warn "could not apply /etc/sysctl.d/60-ars.conf now (container?); it applies at boot"
 	fi
 	systemctl daemon-reload
+	if [ "$socket_changed" -eq 1 ] && systemctl --quiet is-active "$SOCKET"; then
+		# The ports changed: the old sockets must go, which a restart of
+		# the socket unit needs the service stopped for.
+		say "RTP ports changed: restarting $SOCKET"
+		systemctl stop "$SERVICE" "$SOCKET"
+	fi
+	systemctl enable --quiet --now "$SOCKET" || fail "systemctl start $SOCKET failed (ports in use?); see: journalctl -u $SOCKET"
 	systemctl enable --quiet "$SERVICE"
 	if command -v cron >/dev/null 2>&1 || [ -x /usr/sbin/cron ] || [ -x /usr/sbin/crond ]; then
 		say "hourly transcode: /etc/cron.hourly/agora_hourly (cron)"
@@ -531,7 +567,7 @@ do_uninstall() {
 	[ -f "$manifest" ] || fail "nothing to uninstall: $manifest is missing"
 	if ! staging && [ -d /run/systemd/system ]; then
 		say "stopping ars (open captures are finalised)"
-		systemctl disable --quiet --now "$TIMER" "$SERVICE" 2>/dev/null || true
+		systemctl disable --quiet --now "$TIMER" "$SERVICE" "$SOCKET" 2>/dev/null || true
 	fi
 	local type p root_path
 	root_path=$(env_get "$destdir$ENV_FILE" AGORA_FILE_ROOT)

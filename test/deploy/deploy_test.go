@@ -27,6 +27,7 @@ var wantInstalled = map[string]manifestEntry{
 	"/etc/systemd/system/ars.service":                            {"f", 0o644, "root:root"},
 	"/etc/systemd/system/ars-transcode.service":                  {"f", 0o644, "root:root"},
 	"/etc/systemd/system/ars-transcode.timer":                    {"f", 0o644, "root:root"},
+	"/etc/systemd/system/ars.socket":                             {"f", 0o644, "root:root"},
 	"/etc/systemd/system/ars.service.d/10-deploy.conf":           {"f", 0o644, "root:root"},
 	"/etc/systemd/system/ars-transcode.service.d/10-deploy.conf": {"f", 0o644, "root:root"},
 	"/etc/cron.hourly/agora_hourly":                              {"f", 0o755, "root:root"},
@@ -143,6 +144,24 @@ func TestDeployStaging(t *testing.T) {
 		if !strings.Contains(dropin, "[Service]\nReadWritePaths=/srv/ars/recordings\n") {
 			t.Errorf("%s drop-in:\n%s", u, dropin)
 		}
+	}
+	// ars.socket holds exactly the RTP ports, and the service needs it.
+	sock := readFile(t, filepath.Join(destdir, "etc/systemd/system/ars.socket"))
+	var listens []string
+	for _, line := range strings.Split(sock, "\n") {
+		if v, ok := strings.CutPrefix(line, "ListenDatagram="); ok {
+			listens = append(listens, v)
+		}
+	}
+	var want []string
+	for port := p.rtpFirst; port <= p.rtpLast; port++ {
+		want = append(want, strconv.Itoa(port))
+	}
+	if !slices.Equal(listens, want) || !strings.Contains(sock, "\nService=ars.service\n") {
+		t.Errorf("ars.socket listens on %v, want %v:\n%s", listens, want, sock)
+	}
+	if dropin := readFile(t, filepath.Join(destdir, "etc/systemd/system/ars.service.d/10-deploy.conf")); !strings.Contains(dropin, "\nRequires=ars.socket\nAfter=ars.socket\n") {
+		t.Errorf("ars.service drop-in does not require ars.socket:\n%s", dropin)
 	}
 	cron := filepath.Join(destdir, "etc/cron.hourly/agora_hourly")
 	if !strings.Contains(readFile(t, cron), ":-/usr/local/bin/transcoder}") {
