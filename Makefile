@@ -4,7 +4,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 FUZZTIME ?= 10s
 
-.PHONY: all build run test test-deps lint unit fuzz bench bench-quick deb clean
+.PHONY: all build run test test-deps lint unit fuzz bench bench-quick deb clean test-systemd
 
 all: build
 
@@ -40,6 +40,14 @@ fuzz:
 
 # test: everything CI runs. Installs what the tests need when missing.
 test: test-deps lint unit fuzz
+
+# test-systemd: deploy.sh under a real systemd (a Debian 12 container
+# booted with systemd-nspawn): units active, RTP sockets from ars.socket,
+# no packet lost over `systemctl restart` under load, the watchdog restarts
+# a hung daemon and its recordings resume, --uninstall. Not part of `test`
+# (debootstrap, a few minutes); run as root.
+test-systemd:
+	./scripts/systemd-check.sh
 
 # bench: the issue-6 benchmarks (capacity series, bare-receiver floor,
 # conversion vs ffmpeg and janus-pp-rec); writes bench/RESULTS.md and
