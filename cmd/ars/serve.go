@@ -25,9 +25,5 @@ func serveMain(args []string, stdout, stderr io.Writer) error {
 	}
 	ctx, force, stop := signalContext()
 	defer stop()
-	d, err := daemon.New(cfg, stdout, stderr)
-	if err != nil {
-		return err
-	}
-	return d.Run(ctx, force)
+	return daemon.New(cfg, stdout, stderr).Run(ctx, force)
 }

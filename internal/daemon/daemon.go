@@ -3,7 +3,6 @@ package daemon
 import (
 	"cmp"
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	"path/filepath"
@@ -62,22 +61,16 @@ type Daemon struct {
 	life lifecycle
 }
 
-// New checks the configuration's files and keys and lays out the stages;
-// nothing starts before Run.
-func New(cfg config.Config, stdout, stderr io.Writer) (*Daemon, error) {
+// New lays out the stages; nothing is checked or started before Run.
+func New(cfg config.Config, stdout, stderr io.Writer) *Daemon {
 	d := &Daemon{cfg: cfg, log: newLogger(cfg, stderr), stdout: stdout, m: metrics.New()}
 	d.layout = storage.Layout{Root: cfg.FileRoot}
 	d.stateDir = cmp.Or(cfg.StateDir, filepath.Join(cfg.FileRoot, ".ars"))
-	verifier, err := rdk.NewVerifier(cfg.AppID, cfg.AppCertificate, rdk.WithMaxSkew(cfg.KeyMaxSkew))
-	if err != nil {
-		return nil, fmt.Errorf("ARS_APP_ID/ARS_APP_CERTIFICATE: %w", err)
-	}
-	d.verifier = verifier
 	// Taken at once: the activation variables are cleared so that no
 	// child (ars-mixer, ffmpeg) takes them.
 	d.sockets = handover.Inherited(d.log)
 	d.life.stages = d.stages()
-	return d, nil
+	return d
 }
 
 func newLogger(cfg config.Config, w io.Writer) *slog.Logger {

@@ -74,10 +74,7 @@ func testConfig(t *testing.T, extra ...string) config.Config {
 // reverse: the RTP readers before the cloud recorder and the sessions,
 // the state store last.
 func TestStageOrder(t *testing.T) {
-	d, err := New(testConfig(t), io.Discard, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := New(testConfig(t), io.Discard, io.Discard)
 	if got := d.life.names(); !slices.Equal(got, wantOrder) {
 		t.Fatalf("stages %v\nwant       %v", got, wantOrder)
 	}
@@ -92,6 +89,29 @@ func TestStageOrder(t *testing.T) {
 			closes = append(closes, name)
 		}
 	}
+	runUntilHealthy(t, d)
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Equal(starts, wantOrder) {
+		t.Fatalf("started %v", starts)
+	}
+	var wantClose []string
+	for i := len(wantOrder) - 1; i >= 0; i-- {
+		switch wantOrder[i] {
+		case "files", "descriptors", "api", "joins": // nothing to close
+		default:
+			wantClose = append(wantClose, wantOrder[i])
+		}
+	}
+	if !slices.Equal(closes, wantClose) {
+		t.Fatalf("closed %v\nwant   %v", closes, wantClose)
+	}
+}
+
+// runUntilHealthy runs d until its HTTP API answers /healthz, then stops
+// it and requires a clean stop.
+func runUntilHealthy(t *testing.T, d *Daemon) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- d.Run(ctx, nil) }()
@@ -120,20 +140,10 @@ func TestStageOrder(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("run: %v", err)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if !slices.Equal(starts, wantOrder) {
-		t.Fatalf("started %v", starts)
-	}
-	var wantClose []string
-	for i := len(wantOrder) - 1; i >= 0; i-- {
-		switch wantOrder[i] {
-		case "files", "descriptors", "api", "joins": // nothing to close
-		default:
-			wantClose = append(wantClose, wantOrder[i])
-		}
-	}
-	if !slices.Equal(closes, wantClose) {
-		t.Fatalf("closed %v\nwant   %v", closes, wantClose)
-	}
+}
+
+// TestDevModeStarts: with no app ID configured the daemon makes its
+// development credentials before anything needs them (the key verifier).
+func TestDevModeStarts(t *testing.T) {
+	runUntilHealthy(t, New(testConfig(t, "ARS_APP_ID=", "ARS_APP_CERTIFICATE="), io.Discard, io.Discard))
 }

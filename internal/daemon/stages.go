@@ -15,6 +15,7 @@ import (
 	"github.com/ars-project/ars/internal/mixrun"
 	"github.com/ars-project/ars/internal/objstore"
 	"github.com/ars-project/ars/internal/pprofserver"
+	"github.com/ars-project/ars/internal/rdk"
 	"github.com/ars-project/ars/internal/rtpingest"
 	"github.com/ars-project/ars/internal/session"
 	"github.com/ars-project/ars/internal/state"
@@ -22,12 +23,18 @@ import (
 	"github.com/ars-project/ars/internal/whip"
 )
 
-// checkFiles makes the development credentials when none are configured
-// and checks that the recording root is writable.
+// checkFiles makes the development credentials when none are configured,
+// the key verifier from the credentials, and checks that the recording
+// root is writable.
 func (d *Daemon) checkFiles() error {
 	credPath, created, err := d.cfg.EnsureDevCredentials()
 	if err != nil {
 		return err
+	}
+	// After EnsureDevCredentials: in development mode it makes the app ID
+	// and certificate the verifier needs.
+	if d.verifier, err = rdk.NewVerifier(d.cfg.AppID, d.cfg.AppCertificate, rdk.WithMaxSkew(d.cfg.KeyMaxSkew)); err != nil {
+		return fmt.Errorf("ARS_APP_ID/ARS_APP_CERTIFICATE: %w", err)
 	}
 	if err := d.layout.CheckWritable(); err != nil {
 		return fmt.Errorf("AGORA_FILE_ROOT: %w", err)

@@ -76,6 +76,11 @@ func requireEmptyRoot(t *testing.T, root string) {
 		t.Fatal(err)
 	}
 	for _, e := range ents {
+		// .ars is the daemon's own state directory (ARS_STATE_DIR's
+		// default), made at start-up, not by a request.
+		if e.Name() == ".ars" {
+			continue
+		}
 		t.Errorf("written under the root: %s", e.Name())
 	}
 }
