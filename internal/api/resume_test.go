@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/ars-project/ars/internal/freeport"
 	"github.com/ars-project/ars/internal/metrics"
 	"github.com/ars-project/ars/internal/rdk"
 	"github.com/ars-project/ars/internal/rtpingest"
@@ -56,10 +57,11 @@ func (r *resumeRig) close() {
 func TestJoinsResume(t *testing.T) {
 	root, st := t.TempDir(), state.NewMemory()
 	now := time.Now()
-	first := newResumeRig(t, root, st, 0, now)
-	port := first.e.Ports()[0]
-	first.e.Close()
-	first = newResumeRig(t, root, st, port, now)
+	port, _, err := freeport.UDPRange(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := newResumeRig(t, root, st, port, now)
 	f := &rtpFixture{t: t, h: first.s.Handler(), m: first.m, mgr: first.mgr, now: now}
 	key := func(uid uint32, expire uint32) string {
 		k, err := rdk.BuildKey4(rdk.Service4Media, rdk.DynamicKeyParams{AppID: testAppID, AppCertificate: testAppCert,

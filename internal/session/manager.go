@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -53,7 +54,8 @@ type Manager struct {
 	pendPackets     int
 	pendBytes       int
 	captureClosed   func(path string)
-	state           state.Backend
+	// recs keeps recordings for the next start (nil: not kept).
+	recs *state.Table[recordingRecord]
 
 	// opens carries participants whose first packets wait for a capture
 	// file to the open workers; queues pools those packets' queues.
@@ -69,6 +71,8 @@ type Manager struct {
 
 	wg      sync.WaitGroup // background finalisation
 	workers sync.WaitGroup // capture open workers
+	// flushList is flushAll's participant list, reused (the loop's own).
+	flushList []*Participant
 	// lastTick is the unix-nano time the housekeeping loop last ran.
 	lastTick atomic.Int64
 	stop     chan struct{}
@@ -502,7 +506,7 @@ func (m *Manager) StopRecording(channelName, reason string) bool {
 		}
 	}
 	m.writeMetadata(rec)
-	if reason == StopShutdown && m.state != nil {
+	if reason == StopShutdown && m.recs != nil {
 		// The next daemon resumes it: the directory stays marked
 		// active, and the store says the shutdown was clean.
 		if err := m.persist(rec, true); err != nil {
@@ -538,24 +542,32 @@ func (m *Manager) loop() {
 	}
 }
 
-func (m *Manager) snapshot() []*Participant {
+func (m *Manager) snapshot() []*Participant { return m.appendParticipants(nil) }
+
+// appendParticipants appends every participant to buf.
+func (m *Manager) appendParticipants(buf []*Participant) []*Participant {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	out := make([]*Participant, 0, len(m.byID))
+	buf = slices.Grow(buf, len(m.byID))
 	for _, p := range m.byID {
-		out = append(out, p)
+		buf = append(buf, p)
 	}
-	return out
+	return buf
 }
 
+// flushAll runs on the housekeeping loop only, every flush interval (a
+// few tens of milliseconds): it reuses one participant list instead of
+// making a new one each time.
 func (m *Manager) flushAll(now time.Time) {
-	for _, p := range m.snapshot() {
+	m.flushList = m.appendParticipants(m.flushList[:0])
+	for _, p := range m.flushList {
 		if c := p.capture.Load(); c != nil {
 			if err := c.w.Flush(); err != nil {
 				p.captureFailed(c, now)
 			}
 		}
 	}
+	clear(m.flushList) // no participant kept alive by the list
 }
 
 func (m *Manager) expireIdle(now time.Time) {

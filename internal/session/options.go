@@ -58,7 +58,14 @@ func WithCaptureQueue(packets, bytes int) Option {
 // WithState keeps every recording in b before its start is answered, so
 // that the next daemon on the same store resumes it in the same directory.
 // A graceful Close then suspends recordings instead of ending them.
-func WithState(b state.Backend) Option { return func(m *Manager) { m.state = b } }
+func WithState(b state.Backend) Option {
+	return func(m *Manager) {
+		if b != nil {
+			t := state.NewTable[recordingRecord](b, recordingsBucket)
+			m.recs = &t
+		}
+	}
+}
 
 // JoinOption qualifies one Join.
 type JoinOption func(*Participant)

@@ -1,15 +1,12 @@
 package session
 
 import (
-	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
-	"github.com/ars-project/ars/internal/state"
 	"github.com/ars-project/ars/internal/storage"
 )
 
@@ -56,10 +53,10 @@ func addStatus(status, s string) string {
 
 // persist writes a recording's record; without a store it does nothing.
 func (m *Manager) persist(rec *recording, suspended bool) error {
-	if m.state == nil {
+	if m.recs == nil {
 		return nil
 	}
-	if err := state.NewTable[recordingRecord](m.state, recordingsBucket).Put(rec.channel, rec.record(suspended)); err != nil {
+	if err := m.recs.Put(rec.channel, rec.record(suspended)); err != nil {
 		m.metrics.StateErrors.WithLabelValues("session").Inc()
 		return fmt.Errorf("persist recording: %w", err)
 	}
@@ -67,10 +64,10 @@ func (m *Manager) persist(rec *recording, suspended bool) error {
 }
 
 func (m *Manager) forget(channel string) {
-	if m.state == nil {
+	if m.recs == nil {
 		return
 	}
-	if err := state.NewTable[recordingRecord](m.state, recordingsBucket).Delete(channel); err != nil {
+	if err := m.recs.Delete(channel); err != nil {
 		m.metrics.StateErrors.WithLabelValues("session").Inc()
 		m.log.Error("state: could not forget a stopped recording", "channel", channel, "err", err)
 	}
@@ -81,10 +78,10 @@ func (m *Manager) forget(channel string) {
 // rest of the store's recordings are forgotten.
 func (m *Manager) restoreRecordings() (map[string]bool, error) {
 	restored := map[string]bool{}
-	if m.state == nil {
+	if m.recs == nil {
 		return restored, nil
 	}
-	tb := state.NewTable[recordingRecord](m.state, recordingsBucket)
+	tb := m.recs
 	recs, bad, err := tb.All()
 	if err != nil {
 		return nil, err
@@ -143,12 +140,8 @@ func (m *Manager) repairOrphans(dir string) {
 	}
 	matches, _ := filepath.Glob(filepath.Join(dir, "*"+storage.CaptureExt))
 	for _, path := range matches {
-		if live, err := storage.IsLive(path); err != nil || live {
-			continue
+		if live, err := storage.IsLive(path); err == nil && !live {
+			m.captureClosed(path)
 		}
-		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
-			continue
-		}
-		m.captureClosed(path)
 	}
 }

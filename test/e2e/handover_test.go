@@ -56,11 +56,7 @@ func (h *socketHolder) start(t *testing.T, root string, httpPort int) *daemon {
 	if ars == "" {
 		ars, _ = binaries(t)
 	}
-	env := append(os.Environ(),
-		"AGORA_FILE_ROOT="+root, "PORT="+strconv.Itoa(httpPort), "ARS_BIND=127.0.0.1",
-		fmt.Sprintf("ARS_RTP_PORTS=%d-%d", h.first, h.last), "ARS_WEBRTC_PORT=0",
-		"ARS_APP_ID="+appID, "ARS_APP_CERTIFICATE="+appCert, "ARS_LOG_LEVEL=debug",
-		"ARS_MAX_JOINS_PER_IP=0", "LISTEN_FDS="+strconv.Itoa(len(h.files)))
+	env := append(daemonEnv(root, httpPort, h.first, h.last), "ARS_MAX_JOINS_PER_IP=0", "LISTEN_FDS="+strconv.Itoa(len(h.files)))
 	cmd := exec.Command("sh", "-c", `LISTEN_PID=$$ exec "$0" serve`, ars)
 	cmd.Env = env
 	cmd.ExtraFiles = h.files
@@ -143,7 +139,7 @@ func TestPlannedRestartHandover(t *testing.T) {
 	for _, m := range members {
 		var mine []string
 		for _, c := range findFiles(t, dirs[m.ch], storage.CaptureExt) {
-			if strings.HasPrefix(filepath.Base(c), itoa(m.uid)+"_") {
+			if strings.HasPrefix(filepath.Base(c), strconv.FormatUint(uint64(m.uid), 10)+"_") {
 				mine = append(mine, c)
 			}
 		}

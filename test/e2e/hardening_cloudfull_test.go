@@ -71,7 +71,14 @@ func splitAtGap(t *testing.T, path string) (before, after string) {
 // frames counts the decoded frames of a playlist's first stream.
 func frames(t *testing.T, path string) int {
 	t.Helper()
-	out, err := exec.Command("ffprobe", "-v", "error", "-count_frames", "-show_entries", "stream=nb_read_frames",
+	return framesOf(t, path, "0")
+}
+
+// framesOf counts the decoded frames of the stream ffprobe's selector
+// names ("0": the first, "v:0": the first video stream).
+func framesOf(t *testing.T, path, stream string) int {
+	t.Helper()
+	out, err := exec.Command("ffprobe", "-v", "error", "-select_streams", stream, "-count_frames", "-show_entries", "stream=nb_read_frames",
 		"-of", "csv=p=0", path).CombinedOutput()
 	if err != nil {
 		t.Fatalf("ffprobe %s: %v %s", path, err, out)

@@ -159,7 +159,14 @@ func startDaemonOn(t *testing.T, root string, extraEnv ...string) *daemon {
 	}
 	httpPort := freeTCPPort(t)
 	first, last := freeUDPRange(t, 4)
-	env := append(os.Environ(),
+	env := append(daemonEnv(root, httpPort, first, last), extraEnv...)
+	return runDaemon(t, ars, root, httpPort, env)
+}
+
+// daemonEnv is the environment of a test daemon: the given root and
+// ports on loopback, the test credentials, no WebRTC, debug logs.
+func daemonEnv(root string, httpPort, first, last int) []string {
+	return append(os.Environ(),
 		"AGORA_FILE_ROOT="+root,
 		"PORT="+strconv.Itoa(httpPort),
 		"ARS_BIND=127.0.0.1",
@@ -169,8 +176,6 @@ func startDaemonOn(t *testing.T, root string, extraEnv ...string) *daemon {
 		"ARS_APP_CERTIFICATE="+appCert,
 		"ARS_LOG_LEVEL=debug",
 	)
-	env = append(env, extraEnv...)
-	return runDaemon(t, ars, root, httpPort, env)
 }
 
 func runDaemon(t *testing.T, ars, root string, httpPort int, env []string) *daemon {

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -60,23 +59,8 @@ func TestWebRTCPublisherReconnect(t *testing.T) {
 	for _, c := range mine {
 		mp4 := strings.TrimSuffix(c, storage.CaptureExt) + ".mp4"
 		decodesCleanly(t, mp4)
-		if n := videoFrames(t, mp4); n < 15 {
+		if n := framesOf(t, mp4, "v:0"); n < 15 {
 			t.Errorf("%s: %d video frames, want a picture", filepath.Base(mp4), n)
 		}
 	}
-}
-
-// videoFrames counts the decoded frames of a file's first video stream.
-func videoFrames(t *testing.T, path string) int {
-	t.Helper()
-	out, err := exec.Command("ffprobe", "-v", "error", "-select_streams", "v:0", "-count_frames",
-		"-show_entries", "stream=nb_read_frames", "-of", "csv=p=0", path).CombinedOutput()
-	if err != nil {
-		t.Fatalf("ffprobe %s: %v %s", path, err, out)
-	}
-	n, err := strconv.Atoi(strings.TrimSpace(strings.Split(string(out), "\n")[0]))
-	if err != nil {
-		t.Fatalf("ffprobe %s: no video stream (%q)", path, out)
-	}
-	return n
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/url"
+	"strconv"
 	"sync"
 	"syscall"
 	"testing"
@@ -23,13 +25,13 @@ func restartDaemon(t *testing.T, d *daemon) *daemon {
 
 func httpPortOf(t *testing.T, d *daemon) int {
 	t.Helper()
-	_, p, err := net.SplitHostPort(d.base[len("http://"):])
+	u, err := url.Parse(d.base)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var n int
-	for _, c := range p {
-		n = n*10 + int(c-'0')
+	n, err := strconv.Atoi(u.Port())
+	if err != nil {
+		t.Fatal(err)
 	}
 	return n
 }

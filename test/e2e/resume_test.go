@@ -4,6 +4,7 @@ import (
 	"context"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -87,7 +88,7 @@ func resumeCase(t *testing.T, stop func(d *daemon) time.Time, wantStatus string,
 	for i, uid := range uids {
 		var mine []string
 		for _, c := range caps {
-			if strings.HasPrefix(filepath.Base(c), itoa(uid)+"_") {
+			if strings.HasPrefix(filepath.Base(c), strconv.FormatUint(uint64(uid), 10)+"_") {
 				mine = append(mine, c)
 			}
 		}
@@ -120,19 +121,6 @@ func resumeCase(t *testing.T, stop func(d *daemon) time.Time, wantStatus string,
 	}
 	if strings.Contains(d2.out.String(), "recording started") {
 		t.Error("the restarted daemon started a new recording")
-	}
-}
-
-func itoa(u uint32) string {
-	var b [10]byte
-	i := len(b)
-	for {
-		i--
-		b[i] = byte('0' + u%10)
-		u /= 10
-		if u == 0 {
-			return string(b[i:])
-		}
 	}
 }
 
