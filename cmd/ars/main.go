@@ -96,8 +96,10 @@ func signalContext() (ctx context.Context, force <-chan struct{}, stop func()) {
 		case <-done:
 		}
 	}()
+	// stop leaves the signals caught: a second SIGTERM that lands after a
+	// graceful stop finished, while the process is exiting, is dropped
+	// instead of turning a clean exit into death by signal.
 	return ctx, forced, func() {
-		signal.Stop(sigs)
 		close(done)
 		cancel()
 	}

@@ -138,7 +138,9 @@ func TestSecondSignalForcesStop(t *testing.T) {
 	waitFor(t, "the graceful stop to begin", 10*time.Second, func() bool {
 		return strings.Contains(d.out.String(), "shutting down")
 	})
-	time.Sleep(200 * time.Millisecond)
+	// Soon after, while the conversions of the stop run (they take a few
+	// hundred ms here: a longer pause let the stop finish first).
+	time.Sleep(20 * time.Millisecond)
 	forcedAt := time.Now()
 	d.signal(syscall.SIGTERM)
 	err, ok := d.waitExit(30 * time.Second)
