@@ -518,8 +518,10 @@ func (m *Manager) StopRecording(channelName, reason string) bool {
 	if err := storage.ClearActive(rec.dir); err != nil {
 		m.log.Error("recording marker error", "dir", rec.dir, "err", err)
 	}
-	m.forget(channelName)
 	m.log.Info("recording stopped", "channel", channelName, "reason", reason, "dir", rec.dir)
+	// Last: a crash before it leaves a record whose directory is no
+	// longer marked active, which the next start forgets.
+	m.forget(channelName)
 	return true
 }
 
