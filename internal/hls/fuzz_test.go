@@ -88,3 +88,21 @@ func FuzzTrackWriteRTP(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParsePlaylist feeds damaged playlists to the resume parser: it must
+// not panic, and whatever it keeps must name files inside the track's
+// directory.
+func FuzzParsePlaylist(f *testing.F) {
+	f.Add([]byte("#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-MAP:URI=\"a_init.mp4\"\n#EXT-X-PROGRAM-DATE-TIME:2026-01-02T03:04:05.000Z\n#EXTINF:1.000,\na_1.m4s\n#EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI=\"a_init_2.mp4\"\n#EXT-X-PROGRAM-DATE-TIME:2026-01-02T03:04:09.000Z\n#EXTINF:0.960,\na_2.m4s\n#EXT-X-ENDLIST\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		pl, err := parsePlaylist(b, "a_init.mp4")
+		if err != nil {
+			return
+		}
+		for _, sg := range pl.segs {
+			if !plainName(sg.name) || !plainName(sg.mapName) || sg.dur < 0 {
+				t.Fatalf("kept %+v", sg)
+			}
+		}
+	})
+}

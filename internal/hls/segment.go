@@ -30,6 +30,8 @@ type segInfo struct {
 	// disc: media before this segment is missing (a write failed), so the
 	// playlist marks it EXT-X-DISCONTINUITY.
 	disc bool
+	// mapName is the segment's init segment.
+	mapName string
 }
 
 // segmenter cuts samples into fMP4 media segments and keeps the playlist.
@@ -47,6 +49,10 @@ type segmenter struct {
 	written   time.Duration
 	// disc is set after a failed write: the next segment follows a gap.
 	disc bool
+	// prevInit is the init segment of the run a resumed track took over
+	// (resume.go); resumed is set until the first packet is placed.
+	prevInit []byte
+	resumed  bool
 }
 
 func newSegmenter(t *Track) *segmenter {
@@ -76,12 +82,17 @@ func (s *segmenter) writeInit(init *mp4.InitSegment) error {
 	if err := init.Encode(&buf); err != nil {
 		return fmt.Errorf("hls: encode init: %w", err)
 	}
-	path := filepath.Join(s.t.cfg.Dir, s.initName)
-	if err := writeFileAtomic(path, buf.Bytes()); err != nil {
-		return err
+	name, write := s.initFor(buf.Bytes())
+	path := filepath.Join(s.t.cfg.Dir, name)
+	if write {
+		if err := writeFileAtomic(path, buf.Bytes()); err != nil {
+			return err
+		}
 	}
-	s.initDone, s.initBytes = true, buf.Bytes()
-	s.t.emit(File{Kind: FileInit, Name: s.initName, Path: path})
+	s.initDone, s.initName, s.initBytes = true, name, buf.Bytes()
+	if write {
+		s.t.emit(File{Kind: FileInit, Name: name, Path: path})
+	}
 	return nil
 }
 
@@ -161,7 +172,7 @@ func (s *segmenter) flush() error {
 		return err
 	}
 	dur := s.ticks(total)
-	s.segs = append(s.segs, segInfo{name: name, dur: dur, start: start, disc: s.disc})
+	s.segs = append(s.segs, segInfo{name: name, dur: dur, start: start, disc: s.disc, mapName: s.initName})
 	s.disc = false
 	s.written += dur
 	s.cur = s.cur[:0]
@@ -180,15 +191,19 @@ func (s *segmenter) writePlaylist(end bool) error {
 	b.WriteString("#EXTM3U\n#EXT-X-VERSION:7\n")
 	fmt.Fprintf(&b, "#EXT-X-TARGETDURATION:%d\n#EXT-X-MEDIA-SEQUENCE:0\n", target)
 	b.WriteString("#EXT-X-PLAYLIST-TYPE:EVENT\n#EXT-X-INDEPENDENT-SEGMENTS\n")
-	fmt.Fprintf(&b, "#EXT-X-MAP:URI=%q\n", s.initName)
 	for i, sg := range s.segs {
 		if sg.disc && i > 0 {
 			b.WriteString("#EXT-X-DISCONTINUITY\n")
 		}
+		if i == 0 || sg.mapName != s.segs[i-1].mapName {
+			// After a resume the new sender may have other parameter
+			// sets, hence another init segment.
+			fmt.Fprintf(&b, "#EXT-X-MAP:URI=%q\n", sg.mapName)
+		}
 		if i == 0 || sg.disc {
 			// After a gap the wall clock is given again: a player placing
 			// segments by date sees where the media resumes.
-			fmt.Fprintf(&b, "#EXT-X-PROGRAM-DATE-TIME:%s\n", sg.start.UTC().Format("2006-01-02T15:04:05.000Z"))
+			fmt.Fprintf(&b, "#EXT-X-PROGRAM-DATE-TIME:%s\n", sg.start.UTC().Format(pdtLayout))
 		}
 		fmt.Fprintf(&b, "#EXTINF:%.3f,\n%s\n", sg.dur.Seconds(), sg.name)
 	}
@@ -228,7 +243,25 @@ func (s *segmenter) finish() error {
 // writeMP4 joins the init segment and every media segment: a fragmented
 // MP4 is exactly that.
 func (s *segmenter) writeMP4() error {
-	name := s.t.cfg.Name + "_" + utcName(s.segs[0].start) + ".mp4"
+	// Only segments of the current init segment fit it: if a resume
+	// brought other parameter sets, the MP4 starts at the resume (the
+	// playlist keeps everything).
+	segs := s.segs
+	for i := len(segs) - 1; i >= 0; i-- {
+		if segs[i].mapName != s.initName {
+			s.t.log.Warn("mp4 starts after a resume: the stream's parameters changed", "segments_left_out", i+1)
+			segs = segs[i+1:]
+			break
+		}
+	}
+	if len(segs) == 0 {
+		return nil
+	}
+	var dur time.Duration
+	for _, sg := range segs {
+		dur += sg.dur
+	}
+	name := s.t.cfg.Name + "_" + utcName(segs[0].start) + ".mp4"
 	path := filepath.Join(s.t.cfg.Dir, name)
 	tmp := path + ".part"
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, storage.FileMode)
@@ -245,7 +278,7 @@ func (s *segmenter) writeMP4() error {
 	if _, err := f.Write(s.initBytes); err != nil {
 		return fmt.Errorf("hls: write mp4: %w", err)
 	}
-	for _, sg := range s.segs {
+	for _, sg := range segs {
 		in, err := os.Open(filepath.Join(s.t.cfg.Dir, sg.name))
 		if err != nil {
 			return fmt.Errorf("hls: read segment: %w", err)
@@ -263,7 +296,7 @@ func (s *segmenter) writeMP4() error {
 		return fmt.Errorf("hls: rename mp4: %w", err)
 	}
 	ok = true
-	s.t.emit(File{Kind: FileMP4, Name: name, Path: path, Start: s.segs[0].start, Duration: s.written})
+	s.t.emit(File{Kind: FileMP4, Name: name, Path: path, Start: segs[0].start, Duration: dur})
 	return nil
 }
 

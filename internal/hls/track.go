@@ -79,6 +79,9 @@ type Config struct {
 	// complete on disk.
 	OnFile func(File)
 	Log    *slog.Logger
+	// Resume continues the playlist Name.m3u8 an earlier run left in Dir
+	// (resume.go); without one the track starts as a new one.
+	Resume bool
 }
 
 // Track turns one RTP stream into HLS. It is not safe for concurrent use:
@@ -145,6 +148,11 @@ func NewTrack(cfg Config) (*Track, error) {
 	}
 	t.cfg = cfg
 	t.seg = newSegmenter(t)
+	if cfg.Resume {
+		if err := t.seg.load(); err != nil {
+			return nil, err
+		}
+	}
 	return t, nil
 }
 
@@ -252,6 +260,9 @@ func (s *trackSink) Packet(ssrc uint32, p *rtpreorder.Packet, gap bool) error {
 
 func (t *Track) packet(ssrc uint32, p *rtpreorder.Packet, gap bool) error {
 	ts := uint32(p.TS)
+	if !t.bound {
+		t.resumeClock(t.epoch.Add(p.At))
+	}
 	if !t.bound || ssrc != t.ssrc {
 		if err := t.rebind(ssrc, ts); err != nil {
 			return err

@@ -1,0 +1,188 @@
+package hls
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// A track made with Config.Resume continues the playlist that an earlier
+// run of the daemon left in Dir (after Suspend, or after a crash, when the
+// playlist on disk is the last one written: writes are atomic renames).
+// The segments listed stay listed; the first new one follows an
+// EXT-X-DISCONTINUITY with the wall clock, and its decode times go on from
+// where the wall clock says the track is, so that a player keeps one time
+// line across the restart. A new sender whose parameter sets differ gets a
+// new init segment, named in an EXT-X-MAP before its first segment.
+
+// pdtLayout is how the playlist writes EXT-X-PROGRAM-DATE-TIME.
+const pdtLayout = "2006-01-02T15:04:05.000Z"
+
+// maxResumeSegments bounds what a resumed playlist may list (a 3-hour
+// recording of 4-second segments has 2,700).
+const maxResumeSegments = 1 << 20
+
+// parsedPlaylist is what parsePlaylist understood of a playlist.
+type parsedPlaylist struct {
+	segs  []segInfo
+	ended bool
+}
+
+// parsePlaylist reads a playlist this package wrote. It is strict about
+// what it keeps (a segment name must be a plain file name, a duration a
+// finite non-negative number) because a damaged file must not name files
+// outside the track's directory.
+func parsePlaylist(b []byte, defaultMap string) (parsedPlaylist, error) {
+	var out parsedPlaylist
+	mapName := defaultMap
+	var dur time.Duration
+	var pdt time.Time
+	havePDT, haveDur, disc := false, false, false
+	for line := range strings.Lines(string(b)) {
+		line = strings.TrimRight(line, "\r\n")
+		switch {
+		case line == "":
+		case strings.HasPrefix(line, "#EXT-X-MAP:URI="):
+			v, err := strconv.Unquote(strings.TrimPrefix(line, "#EXT-X-MAP:URI="))
+			if err != nil || !plainName(v) {
+				return out, fmt.Errorf("%w: bad EXT-X-MAP", ErrPlaylist)
+			}
+			mapName = v
+		case line == "#EXT-X-DISCONTINUITY":
+			disc = true
+		case line == "#EXT-X-ENDLIST":
+			out.ended = true
+		case strings.HasPrefix(line, "#EXT-X-PROGRAM-DATE-TIME:"):
+			t, err := time.Parse(pdtLayout, strings.TrimPrefix(line, "#EXT-X-PROGRAM-DATE-TIME:"))
+			if err != nil {
+				return out, fmt.Errorf("%w: bad date: %w", ErrPlaylist, err)
+			}
+			pdt, havePDT = t, true
+		case strings.HasPrefix(line, "#EXTINF:"):
+			v, _, _ := strings.Cut(strings.TrimPrefix(line, "#EXTINF:"), ",")
+			sec, err := strconv.ParseFloat(v, 64)
+			if err != nil || sec < 0 || sec > 24*3600 {
+				return out, fmt.Errorf("%w: bad EXTINF %q", ErrPlaylist, v)
+			}
+			dur, haveDur = time.Duration(sec*float64(time.Second)).Round(time.Millisecond), true
+		case strings.HasPrefix(line, "#"):
+			// Header tags: rewritten from the segments.
+		default:
+			if !haveDur || !plainName(line) {
+				return out, fmt.Errorf("%w: bad segment line %q", ErrPlaylist, line)
+			}
+			if len(out.segs) >= maxResumeSegments {
+				return out, fmt.Errorf("%w: more than %d segments", ErrPlaylist, maxResumeSegments)
+			}
+			var start time.Time
+			switch {
+			case havePDT:
+				start = pdt
+			case len(out.segs) > 0:
+				prev := out.segs[len(out.segs)-1]
+				start = prev.start.Add(prev.dur)
+			default:
+				return out, fmt.Errorf("%w: first segment without a date", ErrPlaylist)
+			}
+			out.segs = append(out.segs, segInfo{name: line, dur: dur, start: start, disc: disc, mapName: mapName})
+			havePDT, haveDur, disc = false, false, false
+		}
+	}
+	return out, nil
+}
+
+// plainName reports whether s names a file inside the track's directory.
+func plainName(s string) bool {
+	return s != "" && s != "." && s != ".." && !strings.ContainsAny(s, "/\\\x00")
+}
+
+// load takes over the playlist an earlier run left, if any.
+func (s *segmenter) load() error {
+	name := s.t.cfg.Name + ".m3u8"
+	b, err := os.ReadFile(filepath.Join(s.t.cfg.Dir, name))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("hls: resume %s: %w", name, err)
+	}
+	pl, err := parsePlaylist(b, s.initName)
+	if err != nil {
+		return fmt.Errorf("hls: resume %s: %w", name, err)
+	}
+	if len(pl.segs) == 0 {
+		return nil
+	}
+	last := pl.segs[len(pl.segs)-1].mapName
+	init, err := os.ReadFile(filepath.Join(s.t.cfg.Dir, last))
+	if err != nil {
+		return fmt.Errorf("hls: resume %s: init segment: %w", name, err)
+	}
+	s.segs = pl.segs
+	s.seq = uint32(len(pl.segs))
+	for _, sg := range pl.segs {
+		s.written += sg.dur
+	}
+	s.origin, s.hasOrigin = pl.segs[0].start, true
+	// initDone stays false: the new sender's parameter sets decide the
+	// init segment, which is the old one if they are the same.
+	s.initName, s.initBytes, s.prevInit = last, init, init
+	s.disc = true
+	s.resumed = true
+	return nil
+}
+
+// initFor names the init segment encoded as b: after a resume the old
+// name if the content is the same, a new one otherwise.
+func (s *segmenter) initFor(b []byte) (name string, write bool) {
+	if s.prevInit == nil {
+		return s.initName, true
+	}
+	if bytes.Equal(b, s.prevInit) {
+		return s.initName, false
+	}
+	return fmt.Sprintf("%s_init_%d.mp4", s.t.cfg.Name, s.seq+1), true
+}
+
+// resumeClock places the first packet after a resume on the wall clock:
+// its decode time is how long after the track's origin it arrived, so
+// that the time line runs on across the restart.
+func (t *Track) resumeClock(at time.Time) {
+	if !t.seg.resumed {
+		return
+	}
+	t.seg.resumed = false
+	ms := int64(at.Sub(t.seg.origin) / time.Millisecond)
+	if d := ms * t.seg.timescale / 1000; d > t.lastDTS {
+		t.lastDTS = d
+	}
+}
+
+// Resumed reports whether the track took over an earlier run's playlist.
+func (t *Track) Resumed() bool { return t.seg.prevInit != nil }
+
+// Suspend ends the track for a restart: what is buffered becomes a last
+// segment and the playlist is left open (no end marker, no MP4), so that
+// a track made with Config.Resume in the next run continues it. The track
+// cannot be used afterwards.
+func (t *Track) Suspend() error {
+	if t.closed {
+		return nil
+	}
+	t.closed = true
+	var errs []error
+	if t.inBound {
+		errs = append(errs, t.rb.Flush(t.inSSRC, t.sink()))
+	}
+	if t.video != nil {
+		errs = append(errs, t.endVideoFrame(true), t.flushVideo())
+	}
+	errs = append(errs, t.seg.flush())
+	return errors.Join(errs...)
+}
