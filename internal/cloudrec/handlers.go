@@ -64,6 +64,12 @@ func (s *Service) handleAcquire(r *http.Request) (int, any, *apiError) {
 	s.unused++
 	s.gaugesLocked()
 	s.mu.Unlock()
+	if err := s.saveResource(res); err != nil {
+		s.mu.Lock()
+		s.dropResourceLocked(res.id, res)
+		s.mu.Unlock()
+		return 0, nil, s.stateError(err)
+	}
 	return http.StatusOK, acquireResponse{Cname: req.Cname, UID: req.UID, ResourceID: res.id}, nil
 }
 
@@ -111,7 +117,7 @@ func (s *Service) handleStart(r *http.Request) (int, any, *apiError) {
 	case s.now().Sub(res.created) > s.cfg.ResourceTTL:
 		s.mu.Unlock()
 		return 0, nil, &apiError{status: http.StatusBadRequest, code: codeResourceExpiry, reason: "the resourceId has expired; acquire a new one"}
-	case s.active[req.Cname+"\x00"+req.UID] != "":
+	case s.active[activeKey(req.Cname, req.UID)] != "":
 		s.mu.Unlock()
 		return 0, nil, &apiError{status: http.StatusBadRequest, code: codeDuplicate, reason: "a recording with this cname and uid is already running"}
 	}
@@ -121,12 +127,16 @@ func (s *Service) handleStart(r *http.Request) (int, any, *apiError) {
 	}
 	s.mu.Unlock()
 
-	if ke := s.guard.CheckKey(r, func() error { return s.keys.VerifyMedia(req.ClientRequest.Token, req.Cname, uid) }); ke != nil {
+	var verr error // the verifier's answer: expired or invalid
+	if ke := s.guard.CheckKey(r, func() error {
+		verr = s.keys.VerifyMedia(req.ClientRequest.Token, req.Cname, uid)
+		return verr
+	}); ke != nil {
 		if ke.Status == http.StatusTooManyRequests {
 			return 0, nil, &apiError{status: http.StatusTooManyRequests, code: 1, reason: "too many failed token checks; retry later"}
 		}
 		code := codeTokenInvalid
-		if errors.Is(s.keys.VerifyMedia(req.ClientRequest.Token, req.Cname, uid), rdk.ErrExpired) {
+		if errors.Is(verr, rdk.ErrExpired) {
 			code = codeTokenExpired
 		}
 		return 0, nil, &apiError{status: http.StatusUnauthorized, code: code, reason: "token refused: " + ke.Message}
@@ -138,7 +148,7 @@ func (s *Service) handleStart(r *http.Request) (int, any, *apiError) {
 		s.mu.Unlock()
 		return 0, nil, &apiError{status: http.StatusCreated, code: codeResourceReused, reason: "the resourceId was already used to start a recording"}
 	}
-	if s.active[req.Cname+"\x00"+req.UID] != "" {
+	if s.active[activeKey(req.Cname, req.UID)] != "" {
 		s.mu.Unlock()
 		return 0, nil, &apiError{status: http.StatusBadRequest, code: codeDuplicate, reason: "a recording with this cname and uid is already running"}
 	}
@@ -154,15 +164,28 @@ func (s *Service) handleStart(r *http.Request) (int, any, *apiError) {
 	res.used = true
 	s.unused--
 	rec := newRecorder(s, rid, newSID(), req.Cname, req.UID, uid, settings)
+	rec.mode, rec.request = r.PathValue("mode"), req
 	s.sessions[rec.sid] = rec
-	s.active[req.Cname+"\x00"+req.UID] = rec.sid
+	s.active[activeKey(req.Cname, req.UID)] = rec.sid
 	s.perChannel[req.Cname]++
 	if settings.mix != nil {
 		s.mixes++
 	}
 	s.gaugesLocked()
 	s.mu.Unlock()
+	// Saved before it starts: a recording that runs is one a restart
+	// brings back.
+	err := s.saveResource(res)
+	if err == nil {
+		err = rec.save()
+	}
+	if err != nil {
+		rec.forgetRecord()
+		s.forget(rec, nil)
+		return 0, nil, s.stateError(err)
+	}
 	if err := rec.start(); err != nil {
+		rec.forgetRecord()
 		s.forget(rec, nil)
 		if errors.Is(err, session.ErrTooManyChannels) {
 			// The server holds ARS_MAX_CHANNELS channels: a cap, like
@@ -246,6 +269,17 @@ func (s *Service) handleUpdate(r *http.Request) (int, any, *apiError) {
 		}
 		upd.video = &f
 	}
+	rec.mu.Lock()
+	if upd.audio != nil {
+		rec.savedSubs.audio = *upd.audio
+	}
+	if upd.video != nil {
+		rec.savedSubs.video = *upd.video
+	}
+	rec.mu.Unlock()
+	if err := rec.save(); err != nil {
+		return 0, nil, s.stateError(err)
+	}
 	if !rec.update(upd) {
 		return 0, nil, notFound()
 	}
@@ -280,6 +314,12 @@ func (s *Service) handleUpdateLayout(r *http.Request) (int, any, *apiError) {
 	if e != nil {
 		e.code = codeBadLayout
 		return 0, nil, e
+	}
+	rec.mu.Lock()
+	rec.savedLayout = req.ClientRequest
+	rec.mu.Unlock()
+	if err := rec.save(); err != nil {
+		return 0, nil, s.stateError(err)
 	}
 	if !rec.updateLayout(cfg) {
 		return 0, nil, notFound()

@@ -85,6 +85,19 @@ type recorder struct {
 	dropped    atomic.Int64
 	// mix is the composite of a mix-mode recording (nil: individual).
 	mix *mixState
+	// mode and request are the start's, kept for the state store
+	// (persist.go); resumed is set for a recorder brought back after a
+	// restart (resume.go), failovers counts those restarts.
+	mode      string
+	request   startRequest
+	resumed   *resumeInfo
+	failovers int
+	// closeLeftovers: at exit, end the playlists of an earlier run that
+	// no track took over (worker).
+	closeLeftovers bool
+	// lastSave and saveMark pace checkpoints (worker).
+	lastSave time.Time
+	saveMark [4]int
 
 	// worker-only state
 	subs       subscription
@@ -110,6 +123,12 @@ type recorder struct {
 	// keys of files that never reached storage.
 	owner map[string]trackKey
 	lost  map[string]trackKey
+	// savedSubs and savedLayout are the subscriptions and layout as last
+	// updated, for the state store (the worker holds its own copy).
+	savedSubs   subscription
+	savedLayout *layoutFields
+	// stopping is the cause of an exit under way.
+	stopping string
 
 	evMu sync.Mutex
 	seq  int
@@ -121,7 +140,7 @@ func newRecorder(s *Service, rid, sid, cname, uidStr string, uid uint32, st reco
 		exitReq: make(chan string, 1), closedOut: make(chan struct{}), finished: make(chan struct{}),
 		subs: st.subs, parts: map[*session.Participant]map[uint32]storage.StreamInfo{},
 		tracks: map[trackKey]*trackState{}, status: statusRunning,
-		owner: map[string]trackKey{}, lost: map[string]trackKey{}}
+		owner: map[string]trackKey{}, lost: map[string]trackKey{}, savedSubs: st.subs}
 	r.cond = sync.NewCond(&r.mu)
 	r.emptySince = r.started
 	r.lastProg = r.started
@@ -228,8 +247,13 @@ func (r *recorder) run() {
 				r.lastProg = now
 				r.progress()
 			}
+			r.checkpoint(now)
 		case cause := <-r.exitReq:
-			r.exit(cause)
+			if cause == causeSuspend {
+				r.suspend()
+			} else {
+				r.exit(cause)
+			}
 			return
 		}
 	}
@@ -353,7 +377,7 @@ func (r *recorder) newTrack(key trackKey, info storage.StreamInfo) *trackState {
 	r.tracks[key] = ts
 	t, err := hls.NewTrack(hls.Config{Dir: r.dir, Name: trackName(r.sid, r.cname, key.uid, key.kind),
 		Kind: info.Kind, Codec: info.Codec, ClockRate: info.ClockRate, Channels: int(info.Channels),
-		SegmentDuration: r.svc.cfg.SegmentDuration, MP4: r.settings.mp4, Log: r.svc.log,
+		SegmentDuration: r.svc.cfg.SegmentDuration, MP4: r.settings.mp4, Log: r.svc.log, Resume: r.resumed != nil,
 		OnFile: func(f hls.File) { r.onFile(key, f) }})
 	if err != nil {
 		ts.unusable = true
@@ -423,12 +447,19 @@ func (r *recorder) onFile(k trackKey, f hls.File) {
 		}
 		r.files = append(r.files, fileInfo{FileName: key, TrackType: k.kind, UID: strconv.FormatUint(uint64(k.uid), 10),
 			MixedAllUser: r.mix != nil, IsPlayable: true, SliceStartTime: f.Start.UnixMilli()})
+		// A new file in the list: saved now, not at the next checkpoint
+		// (query and stop after a restart must name it).
+		r.mu.Unlock()
+		r.saveOrCount()
+		r.mu.Lock()
 	}
 }
 
 func (r *recorder) uploadResult(res objstore.Result) {
 	if res.Outcome == objstore.Lost {
 		r.reportLost(res.Job.Key, res.Err)
+	} else if r.svc.durable {
+		r.markStored(res.Job.Key)
 	}
 	r.mu.Lock()
 	switch res.Outcome {
@@ -490,13 +521,20 @@ func (r *recorder) fileListLocked() fileList {
 func (r *recorder) exit(cause string) {
 	r.mu.Lock()
 	remove := r.removeSink
+	r.stopping = cause
 	r.mu.Unlock()
+	if cause != "shutdown" {
+		// A restart from here on finishes the recording instead of
+		// resuming it.
+		r.saveOrCount()
+	}
 	if remove != nil {
 		remove()
 	}
 	if r.mix != nil {
 		r.closeMix()
 	}
+	r.finishLeftovers()
 	for _, ts := range r.tracks {
 		if ts.t == nil {
 			continue
@@ -545,6 +583,7 @@ func (r *recorder) exit(cause string) {
 	r.mu.Lock()
 	r.status = statusExited
 	r.mu.Unlock()
+	r.forgetRecord()
 	r.svc.log.Info("cloud recording ended", "sid", r.sid, "cause", cause, "files", len(files), "backuped", backuped,
 		"lost", len(lost), "dropped_packets", r.dropped.Load())
 	if m := r.svc.m; m != nil && r.failingTracks > 0 {

@@ -23,6 +23,7 @@ import (
 	"github.com/ars-project/ars/internal/metrics"
 	"github.com/ars-project/ars/internal/objstore"
 	"github.com/ars-project/ars/internal/session"
+	"github.com/ars-project/ars/internal/state"
 	"github.com/ars-project/ars/internal/webhook"
 )
 
@@ -103,12 +104,17 @@ type Service struct {
 	guardURL EndpointGuard
 	// m counts caps, write failures and lost files; nil: not counted.
 	m *metrics.Metrics
+	// durable: resources and recordings are kept in the state store
+	// (WithState, persist.go).
+	durable bool
+	resTab  state.Table[resourceRecord]
+	sesTab  state.Table[sessionRecord]
 
 	mu        sync.Mutex
 	closed    bool
 	resources map[string]*resource
 	sessions  map[string]*recorder // by sid, running
-	active    map[string]string    // cname+"\x00"+uid -> sid
+	active    map[string]string    // activeKey(cname, uid) -> sid
 	ended     map[string]*endedSession
 	// unused counts resources not yet used to start (the cap's count);
 	// perChannel counts running recorders by cname.
@@ -118,6 +124,8 @@ type Service struct {
 	mixes   int
 	wg      sync.WaitGroup
 	stopJan chan struct{}
+	// toResume are the recorders Load brought back, started by Start.
+	toResume []*recorder
 }
 
 type resource struct {
@@ -195,18 +203,25 @@ func (s *Service) Mount(handle func(pattern string, h http.Handler)) {
 	handle("POST "+p+"/resourceid/{rid}/sid/{sid}/mode/{mode}/stop", s.wrap(s.handleStop))
 }
 
-// Start creates the working directory and starts housekeeping.
+// Start creates the working directory, resumes the recordings Load
+// brought back and starts housekeeping.
 func (s *Service) Start() error {
 	if err := os.MkdirAll(s.cfg.WorkDir, 0o750); err != nil {
 		return fmt.Errorf("cloudrec: work dir: %w", err)
 	}
+	s.resumeAll()
 	s.wg.Add(1)
 	go s.janitor()
 	return nil
 }
 
+// activeKey is the key of s.active: one running recording per cname and
+// uid.
+func activeKey(cname, uid string) string { return cname + "\x00" + uid }
+
 // Close stops every running recorder (their files are finished and
-// queued for upload) and refuses new requests.
+// queued for upload) and refuses new requests. With a state store the
+// recorders are suspended instead, to be resumed by the next run.
 func (s *Service) Close(ctx context.Context) error {
 	s.mu.Lock()
 	if s.closed {
@@ -220,8 +235,12 @@ func (s *Service) Close(ctx context.Context) error {
 	}
 	s.mu.Unlock()
 	close(s.stopJan)
+	cause := "shutdown"
+	if s.durable {
+		cause = causeSuspend
+	}
 	for _, r := range recs {
-		r.requestExit("shutdown")
+		r.requestExit(cause)
 	}
 	for _, r := range recs {
 		select {
@@ -406,8 +425,8 @@ func (s *Service) notify(event, service int, p webhook.Payload) {
 func (s *Service) forget(r *recorder, replay *stopResponse) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.active[r.cname+"\x00"+r.uidStr] == r.sid {
-		delete(s.active, r.cname+"\x00"+r.uidStr)
+	if s.active[activeKey(r.cname, r.uidStr)] == r.sid {
+		delete(s.active, activeKey(r.cname, r.uidStr))
 	}
 	if _, running := s.sessions[r.sid]; running {
 		if s.perChannel[r.cname]--; s.perChannel[r.cname] <= 0 {
@@ -442,6 +461,7 @@ func (s *Service) dropResourceLocked(id string, r *resource) {
 		s.unused--
 	}
 	delete(s.resources, id)
+	s.forgetResource(id)
 	s.gaugesLocked()
 }
 

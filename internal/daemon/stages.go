@@ -224,6 +224,9 @@ func (d *Daemon) startUploads() error {
 	if d.hooks != nil {
 		opts = append(opts, cloudrec.WithNotifier(d.hooks))
 	}
+	if d.st != nil {
+		opts = append(opts, cloudrec.WithState(d.st))
+	}
 	d.cloud = cloudrec.New(cloudrec.Config{AppID: cfg.AppID, CustomerID: cfg.CloudCustomerID, CustomerSecret: cfg.CloudCustomerSecret,
 		WorkDir: filepath.Join(d.stateDir, "cloud"), LocalDir: cmp.Or(cfg.CloudLocalDir, filepath.Join(cfg.FileRoot, "cloud_recording")),
 		ForceLocal: cfg.CloudStorage == "local", ResourceTTL: cfg.CloudResourceTTL, SegmentDuration: cfg.CloudSegment,
@@ -232,6 +235,11 @@ func (d *Daemon) startUploads() error {
 		MixMP4MaxDuration: cfg.CloudMixMP4MaxDuration, MixMP4MaxBytes: int64(cfg.CloudMixMP4MaxMB) << 20},
 		d.mgr, d.verifier, d.srv, d.upload, opts...)
 	d.upload.OnResults(d.cloud.UploadResult)
+	// Loaded before the uploader starts: the backups it restores at once
+	// belong to recordings that must already be known.
+	if err := d.cloud.Load(); err != nil {
+		return fmt.Errorf("ARS_STATE_DIR: %w", err)
+	}
 	if err := d.upload.Start(); err != nil {
 		return fmt.Errorf("ARS_STATE_DIR: %w", err)
 	}

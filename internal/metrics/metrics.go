@@ -70,6 +70,7 @@ type Metrics struct {
 
 	// Durable control state and resume after a restart (issue 17).
 	StateErrors       *prometheus.CounterVec
+	CloudResumed      *prometheus.CounterVec
 	RecordingsResumed prometheus.Counter
 	JoinsResumed      *prometheus.CounterVec
 	HandoverSockets   prometheus.Gauge
@@ -211,7 +212,12 @@ func newState(m *Metrics) {
 	for _, o := range []string{"resumed", "expired", "failed"} {
 		m.JoinsResumed.WithLabelValues(o)
 	}
+	m.CloudResumed = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ars_state_cloud_recordings_resumed_total",
+		Help: "Cloud recordings brought back after a restart, by outcome (resumed; finished: its exit had begun; failed)."}, []string{"outcome"})
+	for _, o := range []string{"resumed", "finished", "failed"} {
+		m.CloudResumed.WithLabelValues(o)
+	}
 	m.HandoverSockets = prometheus.NewGauge(prometheus.GaugeOpts{Name: "ars_handover_inherited_sockets",
 		Help: "RTP sockets taken from systemd (socket activation) at start instead of bound: they outlive restarts."})
-	m.Registry.MustRegister(m.StateErrors, m.RecordingsResumed, m.JoinsResumed, m.HandoverSockets)
+	m.Registry.MustRegister(m.StateErrors, m.RecordingsResumed, m.JoinsResumed, m.CloudResumed, m.HandoverSockets)
 }

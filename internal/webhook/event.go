@@ -15,6 +15,7 @@ const (
 	EventError                   = 1
 	EventFileInfos               = 4
 	EventSessionExit             = 11
+	EventSessionFailover         = 12
 	EventUploaderStarted         = 30
 	EventUploaded                = 31
 	EventBackuped                = 32
