@@ -122,8 +122,16 @@ func (a *arranger) Audio(id uint32, pts int64, pkt []byte) {
 	}
 }
 
-// mixName is the base of a composite's file names: <sid>_<cname>.
-func (r *recorder) mixName() string { return r.sid + "_" + r.cname }
+// mixName is the base of a composite's file names: <sid>_<cname>, and
+// after the n-th restart bak<n-1>_<sid>_<cname>, as Agora names the files
+// of a recording that moved to another server (the new composite's
+// playlist is a new one; the earlier ones stay listed).
+func (r *recorder) mixName() string {
+	if r.failovers > 0 {
+		return "bak" + strconv.Itoa(r.failovers-1) + "_" + r.sid + "_" + r.cname
+	}
+	return r.sid + "_" + r.cname
+}
 
 // startMix runs the composite; the sink is added afterwards.
 func (r *recorder) startMix() error {

@@ -189,6 +189,9 @@ func (r *recorder) resume() error {
 	if err := os.MkdirAll(r.dir, 0o750); err != nil {
 		return fmt.Errorf("work dir: %w", err)
 	}
+	if r.settings.mix != nil {
+		r.endMixPlaylists()
+	}
 	r.requeue()
 	if stopping := r.resumed.stopping; stopping != "" {
 		// The recording was ending: finish it (tracks, uploads, events).
@@ -364,6 +367,28 @@ func (r *recorder) finishLeftovers() {
 		}
 		if err != nil && !errors.Is(err, hls.ErrNoMedia) {
 			r.svc.log.Error("playlist of an earlier run not ended", "sid", r.sid, "playlist", name, "error", err)
+		}
+	}
+}
+
+// endMixPlaylists ends the playlists of earlier composites that a crash
+// left open: the composite that follows writes a playlist of its own.
+func (r *recorder) endMixPlaylists() {
+	lists, _ := filepath.Glob(filepath.Join(r.dir, "*.m3u8"))
+	for _, pl := range lists {
+		b, err := os.ReadFile(pl)
+		if err != nil || strings.Contains(string(b), "#EXT-X-ENDLIST") {
+			continue
+		}
+		f, err := os.OpenFile(pl, os.O_WRONLY|os.O_APPEND, 0)
+		if err == nil {
+			_, err = f.WriteString("#EXT-X-ENDLIST\n")
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+		}
+		if err != nil {
+			r.svc.log.Error("playlist of an earlier composite not ended", "sid", r.sid, "playlist", filepath.Base(pl), "error", err)
 		}
 	}
 }

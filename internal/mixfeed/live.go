@@ -158,17 +158,8 @@ func (lf *liveFeed) join() bool {
 		return false
 	}
 	l := lf.l
-	l.mu.Lock()
-	if l.closed {
-		l.mu.Unlock()
-		return false
-	}
-	l.nextID++
-	id := l.nextID
-	l.order = append(l.order, lf)
-	l.mu.Unlock()
 	streams := lf.p.Streams()
-	src := mixproto.Source{ID: id, UID: strconv.FormatUint(uint64(lf.p.UID()), 10)}
+	src := mixproto.Source{UID: strconv.FormatUint(uint64(lf.p.UID()), 10)}
 	for _, s := range streams {
 		switch kindOf(s) {
 		case kindVideo:
@@ -181,11 +172,21 @@ func (lf *liveFeed) join() bool {
 		// WebRTC tracks are declared as they come, after the join.
 		src.Video, src.Audio = true, true
 	}
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return false
+	}
+	l.nextID++
+	src.ID = l.nextID
+	// Set under l.mu with the order it joins: Present reads it there.
 	lf.src = src
+	l.order = append(l.order, lf)
+	l.mu.Unlock()
 	lf.f = newFeed(lf, liveReorderWindow, streams)
 	lf.joined = true
 	l.t.Join(src)
-	l.log.Debug("source joined", "uid", src.UID, "source", id, "video", src.Video, "audio", src.Audio)
+	l.log.Debug("source joined", "uid", src.UID, "source", src.ID, "video", src.Video, "audio", src.Audio)
 	// A sink can use nothing before a keyframe.
 	lf.nextKF = time.Time{}
 	lf.keyframeNeeded()
