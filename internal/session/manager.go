@@ -61,6 +61,8 @@ type Manager struct {
 	// file to the open workers; queues pools those packets' queues.
 	opens  chan *Participant
 	queues sync.Pool
+	// deps is what every participant is given at Join.
+	deps participantDeps
 
 	mu       sync.Mutex
 	channels map[string]*channel
@@ -105,6 +107,7 @@ func New(layout storage.Layout, opts ...Option) *Manager {
 		m.metrics = metrics.New()
 	}
 	m.log = m.log.With("component", "session")
+	m.deps = m.participantDeps()
 	return m
 }
 
@@ -237,7 +240,7 @@ func (m *Manager) Join(channelName string, uid uint32, source string, streams []
 		return nil, err
 	}
 	p := &Participant{
-		id: newID(), uid: uid, source: source, since: now, channel: ch, mgr: m,
+		id: newID(), uid: uid, source: source, since: now, channel: ch, deps: m.deps,
 		streams: append([]storage.StreamInfo(nil), streams...),
 	}
 	for _, o := range opts {

@@ -26,7 +26,7 @@ type Participant struct {
 	source  string
 	since   time.Time
 	channel *channel
-	mgr     *Manager
+	deps    participantDeps
 
 	// lastMedia is the unix-nano time of the last packet, for idle checks,
 	// kept to within lastMediaGranularity.
@@ -212,7 +212,7 @@ func (p *Participant) enqueue(kind storage.RecordKind, now time.Time, data []byt
 	if now.UnixNano() < p.retryAt.Load() {
 		return nil, ErrCaptureUnavailable
 	}
-	m := p.mgr
+	d := &p.deps
 	p.pendMu.Lock()
 	if c := p.capture.Load(); c != nil {
 		p.pendMu.Unlock()
@@ -220,23 +220,23 @@ func (p *Participant) enqueue(kind storage.RecordKind, now time.Time, data []byt
 	}
 	q := p.pend
 	if q == nil {
-		q = m.queues.Get().(*pendingQueue)
+		q = d.queues.Get().(*pendingQueue)
 		p.pend = q
 	}
 	ok := q.push(kind, now, data, seg)
 	if !p.openQueued {
 		select {
-		case m.opens <- p:
+		case d.opens <- p:
 			p.openQueued = true
 		default: // every worker busy and the queue full: the next packet asks again
 		}
 	}
 	p.pendMu.Unlock()
 	if !ok {
-		m.metrics.DropQueueFull.Add(float64(datagrams(len(data), seg)))
+		d.metrics.DropQueueFull.Add(float64(datagrams(len(data), seg)))
 		return nil, ErrCaptureQueueFull
 	}
-	m.metrics.CaptureQueued.Add(float64(datagrams(len(data), seg)))
+	d.metrics.CaptureQueued.Add(float64(datagrams(len(data), seg)))
 	return nil, nil
 }
 
@@ -259,7 +259,7 @@ func (p *Participant) openPending() {
 // openPendingLocked opens the capture of rec for the queued packets, if
 // any; p.mu is held.
 func (p *Participant) openPendingLocked(rec *recording) {
-	m := p.mgr
+	d := &p.deps
 	p.pendMu.Lock()
 	p.openQueued = false
 	q := p.pend
@@ -282,14 +282,14 @@ func (p *Participant) openPendingLocked(rec *recording) {
 	if err != nil {
 		now := time.Now()
 		p.retryAt.Store(now.Add(captureRetryPause).UnixNano())
-		m.metrics.WriteErrors.Inc()
-		m.log.Warn("capture open failed; retrying after a pause", "channel", p.channel.name, "uid", p.uid,
+		d.metrics.WriteErrors.Inc()
+		d.log.Warn("capture open failed; retrying after a pause", "channel", p.channel.name, "uid", p.uid,
 			"retry_in", captureRetryPause, "err", err)
-		m.recordingFailed(rec, err)
+		d.owner.recordingFailed(rec, err)
 		p.dropPending(true)
 		return
 	}
-	m.metrics.OpenFiles.Inc()
+	d.metrics.OpenFiles.Inc()
 	// Drain in rounds, writing outside pendMu: a drain may reach the disk
 	// (a full queue is larger than the writer's buffer) and the packet
 	// path must not wait on it. Packets that arrive meanwhile join the
@@ -324,7 +324,7 @@ func (p *Participant) openPendingLocked(rec *recording) {
 		done = n
 	}
 	q.reset()
-	m.queues.Put(q)
+	d.queues.Put(q)
 	if werr != nil {
 		p.captureFailed(c, time.Now())
 	}
@@ -341,20 +341,20 @@ func (p *Participant) dropPending(lost bool) {
 		return
 	}
 	if n := q.count(); lost && n > 0 {
-		p.mgr.metrics.DropWriteFailed.Add(float64(n))
+		p.deps.metrics.DropWriteFailed.Add(float64(n))
 	}
 	q.reset()
-	p.mgr.queues.Put(q)
+	p.deps.queues.Put(q)
 }
 
 // captureFailed retires a capture whose write failed; the next packet after
 // the retry pause opens a new file.
 func (p *Participant) captureFailed(c *capture, now time.Time) {
-	p.mgr.metrics.WriteErrors.Inc()
+	p.deps.metrics.WriteErrors.Inc()
 	p.retryAt.Store(now.Add(captureRetryPause).UnixNano())
 	if p.capture.CompareAndSwap(c, nil) {
-		p.mgr.recordingFailed(c.rec, c.w.Err())
-		go p.mgr.finishCapture(c)
+		p.deps.owner.recordingFailed(c.rec, c.w.Err())
+		go p.deps.owner.finishCapture(c)
 	}
 }
 
@@ -392,7 +392,7 @@ func (p *Participant) noteBye(ssrc uint32) bool {
 // its streams said goodbye, the participant leaves.
 func (p *Participant) Bye(ssrc uint32) {
 	if p.noteBye(ssrc) {
-		p.mgr.leave(p, "bye")
+		p.deps.owner.leave(p, "bye")
 	}
 }
 
@@ -407,7 +407,7 @@ func (p *Participant) LeftReason() string {
 }
 
 // Leave removes the participant from its channel.
-func (p *Participant) Leave() { p.mgr.leave(p, "request") }
+func (p *Participant) Leave() { p.deps.owner.leave(p, "request") }
 
 // CaptureFile is the path of the open capture, or "".
 func (p *Participant) CaptureFile() string {
