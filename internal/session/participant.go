@@ -137,9 +137,16 @@ func (p *Participant) Observed() bool {
 }
 
 // Write records one RTP or RTCP packet that arrived at now. It is the
-// packet path: no allocation, no manager lock. It returns ErrNotRecording
-// when neither the channel's recording nor a sink took the packet (it is
-// dropped).
+// packet path: no allocation, no manager lock.
+//
+// Its error is what became of the packet, which the ingests count by:
+// nil when it was taken, by the channel's capture (written or queued for
+// the file being opened) or by a sink (a cloud recording, a live
+// composite), with or without a capture; ErrNotRecording only when
+// nothing took it (it is dropped). A failure of the channel's recording
+// (ErrCaptureQueueFull, ErrCaptureUnavailable, a write error) is returned
+// even when a sink took the packet: the recording lost it, and that loss
+// must not be hidden by a live consumer that happened to see it.
 func (p *Participant) Write(kind storage.RecordKind, now time.Time, pkt []byte) error {
 	return p.write(kind, now, pkt, 0)
 }
@@ -159,27 +166,11 @@ func (p *Participant) write(kind storage.RecordKind, now time.Time, data []byte,
 	if t := now.UnixNano(); t-p.lastMedia.Load() >= int64(lastMediaGranularity) {
 		p.lastMedia.Store(t)
 	}
-	taken := false
-	if sinks := p.channel.sinks.Load(); sinks != nil && len(*sinks) > 0 {
-		taken = true
-		step := seg
-		if step <= 0 {
-			step = len(data)
-		}
-		for off := 0; off < len(data); off += step {
-			pkt := data[off:min(off+step, len(data))]
-			for _, s := range *sinks {
-				s.Packet(p, kind, now, pkt)
-			}
-		}
-	}
+	taken := p.feedSinks(kind, now, data, seg)
 	c := p.capture.Load()
 	if c == nil {
 		if p.channel.rec.Load() == nil {
-			if taken {
-				return nil // a sink (a cloud recording) took it
-			}
-			return ErrNotRecording
+			return untaken(taken)
 		}
 		var err error
 		if c, err = p.enqueue(kind, now, data, seg); c == nil {
@@ -194,12 +185,43 @@ func (p *Participant) write(kind storage.RecordKind, now time.Time, data []byte,
 	}
 	if err != nil {
 		if errors.Is(err, storage.ErrClosed) {
-			return ErrNotRecording
+			// A stop or a leave closed the capture after this packet
+			// loaded it: the recording is over, which is no failure.
+			return untaken(taken)
 		}
 		p.captureFailed(c, now)
 		return err
 	}
 	return nil
+}
+
+// feedSinks hands the packets to the channel's sinks, if any, and reports
+// whether there were any (a sink takes whatever it is given).
+func (p *Participant) feedSinks(kind storage.RecordKind, now time.Time, data []byte, seg int) bool {
+	sinks := p.channel.sinks.Load()
+	if sinks == nil || len(*sinks) == 0 {
+		return false
+	}
+	step := seg
+	if step <= 0 {
+		step = len(data)
+	}
+	for off := 0; off < len(data); off += step {
+		pkt := data[off:min(off+step, len(data))]
+		for _, s := range *sinks {
+			s.Packet(p, kind, now, pkt)
+		}
+	}
+	return true
+}
+
+// untaken is what write reports for a packet no capture took: dropped
+// (ErrNotRecording) unless a sink took it.
+func untaken(bySink bool) error {
+	if bySink {
+		return nil
+	}
+	return ErrNotRecording
 }
 
 // enqueue is the first packets' path: no capture is open, so the packet
