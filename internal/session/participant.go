@@ -166,7 +166,22 @@ func (p *Participant) write(kind storage.RecordKind, now time.Time, data []byte,
 	if t := now.UnixNano(); t-p.lastMedia.Load() >= int64(lastMediaGranularity) {
 		p.lastMedia.Store(t)
 	}
-	taken := p.feedSinks(kind, now, data, seg)
+	// Inline, not a helper: a loop is past the inliner, and this is every
+	// packet of an observed channel.
+	taken := false
+	if sinks := p.channel.sinks.Load(); sinks != nil && len(*sinks) > 0 {
+		taken = true // a sink takes whatever it is given
+		step := seg
+		if step <= 0 {
+			step = len(data)
+		}
+		for off := 0; off < len(data); off += step {
+			pkt := data[off:min(off+step, len(data))]
+			for _, s := range *sinks {
+				s.Packet(p, kind, now, pkt)
+			}
+		}
+	}
 	c := p.capture.Load()
 	if c == nil {
 		if p.channel.rec.Load() == nil {
@@ -193,26 +208,6 @@ func (p *Participant) write(kind storage.RecordKind, now time.Time, data []byte,
 		return err
 	}
 	return nil
-}
-
-// feedSinks hands the packets to the channel's sinks, if any, and reports
-// whether there were any (a sink takes whatever it is given).
-func (p *Participant) feedSinks(kind storage.RecordKind, now time.Time, data []byte, seg int) bool {
-	sinks := p.channel.sinks.Load()
-	if sinks == nil || len(*sinks) == 0 {
-		return false
-	}
-	step := seg
-	if step <= 0 {
-		step = len(data)
-	}
-	for off := 0; off < len(data); off += step {
-		pkt := data[off:min(off+step, len(data))]
-		for _, s := range *sinks {
-			s.Packet(p, kind, now, pkt)
-		}
-	}
-	return true
 }
 
 // untaken is what write reports for a packet no capture took: dropped
