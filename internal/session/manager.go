@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -567,7 +568,10 @@ func (m *Manager) flushAll(now time.Time) {
 	m.flushList = m.appendParticipants(m.flushList[:0])
 	for _, p := range m.flushList {
 		if c := p.capture.Load(); c != nil {
-			if err := c.w.Flush(); err != nil {
+			// ErrClosed: a stop or a leave closed it after the load,
+			// which is no write failure (nor a reason to pause the
+			// participant's next capture).
+			if err := c.w.Flush(); err != nil && !errors.Is(err, storage.ErrClosed) {
 				p.captureFailed(c, now)
 			}
 		}

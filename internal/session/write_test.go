@@ -105,3 +105,31 @@ func TestRecordingLossReportedDespiteSink(t *testing.T) {
 		t.Fatalf("sink saw %d packets, want 2", got)
 	}
 }
+
+// A flush that meets a capture a stop closed after the flush loaded it is
+// no write failure: nothing is counted and the participant's next capture
+// is not held back by the retry pause.
+func TestFlushOfClosedCaptureIsNoFailure(t *testing.T) {
+	m, _ := newManager(t, WithFlushInterval(time.Hour))
+	p, err := m.Join("f", 1, "rtp", video)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := m.StartRecording("f", 1, ""); err != nil {
+		t.Fatal(err)
+	}
+	_ = p.Write(storage.RecordRTP, time.Now(), pkt(1))
+	if waitCapture(t, p) == "" {
+		t.Fatal("no capture opened")
+	}
+	if err := p.capture.Load().w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	m.flushAll(time.Now())
+	if v := testutil.ToFloat64(m.metrics.WriteErrors); v != 0 {
+		t.Fatalf("%v write errors", v)
+	}
+	if p.retryAt.Load() != 0 {
+		t.Fatal("next capture held back by a retry pause")
+	}
+}
