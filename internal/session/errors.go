@@ -3,7 +3,8 @@ package session
 import "errors"
 
 var (
-	// ErrNotRecording means a packet arrived for a channel that is not recording.
+	// ErrNotRecording means a packet was dropped: its channel does not record
+	// and no sink (a cloud recording, a live composite) takes its packets.
 	ErrNotRecording = errors.New("channel is not recording")
 	// ErrLeft means the participant has left its channel.
 	ErrLeft = errors.New("participant has left")

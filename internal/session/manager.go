@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -61,6 +62,8 @@ type Manager struct {
 	// file to the open workers; queues pools those packets' queues.
 	opens  chan *Participant
 	queues sync.Pool
+	// deps is what every participant is given at Join.
+	deps participantDeps
 
 	mu       sync.Mutex
 	channels map[string]*channel
@@ -105,6 +108,7 @@ func New(layout storage.Layout, opts ...Option) *Manager {
 		m.metrics = metrics.New()
 	}
 	m.log = m.log.With("component", "session")
+	m.deps = m.participantDeps()
 	return m
 }
 
@@ -237,7 +241,7 @@ func (m *Manager) Join(channelName string, uid uint32, source string, streams []
 		return nil, err
 	}
 	p := &Participant{
-		id: newID(), uid: uid, source: source, since: now, channel: ch, mgr: m,
+		id: newID(), uid: uid, source: source, since: now, channel: ch, deps: m.deps,
 		streams: append([]storage.StreamInfo(nil), streams...),
 	}
 	for _, o := range opts {
@@ -564,7 +568,10 @@ func (m *Manager) flushAll(now time.Time) {
 	m.flushList = m.appendParticipants(m.flushList[:0])
 	for _, p := range m.flushList {
 		if c := p.capture.Load(); c != nil {
-			if err := c.w.Flush(); err != nil {
+			// ErrClosed: a stop or a leave closed it after the load,
+			// which is no write failure (nor a reason to pause the
+			// participant's next capture).
+			if err := c.w.Flush(); err != nil && !errors.Is(err, storage.ErrClosed) {
 				p.captureFailed(c, now)
 			}
 		}

@@ -17,7 +17,7 @@ import (
 
 func quiet() Option { return WithLogger(slog.New(slog.DiscardHandler)) }
 
-func newManager(t *testing.T, opts ...Option) (*Manager, string) {
+func newManager(t testing.TB, opts ...Option) (*Manager, string) {
 	t.Helper()
 	root := t.TempDir()
 	m := New(storage.Layout{Root: root}, append([]Option{quiet()}, opts...)...)
@@ -30,7 +30,7 @@ func newManager(t *testing.T, opts ...Option) (*Manager, string) {
 
 // waitCapture waits up to 5 s for p's capture file, which an open worker
 // opens after its first packet.
-func waitCapture(t *testing.T, p *Participant) string {
+func waitCapture(t testing.TB, p *Participant) string {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for p.CaptureFile() == "" && time.Now().Before(deadline) {

@@ -26,7 +26,7 @@ type Participant struct {
 	source  string
 	since   time.Time
 	channel *channel
-	mgr     *Manager
+	deps    participantDeps
 
 	// lastMedia is the unix-nano time of the last packet, for idle checks,
 	// kept to within lastMediaGranularity.
@@ -137,9 +137,16 @@ func (p *Participant) Observed() bool {
 }
 
 // Write records one RTP or RTCP packet that arrived at now. It is the
-// packet path: no allocation, no manager lock. It returns ErrNotRecording
-// when neither the channel's recording nor a sink took the packet (it is
-// dropped).
+// packet path: no allocation, no manager lock.
+//
+// Its error is what became of the packet, which the ingests count by:
+// nil when it was taken, by the channel's capture (written or queued for
+// the file being opened) or by a sink (a cloud recording, a live
+// composite), with or without a capture; ErrNotRecording only when
+// nothing took it (it is dropped). A failure of the channel's recording
+// (ErrCaptureQueueFull, ErrCaptureUnavailable, a write error) is returned
+// even when a sink took the packet: the recording lost it, and that loss
+// must not be hidden by a live consumer that happened to see it.
 func (p *Participant) Write(kind storage.RecordKind, now time.Time, pkt []byte) error {
 	return p.write(kind, now, pkt, 0)
 }
@@ -159,9 +166,11 @@ func (p *Participant) write(kind storage.RecordKind, now time.Time, data []byte,
 	if t := now.UnixNano(); t-p.lastMedia.Load() >= int64(lastMediaGranularity) {
 		p.lastMedia.Store(t)
 	}
+	// Inline, not a helper: a loop is past the inliner, and this is every
+	// packet of an observed channel.
 	taken := false
 	if sinks := p.channel.sinks.Load(); sinks != nil && len(*sinks) > 0 {
-		taken = true
+		taken = true // a sink takes whatever it is given
 		step := seg
 		if step <= 0 {
 			step = len(data)
@@ -176,10 +185,7 @@ func (p *Participant) write(kind storage.RecordKind, now time.Time, data []byte,
 	c := p.capture.Load()
 	if c == nil {
 		if p.channel.rec.Load() == nil {
-			if taken {
-				return nil // a sink (a cloud recording) took it
-			}
-			return ErrNotRecording
+			return untaken(taken)
 		}
 		var err error
 		if c, err = p.enqueue(kind, now, data, seg); c == nil {
@@ -194,12 +200,23 @@ func (p *Participant) write(kind storage.RecordKind, now time.Time, data []byte,
 	}
 	if err != nil {
 		if errors.Is(err, storage.ErrClosed) {
-			return ErrNotRecording
+			// A stop or a leave closed the capture after this packet
+			// loaded it: the recording is over, which is no failure.
+			return untaken(taken)
 		}
 		p.captureFailed(c, now)
 		return err
 	}
 	return nil
+}
+
+// untaken is what write reports for a packet no capture took: dropped
+// (ErrNotRecording) unless a sink took it.
+func untaken(bySink bool) error {
+	if bySink {
+		return nil
+	}
+	return ErrNotRecording
 }
 
 // enqueue is the first packets' path: no capture is open, so the packet
@@ -212,7 +229,7 @@ func (p *Participant) enqueue(kind storage.RecordKind, now time.Time, data []byt
 	if now.UnixNano() < p.retryAt.Load() {
 		return nil, ErrCaptureUnavailable
 	}
-	m := p.mgr
+	d := &p.deps
 	p.pendMu.Lock()
 	if c := p.capture.Load(); c != nil {
 		p.pendMu.Unlock()
@@ -220,23 +237,23 @@ func (p *Participant) enqueue(kind storage.RecordKind, now time.Time, data []byt
 	}
 	q := p.pend
 	if q == nil {
-		q = m.queues.Get().(*pendingQueue)
+		q = d.queues.Get().(*pendingQueue)
 		p.pend = q
 	}
 	ok := q.push(kind, now, data, seg)
 	if !p.openQueued {
 		select {
-		case m.opens <- p:
+		case d.opens <- p:
 			p.openQueued = true
 		default: // every worker busy and the queue full: the next packet asks again
 		}
 	}
 	p.pendMu.Unlock()
 	if !ok {
-		m.metrics.DropQueueFull.Add(float64(datagrams(len(data), seg)))
+		d.metrics.DropQueueFull.Add(float64(datagrams(len(data), seg)))
 		return nil, ErrCaptureQueueFull
 	}
-	m.metrics.CaptureQueued.Add(float64(datagrams(len(data), seg)))
+	d.metrics.CaptureQueued.Add(float64(datagrams(len(data), seg)))
 	return nil, nil
 }
 
@@ -259,7 +276,7 @@ func (p *Participant) openPending() {
 // openPendingLocked opens the capture of rec for the queued packets, if
 // any; p.mu is held.
 func (p *Participant) openPendingLocked(rec *recording) {
-	m := p.mgr
+	d := &p.deps
 	p.pendMu.Lock()
 	p.openQueued = false
 	q := p.pend
@@ -282,14 +299,14 @@ func (p *Participant) openPendingLocked(rec *recording) {
 	if err != nil {
 		now := time.Now()
 		p.retryAt.Store(now.Add(captureRetryPause).UnixNano())
-		m.metrics.WriteErrors.Inc()
-		m.log.Warn("capture open failed; retrying after a pause", "channel", p.channel.name, "uid", p.uid,
+		d.metrics.WriteErrors.Inc()
+		d.log.Warn("capture open failed; retrying after a pause", "channel", p.channel.name, "uid", p.uid,
 			"retry_in", captureRetryPause, "err", err)
-		m.recordingFailed(rec, err)
+		d.owner.recordingFailed(rec, err)
 		p.dropPending(true)
 		return
 	}
-	m.metrics.OpenFiles.Inc()
+	d.metrics.OpenFiles.Inc()
 	// Drain in rounds, writing outside pendMu: a drain may reach the disk
 	// (a full queue is larger than the writer's buffer) and the packet
 	// path must not wait on it. Packets that arrive meanwhile join the
@@ -324,7 +341,7 @@ func (p *Participant) openPendingLocked(rec *recording) {
 		done = n
 	}
 	q.reset()
-	m.queues.Put(q)
+	d.queues.Put(q)
 	if werr != nil {
 		p.captureFailed(c, time.Now())
 	}
@@ -341,20 +358,20 @@ func (p *Participant) dropPending(lost bool) {
 		return
 	}
 	if n := q.count(); lost && n > 0 {
-		p.mgr.metrics.DropWriteFailed.Add(float64(n))
+		p.deps.metrics.DropWriteFailed.Add(float64(n))
 	}
 	q.reset()
-	p.mgr.queues.Put(q)
+	p.deps.queues.Put(q)
 }
 
 // captureFailed retires a capture whose write failed; the next packet after
 // the retry pause opens a new file.
 func (p *Participant) captureFailed(c *capture, now time.Time) {
-	p.mgr.metrics.WriteErrors.Inc()
+	p.deps.metrics.WriteErrors.Inc()
 	p.retryAt.Store(now.Add(captureRetryPause).UnixNano())
 	if p.capture.CompareAndSwap(c, nil) {
-		p.mgr.recordingFailed(c.rec, c.w.Err())
-		go p.mgr.finishCapture(c)
+		p.deps.owner.recordingFailed(c.rec, c.w.Err())
+		go p.deps.owner.finishCapture(c)
 	}
 }
 
@@ -392,7 +409,7 @@ func (p *Participant) noteBye(ssrc uint32) bool {
 // its streams said goodbye, the participant leaves.
 func (p *Participant) Bye(ssrc uint32) {
 	if p.noteBye(ssrc) {
-		p.mgr.leave(p, "bye")
+		p.deps.owner.leave(p, "bye")
 	}
 }
 
@@ -407,7 +424,7 @@ func (p *Participant) LeftReason() string {
 }
 
 // Leave removes the participant from its channel.
-func (p *Participant) Leave() { p.mgr.leave(p, "request") }
+func (p *Participant) Leave() { p.deps.owner.leave(p, "request") }
 
 // CaptureFile is the path of the open capture, or "".
 func (p *Participant) CaptureFile() string {

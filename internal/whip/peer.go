@@ -283,6 +283,9 @@ func (pr *peer) write(kind storage.RecordKind, now time.Time, b []byte) {
 		// A sink (a cloud recording) may still take the packet: it needs
 		// keyframes as much as a capture does.
 		pr.recording.Store(pr.p.Observed())
+	case errors.Is(err, session.ErrCaptureQueueFull):
+		// Counted (capture_queue_full) by the session, which sees every
+		// ingest's packets: not a second time as a write failure.
 	default:
 		m.DropWriteFailed.Inc()
 	}
