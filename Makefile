@@ -24,7 +24,7 @@ test-deps:
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
-	@if command -v shellcheck >/dev/null; then shellcheck deploy.sh .ci/run scripts/*.sh packaging/debian/*.sh \
+	@if command -v shellcheck >/dev/null; then shellcheck deploy.sh .ci/run scripts/*.sh packaging/debian/*.sh packaging/ars-socket-unit \
 		packaging/debian/postinst packaging/debian/prerm packaging/debian/postrm packaging/cron/agora_hourly; fi
 
 # unit: package tests first, then the end-to-end and deployment tests one

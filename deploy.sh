@@ -429,23 +429,12 @@ prepare_root() {
 
 # socket_unit is ars.socket: systemd holds the RTP sockets of
 # ARS_RTP_PORTS on ARS_BIND, and passes them to every start of ars.service,
-# so that the kernel queues what arrives while the daemon restarts.
+# so that the kernel queues what arrives while the daemon restarts. The
+# generator is the Debian package's too (packaging/ars-socket-unit); it
+# reads the ars.env write_env has just written.
 socket_unit() {
-	local host=$bind_addr p
-	case $host in
-	"" | 0.0.0.0 | "[::]" | ::) host="" ;;
-	*:*) host="[$host]:" ;;
-	*) host="$host:" ;;
-	esac
-	printf '# Written by deploy.sh from ARS_RTP_PORTS and ARS_BIND: systemd holds the\n'
-	printf '# RTP sockets across restarts of ars.service (a planned restart loses no\n'
-	printf '# packet while the receive buffer holds them: docs/operations.md).\n'
-	printf '[Unit]\nDescription=ars RTP sockets, kept across restarts of ars.service\n\n[Socket]\n'
-	for ((p = rtp_first; p <= rtp_last; p++)); do
-		printf 'ListenDatagram=%s%s\n' "$host" "$p"
-	done
-	printf 'FileDescriptorName=rtp\nReceiveBuffer=%s\nService=%s\n\n[Install]\nWantedBy=sockets.target\n' \
-		"$(env_get "$destdir$ENV_FILE" ARS_UDP_RCVBUF | grep -E '^[0-9]+$' || echo 8388608)" "$SERVICE"
+	[ -f "$src_dir/packaging/ars-socket-unit" ] || fail "missing $src_dir/packaging/ars-socket-unit"
+	bash "$src_dir/packaging/ars-socket-unit" --by deploy.sh "$destdir$ENV_FILE"
 }
 
 # dropin lets the hardened units write the recording root.
@@ -480,10 +469,13 @@ install_files() {
 	done
 	dropin ars.service
 	dropin ars-transcode.service
-	socket_before=$(cat "$destdir/etc/systemd/system/$SOCKET" 2>/dev/null || true)
-	put_text 0644 root root "/etc/systemd/system/$SOCKET" < <(socket_unit)
+	# Only the settings count: a new comment must not restart the sockets.
+	socket_before=$(grep -v '^#' "$destdir/etc/systemd/system/$SOCKET" 2>/dev/null || true)
+	local socket_text
+	socket_text=$(socket_unit) || fail "could not write $SOCKET from $ENV_FILE"
+	put_text 0644 root root "/etc/systemd/system/$SOCKET" <<<"$socket_text"
 	socket_changed=0
-	[ "$socket_before" = "$(cat "$destdir/etc/systemd/system/$SOCKET")" ] || socket_changed=1
+	[ "$socket_before" = "$(grep -v '^#' "$destdir/etc/systemd/system/$SOCKET")" ] || socket_changed=1
 	put_text 0755 root root /etc/cron.hourly/agora_hourly < <(localize "$src_dir/packaging/cron/agora_hourly")
 	put_file 0644 root root "$src_dir/packaging/logrotate/ars" /etc/logrotate.d/ars
 	put_file 0644 root root "$src_dir/packaging/sysctl/60-ars.conf" /etc/sysctl.d/60-ars.conf
