@@ -226,13 +226,40 @@ listeners() {
 	done
 }
 
+# installed_ports prints "proto port" for every port the running
+# installation holds: those of the installed ars.env while ars.service is
+# active, and the RTP ports of ars.socket while it is active (systemd, not
+# ars, owns those sockets; without ss no owner is known at all).
+installed_ports() {
+	staging && return 0
+	command -v systemctl >/dev/null 2>&1 || return 0
+	if systemctl --quiet is-active "$SERVICE" 2>/dev/null; then
+		local p r first last
+		p=$(env_get "$ENV_FILE" PORT)
+		echo "tcp ${p:-8001}"
+		p=$(env_get "$ENV_FILE" ARS_WEBRTC_PORT)
+		echo "udp ${p:-8000}"
+		r=$(env_get "$ENV_FILE" ARS_RTP_PORTS)
+		if [[ ${r:-4001-4010} =~ ^([0-9]{1,5})(-([0-9]{1,5}))?$ ]]; then
+			first=${BASH_REMATCH[1]} last=${BASH_REMATCH[3]:-${BASH_REMATCH[1]}}
+			for ((p = first; p <= last && p <= 65535; p++)); do echo "udp $p"; done
+		fi
+	fi
+	if systemctl --quiet is-active "$SOCKET" 2>/dev/null; then
+		sed -n 's/^ListenDatagram=\(.*:\)\{0,1\}\([0-9]*\)$/udp \2/p' "/etc/systemd/system/$SOCKET" 2>/dev/null || true
+	fi
+}
+
 # check_ports refuses ports another program holds. A port held by ars itself
-# is fine: that is the daemon this run upgrades.
+# (or by ars.socket for it) is fine: that is the installation this run
+# upgrades.
 check_ports() {
-	local table p
+	local table ours p
 	table=$(listeners)
+	ours=" $(installed_ports | tr ' \n' ': ')"
 	check_one() {
 		local proto=$1 want=$2 p_proto p_port p_owner
+		[[ $ours != *" $proto:$want "* ]] || return 0
 		while read -r p_proto p_port p_owner; do
 			[ "$p_proto" = "$proto" ] && [ "$p_port" = "$want" ] || continue
 			[ "$p_owner" = ars ] && continue

@@ -115,11 +115,15 @@ resumed() {
 # snapshot FILE: the configuration's and socket unit's hashes and every
 # recorded file (the captures of live recordings only grow).
 snapshot() {
-	inside 'sha256sum /etc/ars/ars.env /etc/systemd/system/ars.socket; cd /var/lib/ars/recordings && find . -type f ! -name "*.transcoding" | sort' >"$1"
+	inside 'sha256sum /etc/ars/ars.env /etc/systemd/system/ars.socket; cd /var/lib/ars/recordings && find . -path ./.ars -prune -o -type f ! -name "*.transcoding" -print | sort' >"$1"
 }
 # kept BEFORE AFTER: configuration unchanged, no recorded file gone.
 kept() {
-	[ "$(head -2 "$1")" = "$(head -2 "$2")" ] && [ -z "$(comm -23 <(tail -n +3 "$1") <(tail -n +3 "$2"))" ]
+	local gone
+	gone=$(comm -23 <(tail -n +3 "$1") <(tail -n +3 "$2"))
+	[ -z "$gone" ] || echo "gone: $gone"
+	[ "$(head -2 "$1")" = "$(head -2 "$2")" ] || echo "configuration changed: $(diff <(head -2 "$1") <(head -2 "$2") | tr '\n' ' ')"
+	[ "$(head -2 "$1")" = "$(head -2 "$2")" ] && [ -z "$gone" ]
 }
 declare -A losses=()
 
@@ -134,11 +138,19 @@ inside "cd /opt/src && ./deploy.sh --key=$APP_ID --sign=$CERT --bind=127.0.0.1 -
 [ "$(inside 'systemctl is-active ars.socket ars.service' | tr '\n' ' ')" = "active active " ] && ok "ars.socket and ars.service active" || bad "units not active"
 inside 'journalctl -u ars --no-pager | grep -q "inherited sockets"' && ok "the daemon took its RTP sockets from ars.socket" || bad "no inherited sockets"
 
-# 2. the hourly job, run as cron runs it, converts a finished recording.
+# 2. the hourly job, run as cron runs it (/etc/crontab's PATH and command),
+# converts a finished recording. The daemon converts on stop
+# (ARS_TRANSCODE_ON_STOP): its MP4s go first, so the job has work.
 inside 'sdsend -prefix md -channels 1 -media /opt/media.rtp -stop > /tmp/sent-md.txt 2>&1'
+for _ in $(seq 30); do
+	[ "$(inside 'ls /var/lib/ars/recordings/*/md-000_*/*.mp4 2>/dev/null | wc -l')" -eq 2 ] &&
+		! inside 'ls /var/lib/ars/recordings/*/md-000_*/ | grep -q transcoding' && break
+	sleep 1
+done
+inside 'rm -f /var/lib/ars/recordings/*/md-000_*/*.mp4'
 rc=0
-inside 'cd / && env -i SHELL=/bin/sh PATH=/usr/bin:/bin HOME=/root LOGNAME=root run-parts --report /etc/cron.hourly' || rc=$?
-echo "hourly job exit status $rc; its log: $(inside 'tail -1 /var/log/agora_hourly.log')"
+inside 'cd / && env -i SHELL=/bin/sh "$(grep "^PATH=" /etc/crontab)" HOME=/root LOGNAME=root sh -c "cd / && run-parts --report /etc/cron.hourly"' || rc=$?
+echo "hourly job: exit status $rc; $(inside 'tail -1 /var/log/agora_hourly.log')"
 mp4s=0 decoded=0
 for f in "$ROOT"/var/lib/ars/recordings/*/md-000_*/*.mp4; do
 	[ -f "$f" ] || continue
@@ -148,8 +160,9 @@ for f in "$ROOT"/var/lib/ars/recordings/*/md-000_*/*.mp4; do
 	echo "  $(basename "$f"): $frames video frames${errs:+, ffmpeg: $errs}"
 	[ -z "$errs" ] && [ "${frames:-0}" -gt 0 ] && decoded=$((decoded + 1))
 done
-[ "$mp4s" -eq 2 ] && [ "$decoded" -eq 2 ] && ok "the hourly job made an MP4 per finished capture, each decodes (ffmpeg -xerror) with frames" ||
-	bad "hourly job: $mp4s MP4s, $decoded decode"
+[ "$rc" -eq 0 ] && [ "$mp4s" -eq 2 ] && [ "$decoded" -eq 2 ] &&
+	ok "the hourly job converted the finished captures to MP4s that decode (ffmpeg -xerror) with frames" ||
+	bad "hourly job: exit status $rc, $mp4s MP4s, $decoded decode"
 
 # 3. planned restart under load.
 load sd 20
@@ -204,7 +217,8 @@ inside 'grep -c "^ListenDatagram=127.0.0.1:4[0-9]*$" /etc/systemd/system/ars.soc
 	ok "deb: dpkg-reconfigure rewrote ars.socket for ARS_BIND=127.0.0.1" || bad "deb: ars.socket not on ARS_BIND"
 [ "$(inside 'systemctl is-active ars.socket ars.service; systemctl is-enabled ars.socket ars.service' | tr '\n' ' ')" = "active active enabled enabled " ] &&
 	ok "deb: ars.socket and ars.service enabled and active" || bad "deb: units not enabled and active"
-[ "$(inside 'systemctl show ars -p User -p ProtectSystem -p NoNewPrivileges -p Requires --value' | tr '\n' ' ')" = "ars strict yes ars.socket " ] &&
+[ "$(inside 'systemctl show ars -p User -p ProtectSystem -p NoNewPrivileges --value' | tr '\n' ' ')" = "ars strict yes " ] &&
+	inside 'systemctl show ars -p Requires --value | grep -qw ars.socket' &&
 	inside 'journalctl -u ars --no-pager | grep -q "inherited sockets"' &&
 	ok "deb: the hardened daemon (User=ars, ProtectSystem=strict) requires ars.socket and took its sockets" || bad "deb: not hardened or no inherited sockets"
 
