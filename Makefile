@@ -41,11 +41,13 @@ fuzz:
 # test: everything CI runs. Installs what the tests need when missing.
 test: test-deps lint unit fuzz
 
-# test-systemd: deploy.sh under a real systemd (a Debian 12 container
-# booted with systemd-nspawn): units active, RTP sockets from ars.socket,
-# no packet lost over `systemctl restart` under load, the watchdog restarts
-# a hung daemon and its recordings resume, --uninstall. Not part of `test`
-# (debootstrap, a few minutes); run as root.
+# test-systemd: deploy.sh and the .deb under a real systemd (Debian 12
+# containers booted with systemd-nspawn): units active, RTP sockets from
+# ars.socket, the hourly job's MP4s decode, no packet lost over `systemctl
+# restart` or an upgrade (deploy.sh again, dpkg -i again) under load, the
+# watchdog restarts a hung daemon and its recordings resume, --uninstall,
+# dpkg -r/--purge. Not part of `test` (debootstrap, about 3 minutes); run
+# as root.
 test-systemd:
 	./scripts/systemd-check.sh
 

@@ -243,7 +243,14 @@ loss du "deb: dpkg -i upgrade"
 losses[deb: dpkg -i upgrade]=$lost
 resumed du "deb: dpkg -i upgrade"
 
-# 10. remove, purge.
+# 10. other RTP ports: dpkg-reconfigure rewrites and restarts ars.socket.
+inside "sed -i 's/^ARS_RTP_PORTS=.*/ARS_RTP_PORTS=4001-4011/' /etc/ars/ars.env && dpkg-reconfigure ars 2>&1 | grep -v 'apply at next boot'" || true
+inside 'grep -c "^ListenDatagram=127.0.0.1:4[0-9]*$" /etc/systemd/system/ars.socket' | grep -qx 11 &&
+	[ "$(inside 'systemctl is-active ars.socket ars.service' | tr '\n' ' ')" = "active active " ] &&
+	inside 'grep -q ":0FAB " /proc/net/udp' &&
+	ok "deb: dpkg-reconfigure after ARS_RTP_PORTS changed restarted ars.socket on the new ports" || bad "deb: ars.socket not restarted on the new ports"
+
+# 11. remove, purge.
 inside 'dpkg -r ars 2>&1' | tail -1 || true
 # Port 4001 is 0FA1 in /proc/net/udp.
 [ "$(inside 'systemctl is-active ars.socket ars.service' | tr '\n' ' ')" = "inactive inactive " ] &&
