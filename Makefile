@@ -24,7 +24,7 @@ test-deps:
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
-	@if command -v shellcheck >/dev/null; then shellcheck deploy.sh .ci/run scripts/*.sh packaging/debian/*.sh \
+	@if command -v shellcheck >/dev/null; then shellcheck deploy.sh .ci/run scripts/*.sh packaging/debian/*.sh packaging/ars-socket-unit \
 		packaging/debian/postinst packaging/debian/prerm packaging/debian/postrm packaging/cron/agora_hourly; fi
 
 # unit: package tests first, then the end-to-end and deployment tests one
@@ -41,11 +41,13 @@ fuzz:
 # test: everything CI runs. Installs what the tests need when missing.
 test: test-deps lint unit fuzz
 
-# test-systemd: deploy.sh under a real systemd (a Debian 12 container
-# booted with systemd-nspawn): units active, RTP sockets from ars.socket,
-# no packet lost over `systemctl restart` under load, the watchdog restarts
-# a hung daemon and its recordings resume, --uninstall. Not part of `test`
-# (debootstrap, a few minutes); run as root.
+# test-systemd: deploy.sh and the .deb under a real systemd (Debian 12
+# containers booted with systemd-nspawn): units active, RTP sockets from
+# ars.socket, the hourly job's MP4s decode, no packet lost over `systemctl
+# restart` or an upgrade (deploy.sh again, dpkg -i again) under load, the
+# watchdog restarts a hung daemon and its recordings resume, --uninstall,
+# dpkg -r/--purge. Not part of `test` (debootstrap, about 3 minutes); run
+# as root.
 test-systemd:
 	./scripts/systemd-check.sh
 

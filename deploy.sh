@@ -226,13 +226,40 @@ listeners() {
 	done
 }
 
+# installed_ports prints "proto port" for every port the running
+# installation holds: those of the installed ars.env while ars.service is
+# active, and the RTP ports of ars.socket while it is active (systemd, not
+# ars, owns those sockets; without ss no owner is known at all).
+installed_ports() {
+	staging && return 0
+	command -v systemctl >/dev/null 2>&1 || return 0
+	if systemctl --quiet is-active "$SERVICE" 2>/dev/null; then
+		local p r first last
+		p=$(env_get "$ENV_FILE" PORT)
+		echo "tcp ${p:-8001}"
+		p=$(env_get "$ENV_FILE" ARS_WEBRTC_PORT)
+		echo "udp ${p:-8000}"
+		r=$(env_get "$ENV_FILE" ARS_RTP_PORTS)
+		if [[ ${r:-4001-4010} =~ ^([0-9]{1,5})(-([0-9]{1,5}))?$ ]]; then
+			first=${BASH_REMATCH[1]} last=${BASH_REMATCH[3]:-${BASH_REMATCH[1]}}
+			for ((p = first; p <= last && p <= 65535; p++)); do echo "udp $p"; done
+		fi
+	fi
+	if systemctl --quiet is-active "$SOCKET" 2>/dev/null; then
+		sed -n 's/^ListenDatagram=\(.*:\)\{0,1\}\([0-9]*\)$/udp \2/p' "/etc/systemd/system/$SOCKET" 2>/dev/null || true
+	fi
+}
+
 # check_ports refuses ports another program holds. A port held by ars itself
-# is fine: that is the daemon this run upgrades.
+# (or by ars.socket for it) is fine: that is the installation this run
+# upgrades.
 check_ports() {
-	local table p
+	local table ours p
 	table=$(listeners)
+	ours=" $(installed_ports | tr ' \n' ': ')"
 	check_one() {
 		local proto=$1 want=$2 p_proto p_port p_owner
+		[[ $ours != *" $proto:$want "* ]] || return 0
 		while read -r p_proto p_port p_owner; do
 			[ "$p_proto" = "$proto" ] && [ "$p_port" = "$want" ] || continue
 			[ "$p_owner" = ars ] && continue
@@ -429,23 +456,12 @@ prepare_root() {
 
 # socket_unit is ars.socket: systemd holds the RTP sockets of
 # ARS_RTP_PORTS on ARS_BIND, and passes them to every start of ars.service,
-# so that the kernel queues what arrives while the daemon restarts.
+# so that the kernel queues what arrives while the daemon restarts. The
+# generator is the Debian package's too (packaging/ars-socket-unit); it
+# reads the ars.env write_env has just written.
 socket_unit() {
-	local host=$bind_addr p
-	case $host in
-	"" | 0.0.0.0 | "[::]" | ::) host="" ;;
-	*:*) host="[$host]:" ;;
-	*) host="$host:" ;;
-	esac
-	printf '# Written by deploy.sh from ARS_RTP_PORTS and ARS_BIND: systemd holds the\n'
-	printf '# RTP sockets across restarts of ars.service (a planned restart loses no\n'
-	printf '# packet while the receive buffer holds them: docs/operations.md).\n'
-	printf '[Unit]\nDescription=ars RTP sockets, kept across restarts of ars.service\n\n[Socket]\n'
-	for ((p = rtp_first; p <= rtp_last; p++)); do
-		printf 'ListenDatagram=%s%s\n' "$host" "$p"
-	done
-	printf 'FileDescriptorName=rtp\nReceiveBuffer=%s\nService=%s\n\n[Install]\nWantedBy=sockets.target\n' \
-		"$(env_get "$destdir$ENV_FILE" ARS_UDP_RCVBUF | grep -E '^[0-9]+$' || echo 8388608)" "$SERVICE"
+	[ -f "$src_dir/packaging/ars-socket-unit" ] || fail "missing $src_dir/packaging/ars-socket-unit"
+	bash "$src_dir/packaging/ars-socket-unit" --by deploy.sh "$destdir$ENV_FILE"
 }
 
 # dropin lets the hardened units write the recording root.
@@ -480,10 +496,13 @@ install_files() {
 	done
 	dropin ars.service
 	dropin ars-transcode.service
-	socket_before=$(cat "$destdir/etc/systemd/system/$SOCKET" 2>/dev/null || true)
-	put_text 0644 root root "/etc/systemd/system/$SOCKET" < <(socket_unit)
+	# Only the settings count: a new comment must not restart the sockets.
+	socket_before=$(grep -v '^#' "$destdir/etc/systemd/system/$SOCKET" 2>/dev/null || true)
+	local socket_text
+	socket_text=$(socket_unit) || fail "could not write $SOCKET from $ENV_FILE"
+	put_text 0644 root root "/etc/systemd/system/$SOCKET" <<<"$socket_text"
 	socket_changed=0
-	[ "$socket_before" = "$(cat "$destdir/etc/systemd/system/$SOCKET")" ] || socket_changed=1
+	[ "$socket_before" = "$(grep -v '^#' "$destdir/etc/systemd/system/$SOCKET")" ] || socket_changed=1
 	put_text 0755 root root /etc/cron.hourly/agora_hourly < <(localize "$src_dir/packaging/cron/agora_hourly")
 	put_file 0644 root root "$src_dir/packaging/logrotate/ars" /etc/logrotate.d/ars
 	put_file 0644 root root "$src_dir/packaging/sysctl/60-ars.conf" /etc/sysctl.d/60-ars.conf

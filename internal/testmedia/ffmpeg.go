@@ -158,6 +158,11 @@ func (s Stream) Clone() Stream {
 	return c
 }
 
+// Encode is Generate outside a test (test/systemd/sdsend writes the media
+// it sends into a container): one encode, no cache, no retry. ffmpeg must
+// be on PATH.
+func Encode(o Options) ([]Stream, error) { return encode(o.withDefaults()) }
+
 func encode(o Options) ([]Stream, error) {
 	secs := fmt.Sprintf("%.3f", o.Duration.Seconds())
 	args := []string{"-hide_banner", "-nostdin", "-v", "error"}

@@ -54,6 +54,11 @@ put 0755 "$bin/transcoder" /usr/bin/transcoder
 for unit in ars.service ars-transcode.service ars-transcode.timer; do
 	put 0644 "$repo/systemd/$unit" "/usr/lib/systemd/system/$unit"
 done
+# ars.socket is written by postinst from /etc/ars/ars.env (ARS_RTP_PORTS,
+# ARS_BIND) with the generator deploy.sh uses; the drop-in makes the
+# service require it.
+put 0644 "$repo/systemd/ars-socket.conf" /usr/lib/systemd/system/ars.service.d/ars-socket.conf
+put 0755 "$repo/packaging/ars-socket-unit" /usr/lib/ars/ars-socket-unit
 put 0644 "$repo/systemd/ars.sysusers" /usr/lib/sysusers.d/ars.conf
 put 0644 "$repo/packaging/sysctl/60-ars.conf" /usr/lib/sysctl.d/60-ars.conf
 put 0755 "$repo/packaging/cron/agora_hourly" /etc/cron.hourly/agora_hourly
