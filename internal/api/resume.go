@@ -12,8 +12,19 @@ import (
 	"github.com/ars-project/ars/internal/storage"
 )
 
-// joinsBucket holds one joinRecord per plain-RTP participant.
-const joinsBucket = "api.rtpjoins"
+// joinsBucket holds one joinRecord per plain-RTP participant; pinsBucket
+// the host each unbound participant's streams were pinned to by its first
+// packet, kept apart because it is learnt on the packet path, after the
+// join was answered.
+const (
+	joinsBucket = "api.rtpjoins"
+	pinsBucket  = "api.rtppins"
+)
+
+// pinRecord is the host a join's streams are pinned to.
+type pinRecord struct {
+	IP string `json:"ip"`
+}
 
 // joinRecord is what a restart needs to bring a plain-RTP join back on
 // its port: the sender keeps sending to the port it was told and knows
@@ -39,6 +50,8 @@ func WithState(b state.Backend) Option {
 		if b != nil {
 			t := state.NewTable[joinRecord](b, joinsBucket)
 			s.joins = &t
+			pt := state.NewTable[pinRecord](b, pinsBucket)
+			s.pins = &pt
 			x := state.NewTable[mixRecord](b, mixesBucket)
 			s.mixRecs = &x
 		}
@@ -69,7 +82,35 @@ func (s *Server) forgetOnLeave(p *session.Participant) {
 			s.metrics.StateErrors.WithLabelValues("api").Inc()
 			s.log.Error("state: could not forget a join", "id", p.ID(), "err", err)
 		}
+		_ = s.pins.Delete(p.ID())
 	})
+}
+
+// pinOption is the attach option that keeps the host p's streams get
+// pinned to (nil without a store).
+func (s *Server) pinOption(p *session.Participant) []rtpingest.AttachOption {
+	if s.pins == nil {
+		return nil
+	}
+	return []rtpingest.AttachOption{rtpingest.OnHostPinned(func(ip netip.Addr) {
+		// On the packet path, once per participant: the write goes
+		// elsewhere.
+		go s.savePin(p, ip)
+	})}
+}
+
+// savePin keeps the host p's streams are pinned to. A participant that
+// left meanwhile is forgotten again: its leave may have run before the
+// write.
+func (s *Server) savePin(p *session.Participant, ip netip.Addr) {
+	if err := s.pins.Put(p.ID(), pinRecord{IP: ip.String()}); err != nil {
+		s.metrics.StateErrors.WithLabelValues("api").Inc()
+		s.log.Warn("state: source pin not kept; a restart pins the join anew", "id", p.ID(), "err", err)
+		return
+	}
+	if p.Left() && p.LeftReason() != session.StopShutdown {
+		_ = s.pins.Delete(p.ID())
+	}
 }
 
 // ResumeJoins brings back the plain-RTP joins the store holds whose key
@@ -89,9 +130,18 @@ func (s *Server) ResumeJoins() error {
 		s.log.Error("state: a join record does not decode; forgotten", "id", id, "err", err)
 		_ = s.joins.Delete(id)
 	}
+	pins, _, err := s.pins.All()
+	if err != nil {
+		return err
+	}
+	for id := range pins {
+		if _, ok := recs[id]; !ok {
+			_ = s.pins.Delete(id)
+		}
+	}
 	for id, rec := range recs {
 		outcome := "resumed"
-		if err := s.resumeJoin(rec); err != nil {
+		if err := s.resumeJoin(rec, pins[id]); err != nil {
 			outcome = "failed"
 			if errors.Is(err, errKeyNoLonger) {
 				outcome = "expired"
@@ -110,7 +160,7 @@ func (s *Server) ResumeJoins() error {
 
 var errKeyNoLonger = errors.New("its key is no longer valid")
 
-func (s *Server) resumeJoin(rec joinRecord) error {
+func (s *Server) resumeJoin(rec joinRecord, pin pinRecord) error {
 	if rec.ID == "" || rec.UID == 0 || len(rec.Streams) == 0 {
 		return errors.New("incomplete record")
 	}
@@ -128,6 +178,12 @@ func (s *Server) resumeJoin(rec joinRecord) error {
 	attach := []rtpingest.AttachOption{rtpingest.AtPort(rec.Port)}
 	if b, err := netip.ParseAddr(rec.Bound); err == nil {
 		attach = append(attach, rtpingest.BindSource(b))
+	} else if b, err := netip.ParseAddr(pin.IP); err == nil {
+		// The host the first packets came from before the restart: no
+		// one else can take the streams over while the sender is away.
+		attach = append(attach, rtpingest.BindSource(b))
+	} else {
+		attach = append(attach, s.pinOption(p)...)
 	}
 	if _, err := s.rtp.Attach(p, rec.Streams, attach...); err != nil {
 		p.Leave()

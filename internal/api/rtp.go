@@ -176,6 +176,8 @@ func (s *Server) handleRTPJoin(w http.ResponseWriter, r *http.Request) {
 	var attachOpts []rtpingest.AttachOption
 	if bound.IsValid() {
 		attachOpts = append(attachOpts, rtpingest.BindSource(bound))
+	} else {
+		attachOpts = append(attachOpts, s.pinOption(p)...)
 	}
 	port, err := s.rtp.Attach(p, streams, attachOpts...)
 	if err != nil {

@@ -53,6 +53,8 @@ type Server struct {
 	fdGate                  connlimit.FDGate
 	// joins keeps plain-RTP joins for a restart (nil: not kept).
 	joins *state.Table[joinRecord]
+	// pins keeps the host each unbound join was pinned to.
+	pins *state.Table[pinRecord]
 	// mixRecs keeps the live composites for a restart.
 	mixRecs *state.Table[mixRecord]
 }

@@ -115,3 +115,24 @@ func TestAdmitBoundSource(t *testing.T) {
 		t.Fatal("the bound sender refused on a dual-stack socket")
 	}
 }
+
+// OnHostPinned hears the host once, at the first packet of any of the
+// participant's streams, whatever comes after.
+func TestAdmitTellsPinOnce(t *testing.T) {
+	var got []netip.Addr
+	h := &hostPin{onPin: func(ip netip.Addr) { got = append(got, ip) }}
+	routes := []*route{{host: h}, {host: h}}
+	e := &Engine{rebindAfter: time.Second, kick: make(chan *route, 8)}
+	var st batchStats
+	src := udpbatch.Addr{Family: 2, Port: 5000}
+	src.IP[0], src.IP[3] = 10, 7
+	other := src
+	other.IP[3] = 8
+	e.admit(routes[0], false, src, time.Now(), &st)
+	e.admit(routes[1], false, src, time.Now(), &st)
+	e.admit(routes[0], true, src, time.Now(), &st)
+	e.admit(routes[1], false, other, time.Now(), &st)
+	if len(got) != 1 || got[0] != netip.MustParseAddr("10.0.0.7") {
+		t.Errorf("pins told: %v, want [10.0.0.7] once", got)
+	}
+}

@@ -59,6 +59,9 @@ type route struct {
 type hostPin struct {
 	src    udpbatch.Addr
 	pinned bool
+	// onPin is told the address once, when it is first pinned
+	// (OnHostPinned).
+	onPin func(netip.Addr)
 }
 
 // routeTable maps an SSRC to its routes on a port: one, nearly always;
@@ -499,7 +502,11 @@ func (e *Engine) admit(r *route, rtcp bool, src udpbatch.Addr, now time.Time, st
 	if r.host.pinned && !r.host.src.SameHost(src) {
 		return false
 	}
+	first := !r.host.pinned
 	r.host.src, r.host.pinned = src, true
+	if first && r.host.onPin != nil {
+		r.host.onPin(src.NetIP())
+	}
 	*at, *pinned, *last = src, true, t
 	if rtcp || r.feedback.Load() == nil {
 		r.feedback.Store(src.UDPAddr())
@@ -601,6 +608,16 @@ type AttachOption func(*attachConfig)
 type attachConfig struct {
 	bound netip.Addr
 	port  int // 0: the least loaded port
+	onPin func(netip.Addr)
+}
+
+// OnHostPinned calls f once with the IP address the participant's first
+// packet came from: from then on its streams are taken from that host
+// only. A caller keeps it so that a restart can bind the join to it
+// (BindSource) instead of pinning anew to whoever sends first. f runs on
+// the packet path, once per participant: it must not block.
+func OnHostPinned(f func(netip.Addr)) AttachOption {
+	return func(c *attachConfig) { c.onPin = f }
 }
 
 // AtPort attaches to the port with that number (a join a restart brings
@@ -680,7 +697,7 @@ func (e *Engine) Attach(p *session.Participant, streams []storage.StreamInfo, op
 		for k, v := range cur {
 			next[k] = v
 		}
-		host := &hostPin{}
+		host := &hostPin{onPin: cfg.onPin}
 		var video []*route
 		for _, s := range streams {
 			r := &route{p: p, pt: pt, ssrc: s.SSRC, bound: cfg.bound, host: host, video: s.Codec == storage.CodecH264}

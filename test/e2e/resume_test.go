@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"net"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -140,4 +141,49 @@ func TestResumeAfterGracefulStop(t *testing.T) {
 		}
 		return at
 	}, "resumed", 100*time.Millisecond)
+}
+
+// TestResumeKeepsSourcePin: a join's streams are pinned to the host its
+// first packet came from, and a restart keeps that pin. Before, the
+// restarted daemon pinned anew to whoever sent first, so another host
+// could take a participant's streams over while its sender was away.
+func TestResumeKeepsSourcePin(t *testing.T) {
+	d := startDaemon(t)
+	const channel = "pinresume"
+	p := d.joinRTP(channel, 51, 0x5100, 0x5101)
+	d.startRecording(channel, 51, "")
+	honest := dialFrom(t, nil, p.RTPPort)
+	seq := uint16(0)
+	send := func(c *net.UDPConn, n int) {
+		t.Helper()
+		for range n {
+			seq++
+			if _, err := c.Write(rtpPacket(111, seq, uint32(seq)*960, p.AudioSSRC, []byte{0xf8, 0xff, 0xfe})); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	send(honest, 20)
+	waitFor(t, "the first packets written", 10*time.Second, func() bool { return d.metric("ars_packets_written_total") >= 20 })
+	// The pin is written off the packet path, just after the first packet.
+	time.Sleep(time.Second)
+	d.kill9()
+	d2 := restartDaemon(t, d)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	waitHealthy(ctx, d2)
+
+	before := dropped(d2.metrics(), "wrong_source")
+	send(dialFrom(t, net.IPv4(127, 0, 0, 2), p.RTPPort), 20)
+	waitFor(t, "the other host's packets refused", 10*time.Second, func() bool {
+		return dropped(d2.metrics(), "wrong_source")-before >= 20
+	})
+	send(honest, 20)
+	waitFor(t, "the honest sender's packets written after the restart", 10*time.Second, func() bool {
+		return d2.metric("ars_packets_written_total") >= 20
+	})
+	if n := dropped(d2.metrics(), "wrong_source") - before; n != 20 {
+		t.Errorf("%v packets refused as wrong_source, want the other host's 20", n)
+	}
 }
