@@ -535,6 +535,12 @@ func (m *Manager) loop() {
 	m.lastTick.Store(time.Now().UnixNano())
 	t := time.NewTicker(m.flushInterval)
 	defer t.Stop()
+	// The flush runs every ARS_FLUSH_INTERVAL (50 ms) so that a crash
+	// loses little; the idle rule counts seconds and costs a pass over
+	// every participant, so it runs far less often (bench/findings.md,
+	// "Flush interval and CPU per packet").
+	idleEvery := min(time.Second, max(m.flushInterval, m.idleTimeout/10))
+	var lastIdle time.Time
 	for {
 		select {
 		case <-m.stop:
@@ -542,7 +548,10 @@ func (m *Manager) loop() {
 			return
 		case now := <-t.C:
 			m.flushAll(now)
-			m.expireIdle(now)
+			if now.Sub(lastIdle) >= idleEvery {
+				lastIdle = now
+				m.expireIdle(now)
+			}
 			m.lastTick.Store(time.Now().UnixNano())
 		}
 	}
