@@ -2,7 +2,6 @@ package cloudrec
 
 import (
 	"errors"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -43,15 +42,6 @@ const (
 	errCodeRecorderFailed = 1
 	// errCodeUploadFailed is Agora's "the recording file upload fails".
 	errCodeUploadFailed = 47
-)
-
-// Upload states of the stop answer.
-const (
-	uploadUploaded = "uploaded"
-	uploadBackuped = "backuped"
-	// uploadUnknown is answered while uploads run and when a file was
-	// lost: neither "uploaded" nor "backuped" would be true.
-	uploadUnknown = "unknown"
 )
 
 // lostFile names a file that never reached storage.
@@ -207,31 +197,6 @@ func (r *recorder) dropAllLost() bool {
 		}
 	}
 	return len(changed) > 0
-}
-
-// lostList is the stop answer's list of lost files, r.mu held.
-func (r *recorder) lostListLocked() []lostFile {
-	var out []lostFile
-	for key, o := range r.lost {
-		lf := lostFile{FileName: key, TrackType: o.kind}
-		if o.kind != "" {
-			lf.UID = strconv.FormatUint(uint64(o.uid), 10)
-		}
-		out = append(out, lf)
-	}
-	slices.SortFunc(out, func(a, b lostFile) int { return strings.Compare(a.FileName, b.FileName) })
-	return out
-}
-
-// uploadState is the stop answer's uploadingStatus, r.mu held.
-func (r *recorder) uploadStateLocked() string {
-	switch {
-	case r.pending > 0, len(r.lost) > 0:
-		return uploadUnknown
-	case r.backuped:
-		return uploadBackuped
-	}
-	return uploadUploaded
 }
 
 // markLost remembers, for an ended recording, that files were lost: a

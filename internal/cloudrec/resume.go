@@ -144,11 +144,7 @@ func (s *Service) restore(rec sessionRecord) (*recorder, error) {
 		settings.mix.layout = cfg
 	}
 	r := newRecorder(s, rec.RID, rec.SID, rec.Cname, rec.UID, uid, settings)
-	r.mode, r.request, r.savedLayout = rec.Mode, rec.Request, rec.Layout
-	r.started = rec.Started
-	r.files, r.total, r.uploaded, r.backuped = rec.Files, rec.Total, rec.Uploaded, rec.Backuped
-	r.seq = rec.Seq + seqJump
-	r.failovers = rec.Failovers + 1
+	r.restoreState(rec)
 	r.resumed = &resumeInfo{graceful: rec.Suspended, stopping: rec.Stopping, saved: rec.Saved}
 	return r, nil
 }
