@@ -87,8 +87,8 @@ func (r *recorder) start() error {
 	r.mu.Lock()
 	r.removeSink = remove
 	r.mu.Unlock()
-	r.event(webhook.EventRecorderStarted, webhook.ServiceRecorder, map[string]any{"msgName": "recorder_started", "status": 0})
-	r.event(webhook.EventUploaderStarted, webhook.ServiceUploader, map[string]any{"msgName": "uploader_started", "status": 0})
+	r.event(webhook.RecorderStarted{Status: 0})
+	r.event(webhook.UploaderStarted{Status: 0})
 	r.svc.log.Info("cloud recording started", "sid", r.sid, "cname", r.cname, "uid", r.uidStr)
 	return nil
 }
@@ -185,7 +185,7 @@ func (r *recorder) exit(cause string) {
 	if cause == "idle" {
 		leave = 2
 	}
-	r.event(webhook.EventRecorderLeave, webhook.ServiceRecorder, map[string]any{"msgName": "recorder_leave", "leaveCode": leave})
+	r.event(webhook.RecorderLeave{LeaveCode: leave})
 	r.waitUploads()
 	// Segments lost after their playlist's last version leave it now.
 	if r.dropAllLost() {
@@ -199,16 +199,15 @@ func (r *recorder) exit(cause string) {
 	case len(lost) > 0:
 		// Neither 31 nor 32: not every file reached storage or backup.
 		r.svc.markLost(r, len(lost))
-		r.event(webhook.EventError, webhook.ServiceCloudRecording, map[string]any{"msgName": "cloud_recording_error",
-			"module": errModuleUploader, "errorLevel": errLevelMajor, "errorCode": errCodeUploadFailed, "stat": 1,
-			"errorMsg": strconv.Itoa(len(lost)) + " recorded files were lost", "lostFiles": lost})
+		r.event(webhook.RecordingError{Module: errModuleUploader, ErrorLevel: errLevelMajor, ErrorCode: errCodeUploadFailed,
+			Stat: 1, ErrorMsg: strconv.Itoa(len(lost)) + " recorded files were lost", LostFiles: webhookLost(lost)})
 	case backuped:
-		r.event(webhook.EventBackuped, webhook.ServiceUploader, map[string]any{"msgName": "backuped", "status": 0})
+		r.event(webhook.Backuped{Status: 0})
 	default:
-		r.event(webhook.EventUploaded, webhook.ServiceUploader, map[string]any{"msgName": "uploaded", "status": 0})
+		r.event(webhook.Uploaded{Status: 0})
 	}
-	r.event(webhook.EventFileInfos, webhook.ServiceCloudRecording, map[string]any{"msgName": "file_infos", "fileList": files})
-	r.event(webhook.EventSessionExit, webhook.ServiceCloudRecording, map[string]any{"msgName": "session_exit", "exitStatus": 0})
+	r.event(webhook.FileInfos{FileList: webhookFiles(files)})
+	r.event(webhook.SessionExit{ExitStatus: 0})
 	// Backups are copies, so the working files can go.
 	if err := os.RemoveAll(r.dir); err != nil {
 		r.svc.log.Warn("work dir not removed", "dir", r.dir, "error", err)
@@ -228,9 +227,9 @@ func (r *recorder) exit(cause string) {
 
 // event queues one webhook event with the recording's next sequence
 // number.
-func (r *recorder) event(ev, service int, details map[string]any) {
+func (r *recorder) event(d webhook.Event) {
 	r.evMu.Lock()
 	defer r.evMu.Unlock()
 	r.seq++
-	r.svc.notify(ev, service, webhook.Payload{Cname: r.cname, UID: r.uidStr, SID: r.sid, Sequence: r.seq, Details: details})
+	r.svc.notify(d, webhook.Payload{Cname: r.cname, UID: r.uidStr, SID: r.sid, Sequence: r.seq})
 }

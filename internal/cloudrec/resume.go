@@ -220,8 +220,7 @@ func (r *recorder) resume() error {
 	// Agora's newUid is the uid the recorder came back as: the same one.
 	// reason, failovers and sinceSavedMs (how long before the restart
 	// the state was last saved) are ars extensions.
-	r.event(webhook.EventSessionFailover, webhook.ServiceCloudRecording, map[string]any{"msgName": "session_failover",
-		"newUid": r.uid, "reason": reason, "failovers": r.failovers, "sinceSavedMs": down.Milliseconds()})
+	r.event(webhook.SessionFailover{NewUID: r.uid, Reason: reason, Failovers: r.failovers, SinceSavedMs: down.Milliseconds()})
 	r.saveOrCount()
 	r.svc.log.Info("cloud recording resumed", "sid", r.sid, "cname", r.cname, "uid", r.uidStr, "after", reason,
 		"since_saved", down.Round(time.Millisecond))

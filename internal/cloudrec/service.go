@@ -406,17 +406,19 @@ func (s *Service) UploadResult(res objstore.Result) {
 	// The last file of an ended recording left the backup: now every file
 	// is in its destination, which is what "uploaded" promises.
 	if res.Outcome == objstore.Restored && !s.uploader.HasBackups(res.Job.Session) && !s.endedLost(res.Job.Session) {
-		s.notify(webhook.EventUploaded, webhook.ServiceUploader, webhook.Payload{Cname: cname, UID: uid, SID: res.Job.Session,
-			Details: map[string]any{"msgName": "uploaded", "status": 0, "fileName": res.Job.Key, "restored": true}})
+		s.notify(webhook.Uploaded{Status: 0, FileName: res.Job.Key, Restored: true},
+			webhook.Payload{Cname: cname, UID: uid, SID: res.Job.Session})
 	}
 }
 
-func (s *Service) notify(event, service int, p webhook.Payload) {
+// notify queues event d with payload p.
+func (s *Service) notify(d webhook.Event, p webhook.Payload) {
 	if s.notifier == nil {
 		return
 	}
-	if err := s.notifier.Notify(event, service, p); err != nil {
-		s.log.Warn("webhook not queued", "event", event, "error", err)
+	p.Details = d
+	if err := s.notifier.Notify(d.EventType(), d.ServiceType(), p); err != nil {
+		s.log.Warn("webhook not queued", "event", d.EventType(), "error", err)
 	}
 }
 

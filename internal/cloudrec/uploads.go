@@ -58,12 +58,11 @@ func (r *recorder) onFile(k trackKey, f hls.File) {
 	if f.Kind == hls.FileSegment && !r.sliced {
 		r.sliced = true
 		ms := f.Start.UnixMilli()
-		streams := []map[string]any{{"streamUid": strconv.FormatUint(uint64(k.uid), 10), "trackType": k.kind, "startUtcMs": ms}}
+		streams := []webhook.SliceStream{{StreamUID: strconv.FormatUint(uint64(k.uid), 10), TrackType: k.kind, StartUtcMs: ms}}
 		if r.mix != nil {
-			streams = []map[string]any{}
+			streams = []webhook.SliceStream{}
 		}
-		r.event(webhook.EventRecorderSliceStart, webhook.ServiceRecorder, map[string]any{"msgName": "recorder_slice_start",
-			"startUtcMs": ms, "discontinueUtcMs": ms, "mixedAllUser": r.mix != nil, "streams": streams})
+		r.event(webhook.RecorderSliceStart{StartUtcMs: ms, DiscontinueUtcMs: ms, MixedAllUser: r.mix != nil, Streams: streams})
 	}
 	if f.Kind == hls.FileSegment {
 		r.segmentWritten(k, f)
@@ -135,7 +134,7 @@ func (r *recorder) progress() {
 		p = r.uploaded * 10000 / r.total
 	}
 	r.mu.Unlock()
-	r.event(webhook.EventUploadingProgress, webhook.ServiceUploader, map[string]any{"msgName": "uploading_progress", "progress": p})
+	r.event(webhook.UploadingProgress{Progress: p})
 }
 
 // waitUploads waits until every queued upload is settled.
@@ -181,6 +180,25 @@ func (r *recorder) lostListLocked() []lostFile {
 		out = append(out, lf)
 	}
 	slices.SortFunc(out, func(a, b lostFile) int { return strings.Compare(a.FileName, b.FileName) })
+	return out
+}
+
+// webhookFiles is a file list as event 4 sends it: [] when empty.
+func webhookFiles(files []fileInfo) []webhook.FileInfo {
+	out := make([]webhook.FileInfo, 0, len(files))
+	for _, f := range files {
+		out = append(out, webhook.FileInfo{FileName: f.FileName, TrackType: f.TrackType, UID: f.UID,
+			MixedAllUser: f.MixedAllUser, IsPlayable: f.IsPlayable, SliceStartTime: f.SliceStartTime})
+	}
+	return out
+}
+
+// webhookLost is a list of lost files as event 1 sends it.
+func webhookLost(lost []lostFile) []webhook.LostFile {
+	var out []webhook.LostFile
+	for _, l := range lost {
+		out = append(out, webhook.LostFile{FileName: l.FileName, TrackType: l.TrackType, UID: l.UID})
+	}
 	return out
 }
 

@@ -254,10 +254,11 @@ func (r *recorder) newTrack(key trackKey, info storage.StreamInfo) *trackState {
 // streamState sends event 43 (audio) or 44 (video): state 0 means the
 // stream is being received, 1 that it stopped.
 func (r *recorder) streamState(k trackKey, state int) {
-	ev, msg := webhook.EventAudioStreamStateChanged, "recorder_audio_stream_state_changed"
+	ch := webhook.StreamStateChanged{UtcMs: r.svc.now().UnixMilli(),
+		Streams: []webhook.StreamState{{StreamUID: strconv.FormatUint(uint64(k.uid), 10), State: state}}}
+	var d webhook.Event = webhook.AudioStreamStateChanged(ch)
 	if k.kind == storage.KindVideo {
-		ev, msg = webhook.EventVideoStreamStateChanged, "recorder_video_stream_state_changed"
+		d = webhook.VideoStreamStateChanged(ch)
 	}
-	r.event(ev, webhook.ServiceRecorder, map[string]any{"msgName": msg, "UtcMs": r.svc.now().UnixMilli(),
-		"streams": []map[string]any{{"streamUid": strconv.FormatUint(uint64(k.uid), 10), "state": state}}})
+	r.event(d)
 }
