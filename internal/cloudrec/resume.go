@@ -95,7 +95,7 @@ func (s *Service) Load() error {
 			continue
 		}
 		s.sessions[sid] = r
-		s.active[activeKey(r.cname, r.uidStr)] = sid
+		s.active[r.activeKey()] = sid
 		s.perChannel[r.cname]++
 		if r.settings.mix != nil {
 			s.mixes++

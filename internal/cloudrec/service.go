@@ -216,8 +216,12 @@ func (s *Service) Start() error {
 }
 
 // activeKey is the key of s.active: one running recording per cname and
-// uid.
+// uid. It is built here only, so that a start's check and a recorder's
+// entry cannot disagree.
 func activeKey(cname, uid string) string { return cname + "\x00" + uid }
+
+// activeKey is r's key of s.active.
+func (r *recorder) activeKey() string { return activeKey(r.cname, r.uidStr) }
 
 // Close stops every running recorder (their files are finished and
 // queued for upload) and refuses new requests. With a state store the
@@ -427,8 +431,8 @@ func (s *Service) notify(d webhook.Event, p webhook.Payload) {
 func (s *Service) forget(r *recorder, replay *stopResponse) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.active[activeKey(r.cname, r.uidStr)] == r.sid {
-		delete(s.active, activeKey(r.cname, r.uidStr))
+	if k := r.activeKey(); s.active[k] == r.sid {
+		delete(s.active, k)
 	}
 	if _, running := s.sessions[r.sid]; running {
 		if s.perChannel[r.cname]--; s.perChannel[r.cname] <= 0 {
