@@ -2,7 +2,6 @@ package cloudrec
 
 import (
 	"errors"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -45,15 +44,6 @@ const (
 	errCodeUploadFailed = 47
 )
 
-// Upload states of the stop answer.
-const (
-	uploadUploaded = "uploaded"
-	uploadBackuped = "backuped"
-	// uploadUnknown is answered while uploads run and when a file was
-	// lost: neither "uploaded" nor "backuped" would be true.
-	uploadUnknown = "unknown"
-)
-
 // lostFile names a file that never reached storage.
 type lostFile struct {
 	FileName  string `json:"fileName"`
@@ -94,10 +84,9 @@ func (r *recorder) writeFailed(k trackKey, ts *trackState, at time.Time, err err
 		reason = "disk full"
 	}
 	r.svc.log.Error("track cannot write; retrying", "sid", r.sid, "track", ts.t.Name(), "retry_in", r.svc.cfg.WriteRetry, "error", err)
-	r.event(webhook.EventError, webhook.ServiceCloudRecording, map[string]any{"msgName": "cloud_recording_error",
-		"module": errModuleRecorder, "errorLevel": errLevelMajor, "errorCode": errCodeRecorderFailed, "stat": 1,
-		"errorMsg":  reason + ": " + err.Error() + "; retrying every " + r.svc.cfg.WriteRetry.String(),
-		"streamUid": strconv.FormatUint(uint64(k.uid), 10), "trackType": k.kind, "UtcMs": at.UnixMilli()})
+	r.event(webhook.RecordingError{Module: errModuleRecorder, ErrorLevel: errLevelMajor, ErrorCode: errCodeRecorderFailed,
+		Stat: 1, ErrorMsg: reason + ": " + err.Error() + "; retrying every " + r.svc.cfg.WriteRetry.String(),
+		StreamUID: strconv.FormatUint(uint64(k.uid), 10), TrackType: k.kind, UtcMs: at.UnixMilli()})
 }
 
 // trackIdle runs on the worker when a track's sender left: a track
@@ -127,10 +116,9 @@ func (r *recorder) segmentWritten(k trackKey, f hls.File) {
 		gapFrom = f.Start
 	}
 	r.svc.log.Info("track writes again", "sid", r.sid, "track", ts.t.Name(), "gap", f.Start.Sub(gapFrom).Round(time.Millisecond))
-	r.event(webhook.EventRecorderSliceStart, webhook.ServiceRecorder, map[string]any{"msgName": "recorder_slice_start",
-		"startUtcMs": f.Start.UnixMilli(), "discontinueUtcMs": gapFrom.UnixMilli(), "mixedAllUser": false,
-		"streams": []map[string]any{{"streamUid": strconv.FormatUint(uint64(k.uid), 10), "trackType": k.kind,
-			"startUtcMs": f.Start.UnixMilli()}}})
+	r.event(webhook.RecorderSliceStart{StartUtcMs: f.Start.UnixMilli(), DiscontinueUtcMs: gapFrom.UnixMilli(), MixedAllUser: false,
+		Streams: []webhook.SliceStream{{StreamUID: strconv.FormatUint(uint64(k.uid), 10), TrackType: k.kind,
+			StartUtcMs: f.Start.UnixMilli()}}})
 }
 
 // reportLost logs, counts and announces a lost file (event 1 from the
@@ -144,12 +132,12 @@ func (r *recorder) reportLost(key string, err error) {
 		m.CloudFilesLost.Inc()
 	}
 	r.svc.log.Error("recorded file lost: neither uploaded nor backed up", "sid", r.sid, "key", key, "error", err)
-	details := map[string]any{"msgName": "cloud_recording_error", "module": errModuleUploader, "errorLevel": errLevelMajor,
-		"errorCode": errCodeUploadFailed, "stat": 1, "fileName": key, "errorMsg": "file lost: " + errMsg(err)}
+	d := webhook.RecordingError{Module: errModuleUploader, ErrorLevel: errLevelMajor, ErrorCode: errCodeUploadFailed,
+		Stat: 1, FileName: key, ErrorMsg: "file lost: " + errMsg(err)}
 	if o.kind != "" {
-		details["streamUid"], details["trackType"] = strconv.FormatUint(uint64(o.uid), 10), o.kind
+		d.StreamUID, d.TrackType = strconv.FormatUint(uint64(o.uid), 10), o.kind
 	}
-	r.event(webhook.EventError, webhook.ServiceCloudRecording, details)
+	r.event(d)
 	if strings.HasSuffix(key, ".m4s") {
 		// The worker takes the segment out of its playlist; if its inbox
 		// is full, exit does (it checks every lost segment).
@@ -207,31 +195,6 @@ func (r *recorder) dropAllLost() bool {
 		}
 	}
 	return len(changed) > 0
-}
-
-// lostList is the stop answer's list of lost files, r.mu held.
-func (r *recorder) lostListLocked() []lostFile {
-	var out []lostFile
-	for key, o := range r.lost {
-		lf := lostFile{FileName: key, TrackType: o.kind}
-		if o.kind != "" {
-			lf.UID = strconv.FormatUint(uint64(o.uid), 10)
-		}
-		out = append(out, lf)
-	}
-	slices.SortFunc(out, func(a, b lostFile) int { return strings.Compare(a.FileName, b.FileName) })
-	return out
-}
-
-// uploadState is the stop answer's uploadingStatus, r.mu held.
-func (r *recorder) uploadStateLocked() string {
-	switch {
-	case r.pending > 0, len(r.lost) > 0:
-		return uploadUnknown
-	case r.backuped:
-		return uploadBackuped
-	}
-	return uploadUploaded
 }
 
 // markLost remembers, for an ended recording, that files were lost: a

@@ -39,10 +39,10 @@ func (e *events) Notify(ev, _ int, p webhook.Payload) error {
 	return nil
 }
 
-func (e *events) of(ev int) []map[string]any {
+func (e *events) of(ev int) []webhook.Details {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	var out []map[string]any
+	var out []webhook.Details
 	for _, g := range e.got {
 		if g.event == ev {
 			out = append(out, g.p.Details)
@@ -149,7 +149,7 @@ func TestCloudTrackResumesAfterDiskFull(t *testing.T) {
 	if len(errs) != 2 { // one per track, not one per retry
 		t.Fatalf("%d error events on a full disk, want 2: %v", len(errs), errs)
 	}
-	if e := errs[0]; e["module"] != errModuleRecorder || e["errorLevel"] != errLevelMajor || !strings.Contains(e["errorMsg"].(string), "disk full") {
+	if e := errs[0].(webhook.RecordingError); e.Module != errModuleRecorder || e.ErrorLevel != errLevelMajor || !strings.Contains(e.ErrorMsg, "disk full") {
 		t.Errorf("error event: %v", e)
 	}
 	if v := testutil.ToFloat64(r.m.CloudTracksFailing); v != 2 {
@@ -170,8 +170,9 @@ func TestCloudTrackResumesAfterDiskFull(t *testing.T) {
 		t.Errorf("ars_cloud_tracks_failing %v after recovery", v)
 	}
 	resumed := 0
-	for _, e := range r.ev.of(webhook.EventRecorderSliceStart) {
-		start, disc := e["startUtcMs"].(int64), e["discontinueUtcMs"].(int64)
+	for _, d := range r.ev.of(webhook.EventRecorderSliceStart) {
+		e := d.(webhook.RecorderSliceStart)
+		start, disc := e.StartUtcMs, e.DiscontinueUtcMs
 		if start > disc {
 			resumed++
 			if gap := time.Duration(start-disc) * time.Millisecond; gap < 2*time.Second || gap > 6*time.Second {
@@ -263,8 +264,8 @@ func TestCloudLostFilesReported(t *testing.T) {
 		t.Errorf("ars_cloud_files_lost_total %v, %d segments lost", v, len(lostSegs))
 	}
 	perFile := 0
-	for _, e := range r.ev.of(webhook.EventError) {
-		if e["module"] == errModuleUploader && e["errorCode"] == errCodeUploadFailed && e["fileName"] != nil {
+	for _, d := range r.ev.of(webhook.EventError) {
+		if e := d.(webhook.RecordingError); e.Module == errModuleUploader && e.ErrorCode == errCodeUploadFailed && e.FileName != "" {
 			perFile++
 		}
 	}

@@ -101,7 +101,7 @@ func (s *Service) handleStart(r *http.Request) (int, any, *apiError) {
 	if e := s.checkEndpoint(r.Context(), settings.dest); e != nil {
 		return 0, nil, e
 	}
-	rid := r.PathValue("rid")
+	rid, active := r.PathValue("rid"), activeKey(req.Cname, req.UID)
 	s.mu.Lock()
 	res := s.resources[rid]
 	switch {
@@ -117,7 +117,7 @@ func (s *Service) handleStart(r *http.Request) (int, any, *apiError) {
 	case s.now().Sub(res.created) > s.cfg.ResourceTTL:
 		s.mu.Unlock()
 		return 0, nil, &apiError{status: http.StatusBadRequest, code: codeResourceExpiry, reason: "the resourceId has expired; acquire a new one"}
-	case s.active[activeKey(req.Cname, req.UID)] != "":
+	case s.active[active] != "":
 		s.mu.Unlock()
 		return 0, nil, &apiError{status: http.StatusBadRequest, code: codeDuplicate, reason: "a recording with this cname and uid is already running"}
 	}
@@ -148,7 +148,7 @@ func (s *Service) handleStart(r *http.Request) (int, any, *apiError) {
 		s.mu.Unlock()
 		return 0, nil, &apiError{status: http.StatusCreated, code: codeResourceReused, reason: "the resourceId was already used to start a recording"}
 	}
-	if s.active[activeKey(req.Cname, req.UID)] != "" {
+	if s.active[active] != "" {
 		s.mu.Unlock()
 		return 0, nil, &apiError{status: http.StatusBadRequest, code: codeDuplicate, reason: "a recording with this cname and uid is already running"}
 	}
@@ -166,7 +166,7 @@ func (s *Service) handleStart(r *http.Request) (int, any, *apiError) {
 	rec := newRecorder(s, rid, newSID(), req.Cname, req.UID, uid, settings)
 	rec.mode, rec.request = r.PathValue("mode"), req
 	s.sessions[rec.sid] = rec
-	s.active[activeKey(req.Cname, req.UID)] = rec.sid
+	s.active[active] = rec.sid
 	s.perChannel[req.Cname]++
 	if settings.mix != nil {
 		s.mixes++

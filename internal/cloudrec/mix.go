@@ -217,9 +217,8 @@ func (r *recorder) mixFailed(err error, restarting bool) {
 		}
 	}
 	r.svc.log.Error("composite failed", "sid", r.sid, "error", err, "restarting", restarting)
-	r.event(webhook.EventError, webhook.ServiceCloudRecording, map[string]any{"msgName": "cloud_recording_error",
-		"module": errModuleRecorder, "errorLevel": errLevelMajor, "errorCode": errCodeRecorderFailed, "stat": 0,
-		"errorMsg": "the composite's mixer failed: " + err.Error(), "restarting": restarting})
+	r.event(webhook.RecordingError{Module: errModuleRecorder, ErrorLevel: errLevelMajor, ErrorCode: errCodeRecorderFailed,
+		Stat: 0, ErrorMsg: "the composite's mixer failed: " + err.Error(), Restarting: &restarting})
 }
 
 // mixFile runs on the worker for every file the mixer finished.

@@ -24,16 +24,6 @@ const (
 	bucketSessions  = "cloudrec.sessions"
 )
 
-// checkpointEvery spaces the saves of a running recording's counters and
-// webhook sequence.
-const checkpointEvery = 5 * time.Second
-
-// seqJump is how far a resumed recording's webhook sequence jumps past the
-// last one saved: events sent after the last checkpoint must not have
-// their numbers used again, since receivers de-duplicate by sid and
-// sequence. Far more than a recording sends in checkpointEvery.
-const seqJump = 1000
-
 // resourceRecord is an acquired resource.
 type resourceRecord struct {
 	Cname   string    `json:"cname"`
@@ -80,37 +70,6 @@ func (fr filterRecord) filter() uidFilter {
 	return f
 }
 
-// sessionRecord is a running recording.
-type sessionRecord struct {
-	RID   string `json:"rid"`
-	SID   string `json:"sid"`
-	Cname string `json:"cname"`
-	UID   string `json:"uid"`
-	Mode  string `json:"mode"`
-	// Request is the start request as accepted; settings are derived from
-	// it again on resume, with the updates below.
-	Request startRequest  `json:"request"`
-	Started time.Time     `json:"started"`
-	Audio   filterRecord  `json:"audio"`
-	Video   filterRecord  `json:"video"`
-	Layout  *layoutFields `json:"layout,omitempty"`
-	// Failovers counts the restarts the recording went through; a mix
-	// composite's files after the n-th carry Agora's "bak<n-1>_" prefix.
-	Failovers int        `json:"failovers"`
-	Seq       int        `json:"seq"`
-	Files     []fileInfo `json:"files"`
-	Total     int        `json:"total"`
-	Uploaded  int        `json:"uploaded"`
-	Backuped  bool       `json:"backuped"`
-	// Stopping is the cause of an exit that had begun (a stop, idleness):
-	// after a restart the recording is finished, not resumed.
-	Stopping string `json:"stopping,omitempty"`
-	// Suspended: the daemon stopped gracefully (SIGTERM) and every track
-	// was finished; otherwise it died.
-	Suspended bool      `json:"suspended,omitempty"`
-	Saved     time.Time `json:"saved"`
-}
-
 // WithState keeps resources and running recordings in b, so that they
 // survive a restart (Load and Start bring them back).
 func WithState(b state.Backend) Option {
@@ -148,69 +107,5 @@ func (s *Service) forgetResource(id string) {
 			s.m.StateErrors.WithLabelValues("cloudrec").Inc()
 		}
 		s.log.Warn("resource not forgotten in the state store", "error", err)
-	}
-}
-
-// record is what the store keeps of r now.
-func (r *recorder) record() sessionRecord {
-	r.mu.Lock()
-	rec := sessionRecord{RID: r.rid, SID: r.sid, Cname: r.cname, UID: r.uidStr, Mode: r.mode, Request: r.request,
-		Started: r.started, Audio: recordFilter(r.savedSubs.audio), Video: recordFilter(r.savedSubs.video),
-		Layout: r.savedLayout, Failovers: r.failovers, Files: append([]fileInfo{}, r.files...), Total: r.total,
-		Uploaded: r.uploaded, Backuped: r.backuped, Stopping: r.stopping, Saved: r.svc.now()}
-	r.mu.Unlock()
-	r.evMu.Lock()
-	rec.Seq = r.seq
-	r.evMu.Unlock()
-	return rec
-}
-
-// save writes r's record; without a store it does nothing.
-func (r *recorder) save() error {
-	if !r.svc.durable {
-		return nil
-	}
-	return r.svc.sesTab.Put(r.sid, r.record())
-}
-
-// saveOrCount saves r where no request waits for the outcome: a failure
-// is counted and logged, and the next checkpoint tries again.
-func (r *recorder) saveOrCount() {
-	if err := r.save(); err != nil {
-		if m := r.svc.m; m != nil {
-			m.StateErrors.WithLabelValues("cloudrec").Inc()
-		}
-		r.svc.log.Warn("cloud recording state not saved", "sid", r.sid, "error", err)
-	}
-}
-
-// checkpoint saves r if its counters or sequence moved (worker tick).
-func (r *recorder) checkpoint(now time.Time) {
-	if !r.svc.durable || now.Sub(r.lastSave) < checkpointEvery {
-		return
-	}
-	r.lastSave = now
-	r.mu.Lock()
-	r.evMu.Lock()
-	mark := [4]int{r.seq, r.total, r.uploaded, len(r.files)}
-	r.evMu.Unlock()
-	r.mu.Unlock()
-	if mark == r.saveMark {
-		return
-	}
-	r.saveMark = mark
-	r.saveOrCount()
-}
-
-// forgetRecord removes r from the store once it has ended.
-func (r *recorder) forgetRecord() {
-	if !r.svc.durable {
-		return
-	}
-	if err := r.svc.sesTab.Delete(r.sid); err != nil {
-		if m := r.svc.m; m != nil {
-			m.StateErrors.WithLabelValues("cloudrec").Inc()
-		}
-		r.svc.log.Warn("cloud recording not forgotten in the state store", "sid", r.sid, "error", err)
 	}
 }

@@ -95,7 +95,7 @@ func (s *Service) Load() error {
 			continue
 		}
 		s.sessions[sid] = r
-		s.active[activeKey(r.cname, r.uidStr)] = sid
+		s.active[r.activeKey()] = sid
 		s.perChannel[r.cname]++
 		if r.settings.mix != nil {
 			s.mixes++
@@ -144,11 +144,7 @@ func (s *Service) restore(rec sessionRecord) (*recorder, error) {
 		settings.mix.layout = cfg
 	}
 	r := newRecorder(s, rec.RID, rec.SID, rec.Cname, rec.UID, uid, settings)
-	r.mode, r.request, r.savedLayout = rec.Mode, rec.Request, rec.Layout
-	r.started = rec.Started
-	r.files, r.total, r.uploaded, r.backuped = rec.Files, rec.Total, rec.Uploaded, rec.Backuped
-	r.seq = rec.Seq + seqJump
-	r.failovers = rec.Failovers + 1
+	r.restoreState(rec)
 	r.resumed = &resumeInfo{graceful: rec.Suspended, stopping: rec.Stopping, saved: rec.Saved}
 	return r, nil
 }
@@ -224,8 +220,7 @@ func (r *recorder) resume() error {
 	// Agora's newUid is the uid the recorder came back as: the same one.
 	// reason, failovers and sinceSavedMs (how long before the restart
 	// the state was last saved) are ars extensions.
-	r.event(webhook.EventSessionFailover, webhook.ServiceCloudRecording, map[string]any{"msgName": "session_failover",
-		"newUid": r.uid, "reason": reason, "failovers": r.failovers, "sinceSavedMs": down.Milliseconds()})
+	r.event(webhook.SessionFailover{NewUID: r.uid, Reason: reason, Failovers: r.failovers, SinceSavedMs: down.Milliseconds()})
 	r.saveOrCount()
 	r.svc.log.Info("cloud recording resumed", "sid", r.sid, "cname", r.cname, "uid", r.uidStr, "after", reason,
 		"since_saved", down.Round(time.Millisecond))

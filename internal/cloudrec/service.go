@@ -216,8 +216,12 @@ func (s *Service) Start() error {
 }
 
 // activeKey is the key of s.active: one running recording per cname and
-// uid.
+// uid. It is built here only, so that a start's check and a recorder's
+// entry cannot disagree.
 func activeKey(cname, uid string) string { return cname + "\x00" + uid }
+
+// activeKey is r's key of s.active.
+func (r *recorder) activeKey() string { return activeKey(r.cname, r.uidStr) }
 
 // Close stops every running recorder (their files are finished and
 // queued for upload) and refuses new requests. With a state store the
@@ -406,17 +410,19 @@ func (s *Service) UploadResult(res objstore.Result) {
 	// The last file of an ended recording left the backup: now every file
 	// is in its destination, which is what "uploaded" promises.
 	if res.Outcome == objstore.Restored && !s.uploader.HasBackups(res.Job.Session) && !s.endedLost(res.Job.Session) {
-		s.notify(webhook.EventUploaded, webhook.ServiceUploader, webhook.Payload{Cname: cname, UID: uid, SID: res.Job.Session,
-			Details: map[string]any{"msgName": "uploaded", "status": 0, "fileName": res.Job.Key, "restored": true}})
+		s.notify(webhook.Uploaded{Status: 0, FileName: res.Job.Key, Restored: true},
+			webhook.Payload{Cname: cname, UID: uid, SID: res.Job.Session})
 	}
 }
 
-func (s *Service) notify(event, service int, p webhook.Payload) {
+// notify queues event d with payload p.
+func (s *Service) notify(d webhook.Event, p webhook.Payload) {
 	if s.notifier == nil {
 		return
 	}
-	if err := s.notifier.Notify(event, service, p); err != nil {
-		s.log.Warn("webhook not queued", "event", event, "error", err)
+	p.Details = d
+	if err := s.notifier.Notify(d.EventType(), d.ServiceType(), p); err != nil {
+		s.log.Warn("webhook not queued", "event", d.EventType(), "error", err)
 	}
 }
 
@@ -425,8 +431,8 @@ func (s *Service) notify(event, service int, p webhook.Payload) {
 func (s *Service) forget(r *recorder, replay *stopResponse) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.active[activeKey(r.cname, r.uidStr)] == r.sid {
-		delete(s.active, activeKey(r.cname, r.uidStr))
+	if k := r.activeKey(); s.active[k] == r.sid {
+		delete(s.active, k)
 	}
 	if _, running := s.sessions[r.sid]; running {
 		if s.perChannel[r.cname]--; s.perChannel[r.cname] <= 0 {

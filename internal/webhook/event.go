@@ -43,15 +43,16 @@ type Notification struct {
 	Payload   Payload `json:"payload"`
 }
 
-// Payload is the event itself.
+// Payload is the event itself. Its JSON is payload.go's: Details is
+// written as an object with its msgName, {} when nil.
 type Payload struct {
-	Cname       string         `json:"cname"`
-	UID         string         `json:"uid"`
-	SID         string         `json:"sid"`
-	Sequence    int            `json:"sequence"`
-	SendTs      int64          `json:"sendts"`
-	ServiceType int            `json:"serviceType"`
-	Details     map[string]any `json:"details"`
+	Cname       string
+	UID         string
+	SID         string
+	Sequence    int
+	SendTs      int64
+	ServiceType int
+	Details     Details
 }
 
 // Sign returns the Agora-Signature (HMAC-SHA1) and Agora-Signature-V2

@@ -99,9 +99,6 @@ func (n *Notifier) Notify(eventType, serviceType int, p Payload) error {
 	_, _ = rand.Read(id)
 	p.SendTs = now.UnixMilli()
 	p.ServiceType = serviceType
-	if p.Details == nil {
-		p.Details = map[string]any{}
-	}
 	body, err := json.Marshal(Notification{NoticeID: hex.EncodeToString(id), ProductID: ProductCloudRecording,
 		EventType: eventType, NotifyMs: now.UnixMilli(), Payload: p})
 	if err != nil {

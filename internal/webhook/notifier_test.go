@@ -15,6 +15,7 @@ type receiver struct {
 	mu      sync.Mutex
 	failN   int // answer 500 to this many requests first
 	got     []Notification
+	bodies  [][]byte // as received
 	badSigs int
 }
 
@@ -33,6 +34,7 @@ func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	var n Notification
 	_ = json.Unmarshal(body, &n)
 	r.got = append(r.got, n)
+	r.bodies = append(r.bodies, body)
 }
 
 func (r *receiver) count() int {

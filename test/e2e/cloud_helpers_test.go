@@ -370,12 +370,30 @@ func (v *versity) download(bucket, playlistKey, dir string) string {
 	return local
 }
 
+// notification is a received webhook as the tests read it: the details
+// as plain JSON values (ars sends notification).
+type notification struct {
+	NoticeID  string `json:"noticeId"`
+	ProductID int    `json:"productId"`
+	EventType int    `json:"eventType"`
+	NotifyMs  int64  `json:"notifyMs"`
+	Payload   struct {
+		Cname       string         `json:"cname"`
+		UID         string         `json:"uid"`
+		SID         string         `json:"sid"`
+		Sequence    int            `json:"sequence"`
+		SendTs      int64          `json:"sendts"`
+		ServiceType int            `json:"serviceType"`
+		Details     map[string]any `json:"details"`
+	} `json:"payload"`
+}
+
 // hookReceiver is a webhook endpoint that checks both signatures.
 type hookReceiver struct {
 	t   *testing.T
 	srv *httptest.Server
 	mu  sync.Mutex
-	got []webhook.Notification
+	got []notification
 	bad int
 }
 
@@ -390,7 +408,7 @@ func newHookReceiver(t *testing.T) *hookReceiver {
 			http.Error(w, "bad signature", http.StatusBadRequest)
 			return
 		}
-		var n webhook.Notification
+		var n notification
 		if err := json.Unmarshal(body, &n); err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
@@ -404,10 +422,10 @@ func newHookReceiver(t *testing.T) *hookReceiver {
 }
 
 // events returns the notifications of one recording in arrival order.
-func (h *hookReceiver) events(sid string) []webhook.Notification {
+func (h *hookReceiver) events(sid string) []notification {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	var out []webhook.Notification
+	var out []notification
 	for _, n := range h.got {
 		if n.Payload.SID == sid {
 			out = append(out, n)

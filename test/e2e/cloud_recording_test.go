@@ -156,7 +156,7 @@ func TestCloudRecordingIndividualHLS(t *testing.T) {
 // checkEventOrder checks sequence numbers and the life cycle: started
 // first, then stream and slice events, then leave, the upload outcome,
 // the file infos and the exit last.
-func checkEventOrder(t *testing.T, evs []webhook.Notification, outcome int) {
+func checkEventOrder(t *testing.T, evs []notification, outcome int) {
 	t.Helper()
 	var types []int
 	for i, n := range evs {

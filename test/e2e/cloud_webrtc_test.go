@@ -35,7 +35,7 @@ func startCloudWebRTCDaemon(t *testing.T, hooks *hookReceiver, localDir string) 
 
 // streamStates lists, in order, the states (0 receiving, 1 stopped) the
 // webhook reported for one uid's stream of the given event type.
-func streamStates(evs []webhook.Notification, eventType int, uid string) []int {
+func streamStates(evs []notification, eventType int, uid string) []int {
 	var states []int
 	for _, n := range evs {
 		if n.EventType != eventType {

@@ -1,0 +1,251 @@
+package cloudrec
+
+import (
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ars-project/ars/internal/hls"
+	"github.com/ars-project/ars/internal/objstore"
+	"github.com/ars-project/ars/internal/webhook"
+)
+
+// Upload bookkeeping: every finished file is submitted to the uploader,
+// its outcome counted when it comes back (UploadResult), and the file
+// list, the upload state and the lost files are what query and stop
+// answer. The counters and the file list that a restart needs are part of
+// sessionState (record.go); the rest is uploadBook.
+
+// Upload states of the stop answer.
+const (
+	uploadUploaded = "uploaded"
+	uploadBackuped = "backuped"
+	// uploadUnknown is answered while uploads run and when a file was
+	// lost: neither "uploaded" nor "backuped" would be true.
+	uploadUnknown = "unknown"
+)
+
+// uploadBook is the bookkeeping a restart does not keep, under
+// recorder.mu (cond signals each settled upload).
+type uploadBook struct {
+	status    int
+	pending   int
+	exitCause string
+	// failingTracks counts tracks that cannot write: query answers
+	// statusAbnormal meanwhile.
+	failingTracks int
+	// owner maps every file's storage key to its track; lost holds the
+	// keys of files that never reached storage.
+	owner map[string]trackKey
+	lost  map[string]trackKey
+}
+
+func newUploadBook() uploadBook {
+	return uploadBook{status: statusRunning, owner: map[string]trackKey{}, lost: map[string]trackKey{}}
+}
+
+func (r *recorder) key(name string) string {
+	if r.settings.prefix == "" {
+		return name
+	}
+	return r.settings.prefix + "/" + name
+}
+
+// onFile runs on the worker goroutine for every finished file.
+func (r *recorder) onFile(k trackKey, f hls.File) {
+	key := r.key(f.Name)
+	if f.Kind == hls.FileSegment && !r.sliced {
+		r.sliced = true
+		ms := f.Start.UnixMilli()
+		streams := []webhook.SliceStream{{StreamUID: strconv.FormatUint(uint64(k.uid), 10), TrackType: k.kind, StartUtcMs: ms}}
+		if r.mix != nil {
+			streams = []webhook.SliceStream{}
+		}
+		r.event(webhook.RecorderSliceStart{StartUtcMs: ms, DiscontinueUtcMs: ms, MixedAllUser: r.mix != nil, Streams: streams})
+	}
+	if f.Kind == hls.FileSegment {
+		r.segmentWritten(k, f)
+	}
+	r.mu.Lock()
+	r.owner[key] = k
+	r.mu.Unlock()
+	queued, err := r.svc.uploader.Submit(objstore.Job{Session: r.sid, Dest: r.settings.dest, Key: key, File: f.Path})
+	if err != nil {
+		// Never queued, never backed up: lost.
+		r.reportLost(key, err)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err != nil {
+		r.lost[key] = k
+	} else if queued {
+		r.pending++
+		r.total++
+	}
+	if f.Kind == hls.FilePlaylist || f.Kind == hls.FileMP4 {
+		for _, fi := range r.files {
+			if fi.FileName == key {
+				return
+			}
+		}
+		r.files = append(r.files, fileInfo{FileName: key, TrackType: k.kind, UID: strconv.FormatUint(uint64(k.uid), 10),
+			MixedAllUser: r.mix != nil, IsPlayable: true, SliceStartTime: f.Start.UnixMilli()})
+		// A new file in the list: saved now, not at the next checkpoint
+		// (query and stop after a restart must name it).
+		r.mu.Unlock()
+		r.saveOrCount()
+		r.mu.Lock()
+	}
+}
+
+func (r *recorder) uploadResult(res objstore.Result) {
+	if res.Outcome == objstore.Lost {
+		r.reportLost(res.Job.Key, res.Err)
+	} else if r.svc.durable {
+		r.markStored(res.Job.Key)
+	}
+	r.mu.Lock()
+	switch res.Outcome {
+	case objstore.Uploaded:
+		r.pending--
+		r.uploaded++
+		// A newer version (a playlist) made it: the key is not lost.
+		delete(r.lost, res.Job.Key)
+	case objstore.Backuped:
+		r.pending--
+		r.backuped = true
+		delete(r.lost, res.Job.Key)
+	case objstore.Restored:
+		r.uploaded++
+		delete(r.lost, res.Job.Key)
+	case objstore.Lost:
+		r.pending--
+		r.lost[res.Job.Key] = r.owner[res.Job.Key]
+	}
+	r.cond.Broadcast()
+	r.mu.Unlock()
+}
+
+func (r *recorder) progress() {
+	r.mu.Lock()
+	p := 10000
+	if r.total > 0 {
+		p = r.uploaded * 10000 / r.total
+	}
+	r.mu.Unlock()
+	r.event(webhook.UploadingProgress{Progress: p})
+}
+
+// waitUploads waits until every queued upload is settled.
+func (r *recorder) waitUploads() {
+	r.mu.Lock()
+	for r.pending > 0 {
+		r.cond.Wait()
+	}
+	r.mu.Unlock()
+}
+
+func (r *recorder) snapshot() (int, fileList) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.status == statusRunning && r.failingTracks > 0 {
+		return statusAbnormal, r.fileListLocked()
+	}
+	return r.status, r.fileListLocked()
+}
+
+// fileListLocked is the fileList of query and stop, r.mu held: Agora
+// names the playlist alone (fileListMode "string") for a composite of
+// HLS only, and lists entries otherwise.
+func (r *recorder) fileListLocked() fileList {
+	if r.settings.mix != nil && !r.settings.mp4 {
+		fl := fileList{isName: true}
+		if len(r.files) > 0 {
+			fl.name = r.files[0].FileName
+		}
+		return fl
+	}
+	return fileList{entries: append([]fileInfo{}, r.files...)}
+}
+
+// lostListLocked is the stop answer's list of lost files, r.mu held.
+func (r *recorder) lostListLocked() []lostFile {
+	var out []lostFile
+	for key, o := range r.lost {
+		lf := lostFile{FileName: key, TrackType: o.kind}
+		if o.kind != "" {
+			lf.UID = strconv.FormatUint(uint64(o.uid), 10)
+		}
+		out = append(out, lf)
+	}
+	slices.SortFunc(out, func(a, b lostFile) int { return strings.Compare(a.FileName, b.FileName) })
+	return out
+}
+
+// webhookFiles is a file list as event 4 sends it: [] when empty.
+func webhookFiles(files []fileInfo) []webhook.FileInfo {
+	out := make([]webhook.FileInfo, 0, len(files))
+	for _, f := range files {
+		out = append(out, webhook.FileInfo{FileName: f.FileName, TrackType: f.TrackType, UID: f.UID,
+			MixedAllUser: f.MixedAllUser, IsPlayable: f.IsPlayable, SliceStartTime: f.SliceStartTime})
+	}
+	return out
+}
+
+// webhookLost is a list of lost files as event 1 sends it.
+func webhookLost(lost []lostFile) []webhook.LostFile {
+	var out []webhook.LostFile
+	for _, l := range lost {
+		out = append(out, webhook.LostFile{FileName: l.FileName, TrackType: l.TrackType, UID: l.UID})
+	}
+	return out
+}
+
+// uploadStateLocked is the stop answer's uploadingStatus, r.mu held.
+func (r *recorder) uploadStateLocked() string {
+	switch {
+	case r.pending > 0, len(r.lost) > 0:
+		return uploadUnknown
+	case r.backuped:
+		return uploadBackuped
+	}
+	return uploadUploaded
+}
+
+// stop ends the recording and answers as Agora does: the file list and
+// the upload state, or 435 when nothing was recorded.
+func (r *recorder) stop(async bool) (*stopResponse, bool) {
+	select {
+	case <-r.closedOut:
+		// Already stopped (by another stop or by idleness).
+		return nil, false
+	default:
+	}
+	r.requestExit("stop")
+	<-r.closedOut
+	if !async {
+		done := make(chan struct{})
+		go func() {
+			select {
+			case <-r.finished:
+			case <-time.After(r.svc.cfg.StopWait):
+			}
+			close(done)
+		}()
+		<-done
+	}
+	r.mu.Lock()
+	resp := &stopResponse{Cname: r.cname, UID: r.uidStr, ResourceID: r.rid, SID: r.sid,
+		ServerResponse: stopServerResponse{FileList: r.fileListLocked(),
+			UploadingStatus: r.uploadStateLocked(), LostFiles: r.lostListLocked()}}
+	nfiles := len(r.files)
+	r.mu.Unlock()
+	resp.ServerResponse.FileListMode = resp.ServerResponse.FileList.mode()
+	if nfiles == 0 {
+		resp.Code, resp.Reason = codeNoFile, "no recorded files were generated"
+		resp.ServerResponse.UploadingStatus = uploadUnknown
+		r.svc.setReplay(r, resp)
+	}
+	return resp, true
+}

@@ -1,0 +1,207 @@
+package webhook
+
+// The details of each event ars sends, with Agora's field names and, for
+// ars's own additions, names in the same style. A details value knows its
+// msgName, event type and service type; the msgName is written into the
+// details object by Payload's JSON (payload.go), so the structs below do
+// not carry it.
+
+// Details is a payload's details object.
+type Details interface {
+	// MsgName is the object's "msgName".
+	MsgName() string
+}
+
+// Event is the details of an event ars sends.
+type Event interface {
+	Details
+	// EventType is the notification's eventType (EventError, ...).
+	EventType() int
+	// ServiceType is the payload's serviceType (ServiceRecorder, ...).
+	ServiceType() int
+}
+
+// RecordingError is event 1, cloud_recording_error. Module, ErrorLevel,
+// ErrorCode, Stat and ErrorMsg are always sent; the other fields only by
+// the errors they concern (ars extensions, except the stream fields):
+// a track that cannot write (StreamUID, TrackType, UtcMs), a lost file
+// (FileName, and the stream fields when its track is known), files lost
+// at the end (LostFiles), a failed mixer (Restarting).
+type RecordingError struct {
+	Module     int        `json:"module"`
+	ErrorLevel int        `json:"errorLevel"`
+	ErrorCode  int        `json:"errorCode"`
+	Stat       int        `json:"stat"`
+	ErrorMsg   string     `json:"errorMsg"`
+	FileName   string     `json:"fileName,omitempty"`
+	StreamUID  string     `json:"streamUid,omitempty"`
+	TrackType  string     `json:"trackType,omitempty"`
+	UtcMs      int64      `json:"UtcMs,omitempty"`
+	LostFiles  []LostFile `json:"lostFiles,omitempty"`
+	Restarting *bool      `json:"restarting,omitempty"`
+}
+
+// LostFile names a file that reached neither storage nor the backup.
+type LostFile struct {
+	FileName  string `json:"fileName"`
+	TrackType string `json:"trackType,omitempty"`
+	UID       string `json:"uid,omitempty"`
+}
+
+// FileInfos is event 4, file_infos: the recording's files. FileList is
+// sent as [] when empty, so it must not be nil.
+type FileInfos struct {
+	FileList []FileInfo `json:"fileList"`
+}
+
+// FileInfo is one entry of a file list.
+type FileInfo struct {
+	FileName       string `json:"fileName"`
+	TrackType      string `json:"trackType"`
+	UID            string `json:"uid"`
+	MixedAllUser   bool   `json:"mixedAllUser"`
+	IsPlayable     bool   `json:"isPlayable"`
+	SliceStartTime int64  `json:"sliceStartTime"`
+}
+
+// SessionExit is event 11, session_exit.
+type SessionExit struct {
+	ExitStatus int `json:"exitStatus"`
+}
+
+// SessionFailover is event 12, session_failover: the recording carried
+// on after a restart. NewUID is Agora's field (the uid the recorder came
+// back as); Reason ("crash" or "restart"), Failovers and SinceSavedMs
+// (how long before the restart the state was last saved) are ars's.
+type SessionFailover struct {
+	NewUID       uint32 `json:"newUid"`
+	Reason       string `json:"reason"`
+	Failovers    int    `json:"failovers"`
+	SinceSavedMs int64  `json:"sinceSavedMs"`
+}
+
+// UploaderStarted is event 30, uploader_started.
+type UploaderStarted struct {
+	Status int `json:"status"`
+}
+
+// Uploaded is event 31, uploaded: every file is in storage. FileName and
+// Restored (ars extensions) are sent when the last file of an ended
+// recording left the backup.
+type Uploaded struct {
+	Status   int    `json:"status"`
+	FileName string `json:"fileName,omitempty"`
+	Restored bool   `json:"restored,omitempty"`
+}
+
+// Backuped is event 32, backuped: some files are in the backup only.
+type Backuped struct {
+	Status int `json:"status"`
+}
+
+// UploadingProgress is event 33, uploading_progress, in 1/10000.
+type UploadingProgress struct {
+	Progress int `json:"progress"`
+}
+
+// RecorderStarted is event 40, recorder_started.
+type RecorderStarted struct {
+	Status int `json:"status"`
+}
+
+// RecorderLeave is event 41, recorder_leave.
+type RecorderLeave struct {
+	LeaveCode int `json:"leaveCode"`
+}
+
+// RecorderSliceStart is event 42, recorder_slice_start. Streams is sent
+// as [] when empty (a composite), so it must not be nil.
+type RecorderSliceStart struct {
+	StartUtcMs       int64         `json:"startUtcMs"`
+	DiscontinueUtcMs int64         `json:"discontinueUtcMs"`
+	MixedAllUser     bool          `json:"mixedAllUser"`
+	Streams          []SliceStream `json:"streams"`
+}
+
+// SliceStream is one stream of RecorderSliceStart.
+type SliceStream struct {
+	StreamUID  string `json:"streamUid"`
+	TrackType  string `json:"trackType"`
+	StartUtcMs int64  `json:"startUtcMs"`
+}
+
+// StreamStateChanged is the details of events 43 and 44: convert it to
+// AudioStreamStateChanged or VideoStreamStateChanged to send it.
+type StreamStateChanged struct {
+	UtcMs   int64         `json:"UtcMs"`
+	Streams []StreamState `json:"streams"`
+}
+
+// StreamState is one stream of a state change: State 0 means the stream
+// is being received, 1 that it stopped.
+type StreamState struct {
+	StreamUID string `json:"streamUid"`
+	State     int    `json:"state"`
+}
+
+// AudioStreamStateChanged is event 43,
+// recorder_audio_stream_state_changed.
+type AudioStreamStateChanged StreamStateChanged
+
+// VideoStreamStateChanged is event 44,
+// recorder_video_stream_state_changed.
+type VideoStreamStateChanged StreamStateChanged
+
+// Each event's msgName, event type and service type (Event).
+
+func (RecordingError) MsgName() string  { return "cloud_recording_error" }
+func (RecordingError) EventType() int   { return EventError }
+func (RecordingError) ServiceType() int { return ServiceCloudRecording }
+
+func (FileInfos) MsgName() string  { return "file_infos" }
+func (FileInfos) EventType() int   { return EventFileInfos }
+func (FileInfos) ServiceType() int { return ServiceCloudRecording }
+
+func (SessionExit) MsgName() string  { return "session_exit" }
+func (SessionExit) EventType() int   { return EventSessionExit }
+func (SessionExit) ServiceType() int { return ServiceCloudRecording }
+
+func (SessionFailover) MsgName() string  { return "session_failover" }
+func (SessionFailover) EventType() int   { return EventSessionFailover }
+func (SessionFailover) ServiceType() int { return ServiceCloudRecording }
+
+func (UploaderStarted) MsgName() string  { return "uploader_started" }
+func (UploaderStarted) EventType() int   { return EventUploaderStarted }
+func (UploaderStarted) ServiceType() int { return ServiceUploader }
+
+func (Uploaded) MsgName() string  { return "uploaded" }
+func (Uploaded) EventType() int   { return EventUploaded }
+func (Uploaded) ServiceType() int { return ServiceUploader }
+
+func (Backuped) MsgName() string  { return "backuped" }
+func (Backuped) EventType() int   { return EventBackuped }
+func (Backuped) ServiceType() int { return ServiceUploader }
+
+func (UploadingProgress) MsgName() string  { return "uploading_progress" }
+func (UploadingProgress) EventType() int   { return EventUploadingProgress }
+func (UploadingProgress) ServiceType() int { return ServiceUploader }
+
+func (RecorderStarted) MsgName() string  { return "recorder_started" }
+func (RecorderStarted) EventType() int   { return EventRecorderStarted }
+func (RecorderStarted) ServiceType() int { return ServiceRecorder }
+
+func (RecorderLeave) MsgName() string  { return "recorder_leave" }
+func (RecorderLeave) EventType() int   { return EventRecorderLeave }
+func (RecorderLeave) ServiceType() int { return ServiceRecorder }
+
+func (RecorderSliceStart) MsgName() string  { return "recorder_slice_start" }
+func (RecorderSliceStart) EventType() int   { return EventRecorderSliceStart }
+func (RecorderSliceStart) ServiceType() int { return ServiceRecorder }
+
+func (AudioStreamStateChanged) MsgName() string  { return "recorder_audio_stream_state_changed" }
+func (AudioStreamStateChanged) EventType() int   { return EventAudioStreamStateChanged }
+func (AudioStreamStateChanged) ServiceType() int { return ServiceRecorder }
+
+func (VideoStreamStateChanged) MsgName() string  { return "recorder_video_stream_state_changed" }
+func (VideoStreamStateChanged) EventType() int   { return EventVideoStreamStateChanged }
+func (VideoStreamStateChanged) ServiceType() int { return ServiceRecorder }
