@@ -77,7 +77,10 @@ func newCrashBuffer(dir, capture string) (*crashBuffer, error) {
 		_ = os.Remove(f.Name())
 		return nil, fmt.Errorf("%w: %w", ErrCrashBuffer, err)
 	}
-	if err := f.Truncate(crashBufHead + crashBufferSize); err != nil {
+	// Reserved, not just sized: a store into a page that a full tmpfs
+	// cannot back would be a SIGBUS, where fallocate answers ENOSPC (and
+	// the capture opens with a heap buffer instead).
+	if err := unix.Fallocate(int(f.Fd()), 0, 0, crashBufHead+crashBufferSize); err != nil {
 		return fail(err)
 	}
 	mem, err := unix.Mmap(int(f.Fd()), 0, crashBufHead+crashBufferSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)

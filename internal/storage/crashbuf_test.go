@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ars-project/ars/internal/testfs"
 )
 
 // readAll reads every record of a capture and the error that ended it.
@@ -302,4 +304,22 @@ func FuzzIntactRecords(f *testing.F) {
 			t.Fatal("the intact prefix is not intact by itself")
 		}
 	})
+}
+
+// A full buffer filesystem refuses the buffer with ErrCrashBuffer (from
+// fallocate) and leaves no capture behind: never a fault on a store later.
+func TestCrashBufferOnFullTmpfs(t *testing.T) {
+	root := t.TempDir()
+	bufs := testfs.Small(t, "size=1m")
+	testfs.Fill(t, bufs)
+	path := filepath.Join(root, "5_120000.tmp")
+	if _, err := Create(path, testHeader(), WithCrashBuffer(bufs)); !errors.Is(err, ErrCrashBuffer) {
+		t.Fatalf("Create with a full buffer directory: %v, want ErrCrashBuffer", err)
+	}
+	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("capture left behind: %v", err)
+	}
+	if left, _ := filepath.Glob(filepath.Join(bufs, "*"+CrashBufferExt)); len(left) != 0 {
+		t.Fatalf("buffer files left: %v", left)
+	}
 }
