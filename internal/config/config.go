@@ -37,8 +37,15 @@ type Config struct {
 	// IdleTimeout ends participants and recordings that receive no media.
 	IdleTimeout time.Duration
 	// FlushInterval is how often capture buffers are handed to the
-	// kernel's page cache: what a kill -9 can lose at most.
+	// kernel's page cache. With crash buffers (CaptureBufferDir) a kill -9
+	// loses none of them either way; without, it is what a kill -9 can
+	// lose at most.
 	FlushInterval time.Duration
+	// CaptureBufferDir is where captures' write buffers live, in shared
+	// memory that outlives the process: "" picks $RUNTIME_DIRECTORY
+	// (systemd's RuntimeDirectory=) or a directory under /dev/shm; "off"
+	// keeps them on the heap.
+	CaptureBufferDir string
 	// KeyMaxSkew is how far a DynamicKey's timestamp may be from now.
 	KeyMaxSkew time.Duration
 	// UDPReadBuffer is the receive buffer asked for on each UDP socket.
@@ -190,7 +197,7 @@ func Default() Config {
 		WHIPMaxPerAddr:   8,
 		WHIPICETimeout:   10 * time.Second,
 		IdleTimeout:      30 * time.Second,
-		FlushInterval:    50 * time.Millisecond,
+		FlushInterval:    500 * time.Millisecond,
 		KeyMaxSkew:       5 * time.Minute,
 		UDPReadBuffer:    8 << 20,
 		UDPGRO:           true,
@@ -309,7 +316,8 @@ func (c *Config) settings() []setting {
 		mk("ARS_APP_ID", "app-id", "Agora app ID (vendor key)", false, func() (func(string) error, func() string) { return str(&c.AppID) }),
 		mk("ARS_APP_CERTIFICATE", "", "Agora app certificate (sign key); environment only", true, func() (func(string) error, func() string) { return str(&c.AppCertificate) }),
 		mk("ARS_APP_CERTIFICATE_FILE", "app-cert-file", "file holding the app certificate", false, func() (func(string) error, func() string) { return str(&c.AppCertificateFile) }),
-		mk("ARS_FLUSH_INTERVAL", "flush-interval", "how often captures are handed to the kernel (what a kill -9 may lose)", false, func() (func(string) error, func() string) { return dur(&c.FlushInterval) }),
+		mk("ARS_FLUSH_INTERVAL", "flush-interval", "how often capture buffers are handed to the kernel (what a kill -9 may lose when ARS_CAPTURE_BUFFER_DIR=off)", false, func() (func(string) error, func() string) { return dur(&c.FlushInterval) }),
+		mk("ARS_CAPTURE_BUFFER_DIR", "capture-buffer-dir", "tmpfs directory for capture write buffers that survive a crash (default $RUNTIME_DIRECTORY/capture-buffers or /dev/shm/ars-<id>; off: heap buffers)", false, func() (func(string) error, func() string) { return str(&c.CaptureBufferDir) }),
 		mk("ARS_IDLE_TIMEOUT", "idle-timeout", "silence after which a participant leaves and a recording stops", false, func() (func(string) error, func() string) { return dur(&c.IdleTimeout) }),
 		mk("ARS_KEY_MAX_SKEW", "key-max-skew", "how far a dynamic key's timestamp may be from now", false, func() (func(string) error, func() string) { return dur(&c.KeyMaxSkew) }),
 		mk("ARS_UDP_RCVBUF", "udp-rcvbuf", "UDP receive buffer per socket in bytes", false, func() (func(string) error, func() string) { return num(&c.UDPReadBuffer) }),

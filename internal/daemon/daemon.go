@@ -39,6 +39,9 @@ type Daemon struct {
 	verifier *rdk.Verifier
 	fdPlan   fdlimit.Plan
 	stateDir string
+	// shmBufDir is the crash-buffer directory the daemon made in
+	// /dev/shm, removed at a clean stop.
+	shmBufDir string
 
 	st     state.Backend
 	pool   *batch.Pool

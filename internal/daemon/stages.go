@@ -4,7 +4,9 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/ars-project/ars/internal/api"
 	"github.com/ars-project/ars/internal/arsmix"
@@ -102,11 +104,37 @@ func (d *Daemon) startSessions() error {
 	if d.st != nil {
 		opts = append(opts, session.WithState(d.st))
 	}
+	bufDir, err := captureBufferDir(cfg.CaptureBufferDir, d.stateDir)
+	switch {
+	case err != nil && cfg.CaptureBufferDir != "":
+		return fmt.Errorf("ARS_CAPTURE_BUFFER_DIR: %w", err)
+	case err != nil:
+		d.log.Warn("no shared memory for capture buffers: a crash loses up to ARS_FLUSH_INTERVAL of every capture", "err", err)
+	case bufDir == "":
+		d.log.Info("capture buffers on the heap (ARS_CAPTURE_BUFFER_DIR=off): a crash loses up to ARS_FLUSH_INTERVAL of every capture")
+	default:
+		if !onTmpfs(bufDir) {
+			d.log.Warn("ARS_CAPTURE_BUFFER_DIR is not a tmpfs: its buffers will be written back to disk", "dir", bufDir)
+		}
+		opts = append(opts, session.WithCrashBuffers(bufDir))
+		if cfg.CaptureBufferDir == "" && strings.HasPrefix(bufDir, "/dev/shm/") {
+			d.shmBufDir = bufDir
+		}
+	}
 	d.mgr = session.New(d.layout, opts...)
 	return d.mgr.Start()
 }
 
-func (d *Daemon) closeSessions(ctx context.Context) error { return d.mgr.Close(ctx) }
+func (d *Daemon) closeSessions(ctx context.Context) error {
+	err := d.mgr.Close(ctx)
+	if d.shmBufDir != "" {
+		// Every capture is closed and its buffer gone: the directory the
+		// daemon made in /dev/shm goes too (left if anything is still in
+		// it, for the next start to recover).
+		_ = os.Remove(d.shmBufDir)
+	}
+	return err
+}
 
 // startMixes: composites ("mixed": true) need the native ars-mixer;
 // without it the daemon records as before and refuses mixed starts

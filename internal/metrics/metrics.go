@@ -74,6 +74,10 @@ type Metrics struct {
 	RecordingsResumed prometheus.Counter
 	JoinsResumed      *prometheus.CounterVec
 	HandoverSockets   prometheus.Gauge
+	// Crash buffers: capture write buffers in shared memory.
+	CaptureBuffersRecovered *prometheus.CounterVec
+	CaptureBufferBytes      prometheus.Counter
+	CaptureBufferFallbacks  prometheus.Counter
 	// WebRTC counts WHIP sessions waiting for ICE (webrtc.go).
 	WebRTC WebRTC
 	// HTTP connection budget (internal/connlimit) and descriptor reserve
@@ -219,5 +223,15 @@ func newState(m *Metrics) {
 	}
 	m.HandoverSockets = prometheus.NewGauge(prometheus.GaugeOpts{Name: "ars_handover_inherited_sockets",
 		Help: "RTP sockets taken from systemd (socket activation) at start instead of bound: they outlive restarts."})
-	m.Registry.MustRegister(m.StateErrors, m.RecordingsResumed, m.JoinsResumed, m.CloudResumed, m.HandoverSockets)
+	m.CaptureBuffersRecovered = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ars_capture_buffers_recovered_total",
+		Help: "Crash buffers found at start, by outcome (appended: bytes the crash had left only in the buffer were added to the capture; complete: the capture had them all; failed)."}, []string{"outcome"})
+	for _, o := range []string{"appended", "complete", "failed"} {
+		m.CaptureBuffersRecovered.WithLabelValues(o)
+	}
+	m.CaptureBufferBytes = prometheus.NewCounter(prometheus.CounterOpts{Name: "ars_capture_buffer_recovered_bytes_total",
+		Help: "Bytes appended to captures from crash buffers at start: what a crash would otherwise have lost."})
+	m.CaptureBufferFallbacks = prometheus.NewCounter(prometheus.CounterOpts{Name: "ars_capture_buffer_fallbacks_total",
+		Help: "Captures opened with their buffer on the heap because their crash buffer could not be made (ARS_CAPTURE_BUFFER_DIR full or unwritable): a crash loses up to ARS_FLUSH_INTERVAL of them."})
+	m.Registry.MustRegister(m.StateErrors, m.RecordingsResumed, m.JoinsResumed, m.CloudResumed, m.HandoverSockets,
+		m.CaptureBuffersRecovered, m.CaptureBufferBytes, m.CaptureBufferFallbacks)
 }

@@ -53,6 +53,7 @@ type Mixer struct {
 	eos      chan struct{}
 	eosOnce  sync.Once
 	segStart map[string]int64 // fragment location → start running time
+	linked   map[string]string // MP4 fragment location → its final name, linked at open
 	tsName   map[string]string
 }
 
@@ -79,7 +80,7 @@ func Run(ctx context.Context, in io.Reader, out io.Writer, log *slog.Logger) err
 		return o.fail(err)
 	}
 	m := &Mixer{cfg: cfg, log: log, out: o, sources: map[uint32]*source{}, layout: cfg.Layout,
-		eos: make(chan struct{}), segStart: map[string]int64{}, tsName: map[string]string{}}
+		eos: make(chan struct{}), segStart: map[string]int64{}, linked: map[string]string{}, tsName: map[string]string{}}
 	m.cond = sync.NewCond(&m.mu)
 	if err := m.build(); err != nil {
 		return o.fail(err)
@@ -178,6 +179,7 @@ func Run(ctx context.Context, in io.Reader, out io.Writer, log *slog.Logger) err
 func (m *Mixer) build() error {
 	tsTmp := filepath.Join(m.cfg.OutDir, ".mix-ts-%05d.ts")
 	mp4Tmp := filepath.Join(m.cfg.OutDir, ".mix-mp4-%05d.mp4")
+	removeLeftovers(m.cfg.OutDir, m.log)
 	desc := describe(&m.cfg, tsTmp, mp4Tmp)
 	m.log.Debug("pipeline", "description", desc)
 	p, err := gst.NewPipelineFromString(desc)

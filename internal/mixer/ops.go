@@ -307,6 +307,9 @@ func (m *Mixer) elementMessage(msg *gst.Message) {
 	defer m.mu.Unlock()
 	if name == "splitmuxsink-fragment-opened" {
 		m.segStart[loc] = int64(rt)
+		if msg.Source() == "mp4" {
+			m.linkMP4(loc)
+		}
 		return
 	}
 	start, ok := m.segStart[loc]
@@ -320,7 +323,15 @@ func (m *Mixer) elementMessage(msg *gst.Message) {
 	}
 	startPTS := max(start-m.offset, 0)
 	final := m.finalName(kind, loc, startPTS)
-	if err := os.Rename(loc, final); err != nil {
+	if linked, ok := m.linked[loc]; ok {
+		// The final name has been the file since it opened: the
+		// temporary name just goes.
+		delete(m.linked, loc)
+		final = linked
+		if err := os.Remove(loc); err != nil {
+			m.log.Error("temporary output name not removed", "file", loc, "error", err)
+		}
+	} else if err := os.Rename(loc, final); err != nil {
 		m.log.Error("output file not renamed", "file", loc, "error", err)
 		return
 	}

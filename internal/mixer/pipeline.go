@@ -47,7 +47,10 @@ func describe(c *mixproto.Config, tsTmp, mp4Tmp string) string {
 		b.WriteString("at. ! queue max-size-time=0 max-size-buffers=0 max-size-bytes=8388608 ! ts.audio_0 ")
 	}
 	if m := c.MP4; m != nil {
-		fmt.Fprintf(&b, "splitmuxsink name=mp4 muxer-factory=mp4mux max-size-time=%d max-size-bytes=%d send-keyframe-requests=%v location=%s ",
+		// muxer::: splitmuxsink's own mp4mux (the muxer-factory and
+		// muxer-properties settings only apply with async-finalize).
+		fmt.Fprintf(&b, "splitmuxsink name=mp4 muxer-factory=mp4mux muxer::fragment-duration=1000 muxer::fragment-mode=first-moov-then-finalise "+
+			"max-size-time=%d max-size-bytes=%d send-keyframe-requests=%v location=%s ",
 			int64(m.MaxSeconds)*1e9, m.MaxBytes, c.Video != nil && m.MaxSeconds > 0, mp4Tmp)
 		if c.Video != nil {
 			b.WriteString("vt. ! queue max-size-time=0 max-size-buffers=0 max-size-bytes=33554432 ! h264parse ! mp4.video ")

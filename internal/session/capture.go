@@ -1,6 +1,7 @@
 package session
 
 import (
+	"errors"
 	"time"
 
 	"github.com/ars-project/ars/internal/storage"
@@ -24,7 +25,16 @@ func openCapture(rec *recording, p *Participant, now time.Time) (*capture, error
 		Tag:     rec.tag,
 		Streams: append([]storage.StreamInfo(nil), p.streams...),
 	}
-	w, err := storage.Create(path, hdr)
+	d := p.deps
+	w, err := storage.Create(path, hdr, storage.WithCrashBuffer(d.crashDir))
+	if errors.Is(err, storage.ErrCrashBuffer) {
+		// A full or missing buffer directory must not stop recording:
+		// the capture goes on with a heap buffer, which a crash can
+		// cost up to a flush interval of.
+		d.metrics.CaptureBufferFallbacks.Inc()
+		d.log.Warn("capture buffer not crash-safe: using the heap", "path", path, "err", err)
+		w, err = storage.Create(path, hdr)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -21,6 +21,8 @@ type participantDeps struct {
 	opens chan<- *Participant
 	// owner is told what the participant cannot settle alone.
 	owner participantOwner
+	// crashDir is where capture buffers live ("" for the heap).
+	crashDir string
 }
 
 // participantOwner is what a participant reports to its manager: a failed
@@ -35,5 +37,5 @@ type participantOwner interface {
 
 // participantDeps is what the manager's participants are given.
 func (m *Manager) participantDeps() participantDeps {
-	return participantDeps{log: m.log, metrics: m.metrics, queues: &m.queues, opens: m.opens, owner: m}
+	return participantDeps{log: m.log, metrics: m.metrics, queues: &m.queues, opens: m.opens, owner: m, crashDir: m.crashDir}
 }

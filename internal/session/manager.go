@@ -47,6 +47,7 @@ type Manager struct {
 	metrics         *metrics.Metrics
 	idleTimeout     time.Duration
 	flushInterval   time.Duration
+	crashDir        string
 	maxParticipants int
 	maxTotal        int
 	maxPerClient    int
@@ -116,6 +117,11 @@ func New(layout storage.Layout, opts ...Option) *Manager {
 // recordings a crash interrupted and starts the housekeeping loop
 // (flushing captures, ending idle participants and recordings).
 func (m *Manager) Start() error {
+	// First: captures a crash left are whole again before recordings
+	// resume and conversion reads them.
+	if err := m.recoverBuffers(); err != nil {
+		return err
+	}
 	m.mu.Lock()
 	restored, err := m.restoreRecordings()
 	m.mu.Unlock()

@@ -19,6 +19,12 @@ func WithLogger(l *slog.Logger) Option { return func(m *Manager) { m.log = l } }
 // media before it ends.
 func WithIdleTimeout(d time.Duration) Option { return func(m *Manager) { m.idleTimeout = d } }
 
+// WithCrashBuffers keeps every capture's write buffer in a file in dir (a
+// tmpfs that outlives the process), so that a crash of the daemon loses
+// none of what it had received; Start appends what buffers a crash left to
+// their captures before anything else reads them. Empty: heap buffers.
+func WithCrashBuffers(dir string) Option { return func(m *Manager) { m.crashDir = dir } }
+
 // WithFlushInterval sets how often capture buffers are handed to the kernel.
 func WithFlushInterval(d time.Duration) Option { return func(m *Manager) { m.flushInterval = d } }
 

@@ -19,4 +19,13 @@ var (
 	ErrLocked = errors.New("capture is locked by a writer")
 	// ErrBadChannelName means the channel name breaks Agora's naming rule.
 	ErrBadChannelName = errors.New("invalid channel name")
+	// ErrCrashBuffer means a capture's crash buffer could not be made;
+	// the capture was not created.
+	ErrCrashBuffer = errors.New("crash buffer")
+	// ErrNotCrashBuffer means a file in the crash-buffer directory is not
+	// a (complete) crash buffer.
+	ErrNotCrashBuffer = errors.New("not a crash buffer")
+	// ErrBufferOutsideRoot means a crash buffer names a capture outside
+	// the recording roots; it is not followed.
+	ErrBufferOutsideRoot = errors.New("crash buffer names a capture outside the recording roots")
 )

@@ -25,6 +25,8 @@ import (
 // Besides ns/op it reports the benchmark thread's own CPU time per packet
 // (getrusage RUSAGE_THREAD; the packet path and the flushes both run on
 // it), split into user-ns/op and sys-ns/op, and write syscalls per packet.
+// The crashbuf cases keep each capture's buffer in /dev/shm
+// (WithCrashBuffer), as the daemon does by default.
 // Run with a -benchtime of whole virtual seconds (214,800 packets each):
 //
 //	go test -run '^$' -bench FlushInterval -benchtime 2148000x -count 5 ./internal/storage
@@ -36,10 +38,27 @@ func BenchmarkFlushInterval(b *testing.B) {
 		perCapture = videoPPS + audioPPS // packets a second
 		truncEvery = 2 * time.Second
 	)
-	for _, iv := range []time.Duration{50 * time.Millisecond, 500 * time.Millisecond, time.Second, 0} {
+	for _, c := range []struct {
+		iv    time.Duration
+		crash bool // buffers in shared memory (WithCrashBuffer)
+	}{
+		{50 * time.Millisecond, false}, {500 * time.Millisecond, false}, {time.Second, false}, {0, false},
+		{500 * time.Millisecond, true}, {time.Second, true},
+	} {
+		iv := c.iv
 		name := fmt.Sprint("interval=", iv)
 		if iv == 0 {
 			name = "interval=none" // only when a 64 KB buffer fills
+		}
+		var opts []CreateOption
+		if c.crash {
+			name += "/crashbuf"
+			shm, err := os.MkdirTemp("/dev/shm", "ars-bench-")
+			if err != nil {
+				b.Skipf("no /dev/shm: %v", err)
+			}
+			b.Cleanup(func() { _ = os.RemoveAll(shm) })
+			opts = append(opts, WithCrashBuffer(shm))
 		}
 		b.Run(name, func(b *testing.B) {
 			runtime.LockOSThread()
@@ -47,7 +66,7 @@ func BenchmarkFlushInterval(b *testing.B) {
 			dir := b.TempDir()
 			ws := make([]*Writer, captures)
 			for i := range ws {
-				w, err := Create(filepath.Join(dir, fmt.Sprintf("%d.tmp", i)), testHeader())
+				w, err := Create(filepath.Join(dir, fmt.Sprintf("%d.tmp", i)), testHeader(), opts...)
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -94,10 +94,8 @@ func (r *Reader) Next() (Record, error) {
 		}
 		return Record{}, r.stop(fmt.Errorf("record at offset %d: cut header: %w", r.offset, ErrTornRecord))
 	}
-	kind := RecordKind(r.head[0])
-	length := int(binary.BigEndian.Uint16(r.head[2:4]))
-	at := int64(binary.BigEndian.Uint64(r.head[4:12]))
-	if kind < RecordRTP || kind > RecordStream || r.head[1] != 0 || at < 0 {
+	kind, length, at, ok := parseRecordHead(r.head[:])
+	if !ok {
 		return Record{}, r.stop(fmt.Errorf("record at offset %d: bad framing: %w", r.offset, ErrTornRecord))
 	}
 	need := length + recordTrailerSize
@@ -108,13 +106,45 @@ func (r *Reader) Next() (Record, error) {
 	if _, err := io.ReadFull(r.r, r.buf); err != nil {
 		return Record{}, r.stop(fmt.Errorf("record at offset %d: cut payload: %w", r.offset, ErrTornRecord))
 	}
-	crc := crc32.Update(0, castagnoli, r.head[:])
-	crc = crc32.Update(crc, castagnoli, r.buf[:length])
-	if crc != binary.BigEndian.Uint32(r.buf[length:]) {
+	if !recordSumOK(r.head[:], r.buf[:length], r.buf[length:]) {
 		return Record{}, r.stop(fmt.Errorf("record at offset %d: checksum: %w", r.offset, ErrTornRecord))
 	}
 	r.offset += int64(recordHeaderSize + need)
-	return Record{Kind: kind, At: time.Duration(at), Data: r.buf[:length]}, nil
+	return Record{Kind: kind, At: at, Data: r.buf[:length]}, nil
+}
+
+// parseRecordHead checks a record's 12-byte header: the one definition of
+// a well-framed record, for the Reader and for crash-buffer recovery.
+func parseRecordHead(h []byte) (kind RecordKind, length int, at time.Duration, ok bool) {
+	kind = RecordKind(h[0])
+	length = int(binary.BigEndian.Uint16(h[2:4]))
+	ns := int64(binary.BigEndian.Uint64(h[4:12]))
+	ok = kind >= RecordRTP && kind <= RecordStream && h[1] == 0 && ns >= 0
+	return kind, length, time.Duration(ns), ok
+}
+
+// recordSumOK checks a record's CRC-32C trailer.
+func recordSumOK(head, payload, trailer []byte) bool {
+	return crc32Record(head, payload) == binary.BigEndian.Uint32(trailer)
+}
+
+// intactRecords is the length of the whole, well-framed records at the
+// start of b.
+func intactRecords(b []byte) int {
+	off := 0
+	for len(b)-off >= recordHeaderSize+recordTrailerSize {
+		head := b[off : off+recordHeaderSize]
+		_, length, _, ok := parseRecordHead(head)
+		end := off + recordHeaderSize + length + recordTrailerSize
+		if !ok || end > len(b) {
+			break
+		}
+		if !recordSumOK(head, b[off+recordHeaderSize:end-recordTrailerSize], b[end-recordTrailerSize:end]) {
+			break
+		}
+		off = end
+	}
+	return off
 }
 
 func (r *Reader) stop(err error) error {
@@ -137,4 +167,9 @@ func DecodeStream(data []byte) (StreamInfo, error) {
 		return StreamInfo{}, fmt.Errorf("stream record: %w", err)
 	}
 	return info, nil
+}
+
+// crc32Record is the CRC-32C a record's trailer holds.
+func crc32Record(head, payload []byte) uint32 {
+	return crc32.Update(crc32.Update(0, castagnoli, head), castagnoli, payload)
 }

@@ -27,12 +27,15 @@ const writeBufferSize = 64 << 10
 // tell a live capture from a finished or orphaned one.
 //
 // Writer is safe for concurrent use: the packet path writes while a flusher
-// flushes. Writes are buffered; call Flush at least once a second to bound
-// what a crash can lose.
+// flushes. Writes are buffered; Flush hands the buffer to the kernel. With
+// WithCrashBuffer the buffer is in shared memory and survives a crash of
+// the process (see crashBuffer); otherwise it is on the heap, and what a
+// crash loses is what arrived since the last Flush.
 type Writer struct {
 	mu      sync.Mutex
 	file    *os.File
-	buf     *bufio.Writer
+	buf     *bufio.Writer // heap buffer, when cb is nil
+	cb      *crashBuffer
 	scratch [recordHeaderSize]byte
 	trailer [recordTrailerSize]byte
 	err     error // sticky: once a write fails, the capture stays failed
@@ -42,9 +45,24 @@ type Writer struct {
 	dirty   bool
 }
 
+// CreateOption changes how Create buffers a capture.
+type CreateOption func(*createConfig)
+
+type createConfig struct{ crashDir string }
+
+// WithCrashBuffer keeps the capture's write buffer in a file in dir, which
+// should be on a tmpfs that outlives the process (RecoverBuffers reads it
+// back after a crash). An empty dir keeps the buffer on the heap.
+func WithCrashBuffer(dir string) CreateOption { return func(c *createConfig) { c.crashDir = dir } }
+
 // Create makes a new capture file at path (failing if it exists), locks it
-// and writes the header.
-func Create(path string, hdr Header) (*Writer, error) {
+// and writes the header. If the crash buffer asked for cannot be made, the
+// capture is not created: the caller decides whether to go on without.
+func Create(path string, hdr Header, opts ...CreateOption) (*Writer, error) {
+	var cfg createConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
 	hdr.Version = FormatVersion
 	if hdr.Streams == nil {
 		hdr.Streams = []StreamInfo{}
@@ -65,16 +83,29 @@ func Create(path string, hdr Header) (*Writer, error) {
 		_ = os.Remove(path)
 		return nil, fmt.Errorf("lock capture %s: %w", path, err)
 	}
-	w := &Writer{file: f, buf: bufio.NewWriterSize(f, writeBufferSize)}
+	w := &Writer{file: f}
+	if cfg.crashDir != "" {
+		if w.cb, err = newCrashBuffer(cfg.crashDir, path); err != nil {
+			_ = os.Remove(path)
+			_ = f.Close()
+			return nil, err
+		}
+	} else {
+		w.buf = bufio.NewWriterSize(f, writeBufferSize)
+	}
 	head := make([]byte, 0, len(Magic)+8+len(js))
 	head = append(head, Magic...)
 	head = binary.BigEndian.AppendUint32(head, uint32(len(js)))
 	head = append(head, js...)
 	head = binary.BigEndian.AppendUint32(head, crc32.Checksum(js, castagnoli))
-	_, err = w.buf.Write(head)
 	// The header goes to disk at once so that even an empty capture is
 	// self-describing after a crash.
-	if err == nil {
+	if w.cb != nil {
+		_, err = f.Write(head)
+		if err == nil {
+			w.cb.wrote(len(head))
+		}
+	} else if _, err = w.buf.Write(head); err == nil {
 		err = w.Flush()
 	}
 	if err != nil {
@@ -114,6 +145,14 @@ func (w *Writer) appendLocked(kind RecordKind, at time.Duration, payload []byte)
 	crc := crc32.Update(0, castagnoli, s)
 	crc = crc32.Update(crc, castagnoli, payload)
 	binary.BigEndian.PutUint32(w.trailer[:], crc)
+	if w.cb != nil {
+		if err := w.appendCrashBuffered(s, payload); err != nil {
+			return w.fail(err)
+		}
+		w.records++
+		w.bytes += uint64(recordHeaderSize + len(payload) + recordTrailerSize)
+		return nil
+	}
 	if _, err := w.buf.Write(s); err != nil {
 		return w.fail(err)
 	}
@@ -156,6 +195,38 @@ func (w *Writer) WriteStream(at time.Duration, info StreamInfo) error {
 	return w.Write(RecordStream, at, js)
 }
 
+// appendCrashBuffered frames one record into the crash buffer, writing the
+// buffer out first when the record does not fit, as bufio does.
+func (w *Writer) appendCrashBuffered(head, payload []byte) error {
+	size := len(head) + len(payload) + len(w.trailer)
+	if size > w.cb.free() {
+		if err := w.cb.flushTo(w.file); err != nil {
+			return err
+		}
+	}
+	if size > w.cb.free() {
+		// Larger than the whole buffer (a 64 KiB record): straight to
+		// the capture.
+		for _, p := range [][]byte{head, payload, w.trailer[:]} {
+			n, err := w.file.Write(p)
+			w.cb.wrote(n)
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	w.cb.append(head)
+	w.cb.append(payload)
+	w.cb.append(w.trailer[:])
+	w.cb.commit()
+	return nil
+}
+
+// CrashBuffered reports whether the capture's buffer survives a crash of
+// the process.
+func (w *Writer) CrashBuffered() bool { return w.cb != nil }
+
 func (w *Writer) fail(err error) error {
 	w.err = fmt.Errorf("write capture: %w", err)
 	return w.err
@@ -174,6 +245,13 @@ func (w *Writer) flushLocked() error {
 	}
 	if w.err != nil {
 		return w.err
+	}
+	if w.cb != nil {
+		if err := w.cb.flushTo(w.file); err != nil {
+			return w.fail(err)
+		}
+		w.dirty = false
+		return nil
 	}
 	if !w.dirty && w.buf.Buffered() == 0 {
 		return nil
@@ -210,6 +288,14 @@ func (w *Writer) Close() error {
 	err := w.flushLocked()
 	if serr := w.file.Sync(); serr != nil && err == nil {
 		err = fmt.Errorf("sync capture: %w", serr)
+	}
+	// The buffer goes before the lock: once the lock is free, a
+	// buffer left behind would be taken for a crash's.
+	if w.cb != nil {
+		if berr := w.cb.close(); berr != nil && err == nil {
+			err = berr
+		}
+		w.cb = nil
 	}
 	// Closing the descriptor releases the flock.
 	if cerr := w.file.Close(); cerr != nil && err == nil {

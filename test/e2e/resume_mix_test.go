@@ -43,7 +43,7 @@ func TestMixedRecordingResume(t *testing.T) {
 		}
 		return func() { _ = sa.Wait(); _ = sb.Wait() }, nil
 	}
-	wait, err := send(3)
+	wait, err := send(5)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,6 +54,16 @@ func TestMixedRecordingResume(t *testing.T) {
 		t.Fatalf("after the restart: %+v", st)
 	}
 	waitFor(t, "the composite to resume", 10*time.Second, func() bool { return strings.Contains(d2.out.String(), "live composite resumed") })
+	// The composite the kill cut short is there under its name and plays
+	// up to its last whole fragment (mp4mux writes one a second while
+	// live): of the 5 s sent, at least 1 s at 15 fps.
+	cut := filepath.Join(ans.Directory, ans.MixedFile)
+	decodesCleanly(t, cut)
+	if n := framesOf(t, cut, "v:0"); n < 15 {
+		t.Errorf("the composite cut by the kill holds %d video frames, want at least 15", n)
+	} else {
+		t.Logf("the composite cut by the kill holds %d video frames (%.1f s)", n, float64(n)/15)
+	}
 	wait, err = send(5)
 	if err != nil {
 		t.Fatal(err)

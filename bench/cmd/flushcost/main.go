@@ -67,7 +67,8 @@ func main() {
 
 func run() error {
 	bin := flag.String("ars", "bin/ars", "daemon binary")
-	flush := flag.String("flush", "50ms", "ARS_FLUSH_INTERVAL")
+	flush := flag.String("flush", "500ms", "ARS_FLUSH_INTERVAL")
+	buffers := flag.String("capture-buffers", "", "ARS_CAPTURE_BUFFER_DIR (\"off\": heap buffers, the daemon before crash buffers; empty: the daemon's default, shared memory)")
 	channels := flag.Int("channels", 20, "two-person channels")
 	ports := flag.Int("ports", 4, "RTP ports")
 	dur := flag.Duration("duration", 20*time.Second, "sending time of the measured window")
@@ -116,9 +117,12 @@ func run() error {
 		}
 		binary = wrap
 	}
+	env := []string{"ARS_FLUSH_INTERVAL=" + *flush, "GODEBUG=asyncpreemptoff=1"}
+	if *buffers != "" {
+		env = append(env, "ARS_CAPTURE_BUFFER_DIR="+*buffers)
+	}
 	d, err := capacity.StartDaemon(ctx, capacity.DaemonConfig{
-		Binary: binary, Root: root, Ports: *ports, RcvBuf: 8 << 20, AppID: appID, AppCert: appCert,
-		Env: []string{"ARS_FLUSH_INTERVAL=" + *flush, "GODEBUG=asyncpreemptoff=1"},
+		Binary: binary, Root: root, Ports: *ports, RcvBuf: 8 << 20, AppID: appID, AppCert: appCert, Env: env,
 	})
 	if err != nil {
 		return err
