@@ -52,7 +52,7 @@ type Mixer struct {
 	failed   error
 	eos      chan struct{}
 	eosOnce  sync.Once
-	segStart map[string]int64 // fragment location → start running time
+	segStart map[string]int64  // fragment location → start running time
 	linked   map[string]string // MP4 fragment location → its final name, linked at open
 	tsName   map[string]string
 }
