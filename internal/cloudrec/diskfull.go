@@ -45,11 +45,7 @@ const (
 )
 
 // lostFile names a file that never reached storage.
-type lostFile struct {
-	FileName  string `json:"fileName"`
-	TrackType string `json:"trackType,omitempty"`
-	UID       string `json:"uid,omitempty"`
-}
+type lostFile = webhook.LostFile
 
 // setFailing moves a track into or out of the failing state, keeping the
 // recorder's count (query's status) and the gauge with it.

@@ -200,7 +200,7 @@ func (r *recorder) exit(cause string) {
 		// Neither 31 nor 32: not every file reached storage or backup.
 		r.svc.markLost(r, len(lost))
 		r.event(webhook.RecordingError{Module: errModuleUploader, ErrorLevel: errLevelMajor, ErrorCode: errCodeUploadFailed,
-			Stat: 1, ErrorMsg: strconv.Itoa(len(lost)) + " recorded files were lost", LostFiles: webhookLost(lost)})
+			Stat: 1, ErrorMsg: strconv.Itoa(len(lost)) + " recorded files were lost", LostFiles: lost})
 	case backuped:
 		r.event(webhook.Backuped{Status: 0})
 	default:

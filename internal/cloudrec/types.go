@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 
 	"github.com/ars-project/ars/internal/layout"
+	"github.com/ars-project/ars/internal/webhook"
 )
 
 // Request and response bodies, with Agora's JSON spellings.
@@ -132,15 +133,10 @@ type stopRequest struct {
 	} `json:"clientRequest"`
 }
 
-// fileInfo is one entry of fileList (fileListMode "json").
-type fileInfo struct {
-	FileName       string `json:"fileName"`
-	TrackType      string `json:"trackType"`
-	UID            string `json:"uid"`
-	MixedAllUser   bool   `json:"mixedAllUser"`
-	IsPlayable     bool   `json:"isPlayable"`
-	SliceStartTime int64  `json:"sliceStartTime"`
-}
+// fileInfo is one entry of fileList (fileListMode "json"): the entry
+// Agora sends in query and stop answers and in event 4 alike, defined once
+// in internal/webhook.
+type fileInfo = webhook.FileInfo
 
 // fileList is a fileList value: Agora answers a list of entries
 // (fileListMode "json") or, for a mix recording of HLS only, the

@@ -184,22 +184,11 @@ func (r *recorder) lostListLocked() []lostFile {
 }
 
 // webhookFiles is a file list as event 4 sends it: [] when empty.
-func webhookFiles(files []fileInfo) []webhook.FileInfo {
-	out := make([]webhook.FileInfo, 0, len(files))
-	for _, f := range files {
-		out = append(out, webhook.FileInfo{FileName: f.FileName, TrackType: f.TrackType, UID: f.UID,
-			MixedAllUser: f.MixedAllUser, IsPlayable: f.IsPlayable, SliceStartTime: f.SliceStartTime})
+func webhookFiles(files []fileInfo) []fileInfo {
+	if files == nil {
+		return []fileInfo{}
 	}
-	return out
-}
-
-// webhookLost is a list of lost files as event 1 sends it.
-func webhookLost(lost []lostFile) []webhook.LostFile {
-	var out []webhook.LostFile
-	for _, l := range lost {
-		out = append(out, webhook.LostFile{FileName: l.FileName, TrackType: l.TrackType, UID: l.UID})
-	}
-	return out
+	return files
 }
 
 // uploadStateLocked is the stop answer's uploadingStatus, r.mu held.
