@@ -36,7 +36,9 @@ command -v debootstrap >/dev/null && command -v systemd-nspawn >/dev/null ||
 	{ apt-get update -q && apt-get install -y -q debootstrap systemd-container; }
 command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || { apt-get update -q && apt-get install -y -q ffmpeg; }
 if [ ! -x "$CACHE/usr/lib/systemd/systemd" ]; then
-	mirror=$(grep -hoE 'https?://[^ ]+' /etc/apt/sources.list.d/* /etc/apt/sources.list 2>/dev/null | head -1)
+	# The first mirror apt uses: a URIs: line (deb822) or a deb line, not a comment.
+	mirror=$( (grep -hE '^(URIs:|deb) ' /etc/apt/sources.list.d/*.sources /etc/apt/sources.list.d/*.list /etc/apt/sources.list 2>/dev/null || true) |
+		grep -oE 'https?://[^ ]+' | head -1 || true)
 	mkdir -p "$(dirname "$CACHE")"
 	debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus,cron,logrotate,ca-certificates bookworm "$CACHE" "${mirror:-http://deb.debian.org/debian}"
 fi
@@ -111,6 +113,11 @@ loss_counts() {
 	read -r streams missing before got <<<"$report"
 	lost=$missing
 	echo "$2 under load: $CHANNELS channels, $streams streams, sent ${sent:-?}, recorded $got, missing across the restart $missing, not recorded before the recording started $before"
+	if [ "$streams" -ne $((CHANNELS * 4)) ]; then
+		# Which streams have no record anywhere, and what the daemon said.
+		inside "for f in /var/lib/ars/recordings/*/$1-*/*.tmp; do echo \"== \$f \$(stat -c %s \$f)\"; ars dump \"\$f\" 2>&1 | grep -E '^records|torn|rror' | head -3; done" | head -200
+		inside "journalctl -u ars --no-pager | grep -E 'level=(WARN|ERROR)' | tail -20"
+	fi
 }
 # resumed PREFIX WHAT: each recording of PREFIX-* went on in its directory.
 resumed() {

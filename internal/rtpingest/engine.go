@@ -675,7 +675,24 @@ func (e *Engine) Attach(p *session.Participant, streams []storage.StreamInfo, op
 			return 0, fmt.Errorf("%w: %d", ErrNoSuchPort, cfg.port)
 		}
 	}
+	// A port where none of the SSRCs is routed yet comes first, then the
+	// least loaded: sharing an SSRC with a route bound to another join's
+	// address would hand that join every packet the new one sends from the
+	// same address (a resumed join is bound to its pinned host, and a new
+	// sender on that host may well reuse its SSRCs).
+	clashes := func(pt *port) int {
+		cur := *pt.routes.Load()
+		n := 0
+		for _, s := range streams {
+			n += len(cur[s.SSRC])
+		}
+		return n
+	}
 	sort.SliceStable(candidates, func(i, j int) bool {
+		ci, cj := clashes(candidates[i]), clashes(candidates[j])
+		if ci != cj {
+			return ci < cj
+		}
 		return len(*candidates[i].routes.Load()) < len(*candidates[j].routes.Load())
 	})
 	for _, pt := range candidates {

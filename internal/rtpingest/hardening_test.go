@@ -1,8 +1,10 @@
 package rtpingest
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
+	"log/slog"
 	"net"
 	"net/netip"
 	"testing"
@@ -10,6 +12,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/ars-project/ars/internal/freeport"
+	"github.com/ars-project/ars/internal/metrics"
 	"github.com/ars-project/ars/internal/session"
 	"github.com/ars-project/ars/internal/storage"
 )
@@ -187,5 +191,52 @@ func TestSSRCPerChannelWithBoundSources(t *testing.T) {
 		if err != nil || s.Stream(0x99) == nil || s.Stream(0x99).Packets != tc.want {
 			t.Fatalf("channel %s: summary %+v %v, want %d packets", tc.p.Channel(), s, err, tc.want)
 		}
+	}
+}
+
+// A new unbound join whose SSRC a bound route already uses (a resumed
+// join, bound to its pinned host) goes to a port where that SSRC is free
+// when there is one: sharing the port would hand the bound join every
+// packet the new sender sends from the same host.
+func TestAttachAvoidsPortsRoutingTheSSRC(t *testing.T) {
+	first, last, err := freeport.UDPRange(3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := metrics.New()
+	mgr := session.New(storage.Layout{Root: t.TempDir()}, session.WithMetrics(m), session.WithLogger(slog.New(slog.DiscardHandler)))
+	if err := mgr.Start(); err != nil {
+		t.Fatal(err)
+	}
+	e := New("127.0.0.1", first, last, WithMetrics(m), WithLogger(slog.New(slog.DiscardHandler)))
+	if err := e.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		e.Close()
+		_ = mgr.Close(context.Background())
+	})
+	streams := []storage.StreamInfo{{SSRC: 2, PayloadType: 96, Kind: storage.KindVideo, Codec: storage.CodecH264, ClockRate: 90000}}
+	// The least loaded port is the first; the resumed join is bound there.
+	old, _ := mgr.Join("old", 1, "rtp", streams)
+	oldPort, err := e.Attach(old, streams, BindSource(netip.MustParseAddr("127.0.0.1")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Load the other ports so that the bound one is the least loaded.
+	for i := range 2 {
+		filler := []storage.StreamInfo{{SSRC: uint32(100 + i), PayloadType: 111, Kind: storage.KindAudio, Codec: storage.CodecOpus, ClockRate: 48000}}
+		p, _ := mgr.Join("filler", uint32(i+1), "rtp", filler)
+		if _, err := e.Attach(p, filler); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fresh, _ := mgr.Join("new", 1, "rtp", streams)
+	freshPort, err := e.Attach(fresh, streams)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if freshPort == oldPort {
+		t.Fatalf("the new join of ssrc 2 shares port %d with the join bound to its host", oldPort)
 	}
 }
