@@ -1,6 +1,7 @@
 package session
 
 import (
+	"errors"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -91,12 +92,27 @@ func (m *Manager) restoreRecordings() (map[string]bool, error) {
 		_ = tb.Delete(k)
 	}
 	now := time.Now()
+	type resumed struct {
+		name string
+		rr   recordingRecord
+		rec  *recording
+	}
+	var todo []*resumed
 	for name, rr := range recs {
 		if !m.layout.Contains(rr.Dir) || !storage.IsActive(rr.Dir) || storage.ValidateChannelName(name) != nil {
 			m.log.Warn("state: a recording's directory is gone or closed; not resumed", "channel", name, "dir", rr.Dir)
 			_ = tb.Delete(name)
 			continue
 		}
+		todo = append(todo, &resumed{name: name, rr: rr})
+	}
+	// Metadata.txt and the store are written (and fsync'd) for every
+	// recording side by side: the RTP readers wait for this, so it is
+	// the outage of a planned restart.
+	errs := make([]error, len(todo))
+	inParallel(len(todo), func(i int) {
+		t := todo[i]
+		name, rr := t.name, t.rr
 		// Metadata.txt has the latest error status (a write failure is
 		// written there, not to the store).
 		status := rr.Status
@@ -110,11 +126,17 @@ func (m *Manager) restoreRecordings() (map[string]bool, error) {
 		rec := &recording{dir: rr.Dir, tag: rr.Tag, startedAt: rr.StartedAt, startedBy: rr.StartedBy, channel: name,
 			status: status, resumedAt: now}
 		if err := storage.WriteMetadata(rec.dir, rec.metadata(name)); err != nil {
-			return nil, fmt.Errorf("resume recording %s: %w", rec.dir, err)
+			errs[i] = fmt.Errorf("resume recording %s: %w", rec.dir, err)
+			return
 		}
-		if err := m.persist(rec, false); err != nil {
-			return nil, err
-		}
+		errs[i] = m.persist(rec, false)
+		t.rec = rec
+	})
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	for _, t := range todo {
+		name, rr, rec, status := t.name, t.rr, t.rec, t.rec.status
 		if !rr.Suspended {
 			m.repairOrphans(rec.dir)
 		}
