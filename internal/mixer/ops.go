@@ -322,18 +322,20 @@ func (m *Mixer) elementMessage(msg *gst.Message) {
 		kind = mixproto.KindMP4
 	}
 	startPTS := max(start-m.offset, 0)
-	final := m.finalName(kind, loc, startPTS)
-	if linked, ok := m.linked[loc]; ok {
+	final, linked := m.linked[loc]
+	if linked {
 		// The final name has been the file since it opened: the
 		// temporary name just goes.
 		delete(m.linked, loc)
-		final = linked
 		if err := os.Remove(loc); err != nil {
 			m.log.Error("temporary output name not removed", "file", loc, "error", err)
 		}
-	} else if err := os.Rename(loc, final); err != nil {
-		m.log.Error("output file not renamed", "file", loc, "error", err)
-		return
+	} else {
+		final = m.finalName(kind, loc, startPTS)
+		if err := os.Rename(loc, final); err != nil {
+			m.log.Error("output file not renamed", "file", loc, "error", err)
+			return
+		}
 	}
 	var size int64
 	if fi, err := os.Stat(final); err == nil {

@@ -18,7 +18,8 @@ func (m *Manager) recoverBuffers() error {
 	if err != nil {
 		return fmt.Errorf("recording root: %w", err)
 	}
-	found, err := storage.RecoverBuffers(m.crashDir, root)
+	// Buffers name captures by absolute path.
+	found, err := storage.RecoverBuffers(m.crashDir, storage.Layout{Root: root})
 	if err != nil {
 		return err
 	}

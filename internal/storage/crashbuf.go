@@ -1,12 +1,12 @@
 package storage
 
 import (
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -165,16 +165,16 @@ type RecoveredBuffer struct {
 // anything reads a capture left by the previous run; a buffer whose
 // capture is gone (converted or removed meanwhile), is not a capture or is
 // still locked by a live writer is reported and left alone or removed as
-// said in its RecoveredBuffer. Only captures under one of roots are
-// written.
-func RecoverBuffers(dir string, roots ...string) ([]RecoveredBuffer, error) {
+// said in its RecoveredBuffer. Only captures in a recording directory of
+// the layout are written.
+func RecoverBuffers(dir string, l Layout) ([]RecoveredBuffer, error) {
 	names, err := filepath.Glob(filepath.Join(dir, "*"+CrashBufferExt))
 	if err != nil {
 		return nil, fmt.Errorf("crash buffers: %w", err)
 	}
 	var out []RecoveredBuffer
 	for _, name := range names {
-		rb := recoverBuffer(name, roots)
+		rb := recoverBuffer(name, l)
 		if rb.Err == nil || rb.Capture == "" || !errors.Is(rb.Err, ErrLocked) {
 			// Recovered, or never recoverable: a locked capture is a
 			// live writer's, whose buffer this is not to remove.
@@ -187,7 +187,7 @@ func RecoverBuffers(dir string, roots ...string) ([]RecoveredBuffer, error) {
 	return out, nil
 }
 
-func recoverBuffer(name string, roots []string) RecoveredBuffer {
+func recoverBuffer(name string, l Layout) RecoveredBuffer {
 	rb := RecoveredBuffer{Buffer: name}
 	raw, err := os.ReadFile(name)
 	if err != nil {
@@ -206,7 +206,7 @@ func recoverBuffer(name string, roots []string) RecoveredBuffer {
 		return rb
 	}
 	capture := string(raw[28 : 28+plen])
-	if bytes.IndexByte([]byte(capture), 0) >= 0 || !filepath.IsAbs(capture) || filepath.Clean(capture) != capture || !under(capture, roots) {
+	if strings.IndexByte(capture, 0) >= 0 || !filepath.IsAbs(capture) || filepath.Clean(capture) != capture || !l.Contains(filepath.Dir(capture)) {
 		rb.Err = fmt.Errorf("%w: %q", ErrBufferOutsideRoot, capture)
 		return rb
 	}
@@ -242,19 +242,4 @@ func recoverBuffer(name string, roots []string) RecoveredBuffer {
 	}
 	rb.Err = err
 	return rb
-}
-
-// under reports whether path lies inside one of roots.
-func under(path string, roots []string) bool {
-	for _, r := range roots {
-		rel, err := filepath.Rel(filepath.Clean(r), path)
-		if err == nil && rel != "." && rel != ".." && !filepath.IsAbs(rel) && !startsDotDot(rel) {
-			return true
-		}
-	}
-	return false
-}
-
-func startsDotDot(rel string) bool {
-	return len(rel) >= 3 && rel[:3] == ".."+string(filepath.Separator)
 }

@@ -37,6 +37,34 @@ func readAll(t *testing.T, path string) ([]Record, error) {
 
 func crashPacket(i int) []byte { return rtpPacket(1111, uint16(i), 12+i%1500) }
 
+// recDir makes (and returns) a recording directory of the layout at root:
+// recovery writes only into captures in one.
+func recDir(t *testing.T, root string) string {
+	t.Helper()
+	dir := filepath.Join(root, "2026_12_07", "room_120000")
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// crashWriter creates the crash-buffered capture dir/name and writes
+// packets 0..n-1 into it.
+func crashWriter(t *testing.T, dir, bufs, name string, n int) (*Writer, string) {
+	t.Helper()
+	path := filepath.Join(dir, name)
+	w, err := Create(path, testHeader(), WithCrashBuffer(bufs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		if err := w.Write(RecordRTP, time.Duration(i), crashPacket(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return w, path
+}
+
 // checkRecords fails unless the capture holds exactly packets 0..n-1 and
 // ends cleanly.
 func checkRecords(t *testing.T, path string, n int) {
@@ -117,7 +145,7 @@ func TestCrashBufferHelper(t *testing.T) {
 	if _, err := fmt.Sscanf(spec, "%s %s %d %d", &root, &bufs, &n, &flushAt); err != nil {
 		t.Fatal(err)
 	}
-	w, err := Create(filepath.Join(root, "9_120000.tmp"), testHeader(), WithCrashBuffer(bufs))
+	w, err := Create(filepath.Join(recDir(t, root), "9_120000.tmp"), testHeader(), WithCrashBuffer(bufs))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,8 +183,8 @@ func TestCrashBufferSurvivesKill(t *testing.T) {
 			if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
 				t.Fatalf("helper did not die by SIGKILL: %v\n%s", err, out)
 			}
-			path := filepath.Join(root, "9_120000.tmp")
-			got, err := RecoverBuffers(bufs, root)
+			path := filepath.Join(recDir(t, root), "9_120000.tmp")
+			got, err := RecoverBuffers(bufs, Layout{Root: root})
 			if err != nil || len(got) != 1 || got[0].Err != nil || got[0].Capture != path {
 				t.Fatalf("RecoverBuffers: %+v, %v", got, err)
 			}
@@ -165,7 +193,7 @@ func TestCrashBufferSurvivesKill(t *testing.T) {
 				t.Fatalf("buffer files left after recovery: %v", left)
 			}
 			// Recovering again changes nothing.
-			if again, _ := RecoverBuffers(bufs, root); len(again) != 0 {
+			if again, _ := RecoverBuffers(bufs, Layout{Root: root}); len(again) != 0 {
 				t.Fatalf("second recovery: %+v", again)
 			}
 		})
@@ -176,16 +204,7 @@ func TestCrashBufferSurvivesKill(t *testing.T) {
 // the bytes in the capture already: they are not appended twice.
 func TestCrashBufferWrittenNotCommitted(t *testing.T) {
 	root, bufs := t.TempDir(), t.TempDir()
-	path := filepath.Join(root, "3_120000.tmp")
-	w, err := Create(path, testHeader(), WithCrashBuffer(bufs))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range 30 {
-		if err := w.Write(RecordRTP, time.Duration(i), crashPacket(i)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	w, path := crashWriter(t, recDir(t, root), bufs, "3_120000.tmp", 30)
 	// The write of the buffer's bytes happened; the "process" died
 	// before the header said so. Then the descriptor (and flock) go with
 	// the process.
@@ -193,7 +212,7 @@ func TestCrashBufferWrittenNotCommitted(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = w.file.Close()
-	got, err := RecoverBuffers(bufs, root)
+	got, err := RecoverBuffers(bufs, Layout{Root: root})
 	if err != nil || len(got) != 1 || got[0].Err != nil || got[0].Bytes != 0 {
 		t.Fatalf("RecoverBuffers: %+v, %v", got, err)
 	}
@@ -204,24 +223,17 @@ func TestCrashBufferWrittenNotCommitted(t *testing.T) {
 // name files outside the recording roots or are not buffers at all.
 func TestRecoverBuffersRefuses(t *testing.T) {
 	root, bufs, elsewhere := t.TempDir(), t.TempDir(), t.TempDir()
-	live, err := Create(filepath.Join(root, "1_120000.tmp"), testHeader(), WithCrashBuffer(bufs))
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir := recDir(t, root)
+	live, livePath := crashWriter(t, dir, bufs, "1_120000.tmp", 1)
 	defer live.Close()
-	if err := live.Write(RecordRTP, 0, crashPacket(0)); err != nil {
-		t.Fatal(err)
-	}
-	outside, err := Create(filepath.Join(elsewhere, "2_120000.tmp"), testHeader(), WithCrashBuffer(bufs))
-	if err != nil {
-		t.Fatal(err)
-	}
+	// A recording directory, but of another root.
+	outside, _ := crashWriter(t, recDir(t, elsewhere), bufs, "2_120000.tmp", 0)
 	outsideBuf := outside.cb.path
 	_ = outside.file.Close() // "crashed": its lock is gone
 	if err := os.WriteFile(filepath.Join(bufs, "junk"+CrashBufferExt), []byte("not a buffer"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	got, err := RecoverBuffers(bufs, root)
+	got, err := RecoverBuffers(bufs, Layout{Root: root})
 	if err != nil || len(got) != 3 {
 		t.Fatalf("RecoverBuffers: %+v, %v", got, err)
 	}
@@ -253,26 +265,17 @@ func TestRecoverBuffersRefuses(t *testing.T) {
 	if err := live.Close(); err != nil {
 		t.Fatal(err)
 	}
-	checkRecords(t, filepath.Join(root, "1_120000.tmp"), 2)
+	checkRecords(t, livePath, 2)
 }
 
 // A record the kill tore in the buffer (its copy not finished) is not
 // recovered; every record before it is.
 func TestCrashBufferTornRecord(t *testing.T) {
 	root, bufs := t.TempDir(), t.TempDir()
-	path := filepath.Join(root, "4_120000.tmp")
-	w, err := Create(path, testHeader(), WithCrashBuffer(bufs))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range 30 {
-		if err := w.Write(RecordRTP, time.Duration(i), crashPacket(i)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	w, path := crashWriter(t, recDir(t, root), bufs, "4_120000.tmp", 30)
 	w.cb.data[w.cb.n-1] ^= 0xff // the last record's trailer, half written
 	_ = w.file.Close()
-	got, err := RecoverBuffers(bufs, root)
+	got, err := RecoverBuffers(bufs, Layout{Root: root})
 	if err != nil || len(got) != 1 || got[0].Err != nil {
 		t.Fatalf("RecoverBuffers: %+v, %v", got, err)
 	}

@@ -26,6 +26,12 @@ const (
 // castagnoli is the CRC-32C table; hardware accelerated on amd64/arm64.
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
+// crc32Record is the CRC-32C a record's trailer holds: of its header and
+// payload.
+func crc32Record(head, payload []byte) uint32 {
+	return crc32.Update(crc32.Update(0, castagnoli, head), castagnoli, payload)
+}
+
 // RecordKind says what a record's payload is.
 type RecordKind uint8
 

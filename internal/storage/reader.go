@@ -168,8 +168,3 @@ func DecodeStream(data []byte) (StreamInfo, error) {
 	}
 	return info, nil
 }
-
-// crc32Record is the CRC-32C a record's trailer holds.
-func crc32Record(head, payload []byte) uint32 {
-	return crc32.Update(crc32.Update(0, castagnoli, head), castagnoli, payload)
-}

@@ -142,24 +142,14 @@ func (w *Writer) appendLocked(kind RecordKind, at time.Duration, payload []byte)
 	s[1] = 0
 	binary.BigEndian.PutUint16(s[2:4], uint16(len(payload)))
 	binary.BigEndian.PutUint64(s[4:12], uint64(at))
-	crc := crc32.Update(0, castagnoli, s)
-	crc = crc32.Update(crc, castagnoli, payload)
-	binary.BigEndian.PutUint32(w.trailer[:], crc)
+	binary.BigEndian.PutUint32(w.trailer[:], crc32Record(s, payload))
+	var err error
 	if w.cb != nil {
-		if err := w.appendCrashBuffered(s, payload); err != nil {
-			return w.fail(err)
-		}
-		w.records++
-		w.bytes += uint64(recordHeaderSize + len(payload) + recordTrailerSize)
-		return nil
+		err = w.appendCrashBuffered(s, payload)
+	} else {
+		err = w.appendBuffered(s, payload)
 	}
-	if _, err := w.buf.Write(s); err != nil {
-		return w.fail(err)
-	}
-	if _, err := w.buf.Write(payload); err != nil {
-		return w.fail(err)
-	}
-	if _, err := w.buf.Write(w.trailer[:]); err != nil {
+	if err != nil {
 		return w.fail(err)
 	}
 	w.records++
@@ -193,6 +183,18 @@ func (w *Writer) WriteStream(at time.Duration, info StreamInfo) error {
 		return fmt.Errorf("encode stream info: %w", err)
 	}
 	return w.Write(RecordStream, at, js)
+}
+
+// appendBuffered frames one record into the heap buffer.
+func (w *Writer) appendBuffered(head, payload []byte) error {
+	if _, err := w.buf.Write(head); err != nil {
+		return err
+	}
+	if _, err := w.buf.Write(payload); err != nil {
+		return err
+	}
+	_, err := w.buf.Write(w.trailer[:])
+	return err
 }
 
 // appendCrashBuffered frames one record into the crash buffer, writing the
