@@ -219,7 +219,12 @@ func TestBadRequests(t *testing.T) {
 		{"status bad channel", "GET", "/v1/recording/status?channel=..", "", 400, "invalid_channel"},
 		{"status no channel", "GET", "/v1/recording/status", "", 400, "invalid_channel"},
 		{"join no streams", "POST", "/v1/rtp/join", `{"channel":"a","uid":1,"key":"k","streams":[]}`, 400, "invalid_streams"},
-		{"join vp8", "POST", "/v1/rtp/join", `{"channel":"a","uid":1,"key":"k","streams":[{"ssrc":1,"payloadType":96,"codec":"VP8","clockRate":90000}]}`, 400, "invalid_streams"},
+		{"join h265", "POST", "/v1/rtp/join", `{"channel":"a","uid":1,"key":"k","streams":[{"ssrc":1,"payloadType":96,"codec":"H265","clockRate":90000}]}`, 400, "invalid_streams"},
+		{"join vp8 bad clock", "POST", "/v1/rtp/join", `{"channel":"a","uid":1,"key":"k","streams":[{"ssrc":1,"payloadType":96,"codec":"VP8","clockRate":48000}]}`, 400, "invalid_streams"},
+		{"join extension id 0", "POST", "/v1/rtp/join", `{"channel":"a","uid":1,"key":"k","streams":[{"ssrc":1,"payloadType":96,"codec":"VP9","extensions":[{"id":0,"uri":"urn:3gpp:video-orientation"}]}]}`, 400, "invalid_streams"},
+		{"join extension twice", "POST", "/v1/rtp/join", `{"channel":"a","uid":1,"key":"k","streams":[{"ssrc":1,"payloadType":96,"codec":"AV1","extensions":[{"id":3,"uri":"a"},{"id":3,"uri":"b"}]}]}`, 400, "invalid_streams"},
+		{"join extension no uri", "POST", "/v1/rtp/join", `{"channel":"a","uid":1,"key":"k","streams":[{"ssrc":1,"payloadType":96,"codec":"AV1","extensions":[{"id":3}]}]}`, 400, "invalid_streams"},
+		{"join vp8 bad key", "POST", "/v1/rtp/join", `{"channel":"a","uid":1,"key":"k","streams":[{"ssrc":1,"payloadType":96,"codec":"VP8","clockRate":90000,"extensions":[{"id":3,"uri":"urn:3gpp:video-orientation"}]}]}`, 401, "invalid_key"},
 		{"join bad key", "POST", "/v1/rtp/join", `{"channel":"a","uid":1,"key":"k","streams":[{"ssrc":1,"payloadType":96,"codec":"H264"}]}`, 401, "invalid_key"},
 		{"leave unknown", "DELETE", "/v1/rtp/0123456789abcdef", "", 404, "not_found"},
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/ars-project/ars/internal/rtpingest"
 	"github.com/ars-project/ars/internal/session"
 	"github.com/ars-project/ars/internal/storage"
+	"github.com/ars-project/ars/internal/vcodec"
 )
 
 // maxStreams bounds the streams one plain-RTP participant may declare.
@@ -21,7 +22,14 @@ type streamRequest struct {
 	ClockRate   uint32  `json:"clockRate"`
 	Channels    uint16  `json:"channels,omitempty"`
 	Fmtp        string  `json:"fmtp,omitempty"`
+	// Extensions are the RTP header extensions the sender uses (SDP
+	// a=extmap): ars reads the camera orientation one,
+	// urn:3gpp:video-orientation, and keeps the rest in the capture.
+	Extensions []storage.HeaderExtension `json:"extensions,omitempty"`
 }
+
+// maxExtensions bounds the header extensions one stream may declare.
+const maxExtensions = 16
 
 type joinRequest struct {
 	Channel string          `json:"channel"`
@@ -92,15 +100,21 @@ func (sr streamRequest) streamInfo() (storage.StreamInfo, error) {
 		return storage.StreamInfo{}, fmt.Errorf("fmtp is longer than 1024 bytes")
 	}
 	info := storage.StreamInfo{SSRC: *sr.SSRC, PayloadType: *sr.PayloadType, ClockRate: sr.ClockRate, Fmtp: sr.Fmtp}
-	switch strings.ToLower(sr.Codec) {
-	case "h264":
-		info.Codec, info.Kind = storage.CodecH264, storage.KindVideo
+	if err := validExtensions(sr.Extensions); err != nil {
+		return info, err
+	}
+	info.Extensions = sr.Extensions
+	if c := vcodec.FromName(sr.Codec); c != vcodec.Unknown {
+		info.Codec, info.Kind = c.Name(), storage.KindVideo
 		if info.ClockRate == 0 {
-			info.ClockRate = 90000
+			info.ClockRate = vcodec.ClockRate
 		}
-		if info.ClockRate != 90000 {
-			return info, fmt.Errorf("H264 clockRate must be 90000")
+		if info.ClockRate != vcodec.ClockRate {
+			return info, fmt.Errorf("%s clockRate must be %d", c.Name(), vcodec.ClockRate)
 		}
+		return info, nil
+	}
+	switch strings.ToLower(sr.Codec) {
 	case "opus":
 		info.Codec, info.Kind = storage.CodecOpus, storage.KindAudio
 		if info.ClockRate == 0 {
@@ -117,9 +131,32 @@ func (sr streamRequest) streamInfo() (storage.StreamInfo, error) {
 			return info, fmt.Errorf("opus channels must be 1 or 2")
 		}
 	default:
-		return info, fmt.Errorf("codec %q is not recorded: use H264 or opus", sr.Codec)
+		return info, fmt.Errorf("codec %q is not recorded: use H264, VP8, VP9, AV1 or opus", sr.Codec)
 	}
 	return info, nil
+}
+
+// validExtensions checks declared header extensions: IDs 1-255 (RFC
+// 8285: 1-14 in the one-byte form, up to 255 in the two-byte one), each
+// once, and a URI that fits in a capture header.
+func validExtensions(exts []storage.HeaderExtension) error {
+	if len(exts) > maxExtensions {
+		return fmt.Errorf("declare at most %d extensions per stream", maxExtensions)
+	}
+	var seen [256]bool
+	for _, e := range exts {
+		if e.ID == 0 {
+			return fmt.Errorf("extension id must be 1..255")
+		}
+		if seen[e.ID] {
+			return fmt.Errorf("extension id %d is declared twice", e.ID)
+		}
+		seen[e.ID] = true
+		if e.URI == "" || len(e.URI) > 256 {
+			return fmt.Errorf("extension %d needs a uri of at most 256 bytes", e.ID)
+		}
+	}
+	return nil
 }
 
 func (s *Server) handleRTPJoin(w http.ResponseWriter, r *http.Request) {

@@ -18,6 +18,7 @@ import (
 	"github.com/ars-project/ars/internal/session"
 	"github.com/ars-project/ars/internal/storage"
 	"github.com/ars-project/ars/internal/udpbatch"
+	"github.com/ars-project/ars/internal/vcodec"
 )
 
 // maxPacket is the largest RTP/RTCP packet recorded; larger ones are
@@ -41,9 +42,11 @@ type route struct {
 	// rtpLast and rtcpLast are the unix-nano times of the last packets
 	// admitted, for telling a NAT rebinding from a second sender.
 	rtpLast, rtcpLast int64
-	// video is an H.264 stream: it is watched for keyframes and asked for
-	// one (PLI) while none has come since its media began to be taken.
+	// video is a video stream (codec says which): it is watched for
+	// keyframes and asked for one (PLI) while none has come since its
+	// media began to be taken.
 	video    bool
+	codec    vcodec.Codec
 	keyframe atomic.Bool
 	// lastPLI is the unix-nano time of the last keyframe request.
 	lastPLI atomic.Int64
@@ -379,7 +382,7 @@ func (e *Engine) handle(pt *port, b []byte, truncated bool, src udpbatch.Addr, n
 	kind := storage.RecordRTP
 	if rtcp {
 		kind = storage.RecordRTCP
-	} else if r.video && !r.keyframe.Load() && isH264Keyframe(b) {
+	} else if r.video && !r.keyframe.Load() && isKeyframe(r.codec, b) {
 		r.keyframe.Store(true)
 	}
 	err := r.p.Write(kind, now, b)
@@ -434,7 +437,7 @@ func (e *Engine) handleMerged(pt *port, data []byte, seg int, src udpbatch.Addr,
 	st.bytes += uint64(len(data))
 	if r.video && !r.keyframe.Load() {
 		for off := 0; off < len(data); off += seg {
-			if isH264Keyframe(data[off:min(off+seg, len(data))]) {
+			if isKeyframe(r.codec, data[off:min(off+seg, len(data))]) {
 				r.keyframe.Store(true)
 				break
 			}
@@ -717,7 +720,11 @@ func (e *Engine) Attach(p *session.Participant, streams []storage.StreamInfo, op
 		host := &hostPin{onPin: cfg.onPin}
 		var video []*route
 		for _, s := range streams {
-			r := &route{p: p, pt: pt, ssrc: s.SSRC, bound: cfg.bound, host: host, video: s.Codec == storage.CodecH264}
+			codec := vcodec.Unknown
+			if s.Kind == storage.KindVideo {
+				codec = vcodec.FromName(s.Codec)
+			}
+			r := &route{p: p, pt: pt, ssrc: s.SSRC, bound: cfg.bound, host: host, video: codec != vcodec.Unknown, codec: codec}
 			next[s.SSRC] = append(append([]*route(nil), cur[s.SSRC]...), r)
 			if r.video {
 				video = append(video, r)

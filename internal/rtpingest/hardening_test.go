@@ -16,6 +16,7 @@ import (
 	"github.com/ars-project/ars/internal/metrics"
 	"github.com/ars-project/ars/internal/session"
 	"github.com/ars-project/ars/internal/storage"
+	"github.com/ars-project/ars/internal/vcodec"
 )
 
 // h264RTP is an RTP packet of ssrc carrying payload.
@@ -43,21 +44,21 @@ func TestIsH264Keyframe(t *testing.T) {
 		{"empty", nil, false},
 	}
 	for _, tc := range cases {
-		if got := isH264Keyframe(h264RTP(1, 1, tc.pl...)); got != tc.want {
+		if got := isKeyframe(vcodec.H264, h264RTP(1, 1, tc.pl...)); got != tc.want {
 			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
 		}
 	}
 	padded := h264RTP(1, 1, 0x65, 0x88, 0, 2)
 	padded[0] |= 0x20
-	if !isH264Keyframe(padded) {
+	if !isKeyframe(vcodec.H264, padded) {
 		t.Error("padded idr not seen")
 	}
 	onlyPad := h264RTP(1, 1, 0x65, 2)
 	onlyPad[0] |= 0x20
-	if isH264Keyframe(onlyPad) {
+	if isKeyframe(vcodec.H264, onlyPad) {
 		t.Error("payload taken from padding")
 	}
-	if n := testing.AllocsPerRun(100, func() { _ = isH264Keyframe(padded) }); n != 0 {
+	if n := testing.AllocsPerRun(100, func() { _ = isKeyframe(vcodec.H264, padded) }); n != 0 {
 		t.Fatalf("%v allocs", n)
 	}
 }
@@ -68,7 +69,7 @@ func FuzzKeyframe(f *testing.F) {
 	f.Add(h264RTP(1, 1, 0x7c, 0x85))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if validRTP(b) {
-			_ = isH264Keyframe(b)
+			_ = isKeyframe(vcodec.H264, b)
 		}
 	})
 }

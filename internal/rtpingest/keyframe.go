@@ -3,7 +3,7 @@ package rtpingest
 import (
 	"encoding/binary"
 
-	"github.com/ars-project/ars/internal/transcode/h264"
+	"github.com/ars-project/ars/internal/vcodec"
 )
 
 // rtpPayload returns an RTP packet's payload (after CSRCs and extension,
@@ -26,35 +26,10 @@ func rtpPayload(b []byte) []byte {
 	return b[hdr:end]
 }
 
-// isH264Keyframe reports whether a valid RTP packet's H.264 payload (RFC
-// 6184) starts a keyframe: an IDR slice or a sequence parameter set as a
-// single NAL unit, inside a STAP-A, or in the first fragment of an FU-A.
-// It is on the packet path for video streams still waiting for a
-// keyframe: a few byte reads, no allocation.
-func isH264Keyframe(b []byte) bool {
-	pl := rtpPayload(b)
-	if len(pl) == 0 {
-		return false
-	}
-	switch t := int(pl[0] & 0x1f); t {
-	case h264.NALIDR, h264.NALSPS:
-		return true
-	case h264.NALSTAPA:
-		for off := 1; off+2 < len(pl); {
-			n := int(binary.BigEndian.Uint16(pl[off:]))
-			if n == 0 || off+2+n > len(pl) {
-				return false
-			}
-			if t := int(pl[off+2] & 0x1f); t == h264.NALIDR || t == h264.NALSPS {
-				return true
-			}
-			off += 2 + n
-		}
-	case h264.NALFUA:
-		if len(pl) > 1 && pl[1]&0x80 != 0 {
-			t := int(pl[1] & 0x1f)
-			return t == h264.NALIDR || t == h264.NALSPS
-		}
-	}
-	return false
+// isKeyframe reports whether a valid RTP packet of a video stream in
+// codec c starts a keyframe (vcodec knows each payload format). It is on
+// the packet path for video streams still waiting for a keyframe: a few
+// byte reads, no allocation.
+func isKeyframe(c vcodec.Codec, b []byte) bool {
+	return vcodec.IsKeyframeStart(c, rtpPayload(b))
 }

@@ -67,8 +67,20 @@ const (
 // Codec names as they appear in the header (SDP spelling).
 const (
 	CodecH264 = "H264"
+	CodecVP8  = "VP8"
+	CodecVP9  = "VP9"
+	CodecAV1  = "AV1"
 	CodecOpus = "opus"
 )
+
+// HeaderExtension is one RTP header extension a stream was negotiated
+// with (SDP a=extmap, RFC 8285): the ID its packets use and what it is.
+// The converter reads the camera orientation (urn:3gpp:video-orientation)
+// through it.
+type HeaderExtension struct {
+	ID  uint8  `json:"id"`
+	URI string `json:"uri"`
+}
 
 // StreamInfo describes one RTP stream of a participant.
 type StreamInfo struct {
@@ -79,6 +91,20 @@ type StreamInfo struct {
 	ClockRate   uint32 `json:"clockRate"`
 	Channels    uint16 `json:"channels,omitempty"`
 	Fmtp        string `json:"fmtp,omitempty"`
+	// Extensions are the stream's RTP header extensions (older captures
+	// have none).
+	Extensions []HeaderExtension `json:"extensions,omitempty"`
+}
+
+// ExtensionID returns the ID of the header extension with the given URI,
+// or 0 (no extension uses ID 0).
+func (s StreamInfo) ExtensionID(uri string) uint8 {
+	for _, e := range s.Extensions {
+		if e.URI == uri {
+			return e.ID
+		}
+	}
+	return 0
 }
 
 // Header is the self-description at the start of every capture.
