@@ -45,8 +45,13 @@ type route struct {
 	// video is a video stream (codec says which): it is watched for
 	// keyframes and asked for one (PLI) while none has come since its
 	// media began to be taken.
-	video    bool
-	codec    vcodec.Codec
+	video bool
+	codec vcodec.Codec
+	// cvoID is the header extension ID the sender declared for its
+	// camera orientation, or 0; cvo is the last CVO byte seen plus one
+	// (0: none yet).
+	cvoID    uint8
+	cvo      atomic.Uint32
 	keyframe atomic.Bool
 	// lastPLI is the unix-nano time of the last keyframe request.
 	lastPLI atomic.Int64
@@ -382,8 +387,8 @@ func (e *Engine) handle(pt *port, b []byte, truncated bool, src udpbatch.Addr, n
 	kind := storage.RecordRTP
 	if rtcp {
 		kind = storage.RecordRTCP
-	} else if r.video && !r.keyframe.Load() && isKeyframe(r.codec, b) {
-		r.keyframe.Store(true)
+	} else if r.video {
+		e.watchVideo(r, b)
 	}
 	err := r.p.Write(kind, now, b)
 	st.count(err, 1)
@@ -393,6 +398,33 @@ func (e *Engine) handle(pt *port, b []byte, truncated bool, src udpbatch.Addr, n
 				r.p.Bye(s)
 			}
 		})
+	}
+}
+
+// watchVideo follows a video packet for the keyframe loop: the first
+// keyframe ends the requests for one; a change of the camera orientation
+// (CVO) starts them again, because a recording shows a new orientation
+// from its next keyframe on (a display matrix covers a whole MP4 track),
+// and the sender would otherwise send one only at its next GOP. A few
+// byte reads, no allocation.
+func (e *Engine) watchVideo(r *route, b []byte) {
+	if r.cvoID != 0 {
+		if o, ok := vcodec.PacketOrientation(b, r.cvoID); ok {
+			// The first orientation is no change: the recording starts in
+			// it (and it may well come after the first keyframe).
+			// The camera bit alone does not change the picture.
+			v := uint32(o.Byte()&0x07) + 1
+			if old := r.cvo.Swap(v); old != 0 && old != v && r.keyframe.Load() {
+				r.keyframe.Store(false)
+				select {
+				case e.kick <- r:
+				default: // the loop's next tick asks
+				}
+			}
+		}
+	}
+	if !r.keyframe.Load() && isKeyframe(r.codec, b) {
+		r.keyframe.Store(true)
 	}
 }
 
@@ -435,12 +467,9 @@ func (e *Engine) handleMerged(pt *port, data []byte, seg int, src udpbatch.Addr,
 	}
 	st.received += uint64(n)
 	st.bytes += uint64(len(data))
-	if r.video && !r.keyframe.Load() {
+	if r.video {
 		for off := 0; off < len(data); off += seg {
-			if isKeyframe(r.codec, data[off:min(off+seg, len(data))]) {
-				r.keyframe.Store(true)
-				break
-			}
+			e.watchVideo(r, data[off:min(off+seg, len(data))])
 		}
 	}
 	err := r.p.WriteSegments(storage.RecordRTP, now, data, seg)
@@ -725,6 +754,9 @@ func (e *Engine) Attach(p *session.Participant, streams []storage.StreamInfo, op
 				codec = vcodec.FromName(s.Codec)
 			}
 			r := &route{p: p, pt: pt, ssrc: s.SSRC, bound: cfg.bound, host: host, video: codec != vcodec.Unknown, codec: codec}
+			if r.video {
+				r.cvoID = s.ExtensionID(vcodec.CVOURI)
+			}
 			next[s.SSRC] = append(append([]*route(nil), cur[s.SSRC]...), r)
 			if r.video {
 				video = append(video, r)

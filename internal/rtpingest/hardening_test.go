@@ -241,3 +241,62 @@ func TestAttachAvoidsPortsRoutingTheSSRC(t *testing.T) {
 		t.Fatalf("the new join of ssrc 2 shares port %d with the join bound to its host", oldPort)
 	}
 }
+
+// vp8RTPWithCVO is a VP8 packet (S=1, PID=0) whose frame tag says key or
+// inter frame, with a CVO element of ID 3 when cvo >= 0.
+func vp8RTPWithCVO(ssrc uint32, seq uint16, key bool, cvo int) []byte {
+	b := []byte{0x80, 96, 0, 0, 0, 0, 0, byte(seq), 0, 0, 0, 0}
+	binary.BigEndian.PutUint16(b[2:], seq)
+	binary.BigEndian.PutUint32(b[8:], ssrc)
+	if cvo >= 0 {
+		b[0] |= 0x10
+		b = append(b, 0xBE, 0xDE, 0, 1, 0x30, byte(cvo), 0, 0)
+	}
+	tag := byte(0x51)
+	if key {
+		tag = 0x50
+	}
+	return append(b, 0x10, tag, 0, 0, 0x9d, 0x01, 0x2a)
+}
+
+// TestPLIOnOrientationChange: a VP8 sender that declared CVO is asked for
+// a keyframe when its camera turns (the recording shows a new orientation
+// from a keyframe on), not when it first says how it is held, and not
+// for the camera bit alone.
+func TestPLIOnOrientationChange(t *testing.T) {
+	mgr, e, _ := newEngine(t, WithPLIInterval(100*time.Millisecond))
+	streams := []storage.StreamInfo{{SSRC: 0x72, PayloadType: 96, Kind: storage.KindVideo, Codec: storage.CodecVP8, ClockRate: 90000,
+		Extensions: []storage.HeaderExtension{{ID: 3, URI: vcodec.CVOURI}}}}
+	join(t, mgr, e, "turn", 1, streams)
+	if _, _, err := mgr.StartRecording("turn", 1, ""); err != nil {
+		t.Fatal(err)
+	}
+	port := e.ports[0].conn.LocalAddr().(*net.UDPAddr).Port
+	sender, err := net.DialUDP("udp", nil, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sender.Close()
+	send := func(seq uint16, key bool, cvo int) {
+		t.Helper()
+		if _, err := sender.Write(vp8RTPWithCVO(0x72, seq, key, cvo)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send(1, true, -1)
+	_ = readPLIs(t, sender, 0x72, 200*time.Millisecond) // the one asked when the address was learnt
+	send(2, false, 1)                                   // the first orientation: 90 degrees
+	send(3, false, 1|0x08)                              // the camera bit alone
+	if n := readPLIs(t, sender, 0x72, 350*time.Millisecond); n != 0 {
+		t.Fatalf("%d PLIs without a change of orientation", n)
+	}
+	send(4, false, 2) // turned to 180 degrees
+	if n := readPLIs(t, sender, 0x72, 350*time.Millisecond); n < 1 {
+		t.Fatal("no PLI after the orientation changed")
+	}
+	send(5, true, 2)
+	_ = readPLIs(t, sender, 0x72, 150*time.Millisecond)
+	if n := readPLIs(t, sender, 0x72, 350*time.Millisecond); n != 0 {
+		t.Fatalf("%d PLIs after the keyframe in the new orientation", n)
+	}
+}

@@ -13,6 +13,9 @@ type Packet struct {
 	// At is the arrival time on the caller's clock.
 	At      time.Duration
 	Payload []byte
+	// Meta is a byte the caller attached with PushMeta (the converter
+	// carries the packet's camera orientation in it); 0 from Push.
+	Meta uint8
 
 	used bool
 }
@@ -70,6 +73,12 @@ func (b *Buffer) Reset() {
 // at, and emits to sink what is now in order. It returns false if the
 // packet was dropped as a duplicate or as too late.
 func (b *Buffer) Push(ssrc uint32, seq, ts int64, at time.Duration, marker bool, payload []byte, sink Sink) (bool, error) {
+	return b.PushMeta(ssrc, seq, ts, at, marker, 0, payload, sink)
+}
+
+// PushMeta is Push with a byte of the caller's that travels with the
+// packet to the sink (Packet.Meta).
+func (b *Buffer) PushMeta(ssrc uint32, seq, ts int64, at time.Duration, marker bool, meta uint8, payload []byte, sink Sink) (bool, error) {
 	if b.slots == nil {
 		b.slots = make([]Packet, b.size)
 	}
@@ -96,7 +105,7 @@ func (b *Buffer) Push(ssrc uint32, seq, ts int64, at time.Duration, marker bool,
 	if s.used {
 		return false, nil // same sequence number: a duplicate
 	}
-	s.used, s.Marker, s.Seq, s.TS, s.At = true, marker, seq, ts, at
+	s.used, s.Marker, s.Seq, s.TS, s.At, s.Meta = true, marker, seq, ts, at, meta
 	s.Payload = append(s.Payload[:0], payload...)
 	b.count++
 	if seq > b.maxSeq {

@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"sort"
 	"sync"
 	"testing"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/ars-project/ars/internal/storage"
 	"github.com/ars-project/ars/internal/udpcollect"
+	"github.com/ars-project/ars/internal/vcodec"
 )
 
 // Fixed stream identities, so captures built in tests are reproducible.
@@ -74,6 +77,17 @@ type Options struct {
 	Color string
 	// ToneHz is the sine tone's frequency; default 440.
 	ToneHz int
+	// Codec is the video codec: "" or H264 (libx264), VP8 (libvpx), VP9
+	// (libvpx-vp9) or AV1 (libaom-av1). ffmpeg packetizes H.264, VP8
+	// and VP9 itself; Debian's ffmpeg 5.1 has no AV1 RTP packetizer, so
+	// AV1 is encoded to IVF and packetized by pion's AV1Payloader.
+	Codec string
+	// Transpose applies ffmpeg's transpose filter to the picture before
+	// encoding (1: 90 degrees clockwise, 2: counter-clockwise), as a phone
+	// camera's sensor sees a picture held sideways.
+	Transpose int
+	// Rotate180 turns the picture upside down before encoding.
+	Rotate180 bool
 }
 
 func (o Options) withDefaults() Options {
@@ -173,20 +187,41 @@ func encode(o Options) ([]Stream, error) {
 		if o.Color != "" {
 			src = fmt.Sprintf("color=c=%s:size=%dx%d:rate=%d", o.Color, o.Width, o.Height, o.FPS)
 		}
+		if o.Transpose != 0 {
+			src += fmt.Sprintf(",transpose=%d", o.Transpose)
+		}
+		if o.Rotate180 {
+			src += ",hflip,vflip"
+		}
 		args = append(args, "-t", secs, "-f", "lavfi", "-i", src)
 	}
 	if o.Audio {
 		args = append(args, "-t", secs, "-f", "lavfi", "-i", fmt.Sprintf("sine=frequency=%d:sample_rate=48000", o.ToneHz))
 	}
 	in := 0
-	if o.Video {
+	codec := vcodec.FromName(o.Codec)
+	if o.Codec == "" {
+		codec = vcodec.H264
+	}
+	var ivf string
+	if o.Video && codec == vcodec.AV1 {
+		dir, err := os.MkdirTemp("", "testmedia-av1-")
+		if err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(dir)
+		ivf = filepath.Join(dir, "video.ivf")
+		args = append(args, "-map", fmt.Sprintf("%d:v", in))
+		args = append(args, videoCodecArgs(o, codec)...)
+		args = append(args, "-f", "ivf", ivf)
+		in++
+	} else if o.Video {
 		if vr, err = udpcollect.Listen(); err != nil {
 			return nil, err
 		}
 		defer vr.Close()
-		args = append(args, "-map", fmt.Sprintf("%d:v", in), "-c:v", "libx264", "-profile:v", "baseline",
-			"-preset", "veryfast", "-pix_fmt", "yuv420p", "-g", fmt.Sprint(o.GOP), "-keyint_min", fmt.Sprint(o.GOP),
-			"-sc_threshold", "0", "-bf", "0", "-b:v", fmt.Sprintf("%dk", o.VideoBitrate))
+		args = append(args, "-map", fmt.Sprintf("%d:v", in))
+		args = append(args, videoCodecArgs(o, codec)...)
 		if o.ZeroLatency {
 			args = append(args, "-tune", "zerolatency")
 		}
@@ -212,11 +247,21 @@ func encode(o Options) ([]Stream, error) {
 		return nil, fmt.Errorf("ffmpeg %v: %w\n%s", args, err, out)
 	}
 	var streams []Stream
+	if ivf != "" {
+		s, err := packetizeAV1(ivf)
+		if err != nil {
+			return nil, err
+		}
+		streams = append(streams, s)
+	}
 	if vr != nil {
 		pkts, rerr := vr.Stop()
-		s, err := finish(pkts, rerr, storage.StreamInfo{SSRC: VideoSSRC, PayloadType: VideoPayloadType, Kind: storage.KindVideo,
-			Codec: storage.CodecH264, ClockRate: 90000, Fmtp: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"},
-			videoFirstSeq, videoFirstTS)
+		info := storage.StreamInfo{SSRC: VideoSSRC, PayloadType: VideoPayloadType, Kind: storage.KindVideo,
+			Codec: codec.Name(), ClockRate: vcodec.ClockRate}
+		if codec == vcodec.H264 {
+			info.Fmtp = "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"
+		}
+		s, err := finish(pkts, rerr, info, videoFirstSeq, videoFirstTS)
 		if err != nil {
 			return nil, err
 		}
@@ -272,4 +317,25 @@ func finish(pkts [][]byte, rerr error, info storage.StreamInfo, firstSeq uint16,
 		s.Packets = append(s.Packets, Packet{Data: p, At: at})
 	}
 	return s, nil
+}
+
+// videoCodecArgs are ffmpeg's encoder options for codec: a fixed GOP, no
+// B-frames or hidden alt-ref frames (a real-time sender's settings).
+func videoCodecArgs(o Options, codec vcodec.Codec) []string {
+	gop := []string{"-g", fmt.Sprint(o.GOP), "-keyint_min", fmt.Sprint(o.GOP), "-b:v", fmt.Sprintf("%dk", o.VideoBitrate),
+		"-pix_fmt", "yuv420p"}
+	switch codec {
+	case vcodec.VP8:
+		return append([]string{"-c:v", "libvpx", "-deadline", "realtime", "-cpu-used", "8", "-lag-in-frames", "0",
+			"-auto-alt-ref", "0"}, gop...)
+	case vcodec.VP9:
+		// ffmpeg's VP9 RTP packetizer is marked experimental.
+		return append([]string{"-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8", "-lag-in-frames", "0",
+			"-auto-alt-ref", "0", "-row-mt", "1", "-strict", "experimental"}, gop...)
+	case vcodec.AV1:
+		return append([]string{"-c:v", "libaom-av1", "-usage", "realtime", "-cpu-used", "8", "-lag-in-frames", "0",
+			"-row-mt", "1"}, gop...)
+	}
+	return append([]string{"-c:v", "libx264", "-profile:v", "baseline", "-preset", "veryfast", "-sc_threshold", "0",
+		"-bf", "0"}, gop...)
 }

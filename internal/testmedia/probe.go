@@ -19,6 +19,11 @@ type ProbeStream struct {
 	Duration      time.Duration
 	Start         time.Duration
 	Width, Height int
+	// Rotation is ffprobe's display-matrix rotation (counter-clockwise
+	// degrees, so a picture shown turned 90 degrees clockwise is -90),
+	// when the track has a display matrix.
+	Rotation    int
+	HasRotation bool
 }
 
 // Probe is what ffmpeg and ffprobe found in a media file.
@@ -59,7 +64,7 @@ func ProbeMP4(t testing.TB, path string) Probe {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "ffprobe", "-v", "error", "-count_frames",
-		"-show_entries", "stream=codec_type,codec_name,nb_read_frames,duration,start_time,width,height:format=duration",
+		"-show_entries", "stream=codec_type,codec_name,nb_read_frames,duration,start_time,width,height:stream_side_data=rotation:format=duration",
 		"-of", "json", path)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -76,6 +81,9 @@ func ProbeMP4(t testing.TB, path string) Probe {
 			StartTime    string `json:"start_time"`
 			Width        int    `json:"width"`
 			Height       int    `json:"height"`
+			SideData     []struct {
+				Rotation *int `json:"rotation"`
+			} `json:"side_data_list"`
 		} `json:"streams"`
 		Format struct {
 			Duration string `json:"duration"`
@@ -87,8 +95,14 @@ func ProbeMP4(t testing.TB, path string) Probe {
 	p := Probe{Duration: seconds(raw.Format.Duration)}
 	for _, s := range raw.Streams {
 		n, _ := strconv.Atoi(s.NbReadFrames)
-		p.Streams = append(p.Streams, ProbeStream{Type: s.CodecType, Codec: s.CodecName, Frames: n,
-			Duration: seconds(s.Duration), Start: seconds(s.StartTime), Width: s.Width, Height: s.Height})
+		ps := ProbeStream{Type: s.CodecType, Codec: s.CodecName, Frames: n,
+			Duration: seconds(s.Duration), Start: seconds(s.StartTime), Width: s.Width, Height: s.Height}
+		for _, sd := range s.SideData {
+			if sd.Rotation != nil {
+				ps.Rotation, ps.HasRotation = *sd.Rotation, true
+			}
+		}
+		p.Streams = append(p.Streams, ps)
 	}
 	return p
 }

@@ -3,6 +3,8 @@ package testmedia
 import (
 	"encoding/binary"
 	"time"
+
+	"github.com/ars-project/ars/internal/vcodec"
 )
 
 // Seq, Timestamp and payload offsets of a raw RTP packet. testmedia only
@@ -59,6 +61,7 @@ func IsKeyframeStart(p []byte) bool {
 // KeyframeIndexes lists the index of the first packet of every frame
 // (run of packets with one timestamp) that holds an IDR picture.
 func (s Stream) KeyframeIndexes() []int {
+	codec := vcodec.FromName(s.Info.Codec)
 	var idx []int
 	start, key := 0, false
 	for i, p := range s.Packets {
@@ -68,7 +71,7 @@ func (s Stream) KeyframeIndexes() []int {
 			}
 			start, key = i, false
 		}
-		key = key || IsKeyframeStart(p.Data)
+		key = key || vcodec.IsKeyframeStart(codec, payloadOf(p.Data))
 	}
 	if key && len(s.Packets) > 0 {
 		idx = append(idx, start)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/ars-project/ars/internal/rtpreorder"
 	"github.com/ars-project/ars/internal/storage"
+	"github.com/ars-project/ars/internal/vcodec"
 )
 
 // ConvertFile converts the capture at src into an MP4 written at dst
@@ -87,7 +88,8 @@ type ssrcState struct {
 	ts     unwrapper
 	rb     *rtpreorder.Buffer
 	lastAt time.Duration
-	fed    bool // has fed its track before
+	fed    bool  // has fed its track before
+	cvoID  uint8 // header extension ID of the camera orientation, or 0
 }
 
 type converter struct {
@@ -96,12 +98,16 @@ type converter struct {
 	sp       *spool
 	declared map[uint32]storage.StreamInfo
 	streams  map[uint32]*ssrcState
-	video    *videoTrack
+	video    *videoTrack // H.264
+	frames   *frameTrack // VP8, VP9 or AV1
 	audio    *audioTrack
 	active   [3]*ssrcState // by mediaKind
 	srs      map[uint32]senderReport
-	res      Result
-	pkt      rtpPacket
+	// videoCodec is the codec of the video track, once its first stream
+	// has fed it.
+	videoCodec vcodec.Codec
+	res        Result
+	pkt        rtpPacket
 }
 
 func newConverter(cfg config, hdr storage.Header, sp *spool) *converter {
@@ -119,13 +125,22 @@ func (c *converter) declare(info storage.StreamInfo) {
 	}
 	c.declared[info.SSRC] = info
 	if st := c.streams[info.SSRC]; st != nil {
-		st.info, st.kind = info, kindOf(info)
+		st.info, st.kind, st.cvoID = info, kindOf(info), cvoID(info)
 	}
+}
+
+// cvoID is the ID a video stream's packets carry the camera orientation
+// under, or 0.
+func cvoID(info storage.StreamInfo) uint8 {
+	if info.Kind != storage.KindVideo {
+		return 0
+	}
+	return info.ExtensionID(vcodec.CVOURI)
 }
 
 func kindOf(info storage.StreamInfo) mediaKind {
 	switch {
-	case info.Kind == storage.KindVideo && equalFold(info.Codec, storage.CodecH264):
+	case info.Kind == storage.KindVideo && vcodec.FromName(info.Codec) != vcodec.Unknown:
 		return kindVideo
 	case info.Kind == storage.KindAudio && equalFold(info.Codec, storage.CodecOpus):
 		return kindAudio
@@ -210,6 +225,12 @@ func (c *converter) rtp(at time.Duration, b []byte) error {
 	}
 	seq := st.seq.unwrap16(p.seq)
 	ts := st.ts.unwrap32(p.ts)
+	if st.kind == kindVideo && c.videoCodec != vcodec.Unknown && vcodec.FromName(st.info.Codec) != c.videoCodec {
+		// One video track has one codec: a stream that continues it in
+		// another would decode to garbage.
+		c.res.Dropped++
+		return nil
+	}
 	if active := c.active[st.kind]; active != st {
 		if active != nil && st.fed && at-active.lastAt < switchIdle {
 			c.res.Dropped++
@@ -226,7 +247,13 @@ func (c *converter) rtp(at time.Duration, b []byte) error {
 		st.fed = true
 	}
 	st.lastAt = at
-	ok, err := st.rb.Push(st.ssrc, seq, ts, at, p.marker, p.payload, c.sink(st.kind))
+	var meta uint8
+	if st.cvoID != 0 {
+		if o, ok := vcodec.PacketOrientation(b, st.cvoID); ok {
+			meta = cvoMeta | o.Byte()
+		}
+	}
+	ok, err := st.rb.PushMeta(st.ssrc, seq, ts, at, p.marker, meta, p.payload, c.sink(st.kind))
 	if !ok {
 		c.res.Dropped++
 	}
@@ -256,7 +283,8 @@ func (c *converter) stream(ssrc uint32, pt uint8) *ssrcState {
 	if !ok {
 		return nil
 	}
-	st := &ssrcState{ssrc: ssrc, info: info, kind: kindOf(info), rb: rtpreorder.New(c.cfg.reorderWindow, reorderSlots)}
+	st := &ssrcState{ssrc: ssrc, info: info, kind: kindOf(info), cvoID: cvoID(info),
+		rb: rtpreorder.New(c.cfg.reorderWindow, reorderSlots)}
 	c.streams[ssrc] = st
 	return st
 }
@@ -266,16 +294,24 @@ func (c *converter) stream(ssrc uint32, pt uint8) *ssrcState {
 func (c *converter) sink(k mediaKind) rtpreorder.Sink {
 	switch k {
 	case kindVideo:
-		if c.video == nil {
+		if c.videoCodec == vcodec.Unknown {
 			info := c.active[kindVideo].info
-			// H.264 over RTP always uses a 90 kHz clock (RFC 6184); a
-			// declared rate is honoured only if it is plausible.
+			c.videoCodec = vcodec.FromName(info.Codec)
+			// Video over RTP always uses a 90 kHz clock (RFC 6184, 7741,
+			// 9628); a declared rate is honoured only if it is plausible.
 			clock := info.ClockRate
 			if clock < 1000 || clock > 1_000_000 {
-				clock = 90000
+				clock = vcodec.ClockRate
 			}
-			sps, pps := fmtpParameterSets(info.Fmtp)
-			c.video = newVideoTrack(c.cfg.log, c.sp, clock, sps, pps)
+			if c.videoCodec == vcodec.H264 {
+				sps, pps := fmtpParameterSets(info.Fmtp)
+				c.video = newVideoTrack(c.cfg.log, c.sp, clock, sps, pps)
+			} else {
+				c.frames = newFrameTrack(c.cfg.log, c.sp, c.videoCodec, clock)
+			}
+		}
+		if c.frames != nil {
+			return c.frames
 		}
 		return c.video
 	default:
@@ -308,6 +344,12 @@ func (c *converter) finish() error {
 		}
 		c.res.Dropped += c.video.droppd
 	}
+	if c.frames != nil {
+		if err := c.frames.finish(); err != nil {
+			return err
+		}
+		c.res.Dropped += c.frames.droppd
+	}
 	if c.audio != nil {
 		if err := c.audio.finish(); err != nil {
 			return err
@@ -336,10 +378,16 @@ func (c *converter) mp4Tracks() ([]mp4Track, error) {
 				name = "avc3"
 			}
 			entry := mp4.CreateVisualSampleEntryBox(name, uint16(v.width), uint16(v.height), avcC)
-			tracks = append(tracks, mp4Track{handler: "video", tab: v.tab, entry: entry, width: v.width, height: v.height})
-			clocks = append(clocks, c.clockOf(&v.tl))
-			c.res.Tracks = append(c.res.Tracks, TrackResult{Kind: storage.KindVideo, Codec: storage.CodecH264,
-				Samples: v.tab.count(), Width: v.width, Height: v.height})
+			tracks, clocks = c.videoTracks(tracks, clocks, v.tab, &v.tl, entry, vcodec.H264, v.width, v.height)
+		}
+	}
+	if v := c.frames; v != nil && v.tab.count() > 0 {
+		entry, err := v.entry()
+		if err != nil {
+			c.cfg.log.Warn("video dropped: no usable configuration", "codec", v.codec, "error", err)
+			c.res.Dropped += v.used
+		} else {
+			tracks, clocks = c.videoTracks(tracks, clocks, v.tab, &v.tl, entry, v.codec, v.width, v.height)
 		}
 	}
 	if a := c.audio; a != nil && a.tab.count() > 0 {
@@ -359,7 +407,7 @@ func (c *converter) mp4Tracks() ([]mp4Track, error) {
 		first = min(first, s)
 	}
 	for i := range tracks {
-		tracks[i].delay = starts[i] - first
+		tracks[i].delay = starts[i] - first + tracks[i].offset
 		c.res.Tracks[i].Duration = tracks[i].mediaDuration()
 		c.res.MediaDuration = max(c.res.MediaDuration, tracks[i].delay+tracks[i].mediaDuration())
 		c.cfg.log.Debug("track placed", "kind", tracks[i].handler, "delay", tracks[i].delay,
@@ -376,13 +424,41 @@ func (c *converter) clockOf(tl *timeline) trackClock {
 	return tc
 }
 
+// videoTracks adds a video track's MP4 tracks: one per orientation the
+// sender signalled (see orientedTable), each with its display matrix and
+// its place in the track.
+func (c *converter) videoTracks(tracks []mp4Track, clocks []trackClock, tab *orientedTable, tl *timeline,
+	entry mp4.Box, codec vcodec.Codec, w, h int) ([]mp4Track, []trackClock) {
+	for i, r := range tab.runs {
+		if r.tab.count() == 0 {
+			continue
+		}
+		t := mp4Track{handler: "video", tab: r.tab, entry: entry, width: w, height: h,
+			offset: ticksToDuration(r.start-tab.runs[0].start, tab.timescale), orientation: r.o}
+		tracks = append(tracks, t)
+		clocks = append(clocks, c.clockOf(tl))
+		c.res.Tracks = append(c.res.Tracks, TrackResult{Kind: storage.KindVideo, Codec: codec.Name(),
+			Samples: r.tab.count(), Width: w, Height: h, Rotation: r.o.Rotation, Flip: r.o.Flip})
+		if i > 0 {
+			c.cfg.log.Info("camera orientation changed: the video continues in another track",
+				"rotation", r.o.Rotation, "flip", r.o.Flip, "at", t.offset)
+		}
+	}
+	return tracks, clocks
+}
+
 func (c *converter) brands(tracks []mp4Track) []string {
 	b := []string{"isom", "iso2", "mp41"}
 	for _, t := range tracks {
-		if t.handler == "video" {
-			b = append(b, "avc1")
-		} else {
+		if t.handler != "video" {
 			b = append(b, "Opus")
+			continue
+		}
+		switch c.videoCodec {
+		case vcodec.H264:
+			b = append(b, "avc1")
+		case vcodec.AV1:
+			b = append(b, "av01")
 		}
 	}
 	return b

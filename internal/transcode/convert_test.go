@@ -406,6 +406,16 @@ func checkLayout(t *testing.T, path string, video, audio bool) (videoEntry strin
 				t.Errorf("%s sample entry without parameter sets", stsd.AvcX.Type())
 			}
 		}
+		for _, e := range []*mp4.VisualSampleEntryBox{stsd.VpXX, stsd.Av01} {
+			if e == nil {
+				continue
+			}
+			sawVideo = true
+			videoEntry = e.Type()
+			if (e.Type() == "av01") != (e.Av1C != nil) || (e.Type() != "av01") != (e.VppC != nil) {
+				t.Errorf("%s sample entry without its configuration box", e.Type())
+			}
+		}
 		if stsd.Opus != nil {
 			sawAudio = true
 			if stsd.Opus.Dops == nil || stsd.Opus.Dops.InputSampleRate != 48000 {

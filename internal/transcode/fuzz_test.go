@@ -11,6 +11,7 @@ import (
 
 	"github.com/ars-project/ars/internal/storage"
 	"github.com/ars-project/ars/internal/testmedia"
+	"github.com/ars-project/ars/internal/vcodec"
 )
 
 var fuzzHeader = storage.Header{Channel: "fuzz", UID: 1, Start: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC),
@@ -70,10 +71,41 @@ func FuzzConvertRecords(f *testing.F) {
 	f.Fuzz(convertRecords)
 }
 
+// FuzzConvertCodecRecords is FuzzConvertRecords for VP8, VP9 and AV1
+// captures whose video declares a CVO extension: the first byte picks the
+// codec, so mutations reach pion's depacketizers, the frame assembler,
+// mediacommon's header parsers and the orientation split.
+func FuzzConvertCodecRecords(f *testing.F) {
+	codecs := []vcodec.Codec{vcodec.VP8, vcodec.VP9, vcodec.AV1}
+	f.Add(append([]byte{0}, 1, 0, 12, 0, 1, 0x80, 96, 0, 1, 0, 0, 0, 1, 0x10, 0, 0, 1))
+	if haveFFmpeg() {
+		for i, c := range codecs {
+			s := testmedia.Generate(f, testmedia.Options{Duration: 600 * time.Millisecond, GOP: 5, FPS: 10, VideoBitrate: 100,
+				Codec: c.Name()})
+			s[0] = testmedia.WithCVO(s[0], 3, len(s[0].Packets)/2, 2)
+			seed := append([]byte{byte(i)}, encodeRecords(testmedia.Merge(s...))...)
+			f.Add(seed)
+			f.Add(seed[:len(seed)/2])
+		}
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if len(data) == 0 {
+			return
+		}
+		hdr := fuzzHeader
+		hdr.Streams = append([]storage.StreamInfo(nil), fuzzHeader.Streams...)
+		hdr.Streams[0].Codec = codecs[int(data[0])%len(codecs)].Name()
+		hdr.Streams[0].Extensions = []storage.HeaderExtension{{ID: 3, URI: vcodec.CVOURI}}
+		convertRecordsWith(t, hdr, data[1:])
+	})
+}
+
 // convertRecords writes data as records of a capture and converts it.
-func convertRecords(t *testing.T, data []byte) {
+func convertRecords(t *testing.T, data []byte) { convertRecordsWith(t, fuzzHeader, data) }
+
+func convertRecordsWith(t *testing.T, hdr storage.Header, data []byte) {
 	src := filepath.Join(t.TempDir(), "1_000000.tmp")
-	w, err := storage.Create(src, fuzzHeader)
+	w, err := storage.Create(src, hdr)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package transcode
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"math"
@@ -11,6 +12,7 @@ import (
 	"github.com/Eyevinn/mp4ff/mp4"
 
 	"github.com/ars-project/ars/internal/storage"
+	"github.com/ars-project/ars/internal/vcodec"
 )
 
 // movieTimescale is the mvhd timescale: edit lists and track headers count
@@ -22,9 +24,14 @@ type mp4Track struct {
 	handler string // "vide" media type for mp4ff: "video" or "audio"
 	tab     *sampleTable
 	delay   time.Duration // where the track starts in the movie
-	entry   mp4.Box       // the sample entry (avc1/avc3 or Opus)
+	entry   mp4.Box       // the sample entry (avc1/avc3, vp08, vp09, av01 or Opus)
 	width   int
 	height  int
+	// offset is where the track starts within its media's time (a video
+	// part shown in another orientation starts later).
+	offset time.Duration
+	// orientation is how a video track is displayed (its tkhd matrix).
+	orientation vcodec.Orientation
 }
 
 func (t *mp4Track) mediaDuration() time.Duration {
@@ -177,7 +184,15 @@ func buildTrak(id uint32, t *mp4Track, created time.Time, large bool) (*mp4.Trak
 		tkhd.Width = mp4.Fixed32(t.width << 16)
 		tkhd.Height = mp4.Fixed32(t.height << 16)
 	}
-	trak.AddChild(tkhd)
+	if t.handler == "video" && t.orientation.Turned() {
+		rotated, err := withMatrix(tkhd, t.orientation.Matrix(t.width, t.height))
+		if err != nil {
+			return nil, chunkOffsets{}, err
+		}
+		trak.AddChild(rotated)
+	} else {
+		trak.AddChild(tkhd)
+	}
 
 	// The edit list places the track on the movie timeline: an empty edit
 	// for the time before its first sample, then the whole media.
@@ -284,4 +299,31 @@ func buildStbl(t *mp4Track, large bool) (*mp4.StblBox, chunkOffsets) {
 		stbl.AddChild(off.stco)
 	}
 	return stbl, off
+}
+
+// withMatrix returns tkhd with a display matrix other than identity.
+// mp4ff's TkhdBox always writes the identity matrix, so the box is
+// encoded by mp4ff and its matrix field (ISO/IEC 14496-12 section 8.3.2:
+// nine 32-bit values after layer, alternate group, volume and 2 reserved
+// bytes) overwritten.
+func withMatrix(tkhd *mp4.TkhdBox, m [9]int32) (mp4.Box, error) {
+	var buf bytes.Buffer
+	if err := tkhd.Encode(&buf); err != nil {
+		return nil, fmt.Errorf("tkhd: %w", err)
+	}
+	b := buf.Bytes()
+	// header 8, version+flags 4, then times, track ID, reserved and
+	// duration: 20 bytes in version 0, 32 in version 1; then reserved 8,
+	// layer 2, alternate group 2, volume 2, reserved 2.
+	off := 8 + 4 + 20 + 8 + 8
+	if tkhd.Version == 1 {
+		off = 8 + 4 + 32 + 8 + 8
+	}
+	if len(b) < off+36 {
+		return nil, fmt.Errorf("tkhd: %d bytes, too short for a matrix", len(b))
+	}
+	for i, v := range m {
+		binary.BigEndian.PutUint32(b[off+4*i:], uint32(v))
+	}
+	return mp4.CreateUnknownBox("tkhd", uint64(len(b)), b[8:]), nil
 }

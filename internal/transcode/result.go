@@ -5,13 +5,18 @@ import "time"
 // TrackResult describes one track of a converted MP4.
 type TrackResult struct {
 	Kind  string // storage.KindVideo or storage.KindAudio
-	Codec string // storage.CodecH264 or storage.CodecOpus
+	Codec string // a storage.Codec* name: H264, VP8, VP9, AV1 or opus
 	// Samples counts the MP4 samples: video pictures, or Opus packets
 	// including inserted silence.
 	Samples  int
 	Duration time.Duration
 	// Width and Height are the first picture size (video only).
 	Width, Height int
+	// Rotation (clockwise degrees) and Flip are how the track's display
+	// matrix shows the picture: the sender's camera orientation (CVO).
+	// A video whose orientation changed has one track per orientation.
+	Rotation int
+	Flip     bool
 }
 
 // Result reports what a conversion did.

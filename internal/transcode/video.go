@@ -18,7 +18,7 @@ import (
 type videoTrack struct {
 	log   *slog.Logger
 	tl    timeline
-	tab   *sampleTable
+	tab   *orientedTable
 	dep   h264.Depacketizer
 	emitF func([]byte)
 
@@ -56,7 +56,7 @@ type frame struct {
 }
 
 func newVideoTrack(log *slog.Logger, sp *spool, clock uint32, sps, pps []byte) *videoTrack {
-	v := &videoTrack{log: log, tl: newTimeline(clock), tab: newSampleTable(sp, int64(clock)), needIDR: true,
+	v := &videoTrack{log: log, tl: newTimeline(clock), tab: newOrientedTable(sp, int64(clock)), needIDR: true,
 		sps: sps, pps: pps}
 	v.emitF = v.nal
 	return v
@@ -79,6 +79,7 @@ func (v *videoTrack) Packet(ssrc uint32, p *rtpreorder.Packet, gap bool) error {
 			v.cur.Damaged = true
 		}
 	}
+	v.tab.note(p.Meta)
 	if len(p.Payload) == 0 {
 		// Padding only: it takes a sequence number but carries no media
 		// and does not delimit frames.

@@ -19,19 +19,19 @@ const (
 // fixes it at 90 kHz).
 const ClockRate = 90000
 
-// Codecs lists the recorded video codecs in ars' order of preference:
+// preferred lists the recorded video codecs in ars' order of preference:
 // H.264 first (every player and the composite pipeline's cheapest
 // decoder), then the rest by how widely players take them in MP4.
-var codecs = [...]Codec{H264, VP8, VP9, AV1}
+var preferred = [...]Codec{H264, VP8, VP9, AV1}
 
 // All returns the recorded video codecs in order of preference.
-func All() []Codec { return codecs[:] }
+func All() []Codec { return preferred[:] }
 
 // FromName maps a codec name, in any letter case, to a Codec: the SDP
 // names (H264, VP8, VP9, AV1) and the capture header's spelling, which is
 // the same. Anything else is Unknown.
 func FromName(name string) Codec {
-	for _, c := range codecs {
+	for _, c := range preferred {
 		if equalFold(name, c.Name()) {
 			return c
 		}

@@ -17,10 +17,41 @@ func FuzzParsers(f *testing.F) {
 			t.Fatalf("VP8 payload offset %d past %d bytes", off, len(b))
 		}
 		if d, ok := HeaderExtension(b, id); ok {
-			if len(d) == 0 || len(d) > len(b) {
+			// The two-byte form allows empty elements.
+			if len(d) > len(b) {
 				t.Fatalf("element of %d bytes in a %d-byte packet", len(d), len(b))
 			}
 		}
 		_, _ = PacketOrientation(b, id)
+	})
+}
+
+// FuzzAssembler splits hostile bytes into RTP payloads of one frame and
+// assembles them: no panic, no frame above MaxFrameSize, and a key frame
+// of VP8 always has its size.
+func FuzzAssembler(f *testing.F) {
+	f.Add(uint8(0), []byte{0x10, 0x50, 0x01, 0x00, 0x9d, 0x01, 0x2a, 0x40, 0x01, 0xf0, 0x00}, uint8(4))
+	f.Add(uint8(1), []byte{0x88, 0x82, 0x49, 0x83, 0x42, 0x00, 0x13, 0xf0, 0x0e, 0xf6}, uint8(3))
+	f.Add(uint8(2), []byte{0x68, 0x0c, 0x08, 0x00, 0x00, 0x00, 0x04, 0x3c, 0xff, 0xbc, 0xda, 0xf9, 0x10, 0x32, 0x01}, uint8(7))
+	f.Fuzz(func(t *testing.T, which uint8, b []byte, cut uint8) {
+		c := []Codec{VP8, VP9, AV1}[int(which)%3]
+		a := NewAssembler(c)
+		for round := 0; round < 2; round++ {
+			a.Begin()
+			step := int(cut)%16 + 1
+			for off := 0; off < len(b); off += step {
+				a.Push(b[off:min(off+step, len(b))])
+			}
+			fr, err := a.End()
+			if err != nil {
+				continue
+			}
+			if len(fr.Data) == 0 || len(fr.Data) > MaxFrameSize {
+				t.Fatalf("%v frame of %d bytes", c, len(fr.Data))
+			}
+			if c == VP8 && fr.Key && (fr.Width == 0 && fr.Height == 0) && len(fr.Data) < 10 {
+				t.Fatalf("VP8 key frame without a header: %x", fr.Data)
+			}
+		}
 	})
 }

@@ -1,0 +1,260 @@
+package transcode
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/ars-project/ars/internal/storage"
+	"github.com/ars-project/ars/internal/testmedia"
+	"github.com/ars-project/ars/internal/vcodec"
+)
+
+// convertStreams writes streams into a capture, converts it and returns
+// the MP4's path and the result.
+func convertStreams(t *testing.T, streams []testmedia.Stream) (string, Result) {
+	t.Helper()
+	dir := t.TempDir()
+	src, dst := filepath.Join(dir, "c.tmp"), filepath.Join(dir, "c.mp4")
+	hdr := storage.Header{Channel: "codecs", UID: 7, Start: time.Unix(1_700_000_000, 0), Source: "rtp"}
+	testmedia.WriteCapture(t, src, hdr, streams)
+	res, err := ConvertFile(context.Background(), src, dst)
+	if err != nil {
+		t.Fatalf("convert: %v", err)
+	}
+	keep(t, dst, t.Name()+".mp4")
+	return dst, res
+}
+
+// TestConvertCodecs converts VP8, VP9 and AV1 from Debian's ffmpeg
+// encoders (libvpx, libvpx-vp9, libaom-av1), clean and with 3 % loss:
+// each MP4 decodes silently with ffmpeg -xerror, its video track has the
+// codec's sample entry, every sent picture (clean) and the duration
+// within 100 ms, and audio beside it.
+func TestConvertCodecs(t *testing.T) {
+	testmedia.RequireFFmpeg(t)
+	for _, tc := range []struct {
+		codec vcodec.Codec
+		entry string // sample entry
+		name  string // ffprobe codec_name
+	}{
+		{vcodec.VP8, "vp08", "vp8"},
+		{vcodec.VP9, "vp09", "vp9"},
+		{vcodec.AV1, "av01", "av1"},
+	} {
+		t.Run(tc.codec.Name(), func(t *testing.T) {
+			s := testmedia.Generate(t, testmedia.Options{Duration: 4 * time.Second, FPS: 25, GOP: 25, Codec: tc.codec.Name()})
+			v, a := s[0], s[1]
+			if v.Info.Codec != tc.codec.Name() {
+				t.Fatalf("generated %s", v.Info.Codec)
+			}
+			if len(v.KeyframeIndexes()) < 3 {
+				t.Fatalf("%d keyframes in 4 s at a 1 s GOP", len(v.KeyframeIndexes()))
+			}
+			for _, loss := range []float64{0, 0.03} {
+				vs := v
+				if loss > 0 {
+					vs = testmedia.Drop(v, 7, loss)
+				}
+				dst, res := convertStreams(t, []testmedia.Stream{vs, a})
+				if got := checkLayout(t, dst, true, true); got != tc.entry {
+					t.Errorf("sample entry %s, want %s", got, tc.entry)
+				}
+				p := testmedia.ProbeMP4(t, dst)
+				pv := p.Stream("video")
+				if pv == nil || pv.Codec != tc.name {
+					t.Fatalf("video %+v, want codec %s", pv, tc.name)
+				}
+				if pv.Width != 320 || pv.Height != 240 {
+					t.Errorf("video %dx%d", pv.Width, pv.Height)
+				}
+				if len(res.Tracks) != 2 || res.Tracks[0].Codec != tc.codec.Name() || res.Tracks[0].Samples != pv.Frames {
+					t.Errorf("result tracks %+v, ffprobe %d frames", res.Tracks, pv.Frames)
+				}
+				if loss == 0 {
+					if pv.Frames != v.Frames() {
+						t.Errorf("video frames = %d, sent %d", pv.Frames, v.Frames())
+					}
+					if !near(pv.Duration, v.MediaDuration(), durTolerance) || !near(pv.Duration, 4*time.Second, durTolerance) {
+						t.Errorf("video duration = %v, sent %v", pv.Duration, v.MediaDuration())
+					}
+				} else if pv.Frames < v.Frames()/4 || pv.Frames >= v.Frames() {
+					t.Errorf("with %.0f%% loss: %d of %d frames kept", loss*100, pv.Frames, v.Frames())
+				}
+				if pa := p.Stream("audio"); pa == nil || !near(pa.Duration, a.MediaDuration(), durTolerance) {
+					t.Errorf("audio %+v, sent %v", pa, a.MediaDuration())
+				}
+				t.Logf("%s loss %.0f%%: %d of %d frames, %v, result %+v", tc.codec, loss*100, pv.Frames, v.Frames(), pv.Duration, res)
+			}
+		})
+	}
+}
+
+// cvoID is the header extension ID the CVO tests send the orientation
+// under, as a browser might negotiate it.
+const testCVOID = 4
+
+func withCVOExtension(s testmedia.Stream) testmedia.Stream {
+	s.Info.Extensions = []storage.HeaderExtension{{ID: 2, URI: "urn:ietf:params:rtp-hdrext:sdes:mid"},
+		{ID: testCVOID, URI: vcodec.CVOURI}}
+	return s
+}
+
+// frameRGB decodes the picture stream v:idx of path shows at `at`, with
+// ffmpeg's default autorotation (the display matrix applied), as w x h
+// RGB.
+func frameRGB(t *testing.T, path string, idx int, at time.Duration, w, h int) []byte {
+	t.Helper()
+	out, err := exec.Command("ffmpeg", "-v", "error", "-ss", strconv.FormatFloat(at.Seconds(), 'f', 3, 64), "-i", path,
+		"-map", fmt.Sprintf("0:v:%d", idx), "-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24", "-").Output()
+	if err != nil || len(out) != w*h*3 {
+		t.Fatalf("frame %d at %v of %s: %v (%d bytes, want %dx%d)", idx, at, path, err, len(out), w, h)
+	}
+	return out
+}
+
+// referenceRGB is testsrc2's picture at `at`, upright, as sent before any
+// turning.
+func referenceRGB(t *testing.T, at time.Duration, w, h int) []byte {
+	t.Helper()
+	out, err := exec.Command("ffmpeg", "-v", "error", "-f", "lavfi", "-i", fmt.Sprintf("testsrc2=size=%dx%d:rate=25", w, h),
+		"-ss", strconv.FormatFloat(at.Seconds(), 'f', 3, 64), "-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24", "-").Output()
+	if err != nil || len(out) != w*h*3 {
+		t.Fatalf("reference frame: %v", err)
+	}
+	return out
+}
+
+// blockMean is the mean colour of the b x b block at (x, y).
+func blockMean(img []byte, w, x, y, b int) [3]float64 {
+	var m [3]float64
+	for j := y; j < y+b; j++ {
+		for i := x; i < x+b; i++ {
+			for c := 0; c < 3; c++ {
+				m[c] += float64(img[3*(j*w+i)+c])
+			}
+		}
+	}
+	for c := range m {
+		m[c] /= float64(b * b)
+	}
+	return m
+}
+
+// uprightCorner checks that the decoded picture's top-left corner is the
+// reference's top-left corner: of the reference's four corners, the
+// top-left one is the nearest in colour.
+func uprightCorner(t *testing.T, got, ref []byte, w, h int) {
+	t.Helper()
+	const b = 24
+	tl := blockMean(got, w, 0, 0, b)
+	corners := map[string][2]int{"top-left": {0, 0}, "top-right": {w - b, 0}, "bottom-left": {0, h - b}, "bottom-right": {w - b, h - b}}
+	best, bestD := "", math.Inf(1)
+	for name, c := range corners {
+		r := blockMean(ref, w, c[0], c[1], b)
+		d := math.Abs(tl[0]-r[0]) + math.Abs(tl[1]-r[1]) + math.Abs(tl[2]-r[2])
+		if d < bestD {
+			best, bestD = name, d
+		}
+	}
+	if best != "top-left" {
+		t.Errorf("the decoded picture's top-left corner %v looks like the sent picture's %s", tl, best)
+	}
+}
+
+// TestConvertOrientation: a phone held sideways sends its sensor's
+// picture (turned 90 degrees counter-clockwise) with CVO saying "rotate
+// 90 degrees clockwise"; the MP4's display matrix makes players show it
+// upright, for H.264 and VP8 alike.
+func TestConvertOrientation(t *testing.T) {
+	testmedia.RequireFFmpeg(t)
+	for _, codec := range []vcodec.Codec{vcodec.H264, vcodec.VP8} {
+		t.Run(codec.Name(), func(t *testing.T) {
+			// transpose=2 turns testsrc2 90 degrees counter-clockwise: the
+			// coded picture is 240x320.
+			v := testmedia.Generate(t, testmedia.Options{Duration: 3 * time.Second, FPS: 25, GOP: 25, Video: true,
+				Codec: codec.Name(), Transpose: 2})[0]
+			v = testmedia.WithCVO(withCVOExtension(v), testCVOID, 0, vcodec.Orientation{Rotation: 90}.Byte())
+			dst, res := convertStreams(t, []testmedia.Stream{v})
+			p := testmedia.ProbeMP4(t, dst)
+			if len(p.Streams) != 1 {
+				t.Fatalf("streams %+v, want one video track", p.Streams)
+			}
+			pv := p.Streams[0]
+			if !pv.HasRotation || pv.Rotation != -90 {
+				t.Errorf("ffprobe rotation %d (present %v), want -90 (shown turned 90 degrees clockwise)", pv.Rotation, pv.HasRotation)
+			}
+			if pv.Width != 240 || pv.Height != 320 || pv.Frames != v.Frames() {
+				t.Errorf("video %+v, want 240x320 coded, %d frames", pv, v.Frames())
+			}
+			if res.Tracks[0].Rotation != 90 {
+				t.Errorf("result rotation %d", res.Tracks[0].Rotation)
+			}
+			// Shown with its matrix the picture is 320x240 and upright.
+			at := 1500 * time.Millisecond
+			uprightCorner(t, frameRGB(t, dst, 0, at, 320, 240), referenceRGB(t, at, 320, 240), 320, 240)
+		})
+	}
+}
+
+// TestConvertOrientationChange: the camera turns from 0 to 180 degrees
+// halfway. The part shown upside down continues in a second video track
+// with a 180-degree matrix, starting where it was sent, so each part
+// decodes upright; a change signalled mid-GOP takes effect at the next
+// keyframe.
+func TestConvertOrientationChange(t *testing.T) {
+	testmedia.RequireFFmpeg(t)
+	o := testmedia.Options{Duration: 4 * time.Second, FPS: 25, GOP: 25, Video: true, Codec: "VP8"}
+	upright := testmedia.Generate(t, o)[0]
+	o.Rotate180 = true
+	flipped := testmedia.Generate(t, o)[0]
+	keys := upright.KeyframeIndexes()
+	if len(keys) < 4 {
+		t.Fatalf("keyframes at %v", keys)
+	}
+	for _, tc := range []struct {
+		name string
+		// signal is the packet index the 180-degree CVO starts on; the
+		// pictures after the keyframe at splice are the turned ones.
+		signalBefore int // packets before the splice keyframe
+	}{
+		{"at a keyframe", 0},
+		{"mid-GOP", 20},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// Both halves are cut at their keyframe at 2 s.
+			splice, from := keys[2], flipped.KeyframeIndexes()[2]
+			s := testmedia.Concat(testmedia.Slice(upright, 0, splice), testmedia.Slice(flipped, from, len(flipped.Packets)), 0)
+			// Mid-GOP, the signal comes on upright pictures before the
+			// keyframe: they stay in the first track.
+			s = testmedia.WithCVO(withCVOExtension(s), testCVOID, splice-tc.signalBefore, vcodec.Orientation{Rotation: 180}.Byte())
+			dst, res := convertStreams(t, []testmedia.Stream{s})
+			p := testmedia.ProbeMP4(t, dst)
+			if len(p.Streams) != 2 || len(res.Tracks) != 2 {
+				t.Fatalf("streams %+v result %+v, want two video tracks", p.Streams, res.Tracks)
+			}
+			first, second := p.Streams[0], p.Streams[1]
+			if first.HasRotation && first.Rotation != 0 {
+				t.Errorf("first part rotation %d", first.Rotation)
+			}
+			if !second.HasRotation || math.Abs(float64(second.Rotation)) != 180 {
+				t.Errorf("second part rotation %d (present %v), want 180", second.Rotation, second.HasRotation)
+			}
+			if first.Frames+second.Frames != s.Frames() {
+				t.Errorf("frames %d + %d, sent %d", first.Frames, second.Frames, s.Frames())
+			}
+			if !near(second.Start, 2*time.Second, durTolerance) || !near(first.Duration, 2*time.Second, durTolerance) ||
+				!near(second.Start+second.Duration, 4*time.Second, durTolerance) {
+				t.Errorf("first part %v long, second from %v for %v; want the change at 2 s", first.Duration, second.Start, second.Duration)
+			}
+			at := 3 * time.Second
+			uprightCorner(t, frameRGB(t, dst, 1, at-second.Start, 320, 240), referenceRGB(t, at, 320, 240), 320, 240)
+			uprightCorner(t, frameRGB(t, dst, 0, time.Second, 320, 240), referenceRGB(t, time.Second, 320, 240), 320, 240)
+		})
+	}
+}
