@@ -212,7 +212,7 @@ func encode(o Options) ([]Stream, error) {
 		defer os.RemoveAll(dir)
 		ivf = filepath.Join(dir, "video.ivf")
 		args = append(args, "-map", fmt.Sprintf("%d:v", in))
-		args = append(args, videoCodecArgs(o, codec)...)
+		args = append(args, VideoCodecArgs(o, codec)...)
 		args = append(args, "-f", "ivf", ivf)
 		in++
 	} else if o.Video {
@@ -221,7 +221,7 @@ func encode(o Options) ([]Stream, error) {
 		}
 		defer vr.Close()
 		args = append(args, "-map", fmt.Sprintf("%d:v", in))
-		args = append(args, videoCodecArgs(o, codec)...)
+		args = append(args, VideoCodecArgs(o, codec)...)
 		if o.ZeroLatency {
 			args = append(args, "-tune", "zerolatency")
 		}
@@ -319,9 +319,11 @@ func finish(pkts [][]byte, rerr error, info storage.StreamInfo, firstSeq uint16,
 	return s, nil
 }
 
-// videoCodecArgs are ffmpeg's encoder options for codec: a fixed GOP, no
-// B-frames or hidden alt-ref frames (a real-time sender's settings).
-func videoCodecArgs(o Options, codec vcodec.Codec) []string {
+// VideoCodecArgs are ffmpeg's encoder options for codec: a fixed GOP, no
+// B-frames or hidden alt-ref frames (a real-time sender's settings). The
+// end-to-end tests' live ffmpeg senders use them too.
+func VideoCodecArgs(o Options, codec vcodec.Codec) []string {
+	o = o.withDefaults()
 	gop := []string{"-g", fmt.Sprint(o.GOP), "-keyint_min", fmt.Sprint(o.GOP), "-b:v", fmt.Sprintf("%dk", o.VideoBitrate),
 		"-pix_fmt", "yuv420p"}
 	switch codec {

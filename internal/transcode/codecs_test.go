@@ -2,11 +2,8 @@ package transcode
 
 import (
 	"context"
-	"fmt"
 	"math"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"testing"
 	"time"
 
@@ -105,68 +102,6 @@ func withCVOExtension(s testmedia.Stream) testmedia.Stream {
 	return s
 }
 
-// frameRGB decodes the picture stream v:idx of path shows at `at`, with
-// ffmpeg's default autorotation (the display matrix applied), as w x h
-// RGB.
-func frameRGB(t *testing.T, path string, idx int, at time.Duration, w, h int) []byte {
-	t.Helper()
-	out, err := exec.Command("ffmpeg", "-v", "error", "-ss", strconv.FormatFloat(at.Seconds(), 'f', 3, 64), "-i", path,
-		"-map", fmt.Sprintf("0:v:%d", idx), "-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24", "-").Output()
-	if err != nil || len(out) != w*h*3 {
-		t.Fatalf("frame %d at %v of %s: %v (%d bytes, want %dx%d)", idx, at, path, err, len(out), w, h)
-	}
-	return out
-}
-
-// referenceRGB is testsrc2's picture at `at`, upright, as sent before any
-// turning.
-func referenceRGB(t *testing.T, at time.Duration, w, h int) []byte {
-	t.Helper()
-	out, err := exec.Command("ffmpeg", "-v", "error", "-f", "lavfi", "-i", fmt.Sprintf("testsrc2=size=%dx%d:rate=25", w, h),
-		"-ss", strconv.FormatFloat(at.Seconds(), 'f', 3, 64), "-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24", "-").Output()
-	if err != nil || len(out) != w*h*3 {
-		t.Fatalf("reference frame: %v", err)
-	}
-	return out
-}
-
-// blockMean is the mean colour of the b x b block at (x, y).
-func blockMean(img []byte, w, x, y, b int) [3]float64 {
-	var m [3]float64
-	for j := y; j < y+b; j++ {
-		for i := x; i < x+b; i++ {
-			for c := 0; c < 3; c++ {
-				m[c] += float64(img[3*(j*w+i)+c])
-			}
-		}
-	}
-	for c := range m {
-		m[c] /= float64(b * b)
-	}
-	return m
-}
-
-// uprightCorner checks that the decoded picture's top-left corner is the
-// reference's top-left corner: of the reference's four corners, the
-// top-left one is the nearest in colour.
-func uprightCorner(t *testing.T, got, ref []byte, w, h int) {
-	t.Helper()
-	const b = 24
-	tl := blockMean(got, w, 0, 0, b)
-	corners := map[string][2]int{"top-left": {0, 0}, "top-right": {w - b, 0}, "bottom-left": {0, h - b}, "bottom-right": {w - b, h - b}}
-	best, bestD := "", math.Inf(1)
-	for name, c := range corners {
-		r := blockMean(ref, w, c[0], c[1], b)
-		d := math.Abs(tl[0]-r[0]) + math.Abs(tl[1]-r[1]) + math.Abs(tl[2]-r[2])
-		if d < bestD {
-			best, bestD = name, d
-		}
-	}
-	if best != "top-left" {
-		t.Errorf("the decoded picture's top-left corner %v looks like the sent picture's %s", tl, best)
-	}
-}
-
 // TestConvertOrientation: a phone held sideways sends its sensor's
 // picture (turned 90 degrees counter-clockwise) with CVO saying "rotate
 // 90 degrees clockwise"; the MP4's display matrix makes players show it
@@ -197,7 +132,7 @@ func TestConvertOrientation(t *testing.T) {
 			}
 			// Shown with its matrix the picture is 320x240 and upright.
 			at := 1500 * time.Millisecond
-			uprightCorner(t, frameRGB(t, dst, 0, at, 320, 240), referenceRGB(t, at, 320, 240), 320, 240)
+			testmedia.CheckUprightCorner(t, testmedia.StreamRGBAt(t, dst, 0, at, 320, 240), testmedia.TestPatternRGB(t, at, 320, 240), 320, 240)
 		})
 	}
 }
@@ -253,8 +188,8 @@ func TestConvertOrientationChange(t *testing.T) {
 				t.Errorf("first part %v long, second from %v for %v; want the change at 2 s", first.Duration, second.Start, second.Duration)
 			}
 			at := 3 * time.Second
-			uprightCorner(t, frameRGB(t, dst, 1, at-second.Start, 320, 240), referenceRGB(t, at, 320, 240), 320, 240)
-			uprightCorner(t, frameRGB(t, dst, 0, time.Second, 320, 240), referenceRGB(t, time.Second, 320, 240), 320, 240)
+			testmedia.CheckUprightCorner(t, testmedia.StreamRGBAt(t, dst, 1, at-second.Start, 320, 240), testmedia.TestPatternRGB(t, at, 320, 240), 320, 240)
+			testmedia.CheckUprightCorner(t, testmedia.StreamRGBAt(t, dst, 0, time.Second, 320, 240), testmedia.TestPatternRGB(t, time.Second, 320, 240), 320, 240)
 		})
 	}
 }
