@@ -16,6 +16,7 @@ import (
 	"github.com/ars-project/ars/internal/session"
 	"github.com/ars-project/ars/internal/storage"
 	"github.com/ars-project/ars/internal/udpbatch"
+	"github.com/ars-project/ars/internal/vcodec"
 )
 
 func rtp(ssrc uint32, seq uint16, payload int) []byte {
@@ -229,6 +230,30 @@ func BenchmarkHandle(b *testing.B) {
 		var st batchStats
 		r.engine.handle(pt, pkt, false, src, time.Now(), &st)
 		st.publish(r.m)
+	}
+}
+
+// BenchmarkHandleCVO is BenchmarkHandle for a VP8 stream that declared
+// the camera orientation extension, every packet carrying it: the cost
+// of watching the orientation on the packet path.
+func BenchmarkHandleCVO(b *testing.B) {
+	mgr, e, m := newEngine(b)
+	streams := []storage.StreamInfo{{SSRC: 10, PayloadType: 96, Kind: storage.KindVideo, Codec: storage.CodecVP8, ClockRate: 90000,
+		Extensions: []storage.HeaderExtension{{ID: 3, URI: vcodec.CVOURI}}}}
+	join(b, mgr, e, "bench", 1, streams)
+	if _, _, err := mgr.StartRecording("bench", 1, ""); err != nil {
+		b.Fatal(err)
+	}
+	pkt := append(vp8RTPWithCVO(10, 1, false, 1), make([]byte, 1080)...)
+	src := udpbatch.Addr{Family: 2, Port: 5000}
+	pt := e.ports[0]
+	b.SetBytes(int64(len(pkt)))
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		binary.BigEndian.PutUint16(pkt[2:], uint16(i))
+		var st batchStats
+		e.handle(pt, pkt, false, src, time.Now(), &st)
+		st.publish(m)
 	}
 }
 
