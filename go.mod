@@ -4,6 +4,7 @@ go 1.26.8
 
 require (
 	github.com/Eyevinn/mp4ff v0.52.0
+	github.com/at-wat/ebml-go v0.17.1
 	github.com/bluenviron/mediacommon/v2 v2.5.1
 	github.com/coreos/go-systemd/v22 v22.7.0
 	github.com/go-gst/go-gst v1.4.0

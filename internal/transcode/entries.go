@@ -3,7 +3,6 @@ package transcode
 import (
 	"fmt"
 
-	mp4av1 "github.com/Eyevinn/mp4ff/av1"
 	"github.com/Eyevinn/mp4ff/mp4"
 
 	"github.com/ars-project/ars/internal/vcodec"
@@ -60,25 +59,8 @@ func (v *frameTrack) entry() (mp4.Box, error) {
 		if sh == nil || len(v.seqHeader) == 0 {
 			return nil, fmt.Errorf("%w: no AV1 sequence header", ErrNoMedia)
 		}
-		rec := mp4av1.CodecConfRec{Version: 1, SeqProfile: sh.SeqProfile, ConfigOBUs: v.seqHeader,
-			ChromaSamplePosition: byte(sh.ColorConfig.ChromaSamplePosition)}
-		if len(sh.SeqLevelIdx) > 0 {
-			rec.SeqLevelIdx0 = sh.SeqLevelIdx[0]
-		}
-		if len(sh.SeqTier) > 0 && sh.SeqTier[0] {
-			rec.SeqTier0 = 1
-		}
-		cc := sh.ColorConfig
-		rec.HighBitdepth, rec.TwelveBit, rec.MonoChrome = b2u(cc.HighBitDepth), b2u(cc.TwelveBit), b2u(cc.MonoChrome)
-		rec.ChromaSubsamplingX, rec.ChromaSubsamplingY = b2u(cc.SubsamplingX), b2u(cc.SubsamplingY)
+		rec := vcodec.AV1Config(sh, v.seqHeader)
 		return mp4.CreateVisualSampleEntryBox("av01", w, h, &mp4.Av1CBox{CodecConfRec: rec}), nil
 	}
 	return nil, fmt.Errorf("%w: codec %v", ErrNoMedia, v.codec)
-}
-
-func b2u(b bool) byte {
-	if b {
-		return 1
-	}
-	return 0
 }
