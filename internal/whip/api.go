@@ -8,33 +8,65 @@ import (
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/ars-project/ars/internal/vcodec"
 )
 
 // Payload types offered for our own codecs. Answers carry the remote
 // offer's payload types; these only matter to pion's bookkeeping.
 const (
+	vp8PT       = 96
+	vp9PT       = 98 // profile 0; profile 2 is vp9PT+1
+	av1PT       = 97
 	firstH264PT = 102
 	opusPT      = 111
 )
 
-// newMediaEngine registers H.264 (packetization mode 1, the profiles of
-// h264Profiles) and Opus, nothing else, so answers refuse other codecs.
+// newMediaEngine registers the recorded video codecs (recordedVideo: H.264
+// in packetization mode 1 with the profiles of h264Profiles, VP8, VP9
+// profiles 0 and 2, AV1 main profile), Opus and the camera-orientation
+// header extension, nothing else, so answers refuse other codecs. Which
+// video codec an answer keeps is preferVideo's choice, not the order here.
+// Every video codec asks for the same feedback: FIR here, NACK, PLI and
+// transport-cc added to all of them by newAPI's interceptors.
 func newMediaEngine() (*webrtc.MediaEngine, error) {
 	me := &webrtc.MediaEngine{}
+	fir := []webrtc.RTCPFeedback{{Type: "ccm", Parameter: "fir"}}
+	var video []webrtc.RTPCodecParameters
 	for i, plid := range h264Profiles {
-		c := webrtc.RTPCodecParameters{
+		video = append(video, webrtc.RTPCodecParameters{
 			RTPCodecCapability: webrtc.RTPCodecCapability{
-				MimeType:    webrtc.MimeTypeH264,
-				ClockRate:   90000,
-				SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=" + plid,
-				RTCPFeedback: []webrtc.RTCPFeedback{
-					{Type: "ccm", Parameter: "fir"},
-				},
+				MimeType:     webrtc.MimeTypeH264,
+				ClockRate:    vcodec.ClockRate,
+				SDPFmtpLine:  "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=" + plid,
+				RTCPFeedback: fir,
 			},
 			PayloadType: webrtc.PayloadType(firstH264PT + i),
-		}
+		})
+	}
+	for _, c := range []struct {
+		codec vcodec.Codec
+		fmtp  string
+		pt    webrtc.PayloadType
+	}{
+		{vcodec.VP8, "", vp8PT},
+		{vcodec.VP9, "profile-id=0", vp9PT},
+		{vcodec.VP9, "profile-id=2", vp9PT + 1},
+		// No fmtp: AV1's payload format takes a missing profile as 0, and
+		// pion matches AV1 on the profile alone.
+		{vcodec.AV1, "", av1PT},
+	} {
+		video = append(video, webrtc.RTPCodecParameters{
+			RTPCodecCapability: webrtc.RTPCodecCapability{
+				MimeType: c.codec.MimeType(), ClockRate: vcodec.ClockRate,
+				SDPFmtpLine: c.fmtp, RTCPFeedback: fir,
+			},
+			PayloadType: c.pt,
+		})
+	}
+	for _, c := range video {
 		if err := me.RegisterCodec(c, webrtc.RTPCodecTypeVideo); err != nil {
-			return nil, fmt.Errorf("register H264 %s: %w", plid, err)
+			return nil, fmt.Errorf("register %s %s: %w", c.MimeType, c.SDPFmtpLine, err)
 		}
 	}
 	opus := webrtc.RTPCodecParameters{
@@ -46,6 +78,12 @@ func newMediaEngine() (*webrtc.MediaEngine, error) {
 	}
 	if err := me.RegisterCodec(opus, webrtc.RTPCodecTypeAudio); err != nil {
 		return nil, fmt.Errorf("register opus: %w", err)
+	}
+	// The camera's orientation (phones turn, browsers report it in this
+	// extension rather than rotating the picture): negotiated so that the
+	// packets carry it and the converter can show the recording upright.
+	if err := me.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: vcodec.CVOURI}, webrtc.RTPCodecTypeVideo); err != nil {
+		return nil, fmt.Errorf("register %s: %w", vcodec.CVOURI, err)
 	}
 	return me, nil
 }

@@ -4,10 +4,15 @@
 // each decrypted track to its session.Participant.
 //
 // It records what the browser sends, untouched: every RTP packet of the
-// H.264 and Opus tracks and every RTCP sender report, so that captures of
-// browsers and of plain RTP senders look alike and the converter needs no
-// WebRTC-specific code. Only H.264 (packetization-mode 1, baseline and main
-// profiles) and Opus are negotiated; anything else is refused in the answer.
+// video and Opus tracks, header extensions included, and every RTCP
+// sender report, so that captures of browsers and of plain RTP senders
+// look alike and the converter needs no WebRTC-specific code. Video is
+// negotiated in one codec, the first of H.264 (packetization-mode 1,
+// baseline and main profiles), VP8, VP9 (profiles 0 and 2) and AV1 (main
+// profile) that the offer has, whatever the offer's order (codecs.go);
+// audio in Opus; anything else is refused in the answer. The camera
+// orientation extension (urn:3gpp:video-orientation) is negotiated, and
+// every negotiated extension is declared with its stream.
 // It asks senders for keyframes when a recording starts, after loss (at
 // most once a second) and at a fixed interval, because browsers send one
 // keyframe and then none unless asked.

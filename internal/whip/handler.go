@@ -189,6 +189,10 @@ func (g *Ingest) open(ctx context.Context, req request, slot *pendingSlot) (stri
 	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: string(req.offer)}); err != nil {
 		return fail(apiErr(http.StatusBadRequest, "bad_offer", "the offer was refused: "+err.Error()))
 	}
+	if err := preferVideo(pc); err != nil {
+		g.log.Error("video codec preferences", "err", err)
+		return fail(apiErr(http.StatusInternalServerError, "internal", "could not choose a video codec"))
+	}
 	answer, err := pc.CreateAnswer(nil)
 	if err != nil {
 		return fail(apiErr(http.StatusBadRequest, "bad_offer", "no answer to this offer: "+err.Error()))

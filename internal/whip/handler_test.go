@@ -260,7 +260,7 @@ func TestOfferRefused(t *testing.T) {
 	checkGoroutines(t)
 	f := newFixture(t, freePort(t))
 	good := offer(t, withTracks(t, newClient(t, browserLike), true, true))
-	vp8 := offer(t, withTracks(t, newClient(t, vp8Only), true, false))
+	h265 := offer(t, withTracks(t, newClient(t, h265Only), true, false))
 	recKey := recordingKey(t, "room", 1)
 	cases := []struct {
 		name, query, key, ctype, body string
@@ -278,7 +278,7 @@ func TestOfferRefused(t *testing.T) {
 		{"json body", "channel=room&uid=1", mediaKey(t, "room", 1), "application/json", good, 415, "unsupported_media_type"},
 		{"garbage sdp", "channel=room&uid=1", mediaKey(t, "room", 1), "application/sdp", "hello world", 400, "bad_offer"},
 		{"sdp without ice", "channel=room&uid=1", mediaKey(t, "room", 1), "application/sdp", stripICE(good), 400, "bad_offer"},
-		{"vp8 only", "channel=room&uid=1", mediaKey(t, "room", 1), "application/sdp", vp8, 400, "unsupported_codecs"},
+		{"unrecorded video only", "channel=room&uid=1", mediaKey(t, "room", 1), "application/sdp", h265, 400, "unsupported_codecs"},
 		{"oversized", "channel=room&uid=1", mediaKey(t, "room", 1), "application/sdp", strings.Repeat("a", maxOfferBytes+1), 413, "body_too_large"},
 	}
 	for _, tc := range cases {
@@ -329,13 +329,13 @@ func withTracks(t *testing.T, pc *webrtc.PeerConnection, video, audio bool) *web
 	return pc
 }
 
-// TestVP8VideoIsRejectedAudioKept decides the mixed case: an offer with
-// VP8 video and Opus audio is answered with the audio only, the video
-// section rejected (port 0), as the guide records no video but H.264.
-func TestVP8VideoIsRejectedAudioKept(t *testing.T) {
+// TestUnrecordedVideoIsRejectedAudioKept decides the mixed case: an
+// offer with video in a codec ars does not record (H.265) and Opus audio
+// is answered with the audio only, the video section rejected (port 0).
+func TestUnrecordedVideoIsRejectedAudioKept(t *testing.T) {
 	checkGoroutines(t)
 	f := newFixture(t, freePort(t))
-	client := withTracks(t, newClient(t, vp8AndOpus), true, true)
+	client := withTracks(t, newClient(t, h265AndOpus), true, true)
 	status, loc, answer := f.post("channel=room&uid=3", mediaKey(t, "room", 3), "application/sdp", offer(t, client))
 	if status != http.StatusCreated {
 		t.Fatalf("POST: %d %s", status, answer)
@@ -406,8 +406,8 @@ func TestDisabledAndUnsupportedMethods(t *testing.T) {
 }
 
 // TestChromeOfferAnswer answers a browser's offer with only the H.264
-// profiles and Opus that are recorded: no VP8, no High profile, no RTX,
-// no RED.
+// profiles and Opus that are recorded: no VP8 (offered first, but H.264
+// is preferred), no High profile, no RTX, no RED.
 func TestChromeOfferAnswer(t *testing.T) {
 	checkGoroutines(t)
 	f := newFixture(t, freePort(t))

@@ -22,6 +22,7 @@ import (
 	"github.com/ars-project/ars/internal/rdk"
 	"github.com/ars-project/ars/internal/session"
 	"github.com/ars-project/ars/internal/storage"
+	"github.com/ars-project/ars/internal/vcodec"
 )
 
 const (
@@ -175,34 +176,38 @@ type clientCodecs int
 
 const (
 	browserLike clientCodecs = iota // every pion default codec, as a browser offers many
-	vp8Only
-	vp8AndOpus
+	vp8AndOpus                      // VP8 (with camera orientation) and Opus
+	h265Only                        // a video codec ars does not record
+	h265AndOpus
 )
 
 // newClient makes a pion PeerConnection that plays the browser.
 func newClient(t testing.TB, codecs clientCodecs) *webrtc.PeerConnection {
 	t.Helper()
 	me := &webrtc.MediaEngine{}
+	register := func(mime string, clock uint32, channels uint16, pt webrtc.PayloadType, kind webrtc.RTPCodecType) {
+		if err := me.RegisterCodec(webrtc.RTPCodecParameters{
+			RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: mime, ClockRate: clock, Channels: channels},
+			PayloadType:        pt,
+		}, kind); err != nil {
+			t.Fatal(err)
+		}
+	}
 	switch codecs {
 	case browserLike:
 		if err := me.RegisterDefaultCodecs(); err != nil {
 			t.Fatal(err)
 		}
-	case vp8Only, vp8AndOpus:
-		if err := me.RegisterCodec(webrtc.RTPCodecParameters{
-			RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000},
-			PayloadType:        96,
-		}, webrtc.RTPCodecTypeVideo); err != nil {
+	case vp8AndOpus:
+		register(webrtc.MimeTypeVP8, 90000, 0, 96, webrtc.RTPCodecTypeVideo)
+		if err := me.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: vcodec.CVOURI}, webrtc.RTPCodecTypeVideo); err != nil {
 			t.Fatal(err)
 		}
-		if codecs == vp8AndOpus {
-			if err := me.RegisterCodec(webrtc.RTPCodecParameters{
-				RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2},
-				PayloadType:        111,
-			}, webrtc.RTPCodecTypeAudio); err != nil {
-				t.Fatal(err)
-			}
-		}
+	case h265Only, h265AndOpus:
+		register(webrtc.MimeTypeH265, 90000, 0, 96, webrtc.RTPCodecTypeVideo)
+	}
+	if codecs == vp8AndOpus || codecs == h265AndOpus {
+		register(webrtc.MimeTypeOpus, 48000, 2, 111, webrtc.RTPCodecTypeAudio)
 	}
 	reg := &interceptor.Registry{}
 	if err := webrtc.RegisterDefaultInterceptors(me, reg); err != nil {

@@ -3,6 +3,7 @@ package whip
 import (
 	"errors"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/ars-project/ars/internal/session"
 	"github.com/ars-project/ars/internal/storage"
+	"github.com/ars-project/ars/internal/vcodec"
 )
 
 const (
@@ -168,31 +170,53 @@ func (pr *peer) shutdown(reason string) {
 }
 
 // streamInfo describes a remote track for the capture header; ok is false
-// for a codec that is not recorded.
-func streamInfo(t *webrtc.TrackRemote) (storage.StreamInfo, bool) {
+// for a codec that is not recorded. exts are the RTP header extensions
+// negotiated for the track's kind, kept in the header (the converter
+// reads the camera orientation through them).
+func streamInfo(t *webrtc.TrackRemote, exts []webrtc.RTPHeaderExtensionParameter) (storage.StreamInfo, bool) {
 	c := t.Codec()
 	info := storage.StreamInfo{
 		SSRC: uint32(t.SSRC()), PayloadType: uint8(t.PayloadType()),
 		ClockRate: c.ClockRate, Fmtp: c.SDPFmtpLine,
+		Extensions: headerExtensions(exts),
 	}
-	switch strings.ToLower(c.MimeType) {
-	case strings.ToLower(webrtc.MimeTypeH264):
-		info.Kind, info.Codec = storage.KindVideo, storage.CodecH264
-	case strings.ToLower(webrtc.MimeTypeOpus):
-		info.Kind, info.Codec, info.Channels = storage.KindAudio, storage.CodecOpus, c.Channels
-		if info.Channels == 0 {
-			info.Channels = 2
+	if name, ok := cutPrefixFold(c.MimeType, "video/"); ok {
+		v := vcodec.FromName(name)
+		if v == vcodec.Unknown {
+			return info, false
 		}
-	default:
+		info.Kind, info.Codec, info.ClockRate = storage.KindVideo, v.Name(), vcodec.ClockRate
+		return info, true
+	}
+	if !strings.EqualFold(c.MimeType, webrtc.MimeTypeOpus) {
 		return info, false
 	}
+	info.Kind, info.Codec, info.Channels = storage.KindAudio, storage.CodecOpus, c.Channels
+	if info.Channels == 0 {
+		info.Channels = 2
+	}
 	return info, true
+}
+
+// headerExtensions converts pion's negotiated extensions, sorted by ID so
+// that headers do not depend on map order. IDs outside 1-255 cannot be
+// in a packet (RFC 8285) and are left out.
+func headerExtensions(exts []webrtc.RTPHeaderExtensionParameter) []storage.HeaderExtension {
+	var out []storage.HeaderExtension
+	for _, e := range exts {
+		if e.ID < 1 || e.ID > 255 {
+			continue
+		}
+		out = append(out, storage.HeaderExtension{ID: uint8(e.ID), URI: e.URI})
+	}
+	slices.SortFunc(out, func(a, b storage.HeaderExtension) int { return int(a.ID) - int(b.ID) })
+	return out
 }
 
 // onTrack runs in a goroutine of pion's for each remote track; it becomes
 // the track's read loop.
 func (pr *peer) onTrack(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
-	info, ok := streamInfo(t)
+	info, ok := streamInfo(t, r.GetParameters().HeaderExtensions)
 	if !ok {
 		pr.log.Warn("track with an unrecorded codec ignored", "codec", t.Codec().MimeType)
 		return
@@ -200,7 +224,8 @@ func (pr *peer) onTrack(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
 	if err := pr.p.AddStream(info); err != nil {
 		pr.log.Warn("declare stream", "ssrc", info.SSRC, "err", err)
 	}
-	pr.log.Info("track", "kind", info.Kind, "codec", info.Codec, "ssrc", info.SSRC, "pt", info.PayloadType, "fmtp", info.Fmtp)
+	pr.log.Info("track", "kind", info.Kind, "codec", info.Codec, "ssrc", info.SSRC, "pt", info.PayloadType, "fmtp", info.Fmtp,
+		"cvo_id", info.ExtensionID(vcodec.CVOURI))
 	if info.Kind == storage.KindVideo {
 		pr.mu.Lock()
 		pr.videos = append(pr.videos, info.SSRC)

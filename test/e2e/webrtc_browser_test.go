@@ -322,7 +322,13 @@ func (p *tab) screenshot() []byte {
 // publish opens the daemon's console in a new tab and publishes uid's
 // fake camera and microphone into channel over WHIP, until live.
 func (b *browser) publish(d *daemon, channel string, uid uint32) *tab {
-	pg := b.newPage(d.base + "/")
+	return b.publishPage(d, "/", channel, uid)
+}
+
+// publishPage is publish from the console at page, a path with a query
+// ("/?video-codec=VP8").
+func (b *browser) publishPage(d *daemon, page, channel string, uid uint32) *tab {
+	pg := b.newPage(d.base + page)
 	pg.waitJS("console ready", `document.body.dataset.ready === 'true'`, 20*time.Second)
 	pg.setValue("channel", channel)
 	pg.setValue("uid", strconv.Itoa(int(uid)))

@@ -8,7 +8,10 @@
 // options: {server: 'https://ars.example:8001'} to publish to another
 // origin (the default is the page's own), iceServers, iceTimeout (ms),
 // reconnect (true), reconnectMinDelay, reconnectMaxDelay (ms),
-// maxReconnects, disconnectedTimeout (ms). The session reconnects by
+// maxReconnects, disconnectedTimeout (ms), videoCodec ('H264', 'VP8',
+// 'VP9' or 'AV1': offer video in that codec only, refused with
+// code 'codec_unsupported' when this browser cannot send it; by default
+// H.264 is offered when the browser has it). The session reconnects by
 // itself after a failure or a server restart:
 //
 //   session.addEventListener('reconnecting', (e) => console.log(e.detail.attempt));
@@ -39,8 +42,10 @@
     });
   }
 
-  // The server records H.264 (packetization-mode 1, baseline or main
-  // profile) and Opus only: offer just those when the browser lets us.
+  // The server prefers H.264 (packetization-mode 1, baseline or main
+  // profile) and also records VP8, VP9 and AV1: offer just that H.264
+  // when the browser lets us, so that nothing else can be chosen, or
+  // everything when it has no H.264.
   function preferH264(transceiver) {
     if (!transceiver.setCodecPreferences || !global.RTCRtpSender || !RTCRtpSender.getCapabilities) return;
     const caps = RTCRtpSender.getCapabilities('video');
@@ -50,6 +55,17 @@
     if (h264.length > 0) {
       try { transceiver.setCodecPreferences(h264); } catch (e) { /* keep the browser's choice */ }
     }
+  }
+
+  // onlyCodec makes transceiver offer video in one codec (options.videoCodec).
+  function onlyCodec(transceiver, name) {
+    const mime = 'video/' + name.toLowerCase();
+    const caps = global.RTCRtpSender && RTCRtpSender.getCapabilities ? RTCRtpSender.getCapabilities('video') : null;
+    const codecs = caps ? caps.codecs.filter((c) => c.mimeType.toLowerCase() === mime) : [];
+    if (codecs.length === 0 || !transceiver.setCodecPreferences) {
+      throw new PublishError('this browser cannot send ' + name + ' video', 0, 'codec_unsupported');
+    }
+    transceiver.setCodecPreferences(codecs);
   }
 
   // accepted tells which media sections of an answer were accepted.
@@ -82,7 +98,8 @@
     try {
       for (const track of stream.getTracks()) {
         const t = pc.addTransceiver(track, { direction: 'sendonly', streams: [stream] });
-        if (track.kind === 'video') preferH264(t);
+        if (track.kind === 'video' && options.videoCodec) onlyCodec(t, options.videoCodec);
+        else if (track.kind === 'video') preferH264(t);
       }
       await pc.setLocalDescription(await pc.createOffer());
       await gathered(pc, options.iceTimeout || 2000);

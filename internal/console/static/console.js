@@ -146,7 +146,10 @@
         $('preview').srcObject = state.stream;
       }
       publishState('connecting', 'Connecting…');
-      state.session = await ARS.publish(f.channel, f.uid, key, state.stream);
+      // ?video-codec=VP8 (or VP9, AV1, H264) publishes video in that codec
+      // only: to try what the server records of each.
+      const videoCodec = new URLSearchParams(location.search).get('video-codec') || undefined;
+      state.session = await ARS.publish(f.channel, f.uid, key, state.stream, { videoCodec: videoCodec });
       const live = () => 'Live in ' + f.channel + ' as uid ' + f.uid;
       state.session.addEventListener('reconnecting', (e) =>
         publishState('reconnecting', 'Connection lost (' + e.detail.reason + '): reconnecting, attempt ' + e.detail.attempt + '…'));
@@ -155,7 +158,7 @@
       $('unpublish').disabled = false;
       await state.session.connected;
       const r = state.session.recorded;
-      publishState('live', 'Live in ' + f.channel + ' as uid ' + f.uid + (r.video ? '' : ' (video refused: no H.264)'));
+      publishState('live', 'Live in ' + f.channel + ' as uid ' + f.uid + (r.video ? '' : ' (video refused: no recordable codec)'));
       refresh();
     } catch (e) {
       state.session = null;
