@@ -101,7 +101,9 @@ func vp8KeyframeStart(pl []byte) bool {
 
 // vp9KeyframeStart: the first packet (B) of a frame that uses no
 // inter-picture prediction (P clear) in the base spatial layer (RFC 9628
-// section 4.2).
+// section 4.2), whose uncompressed header, when the descriptor lets it be
+// found, says key frame: some packetizers (ffmpeg's) never set P, so the
+// descriptor alone would call every frame a keyframe.
 func vp9KeyframeStart(pl []byte) bool {
 	if len(pl) < 1 {
 		return false
@@ -110,11 +112,8 @@ func vp9KeyframeStart(pl []byte) bool {
 	if b0&0x08 == 0 || b0&0x40 != 0 { // B clear, or P set
 		return false
 	}
-	if b0&0x20 == 0 { // no layer indices: a single layer
-		return true
-	}
 	off := 1
-	if b0&0x80 != 0 { // I: picture ID
+	if b0&0x80 != 0 { // I: picture ID, 7 or 15 bits (M)
 		if len(pl) < 2 {
 			return false
 		}
@@ -124,10 +123,41 @@ func vp9KeyframeStart(pl []byte) bool {
 			off++
 		}
 	}
+	if b0&0x20 != 0 { // L: layer indices
+		if off >= len(pl) || (pl[off]>>1)&0x07 != 0 { // SID
+			return false
+		}
+		off++
+		if b0&0x10 == 0 { // non-flexible mode: TL0PICIDX
+			off++
+		}
+	}
+	if b0&0x02 != 0 {
+		// V: a scalability structure follows, of variable length; the
+		// descriptor's P bit has to do.
+		return true
+	}
 	if off >= len(pl) {
 		return false
 	}
-	return (pl[off]>>1)&0x07 == 0 // SID
+	return vp9HeaderIsKey(pl[off])
+}
+
+// vp9HeaderIsKey reads the first byte of a VP9 uncompressed header (VP9
+// bitstream specification 6.2): frame_marker (2 bits, 2), profile (low
+// bit first), a reserved zero for profile 3, show_existing_frame,
+// frame_type (0: key frame).
+func vp9HeaderIsKey(h byte) bool {
+	if h>>6 != 2 {
+		return false
+	}
+	profile := (h>>5)&1 | ((h>>4)&1)<<1
+	shift := uint(3)
+	if profile == 3 {
+		shift = 2
+	}
+	showExisting, frameType := (h>>shift)&1, (h>>(shift-1))&1
+	return showExisting == 0 && frameType == 0
 }
 
 // AV1 OBU types that matter here (AV1 bitstream specification 5.3.1).

@@ -45,13 +45,22 @@ func TestIsKeyframeStart(t *testing.T) {
 		{"vp8 key extended", VP8, []byte{0x90, 0xe0, 0x81, 0x23, 0x05, 0x40, 0x50}, true},
 		{"vp8 extended inter", VP8, []byte{0x90, 0xe0, 0x81, 0x23, 0x05, 0x40, 0x51}, false},
 		{"vp8 truncated", VP8, []byte{0x90, 0x80}, false},
-		// VP9: B set, P clear.
-		{"vp9 key", VP9, []byte{0x08 | 0x04, 0x00}, true},
-		{"vp9 inter", VP9, []byte{0x08 | 0x40, 0x00}, false},
-		{"vp9 key middle packet", VP9, []byte{0x00, 0x00}, false},
-		// I (7-bit picture ID) and L: SID 0 is the base layer, SID 1 is not.
-		{"vp9 key base layer", VP9, []byte{0xa8, 0x05, 0x00}, true},
-		{"vp9 key upper layer", VP9, []byte{0xa8, 0x05, 0x02}, false},
+		// VP9: B set, P clear, and a profile 0 header (10 0 0 0 0 ...)
+		// saying key frame; 0x84 is an inter frame's (frame_type 1).
+		{"vp9 key", VP9, []byte{0x08 | 0x04, 0x80}, true},
+		{"vp9 inter", VP9, []byte{0x08 | 0x40, 0x84}, false},
+		{"vp9 inter without P (ffmpeg's packetizer)", VP9, []byte{0x08, 0x84}, false},
+		{"vp9 show existing frame", VP9, []byte{0x08, 0x88}, false},
+		{"vp9 profile 3 key", VP9, []byte{0x08, 0xb0}, true},
+		{"vp9 profile 3 inter", VP9, []byte{0x08, 0xb2}, false},
+		{"vp9 key middle packet", VP9, []byte{0x00, 0x80}, false},
+		// I (7-bit picture ID) and L in flexible mode: SID 0 is the base
+		// layer, SID 1 is not.
+		{"vp9 key base layer", VP9, []byte{0xb8, 0x05, 0x00, 0x80}, true},
+		{"vp9 key upper layer", VP9, []byte{0xb8, 0x05, 0x02, 0x80}, false},
+		// Non-flexible mode adds TL0PICIDX.
+		{"vp9 key non-flexible", VP9, []byte{0xa8, 0x05, 0x00, 0x07, 0x80}, true},
+		{"vp9 scalability structure", VP9, []byte{0x0a, 0x00}, true},
 		{"vp9 truncated", VP9, []byte{0xa8}, false},
 		// AV1: N bit; or a first element that is a sequence header OBU.
 		{"av1 N", AV1, []byte{0x18, 0x0a}, true},
