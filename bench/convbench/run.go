@@ -2,6 +2,7 @@ package convbench
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -315,38 +316,60 @@ func probeDuration(ctx context.Context, path, sel string) (time.Duration, error)
 // checkVideo judges a video-only output as checkMP4 does, then has
 // ffprobe decode its first video stream (-count_frames), which must be
 // codec (ffprobe's name: h264, vp8, vp9, av1) and hold every picture sent:
-// a converter that drops or repeats a frame keeps the length but not the
-// count.
+// a converter that drops or hides a frame keeps the length but not the
+// count. The file's own sample count is said beside a wrong count: fewer
+// samples is a frame not written, as many a frame the container hides
+// (an MP4 edit list ending before the last sample).
 func checkVideo(ctx context.Context, path, codec string, frames int, media time.Duration) string {
 	if c := checkMP4(ctx, path, media, true, false); c != "ok" {
 		return c
 	}
-	name, n, err := countFrames(ctx, path)
+	v, err := countFrames(ctx, path)
 	switch {
 	case err != nil:
 		return fmt.Sprintf("%s: %v", filepath.Base(path), err)
-	case name != strings.ToLower(codec):
-		return fmt.Sprintf("%s: video is %s, not %s", filepath.Base(path), name, strings.ToLower(codec))
-	case n != frames:
-		return fmt.Sprintf("%s: %d frames decoded, %d sent", filepath.Base(path), n, frames)
+	case v.codec != strings.ToLower(codec):
+		return fmt.Sprintf("%s: video is %s, not %s", filepath.Base(path), v.codec, strings.ToLower(codec))
+	case v.frames != frames:
+		return fmt.Sprintf("%s: %d of %d frames decoded (%d samples in the file)", filepath.Base(path), v.frames, frames, v.packets)
 	}
 	return "ok"
 }
 
-// countFrames is the first video stream's codec and decoded frame count.
-func countFrames(ctx context.Context, path string) (string, int, error) {
-	out, err := exec.CommandContext(ctx, "ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0",
-		"-show_entries", "stream=codec_name,nb_read_frames", "-of", "csv=p=0", path).Output()
+// videoCount is ffprobe's count of a video stream.
+type videoCount struct {
+	codec           string
+	frames, packets int
+}
+
+// countFrames counts the first video stream's decoded frames and its
+// packets (samples).
+func countFrames(ctx context.Context, path string) (videoCount, error) {
+	out, err := exec.CommandContext(ctx, "ffprobe", "-v", "error", "-count_frames", "-count_packets", "-select_streams", "v:0",
+		"-show_entries", "stream=codec_name,nb_read_frames,nb_read_packets", "-of", "json", path).Output()
 	if err != nil {
-		return "", 0, fmt.Errorf("%w: ffprobe: %w", ErrOutput, err)
+		return videoCount{}, fmt.Errorf("%w: ffprobe: %w", ErrOutput, err)
 	}
-	name, count, ok := strings.Cut(strings.TrimSpace(string(out)), ",")
-	if !ok {
-		return "", 0, fmt.Errorf("%w: no video stream (%q)", ErrOutput, out)
+	var probe struct {
+		Streams []struct {
+			Codec   string `json:"codec_name"`
+			Frames  string `json:"nb_read_frames"`
+			Packets string `json:"nb_read_packets"`
+		} `json:"streams"`
 	}
-	n, err := strconv.Atoi(count)
-	if err != nil {
-		return name, 0, fmt.Errorf("%w: frame count %q: %w", ErrOutput, count, err)
+	if err := json.Unmarshal(out, &probe); err != nil {
+		return videoCount{}, fmt.Errorf("%w: ffprobe: %w", ErrOutput, err)
 	}
-	return name, n, nil
+	if len(probe.Streams) == 0 {
+		return videoCount{}, fmt.Errorf("%w: no video stream", ErrOutput)
+	}
+	st := probe.Streams[0]
+	v := videoCount{codec: st.Codec}
+	if v.frames, err = strconv.Atoi(st.Frames); err != nil {
+		return v, fmt.Errorf("%w: frame count %q: %w", ErrOutput, st.Frames, err)
+	}
+	if v.packets, err = strconv.Atoi(st.Packets); err != nil {
+		return v, fmt.Errorf("%w: packet count %q: %w", ErrOutput, st.Packets, err)
+	}
+	return v, nil
 }
