@@ -53,12 +53,14 @@ test-systemd:
 
 # bench: the issue-6 benchmarks (capacity series, bare-receiver floor,
 # conversion vs ffmpeg and janus-pp-rec); writes bench/RESULTS.md and
-# bench/chart.png; the composite benchmark of issue 13 (ars-mixer vs the
-# ffmpeg CLI, composites per box) adds its section to bench/RESULTS.md;
-# then the packet-path micro-benchmarks.
+# bench/chart.png; the conversion per video codec (H.264, VP8, VP9, AV1
+# vs janus-pp-rec on the same packets) and the composite benchmark of
+# issue 13 (ars-mixer vs the ffmpeg CLI, composites per box) add their
+# sections to bench/RESULTS.md; then the packet-path micro-benchmarks.
 bench: build
 	$(GO) build -o bin/arsbench ./bench/cmd/arsbench
 	./bin/arsbench run
+	./bin/arsbench conv
 	./bin/arsbench mix --mixer bin/ars-mixer
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/...
 
@@ -67,6 +69,7 @@ bench-quick: build
 	$(GO) build -o bin/arsbench ./bench/cmd/arsbench
 	./bin/arsbench run --channels 10,50 --duration 3s --media-seconds 20 --conv-reps 2 \
 		--results bench/out/RESULTS-quick.md --chart bench/out/chart-quick.png
+	./bin/arsbench conv --media-seconds 20 --rounds 2 --reps 2 --results bench/out/RESULTS-quick.md
 	./bin/arsbench mix --quick --mixer bin/ars-mixer --results bench/out/RESULTS-quick.md
 
 deb:

@@ -5,13 +5,17 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/ars-project/ars/bench/loadgen"
+	"github.com/ars-project/ars/internal/storage"
 )
 
 func media(t *testing.T) (loadgen.Media, loadgen.Tracks) {
@@ -113,5 +117,88 @@ func TestWriteMJR(t *testing.T) {
 	}
 	if len(rest) != 0 {
 		t.Fatalf("%d bytes after the last packet", len(rest))
+	}
+}
+
+// TestRunCodecsVP8 runs the codec comparison on two seconds of VP8: the
+// capture converts, janus-pp-rec gets the same packets as a "vp8" .mjr,
+// and every output is judged by decoding it and counting its frames.
+func TestRunCodecsVP8(t *testing.T) {
+	if _, err := exec.LookPath("ffmpeg"); err != nil {
+		t.Skip("ffmpeg not on PATH (make test-deps installs it)")
+	}
+	ctx := context.Background()
+	o := loadgen.MediaOptions{Duration: 2 * time.Second, Width: 320, Height: 240, VideoKbps: 300, KeyframeSecs: 1}
+	res, err := RunCodecs(ctx, CodecConfig{Media: o, Codecs: []string{"VP8"}, MediaDir: t.TempDir(), WorkDir: t.TempDir(),
+		Rounds: 2, Reps: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Media) != 1 {
+		t.Fatalf("media %+v", res.Media)
+	}
+	m := res.Media[0]
+	if m.Codec != "VP8" || m.Video.Info.Codec != "VP8" || m.Frames != 50 || m.Bitrate() <= 0 {
+		t.Fatalf("media: codec %s/%s, %d frames, %.0f bit/s; want VP8, 50 frames", m.Codec, m.Video.Info.Codec, m.Frames, m.Bitrate())
+	}
+	_, janusErr := exec.LookPath("janus-pp-rec")
+	for _, name := range []string{NameInProcess, NameJanus} {
+		row := res.Row("VP8", name)
+		if row == nil {
+			t.Fatalf("no %s row", name)
+		}
+		if name == NameJanus && janusErr != nil {
+			if row.Err == "" || row.Check == "ok" {
+				t.Errorf("janus-pp-rec missing but row %+v", row)
+			}
+			continue
+		}
+		if row.Err != "" || row.Check != "ok" || len(row.Rounds) != 2 || row.Runs() != 2 {
+			t.Errorf("%s: err %q check %q, %d rounds, %d runs", name, row.Err, row.Check, len(row.Rounds), row.Runs())
+		}
+		if row.MedianPerCore <= 0 || row.MinPerCore > row.MedianPerCore || row.MaxPerCore < row.MedianPerCore {
+			t.Errorf("%s: median %v, range %v-%v", name, row.MedianPerCore, row.MinPerCore, row.MaxPerCore)
+		}
+	}
+	md := res.Markdown(CodecReport{Machine: "test box"})
+	for _, want := range []string{CodecSectionBegin, CodecSectionEnd, "| VP8 | ars transcode (in-process) | 2 x 1 |", "50 frames"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("section lacks %q:\n%s", want, md)
+		}
+	}
+
+	// The check must fail an output that is right but for its frame
+	// count or codec, and the .mjr must name the codec as Janus does.
+	out := res.Row("VP8", NameInProcess).Output
+	if c := checkVideo(ctx, out, "VP8", m.Frames+1, m.Duration); !strings.Contains(c, fmt.Sprintf("%d of %d frames decoded (%d samples", m.Frames, m.Frames+1, m.Frames)) {
+		t.Errorf("one frame short: check %q", c)
+	}
+	if c := checkVideo(ctx, out, "VP9", m.Frames, m.Duration); c == "ok" {
+		t.Error("VP8 passed as VP9")
+	}
+	b, err := os.ReadFile(mjrPath(filepath.Dir(out)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h mjrHeader
+	if err := json.Unmarshal(b[10:10+int(binary.BigEndian.Uint16(b[8:10]))], &h); err != nil || h.Type != "v" || h.Codec != "vp8" {
+		t.Fatalf("mjr header %+v %v", h, err)
+	}
+}
+
+func TestMedian(t *testing.T) {
+	for _, tc := range []struct {
+		in   []float64
+		want float64
+	}{{nil, 0}, {[]float64{7}, 7}, {[]float64{3, 1, 2}, 2}, {[]float64{4, 1, 3, 2}, 2.5}} {
+		if got := median(tc.in); got != tc.want {
+			t.Errorf("median(%v) = %v, want %v", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestMJRCodecRefusesUnknown(t *testing.T) {
+	if _, err := mjrCodec(storage.StreamInfo{Kind: "video", Codec: "H265"}); !errors.Is(err, ErrTool) {
+		t.Fatalf("H265: %v, want ErrTool", err)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ars-project/ars/bench/loadgen"
+	"github.com/ars-project/ars/internal/storage"
 )
 
 // mjrHeader is the JSON header of a Janus MJR00002 recording.
@@ -24,9 +25,13 @@ type mjrHeader struct {
 // "MEET", u32 milliseconds since the first packet, u16 length, the RTP
 // packet.
 func WriteMJR(path string, t *loadgen.Track, start time.Time) error {
-	h := mjrHeader{Type: "v", Codec: "h264", Created: start.UnixMicro(), First: start.UnixMicro()}
-	if t.Info.Kind == "audio" {
-		h.Type, h.Codec = "a", "opus"
+	codec, err := mjrCodec(t.Info)
+	if err != nil {
+		return err
+	}
+	h := mjrHeader{Type: "v", Codec: codec, Created: start.UnixMicro(), First: start.UnixMicro()}
+	if t.Info.Kind == storage.KindAudio {
+		h.Type = "a"
 	}
 	js, err := json.Marshal(h)
 	if err != nil {
@@ -59,4 +64,23 @@ func WriteMJR(path string, t *loadgen.Track, start time.Time) error {
 		return err
 	}
 	return f.Close()
+}
+
+// mjrCodec is the header's "c" for a stream: the lower-case names Janus'
+// recorder writes (janus_videocodec_name, janus_audiocodec_name), which
+// janus-pp-rec picks its depacketizer and container by.
+func mjrCodec(s storage.StreamInfo) (string, error) {
+	switch s.Codec {
+	case storage.CodecH264:
+		return "h264", nil
+	case storage.CodecVP8:
+		return "vp8", nil
+	case storage.CodecVP9:
+		return "vp9", nil
+	case storage.CodecAV1:
+		return "av1", nil
+	case storage.CodecOpus:
+		return "opus", nil
+	}
+	return "", fmt.Errorf("%w: no Janus recording of %s %q", ErrTool, s.Kind, s.Codec)
 }

@@ -2,6 +2,7 @@ package convbench
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -89,8 +90,10 @@ func Run(ctx context.Context, c Config) ([]*Tool, error) {
 	})
 	out = append(out, ars)
 
+	var bin *Tool
 	if c.Transcoder != "" {
-		out = append(out, runTranscoderBinary(ctx, c))
+		bin = runTranscoderBinary(ctx, c.Transcoder, c.Media.Capture, filepath.Join(c.WorkDir, "transcoder"), c.Reps)
+		out = append(out, bin)
 	}
 
 	ff := &Tool{Name: "ffmpeg -c copy", Output: filepath.Join(c.WorkDir, "ffmpeg.mp4")}
@@ -113,6 +116,9 @@ func Run(ctx context.Context, c Config) ([]*Tool, error) {
 	// Judge every output after all timing, so that checking does not
 	// compete with any converter.
 	ars.Check = checkMP4(ctx, ars.Output, media, true, true)
+	if bin != nil && bin.Err == "" {
+		bin.Check = checkMP4(ctx, bin.Output, media, true, true)
+	}
 	ff.Check = checkMP4(ctx, ff.Output, media, true, true)
 	jp.Check = joinChecks(checkMP4(ctx, jv, media, true, false), checkMP4(ctx, ja, media, false, true))
 	for _, t := range out {
@@ -180,10 +186,10 @@ func runCommands(ctx context.Context, t *Tool, reps int, cmds [][]string) {
 }
 
 // runTranscoderBinary times cmd/transcoder converting fresh copies of the
-// capture one at a time, process start included, like the other tools.
-func runTranscoderBinary(ctx context.Context, c Config) *Tool {
-	t := &Tool{Name: NameBinary, Command: c.Transcoder + " --workers 1 --max-age 0 DIR/UID_HHMMSS.tmp"}
-	dir := filepath.Join(c.WorkDir, "transcoder")
+// capture one at a time, process start included, like the other tools;
+// the copies and their MP4s are under dir, which it empties first.
+func runTranscoderBinary(ctx context.Context, bin, capture, dir string, reps int) *Tool {
+	t := &Tool{Name: NameBinary, Command: bin + " --workers 1 --max-age 0 DIR/UID_HHMMSS.tmp"}
 	if err := os.RemoveAll(dir); err != nil {
 		t.Err = err.Error()
 		return t
@@ -192,13 +198,13 @@ func runTranscoderBinary(ctx context.Context, c Config) *Tool {
 		t.Err = err.Error()
 		return t
 	}
-	src, err := os.ReadFile(c.Media.Capture)
+	src, err := os.ReadFile(capture)
 	if err != nil {
 		t.Err = err.Error()
 		return t
 	}
 	var paths []string
-	for i := range c.Reps {
+	for i := range reps {
 		// Each run gets its own recording folder, named as the daemon
 		// names captures, so the binary converts it as it would in service.
 		d := filepath.Join(dir, fmt.Sprintf("rec%d", i))
@@ -213,13 +219,10 @@ func runTranscoderBinary(ctx context.Context, c Config) *Tool {
 		}
 		paths = append(paths, p)
 	}
-	var cmds [][]string
-	for _, p := range paths {
-		cmds = append(cmds, []string{c.Transcoder, "--workers", "1", "--max-age", "0", p})
-	}
-	// All captures are converted once each: Reps runs of one command.
+	// All captures are converted once each: reps runs of one command.
 	t0 := time.Now()
-	for _, argv := range cmds {
+	for _, p := range paths {
+		argv := []string{bin, "--workers", "1", "--max-age", "0", p}
 		cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Err = fmt.Sprintf("%v: %v: %s", argv, err, lastLine(out))
@@ -236,8 +239,6 @@ func runTranscoderBinary(ctx context.Context, c Config) *Tool {
 		return t
 	}
 	t.Output = mp4s[0]
-	t.Check = checkMP4(ctx, t.Output, c.Media.Duration, true, true)
-	t.finish(c.Media.Duration)
 	return t
 }
 
@@ -310,4 +311,65 @@ func probeDuration(ctx context.Context, path, sel string) (time.Duration, error)
 		return 0, fmt.Errorf("%w: no packets", ErrOutput)
 	}
 	return time.Duration((last - first) * float64(time.Second)), nil
+}
+
+// checkVideo judges a video-only output as checkMP4 does, then has
+// ffprobe decode its first video stream (-count_frames), which must be
+// codec (ffprobe's name: h264, vp8, vp9, av1) and hold every picture sent:
+// a converter that drops or hides a frame keeps the length but not the
+// count. The file's own sample count is said beside a wrong count: fewer
+// samples is a frame not written, as many a frame the container hides
+// (an MP4 edit list ending before the last sample).
+func checkVideo(ctx context.Context, path, codec string, frames int, media time.Duration) string {
+	if c := checkMP4(ctx, path, media, true, false); c != "ok" {
+		return c
+	}
+	v, err := countFrames(ctx, path)
+	switch {
+	case err != nil:
+		return fmt.Sprintf("%s: %v", filepath.Base(path), err)
+	case v.codec != strings.ToLower(codec):
+		return fmt.Sprintf("%s: video is %s, not %s", filepath.Base(path), v.codec, strings.ToLower(codec))
+	case v.frames != frames:
+		return fmt.Sprintf("%s: %d of %d frames decoded (%d samples in the file)", filepath.Base(path), v.frames, frames, v.packets)
+	}
+	return "ok"
+}
+
+// videoCount is ffprobe's count of a video stream.
+type videoCount struct {
+	codec           string
+	frames, packets int
+}
+
+// countFrames counts the first video stream's decoded frames and its
+// packets (samples).
+func countFrames(ctx context.Context, path string) (videoCount, error) {
+	out, err := exec.CommandContext(ctx, "ffprobe", "-v", "error", "-count_frames", "-count_packets", "-select_streams", "v:0",
+		"-show_entries", "stream=codec_name,nb_read_frames,nb_read_packets", "-of", "json", path).Output()
+	if err != nil {
+		return videoCount{}, fmt.Errorf("%w: ffprobe: %w", ErrOutput, err)
+	}
+	var probe struct {
+		Streams []struct {
+			Codec   string `json:"codec_name"`
+			Frames  string `json:"nb_read_frames"`
+			Packets string `json:"nb_read_packets"`
+		} `json:"streams"`
+	}
+	if err := json.Unmarshal(out, &probe); err != nil {
+		return videoCount{}, fmt.Errorf("%w: ffprobe: %w", ErrOutput, err)
+	}
+	if len(probe.Streams) == 0 {
+		return videoCount{}, fmt.Errorf("%w: no video stream", ErrOutput)
+	}
+	st := probe.Streams[0]
+	v := videoCount{codec: st.Codec}
+	if v.frames, err = strconv.Atoi(st.Frames); err != nil {
+		return v, fmt.Errorf("%w: frame count %q: %w", ErrOutput, st.Frames, err)
+	}
+	if v.packets, err = strconv.Atoi(st.Packets); err != nil {
+		return v, fmt.Errorf("%w: packet count %q: %w", ErrOutput, st.Packets, err)
+	}
+	return v, nil
 }

@@ -1,11 +1,11 @@
 package mixbench
 
 import (
-	"bytes"
 	"fmt"
-	"os"
 	"strings"
 	"time"
+
+	"github.com/ars-project/ars/bench/mdsection"
 )
 
 // Markers of the composite section in bench/RESULTS.md: the section is
@@ -125,48 +125,13 @@ func checkText(c Check, err string) string {
 	}
 }
 
+// Section is where the composite section sits in bench/RESULTS.md.
+func Section() mdsection.Markers { return mdsection.Markers{Begin: SectionBegin, End: SectionEnd} }
+
 // ReadSection returns the composite section of the Markdown file at
 // path, markers included, or "" when it has none.
-func ReadSection(path string) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return ""
-	}
-	i := bytes.Index(b, []byte(SectionBegin))
-	if i < 0 {
-		return ""
-	}
-	j := bytes.Index(b[i:], []byte(SectionEnd))
-	if j < 0 {
-		return ""
-	}
-	return string(b[i:i+j+len(SectionEnd)]) + "\n"
-}
+func ReadSection(path string) string { return mdsection.Read(path, Section()) }
 
 // WriteSection puts section into the Markdown file at path, replacing an
 // earlier composite section and keeping everything else.
-func WriteSection(path, section string) error {
-	old, err := os.ReadFile(path)
-	if err != nil && !os.IsNotExist(err) {
-		return err
-	}
-	var out []byte
-	if i := bytes.Index(old, []byte(SectionBegin)); i >= 0 {
-		j := bytes.Index(old[i:], []byte(SectionEnd))
-		if j < 0 {
-			return fmt.Errorf("%w: %s: %q without %q", ErrOutput, path, SectionBegin, SectionEnd)
-		}
-		out = append(append(append(out, old[:i]...), section...), bytes.TrimPrefix(old[i+j+len(SectionEnd):], []byte("\n"))...)
-	} else {
-		out = append(out, old...)
-		if len(out) > 0 && !bytes.HasSuffix(out, []byte("\n\n")) {
-			out = append(out, '\n')
-		}
-		out = append(out, section...)
-	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, out, 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
-}
+func WriteSection(path, section string) error { return mdsection.Write(path, Section(), section) }

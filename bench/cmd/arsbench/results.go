@@ -13,6 +13,7 @@ import (
 	"github.com/ars-project/ars/bench/capacity"
 	"github.com/ars-project/ars/bench/convbench"
 	"github.com/ars-project/ars/bench/loadgen"
+	"github.com/ars-project/ars/bench/mdsection"
 	"github.com/ars-project/ars/bench/mixbench"
 	"github.com/ars-project/ars/bench/report"
 )
@@ -61,13 +62,23 @@ func (r *results) write() error {
 			md.Notes = append(md.Notes, strings.TrimSpace(string(b)))
 		}
 	}
-	// The composite section (arsbench mix) is a separate run's: keep it.
-	mixSection := mixbench.ReadSection(o.results)
+	// The codec (arsbench conv) and composite (arsbench mix) sections are
+	// separate runs': keep them, in that order.
+	kept := []struct {
+		m    mdsection.Markers
+		text string
+	}{
+		{convbench.CodecSection(), mdsection.Read(o.results, convbench.CodecSection())},
+		{mixbench.Section(), mdsection.Read(o.results, mixbench.Section())},
+	}
 	if err := report.WriteMarkdown(o.results, md); err != nil {
 		return err
 	}
-	if mixSection != "" {
-		if err := mixbench.WriteSection(o.results, mixSection); err != nil {
+	for _, k := range kept {
+		if k.text == "" {
+			continue
+		}
+		if err := mdsection.Write(o.results, k.m, k.text); err != nil {
 			return err
 		}
 	}

@@ -5,7 +5,7 @@ import (
 	"fmt"
 )
 
-var errUsage = errors.New("usage: arsbench run|mix|loadgen|floor [flags] (-h for each)")
+var errUsage = errors.New("usage: arsbench run|conv|mix|loadgen|floor [flags] (-h for each)")
 
 func run(args []string) error {
 	if len(args) == 0 {
@@ -14,6 +14,8 @@ func run(args []string) error {
 	switch args[0] {
 	case "run":
 		return runAll(args[1:])
+	case "conv":
+		return runConv(args[1:])
 	case "mix":
 		return runMix(args[1:])
 	case "loadgen":
