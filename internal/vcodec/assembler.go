@@ -27,7 +27,8 @@ type Frame struct {
 	// (keyframes), else 0.
 	Width, Height int
 	// SequenceHeader is the AV1 sequence header OBU of a key temporal
-	// unit (with its size field), for the av1C box.
+	// unit (with its size field), for the av1C box. Like Data it is valid
+	// until the next Begin.
 	SequenceHeader []byte
 	// AV1 is the parsed sequence header when SequenceHeader is set.
 	AV1 *av1.SequenceHeader
@@ -49,7 +50,6 @@ type Assembler struct {
 	vp8     codecs.VP8Packet
 	vp9     codecs.VP9Packet
 	av1     codecs.AV1Depacketizer
-	obus    av1.Bitstream
 }
 
 // Errors of Assembler.End: why a frame was not whole.
@@ -191,48 +191,59 @@ func (a *Assembler) End() (Frame, error) {
 	return f, nil
 }
 
-// av1Sample checks the temporal unit's OBUs, drops temporal delimiters
-// (an av01 sample must not hold them) and finds the sequence header.
+// av1Sample checks the temporal unit's OBUs in place, drops temporal
+// delimiters (an av01 sample must not hold them) and finds the sequence
+// header. It compacts a.buf rather than copying: a temporal unit is
+// walked once and allocates only when it holds a sequence header (the
+// parsed header).
 func (a *Assembler) av1Sample(f *Frame) ([]byte, error) {
-	a.obus = a.obus[:0]
-	if err := a.obus.Unmarshal(a.buf); err != nil {
-		return nil, ErrFrameMalformed
-	}
-	out := a.buf[:0:0]
-	kept := a.obus[:0]
-	for _, obu := range a.obus {
-		t := (obu[0] >> obuTypeShift) & obuTypeMask
-		if t == OBUTemporalDelimiter {
-			continue
-		}
-		if t == OBUSequenceHeader && f.AV1 == nil {
-			var sh av1.SequenceHeader
-			if err := sh.Unmarshal(obu); err != nil {
-				return nil, ErrFrameMalformed
-			}
-			f.Key, f.AV1 = true, &sh
-			f.Width, f.Height = sh.Width(), sh.Height()
-		}
-		kept = append(kept, obu)
-	}
-	if len(kept) == 0 {
-		return nil, ErrFrameIncomplete
-	}
-	out, err := kept.Marshal()
-	if err != nil {
-		return nil, ErrFrameMalformed
-	}
-	if f.AV1 != nil {
-		var seq av1.Bitstream
-		for _, obu := range kept {
-			if (obu[0]>>obuTypeShift)&obuTypeMask == OBUSequenceHeader {
-				seq = append(seq, obu)
-				break
-			}
-		}
-		if f.SequenceHeader, err = seq.Marshal(); err != nil {
+	buf := a.buf
+	out := buf[:0]
+	seqAt, seqEnd := -1, -1
+	for off := 0; off < len(buf); {
+		h := buf[off]
+		if h&0x80 != 0 || h&0x02 == 0 {
+			// The forbidden bit, or an OBU without its size field (the
+			// depacketizer writes every size).
 			return nil, ErrFrameMalformed
 		}
+		hl := 1 + int(h>>2&1) // the extension byte, if any
+		if off+hl > len(buf) {
+			return nil, ErrFrameMalformed
+		}
+		var size av1.LEB128
+		n, err := size.Unmarshal(buf[off+hl:])
+		if err != nil {
+			return nil, ErrFrameMalformed
+		}
+		end := off + hl + n + int(size)
+		if end > len(buf) || end <= off {
+			return nil, ErrFrameMalformed
+		}
+		switch (h >> obuTypeShift) & obuTypeMask {
+		case OBUTemporalDelimiter:
+			off = end
+			continue
+		case OBUSequenceHeader:
+			if seqAt < 0 {
+				seqAt, seqEnd = len(out), len(out)+end-off
+			}
+		}
+		// out never passes off, so this moves bytes down in place.
+		out = append(out, buf[off:end]...)
+		off = end
+	}
+	if len(out) == 0 {
+		return nil, ErrFrameIncomplete
+	}
+	if seqAt >= 0 {
+		var sh av1.SequenceHeader
+		if err := sh.Unmarshal(out[seqAt:seqEnd]); err != nil {
+			return nil, ErrFrameMalformed
+		}
+		f.Key, f.AV1 = true, &sh
+		f.Width, f.Height = sh.Width(), sh.Height()
+		f.SequenceHeader = out[seqAt:seqEnd]
 	}
 	return out, nil
 }

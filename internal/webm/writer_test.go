@@ -27,6 +27,8 @@ func frames(t *testing.T, s testmedia.Stream, c vcodec.Codec) (pts []time.Durati
 		if len(data) == 0 {
 			first = f
 			first.Data = nil
+			// Valid until the next Begin, like Data.
+			first.SequenceHeader = append([]byte(nil), f.SequenceHeader...)
 		}
 		pts = append(pts, time.Duration(int64(ts-base)*int64(time.Second)/vcodec.ClockRate))
 		key = append(key, f.Key)
