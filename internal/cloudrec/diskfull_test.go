@@ -70,6 +70,15 @@ func newRig(t *testing.T, workDir, backupDir string, dest objstore.Destination, 
 	t.Helper()
 	testmedia.RequireFFmpeg(t)
 	media := testmedia.Generate(t, testmedia.Options{Duration: time.Duration(seconds) * time.Second, GOP: 25})
+	return newRigMedia(t, workDir, backupDir, dest, media, recorderSettings{})
+}
+
+// newRigMedia is newRig for the given participant's media (video first,
+// as its streams' declarations say) and recorder settings (settings.dest
+// and prefix are the rig's).
+func newRigMedia(t *testing.T, workDir, backupDir string, dest objstore.Destination, media []testmedia.Stream,
+	settings recorderSettings) *rig {
+	t.Helper()
 	log := slog.New(slog.DiscardHandler)
 	mgr := session.New(storage.Layout{Root: t.TempDir()}, session.WithLogger(log))
 	if err := mgr.Start(); err != nil {
@@ -87,14 +96,17 @@ func newRig(t *testing.T, workDir, backupDir string, dest objstore.Destination, 
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = r.up.Close(context.Background()) })
-	infos := []storage.StreamInfo{media[0].Info, media[1].Info}
+	var infos []storage.StreamInfo
+	for _, m := range media {
+		infos = append(infos, m.Info)
+	}
 	p, err := mgr.Join("diskroom", 7, "rtp", infos)
 	if err != nil {
 		t.Fatal(err)
 	}
 	r.p = p
-	r.rec = newRecorder(svc, "rid1", "sid1", "diskroom", "999", 999,
-		recorderSettings{maxIdle: time.Hour, dest: dest, prefix: "rec"})
+	settings.maxIdle, settings.dest, settings.prefix = time.Hour, dest, "rec"
+	r.rec = newRecorder(svc, "rid1", "sid1", "diskroom", "999", 999, settings)
 	svc.sessions[r.rec.sid] = r.rec
 	if err := r.rec.start(); err != nil {
 		t.Fatal(err)

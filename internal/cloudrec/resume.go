@@ -351,15 +351,10 @@ func (r *recorder) finishLeftovers() {
 		if !ok || taken[name] {
 			continue
 		}
-		codec := storage.CodecOpus
-		if k.kind == storage.KindVideo {
-			codec = storage.CodecH264
-		}
-		t, err := hls.NewTrack(hls.Config{Dir: r.dir, Name: strings.TrimSuffix(name, ".m3u8"), Kind: k.kind, Codec: codec,
-			MP4: r.settings.mp4, Log: r.svc.log, Resume: true, OnFile: func(f hls.File) { r.onFile(k, f) }})
-		if err == nil {
-			err = t.Close()
-		}
+		// The earlier run may have recorded any codec; ending the
+		// playlist needs none.
+		err := hls.EndPlaylist(hls.Config{Dir: r.dir, Name: strings.TrimSuffix(name, ".m3u8"),
+			MP4: r.settings.mp4, Log: r.svc.log, OnFile: func(f hls.File) { r.onFile(k, f) }})
 		if err != nil && !errors.Is(err, hls.ErrNoMedia) {
 			r.svc.log.Error("playlist of an earlier run not ended", "sid", r.sid, "playlist", name, "error", err)
 		}

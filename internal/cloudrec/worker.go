@@ -9,6 +9,7 @@ import (
 	"github.com/ars-project/ars/internal/hls"
 	"github.com/ars-project/ars/internal/session"
 	"github.com/ars-project/ars/internal/storage"
+	"github.com/ars-project/ars/internal/vcodec"
 	"github.com/ars-project/ars/internal/webhook"
 )
 
@@ -237,8 +238,14 @@ func trackName(sid, cname string, uid uint32, kind string) string {
 func (r *recorder) newTrack(key trackKey, info storage.StreamInfo) *trackState {
 	ts := &trackState{}
 	r.tracks[key] = ts
+	// Video of any recorded codec (hls takes H.264, VP8, VP9 and AV1);
+	// the camera orientation if the sender declared its extension.
+	var cvo uint8
+	if info.Kind == storage.KindVideo {
+		cvo = info.ExtensionID(vcodec.CVOURI)
+	}
 	t, err := hls.NewTrack(hls.Config{Dir: r.dir, Name: trackName(r.sid, r.cname, key.uid, key.kind),
-		Kind: info.Kind, Codec: info.Codec, ClockRate: info.ClockRate, Channels: int(info.Channels),
+		Kind: info.Kind, Codec: info.Codec, ClockRate: info.ClockRate, Channels: int(info.Channels), CVOID: cvo,
 		SegmentDuration: r.svc.cfg.SegmentDuration, MP4: r.settings.mp4, Log: r.svc.log, Resume: r.resumed != nil,
 		OnFile: func(f hls.File) { r.onFile(key, f) }})
 	if err != nil {

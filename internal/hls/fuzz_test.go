@@ -2,10 +2,14 @@ package hls
 
 import (
 	"encoding/binary"
+	"log/slog"
+	"os/exec"
 	"testing"
 	"time"
 
 	"github.com/ars-project/ars/internal/storage"
+	"github.com/ars-project/ars/internal/testmedia"
+	"github.com/ars-project/ars/internal/vcodec"
 )
 
 func rtpPacket(seq uint16, ts uint32, marker bool, payload ...byte) []byte {
@@ -22,10 +26,7 @@ func rtpPacket(seq uint16, ts uint32, marker bool, payload ...byte) []byte {
 }
 
 // FuzzTrackWriteRTP feeds hostile packets (split on a 0xff 0xfe marker)
-// to a video and an audio track, once as given 1 ms apart and once with
-// neighbours swapped and 70 ms apart (so the reorder buffer both waits
-// and gives up): nothing may panic, and whatever is written must be
-// closable.
+// to an H.264 video and an Opus audio track (see fuzzTrack).
 func FuzzTrackWriteRTP(f *testing.F) {
 	sps := []byte{0x67, 0x42, 0xc0, 0x1e, 0xda, 0x02, 0x80, 0xbf, 0xe5, 0xc0, 0x44, 0x00, 0x00, 0x03, 0x00, 0x04, 0x00, 0x00, 0x03, 0x00, 0xc8, 0x3c, 0x58, 0xba, 0x80}
 	seed := rtpPacket(1, 0, false, append([]byte{0x18, 0, byte(len(sps))}, sps...)...)
@@ -41,53 +42,115 @@ func FuzzTrackWriteRTP(f *testing.F) {
 	reordered = append(append(reordered, 0xff, 0xfe), rtpPacket(2, 0, true, 0x65, 0x88, 0x84, 0x00)...)
 	f.Add(reordered)
 	f.Fuzz(func(t *testing.T, data []byte) {
-		var pkts [][]byte
-		for len(data) > 0 {
-			i := 0
-			for i+1 < len(data) && !(data[i] == 0xff && data[i+1] == 0xfe) {
-				i++
-			}
-			if i+1 >= len(data) {
-				i = len(data)
-			}
-			pkts = append(pkts, data[:i])
-			if i+2 > len(data) {
-				break
-			}
-			data = data[i+2:]
-		}
-		swapped := append([][]byte(nil), pkts...)
-		for i := 0; i+1 < len(swapped); i += 2 {
-			swapped[i], swapped[i+1] = swapped[i+1], swapped[i]
-		}
-		feeds := []struct {
-			pkts [][]byte
-			step time.Duration
-		}{{pkts, time.Millisecond}, {swapped, 70 * time.Millisecond}}
 		for _, kind := range []string{storage.KindVideo, storage.KindAudio} {
 			codec := storage.CodecH264
 			if kind == storage.KindAudio {
 				codec = storage.CodecOpus
 			}
-			for _, fd := range feeds {
-				tr, err := NewTrack(Config{Dir: t.TempDir(), Name: "f", Kind: kind, Codec: codec, ClockRate: 90000,
-					SegmentDuration: time.Second, MP4: true})
-				if err != nil {
-					t.Fatal(err)
-				}
-				at := time.Unix(1700000000, 0)
-				for i, p := range fd.pkts {
-					if err := tr.WriteRTP(at.Add(time.Duration(i)*fd.step), p); err != nil {
-						t.Fatal(err)
-					}
-				}
-				if err := tr.Close(); err != nil && err != ErrNoMedia {
-					t.Fatal(err)
-				}
-			}
+			fuzzTrack(t, Config{Kind: kind, Codec: codec, ClockRate: 90000}, data)
 		}
 	})
 }
+
+// splitPackets cuts fuzz input into packets on 0xff 0xfe.
+func splitPackets(data []byte) [][]byte {
+	var pkts [][]byte
+	for len(data) > 0 {
+		i := 0
+		for i+1 < len(data) && !(data[i] == 0xff && data[i+1] == 0xfe) {
+			i++
+		}
+		if i+1 >= len(data) {
+			i = len(data)
+		}
+		pkts = append(pkts, data[:i])
+		if i+2 > len(data) {
+			break
+		}
+		data = data[i+2:]
+	}
+	return pkts
+}
+
+// joinPackets is the inverse of splitPackets, for seeds.
+func joinPackets(pkts []testmedia.Packet) []byte {
+	var b []byte
+	for i, p := range pkts {
+		if i > 0 {
+			b = append(b, 0xff, 0xfe)
+		}
+		b = append(b, p.Data...)
+	}
+	return b
+}
+
+// fuzzTrack feeds data's packets to a track of cfg, once as given 1 ms
+// apart and once with neighbours swapped and 70 ms apart (so the reorder
+// buffer both waits and gives up): nothing may panic, no write may fail,
+// and whatever is written must be closable.
+func fuzzTrack(t *testing.T, cfg Config, data []byte) {
+	pkts := splitPackets(data)
+	swapped := append([][]byte(nil), pkts...)
+	for i := 0; i+1 < len(swapped); i += 2 {
+		swapped[i], swapped[i+1] = swapped[i+1], swapped[i]
+	}
+	feeds := []struct {
+		pkts [][]byte
+		step time.Duration
+	}{{pkts, time.Millisecond}, {swapped, 70 * time.Millisecond}}
+	for _, fd := range feeds {
+		c := cfg
+		c.Dir, c.Name, c.SegmentDuration, c.MP4 = t.TempDir(), "f", time.Second, true
+		c.Log = slog.New(slog.DiscardHandler)
+		tr, err := NewTrack(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		at := time.Unix(1700000000, 0)
+		for i, p := range fd.pkts {
+			if err := tr.WriteRTP(at.Add(time.Duration(i)*fd.step), p); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := tr.Close(); err != nil && err != ErrNoMedia {
+			t.Fatal(err)
+		}
+	}
+}
+
+// FuzzCodecTrackWriteRTP is FuzzTrackWriteRTP for VP8, VP9 and AV1 video
+// whose packets may carry a camera orientation: the first byte picks the
+// codec, so mutations reach pion's depacketizers, the frame assembler,
+// mediacommon's header parsers, the sample entries and the init segments
+// of an orientation change. Seeds are real encodes whose orientation
+// turns halfway.
+func FuzzCodecTrackWriteRTP(f *testing.F) {
+	codecs := []vcodec.Codec{vcodec.VP8, vcodec.VP9, vcodec.AV1}
+	f.Add(append([]byte{0}, rtpPacket(1, 0, true, 0x10, 0x9d, 0x01, 0x2a)...))
+	if _, err := exec.LookPath("ffmpeg"); err == nil {
+		for i, c := range codecs {
+			v := testmedia.Generate(f, testmedia.Options{Duration: 600 * time.Millisecond, GOP: 3, FPS: 10, VideoBitrate: 100,
+				Video: true, Codec: c.Name()})[0]
+			// WithCVO leaves packets that carry an extension alone: the
+			// second half first.
+			v = testmedia.WithCVO(v, fuzzCVOID, len(v.Packets)/2, vcodec.Orientation{Rotation: 180}.Byte())
+			v = testmedia.WithCVO(v, fuzzCVOID, 0, vcodec.Orientation{Rotation: 90}.Byte())
+			seed := append([]byte{byte(i)}, joinPackets(v.Packets)...)
+			f.Add(seed)
+			f.Add(seed[:len(seed)/2])
+		}
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if len(data) == 0 {
+			return
+		}
+		c := codecs[int(data[0])%len(codecs)]
+		fuzzTrack(t, Config{Kind: storage.KindVideo, Codec: c.Name(), CVOID: fuzzCVOID}, data[1:])
+	})
+}
+
+// fuzzCVOID is the CVO extension ID of the fuzzed codec tracks.
+const fuzzCVOID = 3
 
 // FuzzParsePlaylist feeds damaged playlists to the resume parser: it must
 // not panic, and whatever it keeps must name files inside the track's

@@ -19,7 +19,8 @@ import (
 // EXT-X-DISCONTINUITY with the wall clock, and its decode times go on from
 // where the wall clock says the track is, so that a player keeps one time
 // line across the restart. A new sender whose parameter sets differ gets a
-// new init segment, named in an EXT-X-MAP before its first segment.
+// new init segment, named in an EXT-X-MAP before its first segment (as a
+// camera turning mid-recording does, segment.go).
 
 // pdtLayout is how the playlist writes EXT-X-PROGRAM-DATE-TIME.
 const pdtLayout = "2006-01-02T15:04:05.000Z"
@@ -138,13 +139,16 @@ func (s *segmenter) load() error {
 	return nil
 }
 
-// initFor names the init segment encoded as b: after a resume the old
-// name if the content is the same, a new one otherwise.
+// initFor names the init segment encoded as b: the track's first is
+// Name_init.mp4; after a resume the earlier run's name if the content is
+// the same; any other (a resumed sender with other parameter sets, a
+// camera that turned) is named after the segment it comes before, so that
+// no name is used for two contents.
 func (s *segmenter) initFor(b []byte) (name string, write bool) {
-	if s.prevInit == nil {
+	switch {
+	case !s.initDone && s.prevInit == nil:
 		return s.initName, true
-	}
-	if bytes.Equal(b, s.prevInit) {
+	case !s.initDone && bytes.Equal(b, s.prevInit):
 		return s.initName, false
 	}
 	return fmt.Sprintf("%s_init_%d.mp4", s.t.cfg.Name, s.seq+1), true
@@ -162,6 +166,28 @@ func (t *Track) resumeClock(at time.Time) {
 	if d := ms * t.seg.timescale / 1000; d > t.lastDTS {
 		t.lastDTS = d
 	}
+}
+
+// EndPlaylist ends the playlist Name.m3u8 an earlier run left in cfg.Dir,
+// for a track no sender came back to: its end marker and, with cfg.MP4,
+// its MP4s, each reported through cfg.OnFile. Nothing new goes into the
+// track, so Kind, Codec and the clock are not needed (the earlier run may
+// have recorded any codec) and Resume is implied. It returns ErrNoMedia
+// if there is no such playlist or it lists no segment.
+func EndPlaylist(cfg Config) error {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return err
+	}
+	t := &Track{cfg: cfg, log: cfg.Log.With("component", "hls", "track", cfg.Name), closed: true}
+	t.seg = newSegmenter(t)
+	if err := t.seg.load(); err != nil {
+		return err
+	}
+	if len(t.seg.segs) == 0 {
+		return ErrNoMedia
+	}
+	return t.seg.finish()
 }
 
 // Resumed reports whether the track took over an earlier run's playlist.

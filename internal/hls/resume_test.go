@@ -9,6 +9,7 @@ import (
 
 	"github.com/ars-project/ars/internal/storage"
 	"github.com/ars-project/ars/internal/testmedia"
+	"github.com/ars-project/ars/internal/vcodec"
 )
 
 // TestTrackResume checks that a track made with Config.Resume continues
@@ -131,5 +132,113 @@ func TestParsePlaylistRefuses(t *testing.T) {
 		if _, err := parsePlaylist([]byte(pl), "init.mp4"); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
+	}
+}
+
+// TestTrackResumeTurned: a VP8 sender comes back after a restart with
+// its camera turned. The resumed playlist has one discontinuity (the
+// restart), a second init segment with the new display matrix, and the
+// MP4 comes as one file per init segment, together every picture.
+func TestTrackResumeTurned(t *testing.T) {
+	testmedia.RequireFFmpeg(t)
+	v := testmedia.Generate(t, testmedia.Options{Duration: 4 * time.Second, FPS: 25, GOP: 25, Video: true, Codec: "VP8"})[0]
+	v = withCVOExtension(v)
+	keys := v.KeyframeIndexes()
+	if len(keys) < 4 {
+		t.Fatalf("keyframes at %v", keys)
+	}
+	half := keys[2]
+	dir := t.TempDir()
+	var files []File
+	cfg := Config{Dir: dir, Name: "sid_c__uid_s_8__uid_e_video", Kind: storage.KindVideo, Codec: v.Info.Codec,
+		ClockRate: v.Info.ClockRate, SegmentDuration: time.Second, MP4: true, CVOID: testCVOID,
+		OnFile: func(f File) { files = append(files, f) }}
+	origin := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	first, err := NewTrack(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range v.Packets[:half] {
+		if err := first.WriteRTP(origin.Add(p.At), p.Data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := first.Suspend(); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Resume = true
+	second, err := NewTrack(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	turned := testmedia.WithCVO(testmedia.Slice(v, half, len(v.Packets)), testCVOID, 0, vcodec.Orientation{Rotation: 270}.Byte())
+	for _, p := range turned.Packets {
+		if err := second.WriteRTP(origin.Add(p.At+time.Second), p.Data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := second.Close(); err != nil {
+		t.Fatal(err)
+	}
+	pl := filepath.Join(dir, second.Playlist())
+	testmedia.Decode(t, pl)
+	text, _ := os.ReadFile(pl)
+	runs := playlistRuns(t, pl)
+	if n := strings.Count(string(text), "#EXT-X-DISCONTINUITY"); n != 1 || len(runs) != 2 || !runs[1].disc {
+		t.Fatalf("%d discontinuities, runs %+v; want one, before the second init segment:\n%s", n, runs, text)
+	}
+	if pv := testmedia.ProbeMP4(t, concatRun(t, dir, runs[1])).Stream("video"); pv == nil || !pv.HasRotation || pv.Rotation != 90 {
+		t.Errorf("second init segment: %+v, want rotation 90 (shown turned 270 degrees clockwise)", pv)
+	}
+	mp4s := mp4Files(files)
+	if len(mp4s) != 2 {
+		t.Fatalf("%d MP4s, want one per init segment", len(mp4s))
+	}
+	total := 0
+	for _, m := range mp4s {
+		total += testmedia.ProbeMP4(t, m.Path).Stream("video").Frames
+	}
+	if total != v.Frames() {
+		t.Errorf("MP4s hold %d frames, sent %d", total, v.Frames())
+	}
+}
+
+// TestEndPlaylist: a playlist whose sender never came back is ended
+// without knowing its codec, and its MP4 made.
+func TestEndPlaylist(t *testing.T) {
+	testmedia.RequireFFmpeg(t)
+	v := testmedia.Generate(t, testmedia.Options{Duration: 3 * time.Second, FPS: 25, GOP: 25, Video: true, Codec: "VP9"})[0]
+	dir := t.TempDir()
+	cfg := Config{Dir: dir, Name: "sid_c__uid_s_9__uid_e_video", Kind: storage.KindVideo, Codec: v.Info.Codec,
+		SegmentDuration: time.Second, MP4: true}
+	tr, err := NewTrack(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range v.Packets {
+		if err := tr.WriteRTP(time.Unix(1_700_000_000, 0).Add(p.At), p.Data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tr.Suspend(); err != nil {
+		t.Fatal(err)
+	}
+	var files []File
+	if err := EndPlaylist(Config{Dir: dir, Name: cfg.Name, MP4: true, OnFile: func(f File) { files = append(files, f) }}); err != nil {
+		t.Fatal(err)
+	}
+	pl := filepath.Join(dir, tr.Playlist())
+	if _, n := playlistDuration(t, pl); n < 3 {
+		t.Errorf("%d segments", n)
+	}
+	mp4s := mp4Files(files)
+	if len(mp4s) != 1 {
+		t.Fatalf("files %+v, want one MP4", files)
+	}
+	if pv := testmedia.ProbeMP4(t, mp4s[0].Path).Stream("video"); pv == nil || pv.Codec != "vp9" || pv.Frames != v.Frames() {
+		t.Errorf("MP4 video %+v, want vp9 with %d frames", pv, v.Frames())
+	}
+	if err := EndPlaylist(Config{Dir: dir, Name: "nobody"}); err != ErrNoMedia {
+		t.Errorf("no playlist: %v, want ErrNoMedia", err)
 	}
 }

@@ -2,8 +2,8 @@ package hls
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
-	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -13,22 +13,33 @@ import (
 	"github.com/Eyevinn/mp4ff/mp4"
 
 	"github.com/ars-project/ars/internal/storage"
+	"github.com/ars-project/ars/internal/vcodec"
 )
 
-// sample is one access unit (video) or Opus packet (audio) in track time.
+// sample is one picture (video) or Opus packet (audio) in track time.
 type sample struct {
 	dts, dur int64
 	key      bool
 	data     []byte
 	at       time.Time // arrival, for the wall clock of the first sample
+	// init, on a video keyframe, is the init segment it starts: the
+	// first one, or a new one because the camera turned.
+	init *initSeg
+}
+
+// initSeg is an encoded init segment and the orientation it shows.
+type initSeg struct {
+	data []byte
+	o    vcodec.Orientation
 }
 
 type segInfo struct {
 	name  string
 	dur   time.Duration
 	start time.Time
-	// disc: media before this segment is missing (a write failed), so the
-	// playlist marks it EXT-X-DISCONTINUITY.
+	// disc: media before this segment is missing (a write failed, or a
+	// restart), or the segment starts a new init segment (the camera
+	// turned), so the playlist marks it EXT-X-DISCONTINUITY.
 	disc bool
 	// mapName is the segment's init segment.
 	mapName string
@@ -41,6 +52,8 @@ type segmenter struct {
 	initDone  bool
 	initName  string
 	initBytes []byte
+	// initO is the orientation the current init segment shows.
+	initO     vcodec.Orientation
 	origin    time.Time // wall clock of track time 0
 	hasOrigin bool
 	cur       []sample
@@ -59,37 +72,38 @@ func newSegmenter(t *Track) *segmenter {
 	return &segmenter{t: t, timescale: int64(t.cfg.ClockRate), initName: t.cfg.Name + "_init.mp4"}
 }
 
-func (s *segmenter) writeVideoInit(sps, pps []byte) error {
-	init := mp4.CreateEmptyInit()
-	trak := init.AddEmptyTrack(uint32(s.timescale), "video", "und")
-	if err := trak.SetAVCDescriptor("avc1", [][]byte{sps}, [][]byte{pps}, true); err != nil {
-		return fmt.Errorf("%w: avcC: %w", errParams, err)
-	}
-	return s.writeInit(init)
-}
-
 func (s *segmenter) writeAudioInit(channels int) error {
 	init := mp4.CreateEmptyInit()
 	trak := init.AddEmptyTrack(uint32(s.timescale), "audio", "und")
 	dops := &mp4.DopsBox{OutputChannelCount: byte(channels), InputSampleRate: opusRate}
 	entry := mp4.CreateAudioSampleEntryBox("Opus", uint16(channels), 16, opusRate, dops)
 	trak.Mdia.Minf.Stbl.Stsd.AddChild(entry)
-	return s.writeInit(init)
+	b, err := encodeInit(init)
+	if err != nil {
+		return err
+	}
+	return s.writeInit(&initSeg{data: b})
 }
 
-func (s *segmenter) writeInit(init *mp4.InitSegment) error {
+func encodeInit(init *mp4.InitSegment) ([]byte, error) {
 	var buf bytes.Buffer
 	if err := init.Encode(&buf); err != nil {
-		return fmt.Errorf("hls: encode init: %w", err)
+		return nil, fmt.Errorf("hls: encode init: %w", err)
 	}
-	name, write := s.initFor(buf.Bytes())
+	return buf.Bytes(), nil
+}
+
+// writeInit makes in the init segment of the segments that follow (after
+// a resume, the earlier run's file if it is the same).
+func (s *segmenter) writeInit(in *initSeg) error {
+	name, write := s.initFor(in.data)
 	path := filepath.Join(s.t.cfg.Dir, name)
 	if write {
-		if err := writeFileAtomic(path, buf.Bytes()); err != nil {
+		if err := writeFileAtomic(path, in.data); err != nil {
 			return err
 		}
 	}
-	s.initDone, s.initName, s.initBytes = true, name, buf.Bytes()
+	s.initDone, s.initName, s.initBytes, s.initO = true, name, in.data, in.o
 	if write {
 		s.t.emit(File{Kind: FileInit, Name: name, Path: path})
 	}
@@ -101,7 +115,19 @@ func (s *segmenter) add(smp sample) error {
 		s.origin = smp.at.Add(-s.ticks(smp.dts))
 		s.hasOrigin = true
 	}
-	if len(s.cur) > 0 && (smp.key || s.t.audio != nil) &&
+	if smp.init != nil {
+		// A new init segment starts a new segment, which the playlist
+		// lists after a discontinuity with its own EXT-X-MAP.
+		if err := s.flush(); err != nil {
+			return err
+		}
+		if s.initDone {
+			s.disc = true
+		}
+		if err := s.writeInit(smp.init); err != nil {
+			return err
+		}
+	} else if len(s.cur) > 0 && (smp.key || s.t.audio != nil) &&
 		s.ticks(smp.dts-s.cur[0].dts) >= s.t.cfg.SegmentDuration {
 		if err := s.flush(); err != nil {
 			return err
@@ -196,8 +222,9 @@ func (s *segmenter) writePlaylist(end bool) error {
 			b.WriteString("#EXT-X-DISCONTINUITY\n")
 		}
 		if i == 0 || sg.mapName != s.segs[i-1].mapName {
-			// After a resume the new sender may have other parameter
-			// sets, hence another init segment.
+			// A new init segment: after a resume the new sender may
+			// have other parameter sets, and a turned camera another
+			// display matrix.
 			fmt.Fprintf(&b, "#EXT-X-MAP:URI=%q\n", sg.mapName)
 		}
 		if i == 0 || sg.disc {
@@ -240,23 +267,48 @@ func (s *segmenter) finish() error {
 	return nil
 }
 
-// writeMP4 joins the init segment and every media segment: a fragmented
-// MP4 is exactly that.
+// writeMP4 joins an init segment and its media segments: a fragmented
+// MP4 is exactly that. Segments of another init segment do not fit it
+// (a resumed sender with other parameter sets, or a camera that turned:
+// a track has one display matrix), so each run of segments sharing an
+// init segment becomes an MP4 of its own, named by its start, rather
+// than one MP4 losing what came before the change.
 func (s *segmenter) writeMP4() error {
-	// Only segments of the current init segment fit it: if a resume
-	// brought other parameter sets, the MP4 starts at the resume (the
-	// playlist keeps everything).
-	segs := s.segs
-	for i := len(segs) - 1; i >= 0; i-- {
-		if segs[i].mapName != s.initName {
-			s.t.log.Warn("mp4 starts after a resume: the stream's parameters changed", "segments_left_out", i+1)
-			segs = segs[i+1:]
-			break
+	var runs [][]segInfo
+	for i, sg := range s.segs {
+		if i == 0 || sg.mapName != s.segs[i-1].mapName {
+			runs = append(runs, nil)
+		}
+		runs[len(runs)-1] = append(runs[len(runs)-1], sg)
+	}
+	if len(runs) > 1 {
+		s.t.log.Info("the track's parameters changed: one MP4 per init segment", "mp4s", len(runs))
+	}
+	for _, run := range runs {
+		init := s.initBytes
+		if run[0].mapName != s.initName {
+			b, err := os.ReadFile(filepath.Join(s.t.cfg.Dir, run[0].mapName))
+			if err != nil {
+				// An earlier run's file removed by hand: its segments
+				// cannot make an MP4, the others still can.
+				s.t.log.Warn("mp4 of a part left out: its init segment cannot be read", "init", run[0].mapName,
+					"segments", len(run), "error", err)
+				continue
+			}
+			init = b
+		}
+		if err := s.writeRunMP4(init, run); err != nil {
+			return err
 		}
 	}
-	if len(segs) == 0 {
-		return nil
-	}
+	return nil
+}
+
+// writeRunMP4 writes one MP4 of init and segs. Its decode times start at
+// 0, as a file of its own should (the name gives its wall-clock start):
+// a run after the first continues the playlist's time line, which in the
+// MP4 would be a blank stretch before the first picture.
+func (s *segmenter) writeRunMP4(init []byte, segs []segInfo) error {
 	var dur time.Duration
 	for _, sg := range segs {
 		dur += sg.dur
@@ -275,17 +327,26 @@ func (s *segmenter) writeMP4() error {
 			_ = os.Remove(tmp)
 		}
 	}()
-	if _, err := f.Write(s.initBytes); err != nil {
+	if _, err := f.Write(init); err != nil {
 		return fmt.Errorf("hls: write mp4: %w", err)
 	}
-	for _, sg := range segs {
-		in, err := os.Open(filepath.Join(s.t.cfg.Dir, sg.name))
+	var base uint64
+	for i, sg := range segs {
+		b, err := os.ReadFile(filepath.Join(s.t.cfg.Dir, sg.name))
 		if err != nil {
 			return fmt.Errorf("hls: read segment: %w", err)
 		}
-		_, err = io.Copy(f, in)
-		_ = in.Close()
-		if err != nil {
+		if i == 0 {
+			if base, err = decodeTime(b); err != nil {
+				return fmt.Errorf("hls: segment %s: %w", sg.name, err)
+			}
+		}
+		if base != 0 {
+			if b, err = shiftDecodeTimes(b, base); err != nil {
+				return fmt.Errorf("hls: segment %s: %w", sg.name, err)
+			}
+		}
+		if _, err := f.Write(b); err != nil {
 			return fmt.Errorf("hls: write mp4: %w", err)
 		}
 	}
@@ -298,6 +359,59 @@ func (s *segmenter) writeMP4() error {
 	ok = true
 	s.t.emit(File{Kind: FileMP4, Name: name, Path: path, Start: segs[0].start, Duration: dur})
 	return nil
+}
+
+// fragments decodes a media segment this package wrote.
+func fragments(b []byte) ([]*mp4.Fragment, error) {
+	f, err := mp4.DecodeFile(bytes.NewReader(b))
+	if err != nil {
+		return nil, fmt.Errorf("decode: %w", err)
+	}
+	var frags []*mp4.Fragment
+	for _, seg := range f.Segments {
+		for _, fr := range seg.Fragments {
+			if fr.Moof == nil || fr.Moof.Traf == nil || fr.Moof.Traf.Tfdt == nil {
+				return nil, errors.New("fragment without a decode time")
+			}
+			frags = append(frags, fr)
+		}
+	}
+	if len(frags) == 0 {
+		return nil, errors.New("no fragment")
+	}
+	return frags, nil
+}
+
+// decodeTime is the decode time of a media segment's first sample.
+func decodeTime(b []byte) (uint64, error) {
+	frags, err := fragments(b)
+	if err != nil {
+		return 0, err
+	}
+	return frags[0].Moof.Traf.Tfdt.BaseMediaDecodeTime(), nil
+}
+
+// shiftDecodeTimes returns the media segment b with base subtracted from
+// its decode times.
+func shiftDecodeTimes(b []byte, base uint64) ([]byte, error) {
+	frags, err := fragments(b)
+	if err != nil {
+		return nil, err
+	}
+	var out bytes.Buffer
+	out.Grow(len(b))
+	for _, fr := range frags {
+		tfdt := fr.Moof.Traf.Tfdt
+		t := tfdt.BaseMediaDecodeTime()
+		if t < base {
+			return nil, fmt.Errorf("decode time %d before the run's start %d", t, base)
+		}
+		tfdt.SetBaseMediaDecodeTime(t - base)
+		if err := fr.Encode(&out); err != nil {
+			return nil, fmt.Errorf("encode: %w", err)
+		}
+	}
+	return out.Bytes(), nil
 }
 
 // writeFileAtomic replaces path with data so that a reader (or uploader)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/ars-project/ars/internal/rtpreorder"
 	"github.com/ars-project/ars/internal/storage"
+	"github.com/ars-project/ars/internal/vcodec"
 )
 
 // DefaultSegmentDuration is the target length of a media segment.
@@ -66,14 +67,23 @@ type Config struct {
 	Dir string
 	// Name is the base of every file name: the playlist is Name.m3u8, the
 	// init segment Name_init.mp4, media segments Name_<UTC>.m4s.
-	Name      string
-	Kind      string // storage.KindAudio or storage.KindVideo
-	Codec     string // storage.CodecH264 or storage.CodecOpus
+	Name string
+	Kind string // storage.KindAudio or storage.KindVideo
+	// Codec is storage.CodecOpus for audio, and for video a codec
+	// vcodec.FromName knows: H264, VP8, VP9 or AV1.
+	Codec     string
 	ClockRate uint32
 	Channels  int
+	// CVOID is the RTP header extension ID under which a video stream's
+	// packets carry the camera orientation (vcodec.CVOURI, see
+	// storage.StreamInfo.ExtensionID), or 0. With one, the init segment's
+	// display matrix shows the picture as the sender says, and a change
+	// starts a new segment at the next keyframe with a new init segment.
+	CVOID uint8
 	// SegmentDuration is the target segment length.
 	SegmentDuration time.Duration
-	// MP4 also writes the whole track as one MP4 file on Close.
+	// MP4 also writes the whole track as MP4 on Close: one file, or one
+	// per init segment if the track has several (see writeMP4).
 	MP4 bool
 	// OnFile is called, on the caller's goroutine, after each file is
 	// complete on disk.
@@ -117,8 +127,8 @@ type Track struct {
 	gaps int
 }
 
-// NewTrack checks cfg and prepares a track; files appear with the media.
-func NewTrack(cfg Config) (*Track, error) {
+// withDefaults fills in what cfg leaves out and checks its name.
+func (cfg Config) withDefaults() (Config, error) {
 	if cfg.SegmentDuration <= 0 {
 		cfg.SegmentDuration = DefaultSegmentDuration
 	}
@@ -126,16 +136,25 @@ func NewTrack(cfg Config) (*Track, error) {
 		cfg.Log = slog.Default()
 	}
 	if cfg.Name == "" || strings.ContainsAny(cfg.Name, `/\`) {
-		return nil, fmt.Errorf("hls: bad track name %q", cfg.Name)
+		return cfg, fmt.Errorf("hls: bad track name %q", cfg.Name)
+	}
+	return cfg, nil
+}
+
+// NewTrack checks cfg and prepares a track; files appear with the media.
+func NewTrack(cfg Config) (*Track, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
 	}
 	t := &Track{cfg: cfg, log: cfg.Log.With("component", "hls", "track", cfg.Name),
 		rb: rtpreorder.New(reorderWindow, reorderSlots)}
 	switch {
-	case cfg.Kind == storage.KindVideo && strings.EqualFold(cfg.Codec, storage.CodecH264):
+	case cfg.Kind == storage.KindVideo && vcodec.FromName(cfg.Codec) != vcodec.Unknown:
 		if cfg.ClockRate == 0 {
-			cfg.ClockRate = 90000
+			cfg.ClockRate = vcodec.ClockRate
 		}
-		t.video = &videoState{needIDR: true}
+		t.video = newVideoState(vcodec.FromName(cfg.Codec))
 	case cfg.Kind == storage.KindAudio && strings.EqualFold(cfg.Codec, storage.CodecOpus):
 		// Opus RTP timestamps always count 48 kHz (RFC 7587).
 		cfg.ClockRate = opusRate
@@ -199,11 +218,10 @@ func (t *Track) fail() {
 	t.seg.cur = t.seg.cur[:0]
 	t.seg.disc = true
 	if v := t.video; v != nil {
-		v.dep.Reset()
-		v.cur.open = false
-		v.hasPending = false
-		v.lost = false
-		v.needIDR = true
+		v.reset()
+		// A new init segment that waited with the pending picture is
+		// gone with it: the next keyframe decides again.
+		v.hasInit, v.initO = t.seg.initDone, t.seg.initO
 	}
 	if a := t.audio; a != nil {
 		// No silence across the gap: it is a hole in the recording, and
@@ -239,7 +257,15 @@ func (t *Track) writeRTP(at time.Time, pkt []byte) error {
 		t.lastSeq = int64(p.SequenceNumber)
 	}
 	t.lastSeq += int64(int16(p.SequenceNumber - uint16(t.lastSeq)))
-	ok, err := t.rb.Push(p.SSRC, t.lastSeq, int64(p.Timestamp), at.Sub(t.epoch), p.Marker, p.Payload, t.sink())
+	var meta uint8
+	if t.video != nil && t.cfg.CVOID != 0 {
+		// The orientation travels with its packet through the reorder
+		// buffer: it takes effect in sequence order, not arrival order.
+		if o, ok := vcodec.PacketOrientation(pkt, t.cfg.CVOID); ok {
+			meta = cvoMeta | o.Byte()
+		}
+	}
+	ok, err := t.rb.PushMeta(p.SSRC, t.lastSeq, int64(p.Timestamp), at.Sub(t.epoch), p.Marker, meta, p.Payload, t.sink())
 	if !ok {
 		// A duplicate, or later than the window: its place is gone.
 		t.dropped++
@@ -278,7 +304,7 @@ func (t *Track) packet(ssrc uint32, p *rtpreorder.Packet, gap bool) error {
 	}
 	at := t.epoch.Add(p.At)
 	if t.video != nil {
-		return t.videoPacket(at, dts, gap, p.Marker, p.Payload)
+		return t.videoPacket(at, dts, gap, p.Marker, p.Meta, p.Payload)
 	}
 	return t.audioPacket(at, dts, p.Payload)
 }
@@ -294,7 +320,7 @@ func (t *Track) rebind(ssrc, ts uint32) error {
 			return err
 		}
 		t.video.dep.Reset()
-		t.video.needIDR = true
+		t.video.needKey = true
 	}
 	t.bound, t.ssrc = true, ssrc
 	t.lastTS, t.extTS = ts, int64(ts)

@@ -2,6 +2,7 @@ package hls
 
 import (
 	"bufio"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -217,8 +218,11 @@ func TestTrackSSRCChange(t *testing.T) {
 }
 
 func TestTrackErrors(t *testing.T) {
-	if _, err := NewTrack(Config{Dir: t.TempDir(), Name: "x", Kind: storage.KindVideo, Codec: "VP8"}); err == nil {
-		t.Error("VP8 accepted")
+	if _, err := NewTrack(Config{Dir: t.TempDir(), Name: "x", Kind: storage.KindVideo, Codec: "H265"}); !errors.Is(err, ErrCodec) {
+		t.Errorf("H.265: %v, want ErrCodec", err)
+	}
+	if _, err := NewTrack(Config{Dir: t.TempDir(), Name: "x", Kind: storage.KindAudio, Codec: "VP8"}); !errors.Is(err, ErrCodec) {
+		t.Errorf("VP8 as audio: %v, want ErrCodec", err)
 	}
 	if _, err := NewTrack(Config{Dir: t.TempDir(), Name: "a/b", Kind: storage.KindAudio, Codec: storage.CodecOpus}); err == nil {
 		t.Error("name with a slash accepted")

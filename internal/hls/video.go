@@ -1,24 +1,46 @@
 package hls
 
 import (
+	"bytes"
 	"encoding/binary"
-	"errors"
+	"fmt"
 	"time"
 
+	"github.com/Eyevinn/mp4ff/mp4"
+
 	"github.com/ars-project/ars/internal/transcode/h264"
+	"github.com/ars-project/ars/internal/vcodec"
+	"github.com/ars-project/ars/internal/vcodec/mp4entry"
 )
 
-// videoState rebuilds H.264 access units. Like the capture converter it
-// keeps only pictures a decoder can decode: it starts at an IDR picture
-// and, after any loss, waits for the next one.
+// cvoMeta marks a packet's rtpreorder meta byte as carrying a CVO byte in
+// its low bits; 0 means the packet said nothing about the orientation.
+const cvoMeta = 0x80
+
+// videoState rebuilds pictures: H.264 access units from NAL units, VP8
+// and VP9 frames and AV1 temporal units with vcodec.Assembler. Like the
+// capture converter it keeps only pictures a decoder can decode: it
+// starts at a keyframe and, after any loss, waits for the next one.
 type videoState struct {
+	codec   vcodec.Codec
+	needKey bool
+	lost    bool
+	markers bool
+	cur     vframe
+
+	// H.264: the depacketizer and the newest parameter sets.
 	dep      h264.Depacketizer
-	needIDR  bool
-	lost     bool
-	markers  bool
-	cur      vframe
 	sps, pps []byte
-	prefix   []byte
+	// VP8, VP9 and AV1.
+	asm *vcodec.Assembler
+
+	// want is the orientation the sender last signalled (CVO); initO is
+	// the one the newest init segment shows, hasInit whether there is
+	// one (written, or waiting with the pending picture).
+	want    vcodec.Orientation
+	initO   vcodec.Orientation
+	hasInit bool
+
 	// pending is the newest kept picture: its duration is known only
 	// when the next one arrives.
 	pending    sample
@@ -27,24 +49,64 @@ type videoState struct {
 }
 
 type vframe struct {
-	h264.AccessUnit
+	h264.AccessUnit // H.264 only
 	open, sawMarker bool
 	dts             int64
 	at              time.Time
 }
 
-func (t *Track) videoPacket(at time.Time, dts int64, gap, marker bool, payload []byte) error {
+func newVideoState(c vcodec.Codec) *videoState {
+	v := &videoState{codec: c, needKey: true}
+	if c != vcodec.H264 {
+		v.asm = vcodec.NewAssembler(c)
+	}
+	return v
+}
+
+// reset forgets the picture being assembled and the pending one: what
+// follows must start at a keyframe.
+func (v *videoState) reset() {
+	v.dep.Reset()
+	v.cur.open = false
+	v.hasPending = false
+	v.lost = false
+	v.needKey = true
+}
+
+// note records the orientation a packet signalled (meta from PushMeta).
+// A packet without one leaves it as it was: senders repeat it only on
+// keyframes and when it changes.
+func (v *videoState) note(meta uint8) {
+	if meta&cvoMeta != 0 {
+		v.want = vcodec.ParseCVO(meta &^ cvoMeta)
+	}
+}
+
+// damage marks the open picture as missing packets.
+func (v *videoState) damage() {
+	if v.asm != nil {
+		v.asm.Lost()
+		return
+	}
+	v.dep.Reset()
+	v.cur.Damaged = true
+}
+
+func (t *Track) videoPacket(at time.Time, dts int64, gap, marker bool, meta uint8, payload []byte) error {
 	v := t.video
 	if gap {
-		v.dep.Reset()
+		if v.asm == nil {
+			v.dep.Reset()
+		}
 		v.lost = true
 		// The missing packets may be this picture's tail (its marker
 		// lost with them) or its middle: either way it is incomplete.
 		if v.cur.open {
-			v.cur.Damaged = true
+			v.damage()
 		}
 	}
 	if len(payload) == 0 {
+		v.note(meta)
 		return nil
 	}
 	if !v.cur.open || v.cur.dts != dts {
@@ -53,11 +115,19 @@ func (t *Track) videoPacket(at time.Time, dts int64, gap, marker bool, payload [
 		}
 		v.cur.AccessUnit.Reset()
 		v.cur = vframe{AccessUnit: v.cur.AccessUnit, open: true, dts: dts, at: at}
+		if v.asm != nil {
+			v.asm.Begin()
+		}
 		if v.lost {
-			v.needIDR, v.lost = true, false
+			v.needKey, v.lost = true, false
 		}
 	}
-	if err := v.dep.Push(payload, t.nal); err != nil {
+	// Noted only now: a packet's orientation is its own picture's, not
+	// that of the picture it ended.
+	v.note(meta)
+	if v.asm != nil {
+		v.asm.Push(payload)
+	} else if err := v.dep.Push(payload, t.nal); err != nil {
 		v.cur.Damaged = true
 	}
 	if marker {
@@ -78,6 +148,68 @@ func (t *Track) nal(n []byte) {
 	}
 }
 
+// picture is an assembled picture as the track judges it.
+type picture struct {
+	data []byte
+	key  bool
+	// whole: nothing of it is missing.
+	whole bool
+	// params describes a VP8, VP9 or AV1 keyframe for its sample entry.
+	params mp4entry.Params
+}
+
+// h264Picture finishes the open H.264 access unit. cut says it never
+// saw its marker bit although the sender sets them.
+func (t *Track) h264Picture(cut bool) (picture, bool) {
+	v := t.video
+	f := &v.cur
+	if cut {
+		f.Damaged = true
+	}
+	if v.dep.InFragment() {
+		f.Damaged = true
+		v.dep.Reset()
+	}
+	if !f.HasSlice {
+		return picture{}, false
+	}
+	p := picture{key: f.Keyframe, whole: !f.Damaged}
+	if f.Keyframe && (len(v.sps) == 0 || len(v.pps) == 0) {
+		p.whole = false
+	}
+	if !p.whole {
+		return p, true
+	}
+	data := make([]byte, 0, len(f.Buf)+len(v.sps)+len(v.pps)+8)
+	if f.Keyframe && (!f.HasSPS || !f.HasPPS) {
+		// Every IDR picture carries its parameter sets, so that a player
+		// can start at any segment.
+		data = binary.BigEndian.AppendUint32(data, uint32(len(v.sps)))
+		data = append(data, v.sps...)
+		data = binary.BigEndian.AppendUint32(data, uint32(len(v.pps)))
+		data = append(data, v.pps...)
+	}
+	p.data = append(data, f.Buf...)
+	return p, true
+}
+
+// framePicture finishes the open VP8 or VP9 frame or AV1 temporal unit.
+func (t *Track) framePicture(cut bool) picture {
+	v := t.video
+	if cut {
+		v.asm.Lost()
+	}
+	f, err := v.asm.End()
+	if err != nil {
+		return picture{}
+	}
+	p := picture{key: f.Key, whole: true, data: bytes.Clone(f.Data)}
+	if f.Key {
+		p.params = mp4entry.FrameParams(v.codec, &f)
+	}
+	return p
+}
+
 // endVideoFrame decides whether the open picture is kept. last says the
 // stream ends here, so a picture that never saw its marker was cut off.
 func (t *Track) endVideoFrame(last bool) error {
@@ -87,57 +219,90 @@ func (t *Track) endVideoFrame(last bool) error {
 		return nil
 	}
 	f.open = false
-	if last && v.markers && !f.sawMarker {
-		f.Damaged = true
+	cut := last && v.markers && !f.sawMarker
+	var p picture
+	if v.asm != nil {
+		// Every payload began a picture: a frame is always there to keep
+		// or drop.
+		p = t.framePicture(cut)
+	} else if pic, ok := t.h264Picture(cut); ok {
+		p = pic
+	} else {
+		return nil // no slice: nothing to show, nothing lost
 	}
-	if v.dep.InFragment() {
-		f.Damaged = true
-		v.dep.Reset()
-	}
-	keep := f.HasSlice && !f.Damaged && (!v.needIDR || f.Keyframe)
-	if keep && f.Keyframe && (len(v.sps) == 0 || len(v.pps) == 0) {
-		keep = false
-	}
+	keep := p.whole && (!v.needKey || p.key)
 	if keep && v.hasPending && f.dts <= v.pending.dts {
 		// Time went backwards: the picture cannot be placed.
 		keep = false
 	}
-	if !keep {
-		if f.HasSlice {
-			v.needIDR = true
-			t.dropped++
+	var init *initSeg
+	if keep && p.key && (!v.hasInit || !v.want.SameView(v.initO)) {
+		// The first keyframe, or the first since the camera turned: a
+		// display matrix belongs to the init segment, so it needs one.
+		var err error
+		if init, err = t.videoInit(p.params); err != nil {
+			t.log.Warn("unusable codec configuration", "codec", v.codec, "error", err)
+			keep = false
 		}
+	}
+	if !keep {
+		v.needKey = true
+		t.dropped++
 		return nil
 	}
-	if f.Keyframe && !t.seg.initDone {
-		if err := t.seg.writeVideoInit(v.sps, v.pps); err != nil {
-			if !errors.Is(err, errParams) {
-				return err // a write error: the caller resets the track
-			}
-			t.log.Warn("unusable parameter sets", "error", err)
-			v.needIDR = true
-			return nil
-		}
+	if p.key {
+		v.needKey = false
 	}
-	data := make([]byte, 0, len(f.Buf)+len(v.sps)+len(v.pps)+8)
-	if f.Keyframe {
-		v.needIDR = false
-		// Every IDR picture carries its parameter sets, so that a player
-		// can start at any segment.
-		if !f.HasSPS || !f.HasPPS {
-			data = binary.BigEndian.AppendUint32(data, uint32(len(v.sps)))
-			data = append(data, v.sps...)
-			data = binary.BigEndian.AppendUint32(data, uint32(len(v.pps)))
-			data = append(data, v.pps...)
-		}
-	}
-	data = append(data, f.Buf...)
 	if err := t.flushVideo(f.dts); err != nil {
 		return err
 	}
-	v.pending = sample{dts: f.dts, key: f.Keyframe, data: data, at: f.at}
+	v.pending = sample{dts: f.dts, key: p.key, data: p.data, at: f.at, init: init}
 	v.hasPending = true
+	if init != nil {
+		if v.hasInit {
+			t.log.Info("camera orientation changed: new init segment", "rotation", init.o.Rotation, "flip", init.o.Flip)
+		}
+		v.hasInit, v.initO = true, init.o
+	}
 	return nil
+}
+
+// videoInit encodes the init segment for the keyframe being kept, shown
+// in the orientation the sender signals. An error is the stream's fault
+// (parameter sets or a configuration that cannot be described).
+func (t *Track) videoInit(params mp4entry.Params) (*initSeg, error) {
+	v := t.video
+	init := mp4.CreateEmptyInit()
+	trak := init.AddEmptyTrack(uint32(t.seg.timescale), "video", "und")
+	if v.codec == vcodec.H264 {
+		if err := trak.SetAVCDescriptor("avc1", [][]byte{v.sps}, [][]byte{v.pps}, true); err != nil {
+			return nil, fmt.Errorf("hls: avcC: %w", err)
+		}
+	} else {
+		entry, err := mp4entry.SampleEntry(params)
+		if err != nil {
+			return nil, fmt.Errorf("hls: sample entry: %w", err)
+		}
+		trak.Tkhd.Width, trak.Tkhd.Height = mp4.Fixed32(params.Width<<16), mp4.Fixed32(params.Height<<16)
+		trak.Mdia.Minf.Stbl.Stsd.AddChild(entry)
+	}
+	if v.want.Turned() {
+		w, h := int(trak.Tkhd.Width>>16), int(trak.Tkhd.Height>>16)
+		turned, err := mp4entry.WithMatrix(trak.Tkhd, v.want.Matrix(w, h))
+		if err != nil {
+			return nil, fmt.Errorf("hls: display matrix: %w", err)
+		}
+		for i, b := range trak.Children {
+			if b == mp4.Box(trak.Tkhd) {
+				trak.Children[i] = turned
+			}
+		}
+	}
+	b, err := encodeInit(init)
+	if err != nil {
+		return nil, err
+	}
+	return &initSeg{data: b, o: v.want}, nil
 }
 
 // flushVideo hands the pending picture to the segmenter once the next

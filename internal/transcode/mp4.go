@@ -2,7 +2,6 @@ package transcode
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/binary"
 	"fmt"
 	"math"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/ars-project/ars/internal/storage"
 	"github.com/ars-project/ars/internal/vcodec"
+	"github.com/ars-project/ars/internal/vcodec/mp4entry"
 )
 
 // movieTimescale is the mvhd timescale: edit lists and track headers count
@@ -185,7 +185,7 @@ func buildTrak(id uint32, t *mp4Track, created time.Time, large bool) (*mp4.Trak
 		tkhd.Height = mp4.Fixed32(t.height << 16)
 	}
 	if t.handler == "video" && t.orientation.Turned() {
-		rotated, err := withMatrix(tkhd, t.orientation.Matrix(t.width, t.height))
+		rotated, err := mp4entry.WithMatrix(tkhd, t.orientation.Matrix(t.width, t.height))
 		if err != nil {
 			return nil, chunkOffsets{}, err
 		}
@@ -299,31 +299,4 @@ func buildStbl(t *mp4Track, large bool) (*mp4.StblBox, chunkOffsets) {
 		stbl.AddChild(off.stco)
 	}
 	return stbl, off
-}
-
-// withMatrix returns tkhd with a display matrix other than identity.
-// mp4ff's TkhdBox always writes the identity matrix, so the box is
-// encoded by mp4ff and its matrix field (ISO/IEC 14496-12 section 8.3.2:
-// nine 32-bit values after layer, alternate group, volume and 2 reserved
-// bytes) overwritten.
-func withMatrix(tkhd *mp4.TkhdBox, m [9]int32) (mp4.Box, error) {
-	var buf bytes.Buffer
-	if err := tkhd.Encode(&buf); err != nil {
-		return nil, fmt.Errorf("tkhd: %w", err)
-	}
-	b := buf.Bytes()
-	// header 8, version+flags 4, then times, track ID, reserved and
-	// duration: 20 bytes in version 0, 32 in version 1; then reserved 8,
-	// layer 2, alternate group 2, volume 2, reserved 2.
-	off := 8 + 4 + 20 + 8 + 8
-	if tkhd.Version == 1 {
-		off = 8 + 4 + 32 + 8 + 8
-	}
-	if len(b) < off+36 {
-		return nil, fmt.Errorf("tkhd: %d bytes, too short for a matrix", len(b))
-	}
-	for i, v := range m {
-		binary.BigEndian.PutUint32(b[off+4*i:], uint32(v))
-	}
-	return mp4.CreateUnknownBox("tkhd", uint64(len(b)), b[8:]), nil
 }
