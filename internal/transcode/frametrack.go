@@ -64,7 +64,12 @@ func (v *frameTrack) Packet(ssrc uint32, p *rtpreorder.Packet, gap bool) error {
 	}
 	if gap {
 		v.lost = true
-		if v.open && v.ts == p.TS {
+		// The lost packets were the open frame's if they share its
+		// timestamp, or if it never saw its marker bit (its tail is
+		// gone) from a sender that sets them; otherwise they were the
+		// head of the next frame, which the assembler finds without its
+		// start.
+		if v.open && (v.ts == p.TS || (v.markers && !v.sawMarker)) {
 			v.asm.Lost()
 		}
 	}

@@ -75,7 +75,9 @@ func (v *videoTrack) Packet(ssrc uint32, p *rtpreorder.Packet, gap bool) error {
 	if gap {
 		v.dep.Reset()
 		v.lost = true
-		if v.cur.open && v.cur.ts == p.TS {
+		// As in frameTrack: the open frame lost its tail if the gap is
+		// inside it or it never saw its marker bit.
+		if v.cur.open && (v.cur.ts == p.TS || (v.markers && !v.cur.sawMarker)) {
 			v.cur.Damaged = true
 		}
 	}

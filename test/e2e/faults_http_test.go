@@ -134,7 +134,7 @@ func TestBadHTTP(t *testing.T) {
 		{"join channel ../", "POST", "/v1/rtp/join", `{"channel":"../x","uid":1,"key":"k","streams":[{"ssrc":1,"payloadType":96,"codec":"H264"}]}`, 400, "invalid_channel"},
 		{"join no streams", "POST", "/v1/rtp/join", `{"channel":"a","uid":1,"key":"k","streams":[]}`, 400, "invalid_streams"},
 		{"join five streams", "POST", "/v1/rtp/join", `{"channel":"a","uid":1,"key":"k","streams":[` + strings.Repeat(`{"ssrc":1,"payloadType":96,"codec":"H264"},`, 4) + `{"ssrc":1,"payloadType":96,"codec":"H264"}]}`, 400, "invalid_streams"},
-		{"join bad codec", "POST", "/v1/rtp/join", `{"channel":"a","uid":1,"key":"k","streams":[{"ssrc":1,"payloadType":96,"codec":"VP8"}]}`, 400, "invalid_streams"},
+		{"join bad codec", "POST", "/v1/rtp/join", `{"channel":"a","uid":1,"key":"k","streams":[{"ssrc":1,"payloadType":96,"codec":"H265"}]}`, 400, "invalid_streams"},
 		{"join payload type 200", "POST", "/v1/rtp/join", `{"channel":"a","uid":1,"key":"k","streams":[{"ssrc":1,"payloadType":200,"codec":"H264"}]}`, 400, "invalid_streams"},
 		{"join ssrc 2^32", "POST", "/v1/rtp/join", `{"channel":"a","uid":1,"key":"k","streams":[{"ssrc":4294967296,"payloadType":96,"codec":"H264"}]}`, 400, "bad_request"},
 		{"status ../", "GET", "/v1/recording/status?channel=" + url.QueryEscape("../../etc"), "", 400, "invalid_channel"},
