@@ -22,6 +22,7 @@ type options struct {
 	schedule string
 	verbose  bool
 	version  bool
+	webm     bool
 	paths    []string
 	mix      mixOptions
 }
@@ -49,6 +50,7 @@ func parseArgs(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.mix.bigUID, "max-resolution-uid", "", "the uid shown large (--mix --layout floating or vertical; Agora's maxResolutionUid)")
 	fs.StringVar(&o.mix.layoutConfig, "layout-config", "", "a JSON file holding Agora's layoutConfig array, for --layout custom")
 	fs.StringVar(&o.mix.mixer, "mixer", os.Getenv("ARS_MIXER_BIN"), "the ars-mixer binary (default $ARS_MIXER_BIN, else next to transcoder, else PATH)")
+	fs.BoolVar(&o.webm, "webm", false, "write CAPTURE.webm (VP8/VP9/AV1 and Opus) beside each capture PATH given, instead of an MP4")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: transcoder [--root DIR] [--workers N] [--max-age 72h] [--log FILE] [--once | --schedule SPEC] [PATH...]")
@@ -76,6 +78,8 @@ func parseArgs(args []string, stderr io.Writer) (options, error) {
 		return o, fmt.Errorf("%w: --workers must not be negative", errUsage)
 	case o.maxAge < 0:
 		return o, fmt.Errorf("%w: --max-age must not be negative", errUsage)
+	case o.webm && (len(o.paths) == 0 || o.schedule != "" || o.mix.dir != ""):
+		return o, fmt.Errorf("%w: --webm converts the capture PATHs given, without --schedule or --mix", errUsage)
 	case o.root == "" && len(o.paths) == 0 && o.mix.dir == "":
 		return o, fmt.Errorf("%w: no recording root: set AGORA_FILE_ROOT or give --root or PATHs", errUsage)
 	}

@@ -71,6 +71,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}()
 		return runMix(ctx, o.mix, stdout, logger)
 	}
+	if o.webm {
+		return runWebM(ctx, o.paths, stdout, logger)
+	}
 	drain := make(chan struct{})
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)

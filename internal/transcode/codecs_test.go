@@ -2,14 +2,18 @@ package transcode
 
 import (
 	"context"
+	"errors"
 	"math"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/ars-project/ars/internal/storage"
 	"github.com/ars-project/ars/internal/testmedia"
 	"github.com/ars-project/ars/internal/vcodec"
+	"github.com/ars-project/ars/internal/webm"
 )
 
 // convertStreams writes streams into a capture, converts it and returns
@@ -197,4 +201,44 @@ func TestConvertOrientationChange(t *testing.T) {
 			testmedia.CheckUprightCorner(t, testmedia.StreamRGBAt(t, dst, 0, time.Second, 320, 240), testmedia.TestPatternRGB(t, time.Second, 320, 240), 320, 240)
 		})
 	}
+}
+
+// TestConvertWebM converts VP8, VP9 and AV1 captures to WebM: the file
+// decodes silently with every picture and Opus packet of the MP4 the same
+// capture gives, and the same duration; H.264 is refused.
+func TestConvertWebM(t *testing.T) {
+	testmedia.RequireFFmpeg(t)
+	for _, c := range []vcodec.Codec{vcodec.VP8, vcodec.VP9, vcodec.AV1} {
+		t.Run(c.Name(), func(t *testing.T) {
+			s := testmedia.Generate(t, testmedia.Options{Duration: 4 * time.Second, FPS: 25, GOP: 25, Codec: c.Name()})
+			mp4Path, mres := convertStreams(t, s)
+			src := strings.TrimSuffix(mp4Path, ".mp4") + ".tmp"
+			dst := strings.TrimSuffix(mp4Path, ".mp4") + ".webm"
+			res, err := ConvertFileWebM(context.Background(), src, dst)
+			if err != nil {
+				t.Fatal(err)
+			}
+			keep(t, dst, t.Name()+".webm")
+			p := testmedia.ProbeMP4(t, dst) // decodes silently with -xerror first
+			pm := testmedia.ProbeMP4(t, mp4Path)
+			v, a, mv, ma := p.Stream("video"), p.Stream("audio"), pm.Stream("video"), pm.Stream("audio")
+			if v == nil || a == nil || v.Frames != mv.Frames || a.Frames != ma.Frames || v.Codec != mv.Codec {
+				t.Fatalf("webm %+v, mp4 %+v", p.Streams, pm.Streams)
+			}
+			if !near(p.Duration, pm.Duration, durTolerance) || res.Bytes == 0 || res.Tracks[0].Samples != mres.Tracks[0].Samples {
+				t.Errorf("webm lasts %v (%d bytes), mp4 %v", p.Duration, res.Bytes, pm.Duration)
+			}
+		})
+	}
+	t.Run("H264 refused", func(t *testing.T) {
+		s := testmedia.Generate(t, shortOpts)
+		mp4Path, _ := convertStreams(t, s)
+		dst := strings.TrimSuffix(mp4Path, ".mp4") + ".webm"
+		if _, err := ConvertFileWebM(context.Background(), strings.TrimSuffix(mp4Path, ".mp4")+".tmp", dst); !errors.Is(err, webm.ErrCodec) {
+			t.Fatalf("H.264 to WebM: %v", err)
+		}
+		if _, err := os.Stat(dst); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("a refused conversion left %s", dst)
+		}
+	})
 }

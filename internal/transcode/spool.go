@@ -57,3 +57,14 @@ func (s *spool) copyTo(w io.Writer) error {
 }
 
 func (s *spool) close() { _ = s.f.Close() }
+
+// readAt reads len(b) bytes of sample data at spool offset off.
+func (s *spool) readAt(b []byte, off int64) error {
+	if err := s.w.Flush(); err != nil {
+		return fmt.Errorf("flush sample spool: %w", err)
+	}
+	if _, err := s.f.ReadAt(b, off); err != nil {
+		return fmt.Errorf("read sample spool: %w", err)
+	}
+	return nil
+}

@@ -136,24 +136,28 @@ func Create(path string, v *Video, a *Audio, mode os.FileMode) (*Writer, error) 
 // TimecodeScale, 1 ms).
 func ms(t time.Duration) int64 { return int64(t / time.Millisecond) }
 
-// WriteVideo writes one video frame shown at pts.
+// WriteVideo writes one video frame shown at pts. frame may be reused
+// once it returns.
 func (w *Writer) WriteVideo(pts time.Duration, key bool, frame []byte) error {
 	if w.video < 0 {
 		return ErrNoTrack
 	}
-	if _, err := w.blocks[w.video].Write(key, ms(pts), frame); err != nil {
+	// The library hands blocks to its muxing goroutine and may hold a
+	// few back to sort tracks: it gets its own copy.
+	if _, err := w.blocks[w.video].Write(key, ms(pts), bytes.Clone(frame)); err != nil {
 		return fmt.Errorf("webm video: %w", err)
 	}
 	w.note(0, pts)
 	return nil
 }
 
-// WriteAudio writes one Opus packet played at pts.
+// WriteAudio writes one Opus packet played at pts. packet may be reused
+// once it returns.
 func (w *Writer) WriteAudio(pts time.Duration, packet []byte) error {
 	if w.audio < 0 {
 		return ErrNoTrack
 	}
-	if _, err := w.blocks[w.audio].Write(true, ms(pts), packet); err != nil {
+	if _, err := w.blocks[w.audio].Write(true, ms(pts), bytes.Clone(packet)); err != nil {
 		return fmt.Errorf("webm audio: %w", err)
 	}
 	w.note(1, pts)
