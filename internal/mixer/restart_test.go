@@ -20,9 +20,9 @@ type midStream struct {
 	skip int64
 }
 
-func (m *midStream) Video(id uint32, pts int64, key bool, au []byte) {
+func (m *midStream) Video(id uint32, pts int64, v mixproto.VideoMeta, au []byte) {
 	if pts >= m.skip {
-		m.pacedTarget.Video(id, pts, key, au)
+		m.pacedTarget.Video(id, pts, v, au)
 	}
 }
 
