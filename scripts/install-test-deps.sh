@@ -19,11 +19,14 @@ command -v unshare >/dev/null 2>&1 || need+=(util-linux)
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need+=(fonts-dejavu-core)
 # The compositor (cmd/ars-mixer) builds against GStreamer 1.22 and runs
 # its plugins: compositor, audiomixer, x264enc, avdec_h264/avenc_aac,
-# opusdec, mpegtsmux, splitmuxsink/mp4mux.
+# vp8dec/vp9dec, av1parse/av1dec, videoflip, opusdec, mpegtsmux,
+# splitmuxsink/mp4mux.
 pkg-config --exists gstreamer-1.0 gstreamer-app-1.0 2>/dev/null || need+=(pkg-config libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev)
 command -v gst-inspect-1.0 >/dev/null 2>&1 || need+=(gstreamer1.0-tools)
 for plugin in compositor:gstreamer1.0-plugins-base x264enc:gstreamer1.0-plugins-ugly avdec_h264:gstreamer1.0-libav \
-  mpegtsmux:gstreamer1.0-plugins-bad splitmuxsink:gstreamer1.0-plugins-good; do
+  mpegtsmux:gstreamer1.0-plugins-bad splitmuxsink:gstreamer1.0-plugins-good \
+  vp8dec:gstreamer1.0-plugins-good videoflip:gstreamer1.0-plugins-good \
+  av1dec:gstreamer1.0-plugins-bad av1parse:gstreamer1.0-plugins-bad; do
   gst-inspect-1.0 "${plugin%%:*}" >/dev/null 2>&1 || need+=("${plugin#*:}")
 done
 /usr/bin/python3 -c 'import requests' >/dev/null 2>&1 || need+=(python3-requests)

@@ -103,12 +103,12 @@ func (a *arranger) Join(s mixproto.Source) {
 }
 
 // Video implements mixfeed.Target.
-func (a *arranger) Video(id uint32, pts int64, key bool, au []byte) {
+func (a *arranger) Video(id uint32, pts int64, v mixproto.VideoMeta, au []byte) {
 	if a.videoOff {
 		return
 	}
 	if uid, ok := (*a.uids.Load())[id]; ok && a.subs.Load().video.wants(uid) {
-		a.Arranger.Video(id, pts, key, au)
+		a.Arranger.Video(id, pts, v, au)
 	}
 }
 

@@ -94,15 +94,11 @@ func (p *pacedTarget) Join(s mixproto.Source) {
 	_ = p.w.Flush()
 }
 func (p *pacedTarget) Leave(id uint32) {}
-func (p *pacedTarget) Video(id uint32, pts int64, key bool, au []byte) {
+func (p *pacedTarget) Video(id uint32, pts int64, v mixproto.VideoMeta, au []byte) {
 	if !p.wait(pts) {
 		return
 	}
-	var fl uint8
-	if key {
-		fl = mixproto.FlagKey
-	}
-	_ = p.w.WriteMedia(mixproto.TypeVideo, mixproto.Media{Source: id, PTS: pts, Flags: fl, Data: au})
+	_ = p.w.WriteMedia(mixproto.TypeVideo, mixproto.Media{Source: id, PTS: pts, Flags: v.Flags(), Data: au})
 	_ = p.w.Flush()
 }
 func (p *pacedTarget) Audio(id uint32, pts int64, pkt []byte) {

@@ -10,6 +10,7 @@ import (
 	"github.com/go-gst/go-gst/gst"
 
 	"github.com/ars-project/ars/internal/mixproto"
+	"github.com/ars-project/ars/internal/vcodec"
 )
 
 func (m *Mixer) join(s mixproto.Source) error {
@@ -22,13 +23,10 @@ func (m *Mixer) join(s mixproto.Source) error {
 		return ErrTooManySources
 	}
 	m.joined++
-	src := &source{id: s.ID}
+	// The video branch waits for the first unit: only units name their
+	// codec.
+	src := &source{id: s.ID, wantVideo: s.Video && m.comp != nil}
 	var err error
-	if s.Video && m.comp != nil {
-		if src.video, err = m.videoBranch(s.ID); err != nil {
-			return err
-		}
-	}
 	if s.Audio {
 		if src.audio, err = m.audioBranch(s.ID); err != nil {
 			return err
@@ -63,8 +61,18 @@ func (m *Mixer) media(video bool, u mixproto.Media) {
 		return
 	}
 	b := src.audio
+	var meta mixproto.VideoMeta
 	if video {
-		b = src.video
+		var err error
+		if meta, err = u.Video(); err != nil {
+			if !src.badFlags {
+				src.badFlags = true
+				m.log.Warn("video unit refused", "source", src.id, "error", err)
+			}
+			m.mu.Unlock()
+			return
+		}
+		b = m.videoLocked(src, meta.Codec)
 	}
 	if b == nil || b.ended {
 		m.mu.Unlock()
@@ -88,6 +96,15 @@ func (m *Mixer) media(video bool, u mixproto.Media) {
 		m.gapsLocked(u.PTS)
 		m.cond.Broadcast()
 	}
+	if video && !b.keyed {
+		if !meta.Key {
+			// A decoder starts at a keyframe; what comes before one (a
+			// restarted mixer's first units) would only be its errors.
+			m.mu.Unlock()
+			return
+		}
+		b.keyed = true
+	}
 	b.last = u.PTS
 	m.mu.Unlock()
 
@@ -95,12 +112,59 @@ func (m *Mixer) media(video bool, u mixproto.Media) {
 	if rt < 0 {
 		return
 	}
+	if video {
+		// Before the push: the probe may see the picture at once.
+		b.turn.unit(rt, meta.Orientation)
+	}
 	buf := gst.NewBufferFromBytes(u.Data)
 	buf.SetPresentationTimestamp(gst.ClockTime(rt))
 	if !video {
 		buf.SetDuration(gst.ClockTime(20 * time.Millisecond))
 	}
 	b.src.PushBuffer(buf)
+}
+
+// videoLocked returns the source's video branch for a unit of codec c. It
+// is built at the source's first video unit and built again when the
+// codec changes (a sender that started a new stream with another codec):
+// the old branch ends as a leaver's does, the new one takes the source's
+// window. That is a join's and a leave's work, which the pipeline does
+// while it runs anyway; feeding the old decoder the new codec would only
+// make errors. nil: the source has no video here, or its units of c are
+// dropped.
+func (m *Mixer) videoLocked(s *source, c vcodec.Codec) *branch {
+	if !s.wantVideo {
+		return nil
+	}
+	if b := s.video; b != nil && (b.codec == c || b.ended) {
+		// An ended branch (the composite ending, a failed decoder) is
+		// not built again.
+		return b
+	}
+	bit := uint8(1) << c
+	if s.refused&bit != 0 {
+		return nil
+	}
+	if s.videoBranches >= maxVideoBranches {
+		s.refused |= bit
+		m.log.Warn("video codec changed too often: its units are dropped", "source", s.id, "codec", c, "branches", s.videoBranches)
+		return nil
+	}
+	nb, err := m.videoBranch(s.id, s.videoBranches, c)
+	if err != nil {
+		s.refused |= bit
+		m.log.Warn("no video branch: its units are dropped", "source", s.id, "codec", c, "error", err)
+		return nil
+	}
+	s.videoBranches++
+	if old := s.video; old != nil {
+		m.log.Info("video codec changed: new decoding branch", "source", s.id, "from", old.codec, "to", c)
+		old.ended = true
+		old.src.EndStream()
+	}
+	s.video = nb
+	m.applyLocked()
+	return nb
 }
 
 // gapsLocked tells the aggregators not to wait for sources that have

@@ -20,9 +20,9 @@ type midStream struct {
 	skip int64
 }
 
-func (m *midStream) Video(id uint32, pts int64, key bool, au []byte) {
+func (m *midStream) Video(id uint32, pts int64, v mixproto.VideoMeta, au []byte) {
 	if pts >= m.skip {
-		m.pacedTarget.Video(id, pts, key, au)
+		m.pacedTarget.Video(id, pts, v, au)
 	}
 }
 
@@ -36,8 +36,8 @@ func (m *midStream) Audio(id uint32, pts int64, pkt []byte) {
 // internal/mixrun starts one: its origin 4 s in the past, every source
 // joining at once, a layout right away, then units from mid-GOP on.
 // Eight sources join (two in windows, six off the canvas), three mixers
-// one after the other: each join activates a decoding branch while the
-// pipeline runs. Before the branches were brought up downstream first,
+// one after the other: each join activates an audio branch while the
+// pipeline runs, each source's first video unit a video branch. Before the branches were brought up downstream first,
 // appsrc's streaming thread pushed its caps into an h264parse still
 // starting (gst_h264_nal_parser_new) and the mixer died with SIGSEGV,
 // killing this test binary; now every mixer finishes and its composite

@@ -5,6 +5,8 @@ import (
 
 	"github.com/go-gst/go-gst/gst"
 	"github.com/go-gst/go-gst/gst/app"
+
+	"github.com/ars-project/ars/internal/vcodec"
 )
 
 // branch is one participant's decoding chain into an aggregator.
@@ -14,13 +16,35 @@ type branch struct {
 	pad   *gst.Pad // the aggregator's request pad
 	last  int64    // last PTS pushed (composite clock), -1 before any
 	ended bool
+
+	// Video only.
+	codec vcodec.Codec
+	keyed bool    // a keyframe went in: the decoder can start
+	turn  *turner // turns the decoded pictures upright
 }
+
+// maxVideoBranches bounds the decoding chains one source's video gets
+// over its life: a new one each time its codec changes (a sender that
+// starts a new stream with another codec). The chains of earlier codecs
+// end but stay in the pipeline, as those of sources that left do.
+const maxVideoBranches = 4
 
 // source is one participant: a video and/or an audio branch.
 type source struct {
-	id    uint32
-	video *branch
-	audio *branch
+	id uint32
+	// wantVideo: the source joined with video in a composite with a
+	// canvas. Its video branch is built at its first unit, the first
+	// time the codec is known.
+	wantVideo     bool
+	video         *branch
+	audio         *branch
+	videoBranches int
+	// refused has bit 1<<codec set for a codec whose units are dropped
+	// (no chain could be built, or too many codec changes), so the
+	// attempt and its log line are not repeated for every unit.
+	refused uint8
+	// badFlags: a unit with unreadable flags was logged.
+	badFlags bool
 }
 
 // newBranch creates elements from factories (each "factory prop=value
@@ -108,14 +132,48 @@ func splitFields(s string) []string {
 	return out
 }
 
-func (m *Mixer) videoBranch(id uint32) (*branch, error) {
+// decoders are the appsrc caps and the parse and decode elements of each
+// codec a video branch takes: mixproto's video units as mixfeed makes
+// them (H.264 access units in Annex B; VP8 and VP9 frames; AV1 temporal
+// units of low-overhead OBUs, which av1parse hands to libaom's decoder
+// whole). max-errors=-1: a participant's broken frame is its loss, not a
+// flow error that would end its branch.
+func decoders(c vcodec.Codec) (caps string, specs []string, err error) {
+	switch c {
+	case vcodec.H264:
+		return "video/x-h264,stream-format=byte-stream,alignment=au",
+			[]string{"h264parse", "avdec_h264 max-errors=-1 output-corrupt=false"}, nil
+	case vcodec.VP8:
+		return "video/x-vp8", []string{"vp8dec max-errors=-1"}, nil
+	case vcodec.VP9:
+		return "video/x-vp9", []string{"vp9dec max-errors=-1"}, nil
+	case vcodec.AV1:
+		return "video/x-av1,stream-format=obu-stream,alignment=tu", []string{"av1parse", "av1dec max-errors=-1"}, nil
+	}
+	return "", nil, fmt.Errorf("%w: no decoder for video codec %v", ErrPipeline, c)
+}
+
+// videoBranch builds source id's n-th video branch, for codec c: the
+// decoder, then videoflip, which turns the pictures as the sender's
+// camera orientation says (the compositor then scales the turned picture,
+// so a window fits it by its turned aspect ratio), then the queue into
+// the compositor.
+func (m *Mixer) videoBranch(id uint32, n int, c vcodec.Codec) (*branch, error) {
+	caps, dec, err := decoders(c)
+	if err != nil {
+		return nil, err
+	}
 	live := fmt.Sprint(m.cfg.Live)
-	return m.newBranch(fmt.Sprintf("s%d-v", id), []string{
-		"appsrc format=time is-live=" + live + " max-bytes=16777216 block=false",
-		"h264parse",
-		"avdec_h264 max-errors=-1 output-corrupt=false",
-		"queue max-size-buffers=0 max-size-bytes=0 max-size-time=2000000000",
-	}, "video/x-h264,stream-format=byte-stream,alignment=au", m.comp, "sink_%u")
+	specs := append([]string{"appsrc format=time is-live=" + live + " max-bytes=16777216 block=false"}, dec...)
+	flipAt := len(specs)
+	specs = append(specs, "videoflip", "queue max-size-buffers=0 max-size-bytes=0 max-size-time=2000000000")
+	b, err := m.newBranch(fmt.Sprintf("s%d-v%d", id, n), specs, caps, m.comp, "sink_%u")
+	if err != nil {
+		return nil, err
+	}
+	b.codec = c
+	b.turn = newTurner(b.elems[flipAt])
+	return b, nil
 }
 
 func (m *Mixer) audioBranch(id uint32) (*branch, error) {

@@ -13,10 +13,10 @@ import (
 // discard is a Target that keeps nothing.
 type discard struct{ units int }
 
-func (*discard) Join(mixproto.Source)                {}
-func (*discard) Leave(uint32)                        {}
-func (d *discard) Video(uint32, int64, bool, []byte) { d.units++ }
-func (d *discard) Audio(uint32, int64, []byte)       { d.units++ }
+func (*discard) Join(mixproto.Source)                              {}
+func (*discard) Leave(uint32)                                      {}
+func (d *discard) Video(uint32, int64, mixproto.VideoMeta, []byte) { d.units++ }
+func (d *discard) Audio(uint32, int64, []byte)                     { d.units++ }
 
 // TestLivePacketAllocations: the packet path allocates nothing once a
 // stream's buffers have grown (the first keyframe, the reorder slots).

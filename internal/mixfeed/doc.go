@@ -1,7 +1,10 @@
 // Package mixfeed turns participants' RTP into what a composite consumes:
-// H.264 access units (Annex B, parameter sets in front of every IDR
-// picture) and Opus packets, each with a presentation time on the
-// composite's clock (nanoseconds since the composite's start).
+// video units (H.264 access units in Annex B with parameter sets in front
+// of every IDR picture; VP8 and VP9 frames and AV1 temporal units from
+// vcodec.Assembler), each with its codec and the sender's camera
+// orientation (CVO) when the stream declares it, and Opus packets, each
+// with a presentation time on the composite's clock (nanoseconds since
+// the composite's start).
 //
 // Live is a session.MembershipSink feeding a running composite from the
 // packet path; Offline reads the finished captures of a recording

@@ -3,10 +3,12 @@ package mixfeed
 import (
 	"time"
 
+	"github.com/ars-project/ars/internal/mixproto"
 	"github.com/ars-project/ars/internal/rtpreorder"
 	"github.com/ars-project/ars/internal/storage"
 	"github.com/ars-project/ars/internal/transcode"
 	"github.com/ars-project/ars/internal/transcode/opus"
+	"github.com/ars-project/ars/internal/vcodec"
 )
 
 // Reordering: a live composite waits a little for a late packet (the
@@ -32,7 +34,7 @@ const (
 
 func kindOf(info storage.StreamInfo) kind {
 	switch {
-	case info.Kind == storage.KindVideo && equalFold(info.Codec, storage.CodecH264):
+	case info.Kind == storage.KindVideo && vcodec.FromName(info.Codec) != vcodec.Unknown:
 		return kindVideo
 	case info.Kind == storage.KindAudio && equalFold(info.Codec, storage.CodecOpus):
 		return kindAudio
@@ -52,10 +54,14 @@ func equalFold(a, b string) bool {
 	return true
 }
 
+// cvoMeta marks a packet's rtpreorder meta byte as carrying the camera
+// orientation (a CVO byte) in its low bits; 0 means the packet had none.
+const cvoMeta = 0x80
+
 // emitter receives a participant's finished units. data is valid only
 // during the call.
 type emitter interface {
-	video(pts int64, key bool, data []byte)
+	video(pts int64, v mixproto.VideoMeta, data []byte)
 	audio(pts int64, data []byte)
 	keyframeNeeded()
 }
@@ -70,8 +76,12 @@ type feed struct {
 	active   [3]*rtpStream
 	clock    avClock
 	clocks   [3]streamClock
-	video    videoAssembler
-	pkt      transcode.RTPHeader
+	video    videoAssembler // H.264
+	frames   frameAssembler // VP8, VP9, AV1
+	// orient is the active video stream's camera orientation: the last
+	// one its packets signalled (senders put it on some packets only).
+	orient vcodec.Orientation
+	pkt    transcode.RTPHeader
 	// unknown lists SSRCs looked up in vain, so the participant's
 	// declarations are not fetched again for each of their packets.
 	unknown []uint32
@@ -109,6 +119,8 @@ type rtpStream struct {
 	ssrc   uint32
 	pt     uint8
 	kind   kind
+	codec  vcodec.Codec // of a video stream
+	cvoID  uint8        // header extension ID of its camera orientation, or 0
 	seq    int64
 	ts     int64
 	seen   bool
@@ -123,7 +135,11 @@ func (s *rtpStream) Packet(ssrc uint32, p *rtpreorder.Packet, gap bool) error {
 	f := s.f
 	switch s.kind {
 	case kindVideo:
-		f.video.packet(f, p, gap)
+		if s.codec == vcodec.H264 {
+			f.video.packet(f, p, gap)
+		} else {
+			f.frames.packet(f, p, gap)
+		}
 	case kindAudio:
 		f.audioPacket(p)
 	}
@@ -161,8 +177,11 @@ func (f *feed) stream(ssrc uint32, pt uint8) *rtpStream {
 		return nil
 	}
 	s := &rtpStream{f: f, ssrc: ssrc, pt: info.PayloadType, kind: kindOf(info), rb: rtpreorder.New(f.window, reorderSlots)}
-	if s.kind == kindVideo && info.ClockRate >= 1000 && info.ClockRate <= 1_000_000 {
-		f.clocks[kindVideo].rate = int64(info.ClockRate)
+	if s.kind == kindVideo {
+		s.codec, s.cvoID = vcodec.FromName(info.Codec), info.ExtensionID(vcodec.CVOURI)
+		if info.ClockRate >= 1000 && info.ClockRate <= 1_000_000 {
+			f.clocks[kindVideo].rate = int64(info.ClockRate)
+		}
 	}
 	f.streams = append(f.streams, s)
 	return s
@@ -204,13 +223,26 @@ func (f *feed) rtp(at time.Duration, b []byte) bool {
 			a.rb = rtpreorder.New(f.window, reorderSlots)
 			if s.kind == kindVideo {
 				f.video.switchSource(f)
+				f.frames.switchSource(f)
 			}
 		}
 		f.active[s.kind] = s
 		s.fed = true
+		if s.kind == kindVideo {
+			// A new stream (a new encoder, maybe another codec) starts
+			// upright until its packets say otherwise.
+			f.frames.use(s.codec)
+			f.orient = vcodec.Orientation{}
+		}
 	}
 	s.lastAt = at
-	ok, _ := s.rb.Push(s.ssrc, s.seq, s.ts, at, p.Marker, p.Payload, s)
+	var meta uint8
+	if s.cvoID != 0 {
+		if o, ok := vcodec.PacketOrientation(b, s.cvoID); ok {
+			meta = cvoMeta | o.Byte()
+		}
+	}
+	ok, _ := s.rb.PushMeta(s.ssrc, s.seq, s.ts, at, p.Marker, meta, p.Payload, s)
 	if !ok {
 		f.dropped++
 	}
@@ -248,6 +280,17 @@ func (f *feed) flush() {
 		}
 	}
 	f.video.end(f, true)
+	f.frames.end(f, true)
+}
+
+// noteOrientation takes the camera orientation a video packet carries
+// (its rtpreorder meta byte), if any: the assemblers call it for each
+// packet of a unit, after ending the previous unit, so a unit is shown
+// as the last of its own packets says.
+func (f *feed) noteOrientation(meta uint8) {
+	if meta&cvoMeta != 0 {
+		f.orient = vcodec.ParseCVO(meta &^ cvoMeta)
+	}
 }
 
 func (f *feed) place(k kind, ts int64, at time.Duration) int64 {

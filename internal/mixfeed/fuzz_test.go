@@ -10,19 +10,37 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ars-project/ars/internal/mixproto"
 	"github.com/ars-project/ars/internal/storage"
 	"github.com/ars-project/ars/internal/testmedia"
+	"github.com/ars-project/ars/internal/vcodec"
 )
 
 // checker is an emitter that checks every unit the feed hands on.
 type checker struct {
 	t     *testing.T
+	codec vcodec.Codec // of the video stream; 0 is H.264
 	last  [3]int64
 	units int
 }
 
-func (c *checker) video(pts int64, key bool, b []byte) {
+func (c *checker) video(pts int64, v mixproto.VideoMeta, b []byte) {
 	c.units++
+	key := v.Key
+	want := c.codec
+	if want == vcodec.Unknown {
+		want = vcodec.H264
+	}
+	if v.Codec != want {
+		c.t.Fatalf("a %v unit from a %v stream", v.Codec, want)
+	}
+	if want != vcodec.H264 {
+		if len(b) == 0 || len(b) > vcodec.MaxFrameSize {
+			c.t.Fatalf("%v unit of %d bytes", want, len(b))
+		}
+		c.order(kindVideo, pts)
+		return
+	}
 	if !bytes.HasPrefix(b, startCode[:]) {
 		c.t.Fatalf("video unit without a start code: % x", b[:min(8, len(b))])
 	}
@@ -73,6 +91,38 @@ func FuzzFeed(f *testing.F) {
 	})
 }
 
+// FuzzFeedFrames is FuzzFeed with a VP8, VP9 or AV1 video stream (which
+// one: codec modulo 3), whose packets carry a camera orientation
+// extension: the frame path must not panic either, every unit it hands
+// on is of the stream's codec, not empty and not above
+// vcodec.MaxFrameSize, its PTS rising.
+func FuzzFeedFrames(f *testing.F) {
+	// Each video payload starts with a one-byte-form extension block
+	// holding CVO (ID 3, 90 degrees).
+	ext := []byte{0xbe, 0xde, 0x00, 0x01, 0x30, 0x01, 0x00, 0x00}
+	pkt := func(flags byte, payload ...byte) []byte {
+		b := append([]byte{flags, 0, byte(len(ext) + len(payload))}, ext...)
+		return append(b, payload...)
+	}
+	// A VP8 key frame start (S, PID 0, frame tag, start code, 16x16).
+	f.Add(uint8(0), pkt(0x12, 0x10, 0x50, 0x01, 0x00, 0x9d, 0x01, 0x2a, 0x10, 0x00, 0x10, 0x00))
+	// VP9: B and E, no P; then an inter frame.
+	f.Add(uint8(1), append(pkt(0x12, 0x0c, 0x82, 0x49, 0x83), pkt(0x12, 0x4c, 0x86)...))
+	// AV1: N, one OBU element, a sequence header's first bytes.
+	f.Add(uint8(2), pkt(0x12, 0x18, 0x0a, 0x0b, 0x00, 0x00, 0x00))
+	f.Fuzz(func(t *testing.T, which uint8, in []byte) {
+		codec := []vcodec.Codec{vcodec.VP8, vcodec.VP9, vcodec.AV1}[int(which)%3]
+		c := &checker{t: t, codec: codec}
+		fd := newFeed(c, liveReorderWindow, []storage.StreamInfo{
+			{SSRC: 1, PayloadType: 96, Kind: storage.KindVideo, Codec: codec.Name(), ClockRate: 90000,
+				Extensions: []storage.HeaderExtension{{ID: 3, URI: vcodec.CVOURI}}},
+			{SSRC: 2, PayloadType: 111, Kind: storage.KindAudio, Codec: storage.CodecOpus, ClockRate: 48000, Channels: 2},
+		})
+		feedFuzzExt(fd, in, true)
+		fd.flush()
+	})
+}
+
 // TestFuzzSeedsReal makes sure the committed corpus holds real media: an
 // encoder's packets, which must come out as units. ARS_WRITE_FUZZ_SEEDS=1
 // writes it again.
@@ -112,9 +162,9 @@ func TestFuzzSeedsReal(t *testing.T) {
 
 type countEmitter struct{ n map[string]int }
 
-func (c *countEmitter) video(_ int64, key bool, _ []byte) {
+func (c *countEmitter) video(_ int64, v mixproto.VideoMeta, _ []byte) {
 	c.n["video"]++
-	if key {
+	if v.Key {
 		c.n["key"]++
 	}
 }
@@ -150,7 +200,11 @@ func fuzzInput(streams []testmedia.Stream, n int) []byte {
 }
 
 // feedFuzz feeds FuzzFeed's input format to a feed.
-func feedFuzz(fd *feed, in []byte) {
+func feedFuzz(fd *feed, in []byte) { feedFuzzExt(fd, in, false) }
+
+// feedFuzzExt is feedFuzz; with ext, video packets have the X bit set, so
+// their payload's first bytes are read as a header extension block.
+func feedFuzzExt(fd *feed, in []byte, ext bool) {
 	var seq [2]uint16
 	var ts [2]uint32
 	var at time.Duration
@@ -175,6 +229,8 @@ func feedFuzz(fd *feed, in []byte) {
 		pkt = append(pkt[:0], 0x80, 96, 0, 0, 0, 0, 0, 0, 0, 0, 0, byte(k+1))
 		if k == 1 {
 			pkt[1] = 111
+		} else if ext {
+			pkt[0] |= 0x10
 		}
 		if flags&2 != 0 {
 			pkt[1] |= 0x80

@@ -24,6 +24,7 @@ type call struct {
 	id   uint32
 	pts  int64
 	key  bool
+	meta mixproto.VideoMeta
 	data []byte
 }
 
@@ -45,9 +46,9 @@ func (r *recTarget) Leave(id uint32) {
 	r.mu.Unlock()
 }
 
-func (r *recTarget) Video(id uint32, pts int64, key bool, au []byte) {
+func (r *recTarget) Video(id uint32, pts int64, v mixproto.VideoMeta, au []byte) {
 	r.mu.Lock()
-	r.calls = append(r.calls, call{op: "video", id: id, pts: pts, key: key, data: bytes.Clone(au)})
+	r.calls = append(r.calls, call{op: "video", id: id, pts: pts, key: v.Key, meta: v, data: bytes.Clone(au)})
 	r.mu.Unlock()
 }
 

@@ -13,11 +13,14 @@ import (
 )
 
 // Target consumes a composite's sources and units; *mixrun.Composite
-// implements it. Video and Audio copy their data and never block.
+// implements it. Video and Audio copy their data and never block. A video
+// unit's VideoMeta says whether it is a keyframe, its codec (a source's
+// codec can change when its sender starts a new stream) and how to turn
+// the picture upright.
 type Target interface {
 	Join(mixproto.Source)
 	Leave(id uint32)
-	Video(id uint32, pts int64, key bool, au []byte)
+	Video(id uint32, pts int64, v mixproto.VideoMeta, au []byte)
 	Audio(id uint32, pts int64, pkt []byte)
 }
 
@@ -335,8 +338,8 @@ func (l *Live) membershipChanged() {
 
 // The feed's emitter: lf.mu is held.
 
-func (lf *liveFeed) video(pts int64, key bool, data []byte) {
-	lf.l.t.Video(lf.src.ID, pts, key, data)
+func (lf *liveFeed) video(pts int64, v mixproto.VideoMeta, data []byte) {
+	lf.l.t.Video(lf.src.ID, pts, v, data)
 }
 
 func (lf *liveFeed) audio(pts int64, data []byte) {

@@ -61,12 +61,8 @@ func (p *pipeTarget) Join(s mixproto.Source) { p.note(p.w.WriteJSON(mixproto.Typ
 func (p *pipeTarget) Leave(id uint32) {
 	p.note(p.w.WriteJSON(mixproto.TypeLeave, mixproto.Leave{ID: id}))
 }
-func (p *pipeTarget) Video(id uint32, pts int64, key bool, au []byte) {
-	var flags uint8
-	if key {
-		flags = mixproto.FlagKey
-	}
-	p.note(p.w.WriteMedia(mixproto.TypeVideo, mixproto.Media{Source: id, PTS: pts, Flags: flags, Data: au}))
+func (p *pipeTarget) Video(id uint32, pts int64, v mixproto.VideoMeta, au []byte) {
+	p.note(p.w.WriteMedia(mixproto.TypeVideo, mixproto.Media{Source: id, PTS: pts, Flags: v.Flags(), Data: au}))
 }
 func (p *pipeTarget) Audio(id uint32, pts int64, pkt []byte) {
 	p.note(p.w.WriteMedia(mixproto.TypeAudio, mixproto.Media{Source: id, PTS: pts, Data: pkt}))

@@ -154,7 +154,7 @@ func OfflineContext(ctx context.Context, dir string, t Target) (OfflineInfo, err
 			t.Join(it.src)
 		}
 		if u.video {
-			t.Video(it.src.ID, u.pts, u.key, u.data)
+			t.Video(it.src.ID, u.pts, u.vmeta, u.data)
 		} else {
 			t.Audio(it.src.ID, u.pts, u.data)
 		}
@@ -198,7 +198,7 @@ type unit struct {
 	pts   int64
 	dur   time.Duration
 	video bool
-	key   bool
+	vmeta mixproto.VideoMeta
 	data  []byte
 }
 
@@ -226,9 +226,9 @@ type fileIter struct {
 // counter is the first pass's emitter: it only counts.
 type counter struct{}
 
-func (counter) video(int64, bool, []byte) {}
-func (counter) audio(int64, []byte)       {}
-func (counter) keyframeNeeded()           {}
+func (counter) video(int64, mixproto.VideoMeta, []byte) {}
+func (counter) audio(int64, []byte)                     {}
+func (counter) keyframeNeeded()                         {}
 
 // prime reads the capture once to learn what it holds and to settle the
 // clocks over its first primeSpan.
@@ -348,7 +348,7 @@ func (it *fileIter) push(u unit, data []byte) {
 
 // The second pass's emitter.
 
-func (it *fileIter) video(pts int64, key bool, data []byte) {
+func (it *fileIter) video(pts int64, v mixproto.VideoMeta, data []byte) {
 	if it.lastVideo != 0 && pts > it.lastVideo {
 		it.videoStep = time.Duration(pts - it.lastVideo)
 	}
@@ -357,7 +357,7 @@ func (it *fileIter) video(pts int64, key bool, data []byte) {
 	if step <= 0 {
 		step = 40 * time.Millisecond
 	}
-	it.push(unit{pts: pts, dur: step, video: true, key: key}, data)
+	it.push(unit{pts: pts, dur: step, video: true, vmeta: v}, data)
 }
 
 func (it *fileIter) audio(pts int64, data []byte) {

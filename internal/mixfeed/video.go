@@ -7,6 +7,7 @@ import (
 
 	"github.com/ars-project/ars/internal/rtpreorder"
 	"github.com/ars-project/ars/internal/transcode/h264"
+	"github.com/ars-project/ars/internal/vcodec"
 )
 
 // videoAssembler rebuilds H.264 access units from ordered RTP payloads
@@ -68,6 +69,7 @@ func (v *videoAssembler) packet(f *feed, p *rtpreorder.Packet, gap bool) {
 			v.needIDR, v.lost = true, false
 		}
 	}
+	f.noteOrientation(p.Meta)
 	// The picture's arrival is its earliest packet's: a reordered first
 	// packet does not make the picture late.
 	v.at = min(v.at, p.At)
@@ -152,5 +154,5 @@ func (v *videoAssembler) end(f *feed, last bool) {
 	v.out = out
 	pts := f.place(kindVideo, v.ts, v.at)
 	f.units[kindVideo]++
-	f.out.video(pts, c.Keyframe, out)
+	f.out.video(pts, mixproto.VideoMeta{Key: c.Keyframe, Codec: vcodec.H264, Orientation: f.orient}, out)
 }

@@ -10,9 +10,11 @@
 // A frame is a 1-byte type, a 4-byte big-endian body length (at most
 // MaxBody) and the body. Media bodies (VideoUnit, AudioUnit) are binary:
 // a 4-byte source id, an 8-byte presentation time in nanoseconds on the
-// composite's clock, a flags byte, then the payload (an H.264 access unit
-// in Annex B form, or one Opus packet). Every other body is JSON of the
-// typed structs in this package.
+// composite's clock, a flags byte, then the payload: a video unit (an
+// H.264 access unit in Annex B form, a VP8 or VP9 frame, or an AV1
+// temporal unit as low-overhead OBUs), whose flags also name its codec and
+// the sender's camera orientation (VideoMeta), or one Opus packet. Every
+// other body is JSON of the typed structs in this package.
 //
 // The composite's clock starts at 0 when the composite starts. In a live
 // composite (Config.Live), PTS 0 is the CLOCK_MONOTONIC reading

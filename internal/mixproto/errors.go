@@ -9,6 +9,9 @@ var (
 	ErrShortBody = errors.New("mixproto: media body too short")
 	// ErrUnknownType is a frame type this version does not know.
 	ErrUnknownType = errors.New("mixproto: unknown frame type")
+	// ErrUnknownCodec is a video unit whose flags name a codec this
+	// version does not know.
+	ErrUnknownCodec = errors.New("mixproto: unknown video codec")
 	// ErrBadConfig is a Config or Layout that cannot be composed.
 	ErrBadConfig = errors.New("mixproto: invalid config")
 )

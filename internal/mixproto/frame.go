@@ -17,7 +17,7 @@ const (
 	TypeLayout Type = 2 // Layout, JSON; replaces the whole layout
 	TypeJoin   Type = 3 // Source, JSON; a participant's stream appears
 	TypeLeave  Type = 4 // Leave, JSON; a participant's stream ends
-	TypeVideo  Type = 5 // binary media body: an H.264 access unit
+	TypeVideo  Type = 5 // binary media body: a video unit (VideoMeta in the flags)
 	TypeAudio  Type = 6 // binary media body: one Opus packet
 	TypeEnd    Type = 7 // empty; finish, finalise the outputs, exit 0
 )
@@ -38,7 +38,10 @@ const MaxBody = 8 << 20
 // mediaHeader is the fixed part of a media body: id, pts, flags.
 const mediaHeader = 4 + 8 + 1
 
-// FlagKey marks a video unit that is a keyframe (IDR with SPS/PPS).
+// FlagKey marks a video unit that is a keyframe (an H.264 IDR picture
+// with SPS/PPS, a VP8 or VP9 key frame, an AV1 temporal unit with a
+// sequence header). The other bits of a video unit's flags are
+// VideoMeta's.
 const FlagKey = 1
 
 // Media is a video or audio unit. Data aliases the reader's buffer until

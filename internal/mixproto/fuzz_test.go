@@ -3,6 +3,8 @@ package mixproto
 import (
 	"bytes"
 	"testing"
+
+	"github.com/ars-project/ars/internal/vcodec"
 )
 
 // FuzzReader feeds arbitrary bytes to the frame reader and the body
@@ -12,6 +14,8 @@ func FuzzReader(f *testing.F) {
 	w := NewWriter(&buf)
 	_ = w.WriteJSON(TypeConfig, Config{OutDir: "/x", Audio: AudioConfig{Rate: 48000, Channels: 1, BitrateKbps: 48}})
 	_ = w.WriteMedia(TypeAudio, Media{Source: 1, PTS: 20e6, Data: []byte{0xfc, 1, 2}})
+	vp8 := VideoMeta{Key: true, Codec: vcodec.VP8, Orientation: vcodec.Orientation{Rotation: 90, Flip: true}}
+	_ = w.WriteMedia(TypeVideo, Media{Source: 2, PTS: 40e6, Flags: vp8.Flags(), Data: []byte{0x10, 0x02, 0x00, 0x9d, 0x01, 0x2a}})
 	_ = w.WriteJSON(TypeFileClosed, FileClosed{Kind: KindTS, Name: "a.ts"})
 	_ = w.Flush()
 	f.Add(buf.Bytes())
@@ -24,7 +28,21 @@ func FuzzReader(f *testing.F) {
 				return
 			}
 			switch fr.Type {
-			case TypeVideo, TypeAudio:
+			case TypeVideo:
+				m, err := ParseMedia(fr.Body)
+				if err != nil {
+					continue
+				}
+				v, err := m.Video()
+				if err != nil {
+					continue
+				}
+				// What reads must write back the same (the reserved
+				// bit aside): the mixer acts on exactly what was sent.
+				if v.Flags() != m.Flags&^0x80 {
+					t.Fatalf("video flags %#x read as %+v, written %#x", m.Flags, v, v.Flags())
+				}
+			case TypeAudio:
 				_, _ = ParseMedia(fr.Body)
 			case TypeConfig:
 				var c Config

@@ -62,8 +62,10 @@ func (a *Arranger) Leave(id uint32) {
 	a.relayoutLocked()
 }
 
-// Video hands on an access unit.
-func (a *Arranger) Video(id uint32, pts int64, key bool, au []byte) { a.c.Video(id, pts, key, au) }
+// Video hands on a video unit.
+func (a *Arranger) Video(id uint32, pts int64, v mixproto.VideoMeta, au []byte) {
+	a.c.Video(id, pts, v, au)
+}
 
 // Audio hands on an Opus packet.
 func (a *Arranger) Audio(id uint32, pts int64, pkt []byte) { a.c.Audio(id, pts, pkt) }

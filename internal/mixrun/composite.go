@@ -440,15 +440,11 @@ func (c *Composite) SetLayout(l mixproto.Layout) {
 	c.later(frame{t: mixproto.TypeLayout, body: l})
 }
 
-// Video hands on one access unit (copied). A live composite never blocks:
+// Video hands on one video unit (copied). A live composite never blocks:
 // when the mixer falls behind the unit is dropped, and the source's video
 // waits for its next keyframe.
-func (c *Composite) Video(id uint32, pts int64, key bool, au []byte) {
-	var fl uint8
-	if key {
-		fl = mixproto.FlagKey
-	}
-	c.media(frame{t: mixproto.TypeVideo, m: mixproto.Media{Source: id, PTS: pts, Flags: fl, Data: bytes.Clone(au)}})
+func (c *Composite) Video(id uint32, pts int64, v mixproto.VideoMeta, au []byte) {
+	c.media(frame{t: mixproto.TypeVideo, m: mixproto.Media{Source: id, PTS: pts, Flags: v.Flags(), Data: bytes.Clone(au)}})
 }
 
 // Audio hands on one Opus packet (copied).

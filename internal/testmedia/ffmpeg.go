@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -75,6 +76,12 @@ type Options struct {
 	// "red" or "0x2040c0") instead of the moving test pattern: composite
 	// tests find each participant by its colour.
 	Color string
+	// Quadrants makes the video four solid colours (ffmpeg colours:
+	// top-left, top-right, bottom-left, bottom-right), each a quarter of
+	// the picture, instead of the test pattern or Color: a composite test
+	// tells by pixels whether a picture is shown upright, turned or
+	// mirrored. Width and Height should be even.
+	Quadrants [4]string
 	// ToneHz is the sine tone's frequency; default 440.
 	ToneHz int
 	// Codec is the video codec: "" or H264 (libx264), VP8 (libvpx), VP9
@@ -83,8 +90,9 @@ type Options struct {
 	// AV1 is encoded to IVF and packetized by pion's AV1Payloader.
 	Codec string
 	// Transpose applies ffmpeg's transpose filter to the picture before
-	// encoding (1: 90 degrees clockwise, 2: counter-clockwise), as a phone
-	// camera's sensor sees a picture held sideways.
+	// encoding (1: 90 degrees clockwise, 2: counter-clockwise, 3:
+	// clockwise then flipped upside down), as a phone camera's sensor sees
+	// a picture held sideways.
 	Transpose int
 	// Rotate180 turns the picture upside down before encoding.
 	Rotate180 bool
@@ -186,6 +194,14 @@ func encode(o Options) ([]Stream, error) {
 		src := fmt.Sprintf("testsrc2=size=%dx%d:rate=%d", o.Width, o.Height, o.FPS)
 		if o.Color != "" {
 			src = fmt.Sprintf("color=c=%s:size=%dx%d:rate=%d", o.Color, o.Width, o.Height, o.FPS)
+		}
+		if o.Quadrants[0] != "" {
+			var b strings.Builder
+			for i, c := range o.Quadrants {
+				fmt.Fprintf(&b, "color=c=%s:size=%dx%d:rate=%d[q%d];", c, o.Width/2, o.Height/2, o.FPS, i)
+			}
+			b.WriteString("[q0][q1]hstack[top];[q2][q3]hstack[bottom];[top][bottom]vstack")
+			src = b.String()
 		}
 		if o.Transpose != 0 {
 			src += fmt.Sprintf(",transpose=%d", o.Transpose)
