@@ -45,8 +45,10 @@ func (v *frameAssembler) packet(f *feed, p *rtpreorder.Packet, gap bool) {
 	}
 	if gap {
 		v.lost = true
-		if v.open && v.ts == p.TS {
-			// The missing packets were this frame's.
+		// The missing packets were this frame's if they share its
+		// timestamp, or if it never saw its marker bit from a sender that
+		// sets them (its tail is gone).
+		if v.open && (v.ts == p.TS || (v.marks && !v.saw)) {
 			v.asm.Lost()
 		}
 	}

@@ -53,8 +53,10 @@ func (v *videoAssembler) packet(f *feed, p *rtpreorder.Packet, gap bool) {
 	if gap {
 		v.dep.Reset()
 		v.lost = true
-		if v.open && v.ts == p.TS {
-			// The missing packets were this picture's.
+		// The missing packets were this picture's if they share its
+		// timestamp, or if it never saw its marker bit from a sender that
+		// sets them (its tail is gone).
+		if v.open && (v.ts == p.TS || (v.marks && !v.saw)) {
 			v.cur.Damaged = true
 		}
 	}
