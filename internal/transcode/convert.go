@@ -22,44 +22,59 @@ import (
 // capture has been read; if writing it fails, it is removed, so an error
 // never leaves a partial MP4 behind.
 func ConvertFile(ctx context.Context, src, dst string, opts ...Option) (Result, error) {
+	var res Result
+	err := convertWith(ctx, src, dst, opts, func(c *converter, hdr storage.Header) error {
+		tracks, err := c.mp4Tracks()
+		if err != nil {
+			return err
+		}
+		n, err := writeMP4(dst, c.sp, tracks, hdr.Start, c.brands(tracks))
+		if err != nil {
+			return err
+		}
+		c.res.Bytes = n
+		return nil
+	}, &res)
+	return res, err
+}
+
+// convertWith reads the capture at src into a converter's tracks and
+// hands them to write, which puts them in a container at dst; res gets
+// the converter's result either way.
+func convertWith(ctx context.Context, src, dst string, opts []Option, write func(*converter, storage.Header) error, res *Result) error {
 	cfg := config{log: slog.New(slog.DiscardHandler), reorderWindow: defaultReorderWindow}
 	for _, o := range opts {
 		o(&cfg)
 	}
-	cfg.log = cfg.log.With("component", "transcode", "capture", filepath.Base(src))
+	cfg.log = cfg.log.With("component", "transcode", "capture", filepath.Base(src), "output", filepath.Ext(dst))
 	if cfg.tempDir == "" {
 		cfg.tempDir = filepath.Dir(dst)
 	}
 	r, err := storage.Open(src)
 	if err != nil {
-		return Result{}, err
+		return err
 	}
 	defer r.Close()
 	sp, err := newSpool(cfg.tempDir)
 	if err != nil {
-		return Result{}, err
+		return err
 	}
 	defer sp.close()
 
 	c := newConverter(cfg, r.Header(), sp)
+	defer func() { *res = c.res }()
 	if err := c.read(ctx, r); err != nil {
-		return c.res, err
+		return err
 	}
 	if err := c.finish(); err != nil {
-		return c.res, err
+		return err
 	}
-	tracks, err := c.mp4Tracks()
-	if err != nil {
-		return c.res, err
+	if err := write(c, r.Header()); err != nil {
+		return err
 	}
-	n, err := writeMP4(dst, sp, tracks, r.Header().Start, c.brands(tracks))
-	if err != nil {
-		return c.res, err
-	}
-	c.res.Bytes = n
-	cfg.log.Info("converted", "duration", c.res.MediaDuration, "bytes", n, "packets", c.res.Packets,
+	cfg.log.Info("converted", "duration", c.res.MediaDuration, "bytes", c.res.Bytes, "packets", c.res.Packets,
 		"dropped", c.res.Dropped, "torn", c.res.Torn)
-	return c.res, nil
+	return nil
 }
 
 // maxStreams bounds the per-SSRC state a damaged or hostile capture can

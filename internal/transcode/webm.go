@@ -4,9 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
-	"log/slog"
 	"os"
-	"path/filepath"
 	"slices"
 	"time"
 
@@ -22,50 +20,27 @@ import (
 // the sender signalled is not kept (the MP4 keeps it). On error dst does
 // not exist.
 func ConvertFileWebM(ctx context.Context, src, dst string, opts ...Option) (Result, error) {
-	cfg := config{log: slog.New(slog.DiscardHandler), reorderWindow: defaultReorderWindow}
-	for _, o := range opts {
-		o(&cfg)
-	}
-	cfg.log = cfg.log.With("component", "transcode", "capture", filepath.Base(src), "container", "webm")
-	if cfg.tempDir == "" {
-		cfg.tempDir = filepath.Dir(dst)
-	}
-	r, err := storage.Open(src)
-	if err != nil {
-		return Result{}, err
-	}
-	defer r.Close()
-	sp, err := newSpool(cfg.tempDir)
-	if err != nil {
-		return Result{}, err
-	}
-	defer sp.close()
-	c := newConverter(cfg, r.Header(), sp)
-	if err := c.read(ctx, r); err != nil {
-		return c.res, err
-	}
-	if err := c.finish(); err != nil {
-		return c.res, err
-	}
-	if c.video != nil && c.video.tab.count() > 0 {
-		return c.res, fmt.Errorf("%w: H.264", webm.ErrCodec)
-	}
-	tracks, err := c.mp4Tracks()
-	if err != nil {
-		return c.res, err
-	}
-	if err := c.writeWebM(dst, tracks); err != nil {
-		_ = os.Remove(dst)
-		return c.res, err
-	}
-	st, err := os.Stat(dst)
-	if err != nil {
-		return c.res, fmt.Errorf("stat webm: %w", err)
-	}
-	c.res.Bytes = st.Size()
-	cfg.log.Info("converted", "duration", c.res.MediaDuration, "bytes", c.res.Bytes, "packets", c.res.Packets,
-		"dropped", c.res.Dropped)
-	return c.res, nil
+	var res Result
+	err := convertWith(ctx, src, dst, opts, func(c *converter, _ storage.Header) error {
+		if c.video != nil && c.video.tab.count() > 0 {
+			return fmt.Errorf("%w: H.264", webm.ErrCodec)
+		}
+		tracks, err := c.mp4Tracks()
+		if err != nil {
+			return err
+		}
+		if err := c.writeWebM(dst, tracks); err != nil {
+			_ = os.Remove(dst)
+			return err
+		}
+		st, err := os.Stat(dst)
+		if err != nil {
+			return fmt.Errorf("stat webm: %w", err)
+		}
+		c.res.Bytes = st.Size()
+		return nil
+	}, &res)
+	return res, err
 }
 
 // webmSample is one sample of a track, located in the spool.
