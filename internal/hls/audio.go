@@ -43,7 +43,9 @@ func (t *Track) audioPacket(at time.Time, dts int64, payload []byte) error {
 			dts = a.next
 		}
 		for dts-a.next >= step {
-			if err := t.seg.add(sample{dts: a.next, dur: step, key: true, data: silence,
+			if t.aac != nil {
+				t.transcode(a.next, silence)
+			} else if err := t.seg.add(sample{dts: a.next, dur: step, key: true, data: silence,
 				at: at.Add(-time.Duration(dts-a.next) * time.Second / opusRate)}); err != nil {
 				return err
 			}
@@ -52,6 +54,17 @@ func (t *Track) audioPacket(at time.Time, dts int64, payload []byte) error {
 		// A shorter hole stretches the previous packet: the timeline
 		// stays contiguous.
 		dts = a.next
+	}
+	if t.aac != nil {
+		// The AAC that comes back is what the segments hold.
+		if !t.seg.hasOrigin {
+			t.seg.origin, t.seg.hasOrigin = at.Add(-t.seg.ticks(dts)), true
+		}
+		a.have = true
+		a.next = dts + int64(n)
+		t.lastDTS = a.next
+		t.transcode(dts, payload)
+		return nil
 	}
 	if !t.seg.initDone {
 		if err := t.seg.writeAudioInit(t.cfg.Channels); err != nil {

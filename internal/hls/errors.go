@@ -13,4 +13,7 @@ var (
 	ErrPlaylist = errors.New("hls: playlist cannot be resumed")
 	// ErrNoMedia means the track was closed before any sample was usable.
 	ErrNoMedia = errors.New("hls: no media")
+	// ErrAACConfig means an AAC track has no AudioSpecificConfig yet
+	// (Track.SetAACConfig), or was given one MPEG-TS cannot carry.
+	ErrAACConfig = errors.New("hls: bad or missing AAC configuration")
 )

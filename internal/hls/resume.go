@@ -33,7 +33,16 @@ const maxResumeSegments = 1 << 20
 type parsedPlaylist struct {
 	segs  []segInfo
 	ended bool
+	// hasMap: the playlist names init segments (fMP4); one without is
+	// of MPEG-TS segments.
+	hasMap bool
 }
+
+// Bounds on the EXT-X-AGORA-* tags kept from a resumed playlist.
+const (
+	maxTagLen     = 256
+	maxTagsPerSeg = 8
+)
 
 // parsePlaylist reads a playlist this package wrote. It is strict about
 // what it keeps (a segment name must be a plain file name, a duration a
@@ -45,6 +54,7 @@ func parsePlaylist(b []byte, defaultMap string) (parsedPlaylist, error) {
 	var dur time.Duration
 	var pdt time.Time
 	havePDT, haveDur, disc := false, false, false
+	var tags []string
 	for line := range strings.Lines(string(b)) {
 		line = strings.TrimRight(line, "\r\n")
 		switch {
@@ -55,6 +65,13 @@ func parsePlaylist(b []byte, defaultMap string) (parsedPlaylist, error) {
 				return out, fmt.Errorf("%w: bad EXT-X-MAP", ErrPlaylist)
 			}
 			mapName = v
+			out.hasMap = true
+		case strings.HasPrefix(line, "#EXT-X-AGORA-"):
+			// Agora's tags in an MPEG-TS playlist stay with their segment.
+			if len(line) > maxTagLen || len(tags) >= maxTagsPerSeg || !printable(line) {
+				return out, fmt.Errorf("%w: bad tag %.40q", ErrPlaylist, line)
+			}
+			tags = append(tags, line)
 		case line == "#EXT-X-DISCONTINUITY":
 			disc = true
 		case line == "#EXT-X-ENDLIST":
@@ -91,11 +108,21 @@ func parsePlaylist(b []byte, defaultMap string) (parsedPlaylist, error) {
 			default:
 				return out, fmt.Errorf("%w: first segment without a date", ErrPlaylist)
 			}
-			out.segs = append(out.segs, segInfo{name: line, dur: dur, start: start, disc: disc, mapName: mapName})
-			havePDT, haveDur, disc = false, false, false
+			out.segs = append(out.segs, segInfo{name: line, dur: dur, start: start, disc: disc, mapName: mapName, tags: tags})
+			havePDT, haveDur, disc, tags = false, false, false, nil
 		}
 	}
 	return out, nil
+}
+
+// printable reports whether s is printable ASCII.
+func printable(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
 }
 
 // plainName reports whether s names a file inside the track's directory.
@@ -120,6 +147,9 @@ func (s *segmenter) load() error {
 	if len(pl.segs) == 0 {
 		return nil
 	}
+	if s.t.ts != nil || !pl.hasMap {
+		return s.loadTS(name, pl)
+	}
 	last := pl.segs[len(pl.segs)-1].mapName
 	init, err := os.ReadFile(filepath.Join(s.t.cfg.Dir, last))
 	if err != nil {
@@ -135,7 +165,35 @@ func (s *segmenter) load() error {
 	// init segment, which is the old one if they are the same.
 	s.initName, s.initBytes, s.prevInit = last, init, init
 	s.disc = true
-	s.resumed = true
+	s.resumed, s.took = true, true
+	return nil
+}
+
+// loadTS takes over a playlist of MPEG-TS segments (no EXT-X-MAP). A
+// track writing fMP4 cannot continue it, nor a TS track an fMP4 one:
+// the two would not play as one stream. EndPlaylist, which writes
+// nothing, takes either.
+func (s *segmenter) loadTS(name string, pl parsedPlaylist) error {
+	switch {
+	case pl.hasMap:
+		return fmt.Errorf("hls: resume %s: %w: it lists fMP4 segments", name, ErrPlaylist)
+	case s.t.ts == nil && !s.t.closed:
+		return fmt.Errorf("hls: resume %s: %w: it lists MPEG-TS segments", name, ErrPlaylist)
+	case s.t.ts == nil:
+		s.t.ts = &tsState{}
+	}
+	for i := range pl.segs {
+		pl.segs[i].mapName = ""
+	}
+	s.segs = pl.segs
+	s.seq = uint32(len(pl.segs))
+	for _, sg := range pl.segs {
+		s.written += sg.dur
+	}
+	s.origin, s.hasOrigin = pl.segs[0].start, true
+	s.disc = true
+	s.t.ts.event = true
+	s.resumed, s.took = true, true
 	return nil
 }
 
@@ -191,7 +249,7 @@ func EndPlaylist(cfg Config) error {
 }
 
 // Resumed reports whether the track took over an earlier run's playlist.
-func (t *Track) Resumed() bool { return t.seg.prevInit != nil }
+func (t *Track) Resumed() bool { return t.seg.took }
 
 // Suspend ends the track for a restart: what is buffered becomes a last
 // segment and the playlist is left open (no end marker, no MP4), so that

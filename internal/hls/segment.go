@@ -41,8 +41,11 @@ type segInfo struct {
 	// restart), or the segment starts a new init segment (the camera
 	// turned), so the playlist marks it EXT-X-DISCONTINUITY.
 	disc bool
-	// mapName is the segment's init segment.
+	// mapName is the segment's init segment (fMP4 only).
 	mapName string
+	// tags are Agora's EXT-X-AGORA-* lines before the segment (MPEG-TS
+	// only): the stream starting, the video turning.
+	tags []string
 }
 
 // segmenter cuts samples into fMP4 media segments and keeps the playlist.
@@ -66,6 +69,8 @@ type segmenter struct {
 	// (resume.go); resumed is set until the first packet is placed.
 	prevInit []byte
 	resumed  bool
+	// took: the track continues an earlier run's playlist.
+	took bool
 }
 
 func newSegmenter(t *Track) *segmenter {
@@ -73,6 +78,9 @@ func newSegmenter(t *Track) *segmenter {
 }
 
 func (s *segmenter) writeAudioInit(channels int) error {
+	if s.t.ts != nil {
+		return s.writeInit(&initSeg{})
+	}
 	init := mp4.CreateEmptyInit()
 	trak := init.AddEmptyTrack(uint32(s.timescale), "audio", "und")
 	dops := &mp4.DopsBox{OutputChannelCount: byte(channels), InputSampleRate: opusRate}
@@ -96,6 +104,15 @@ func encodeInit(init *mp4.InitSegment) ([]byte, error) {
 // writeInit makes in the init segment of the segments that follow (after
 // a resume, the earlier run's file if it is the same).
 func (s *segmenter) writeInit(in *initSeg) error {
+	if ts := s.t.ts; ts != nil {
+		// MPEG-TS carries its configuration in band: no file, but the
+		// playlist says how the picture is turned.
+		s.initDone, s.initO = true, in.o
+		if s.t.video != nil {
+			ts.rotate = s.t.rotateTag(in.o)
+		}
+		return nil
+	}
 	name, write := s.initFor(in.data)
 	path := filepath.Join(s.t.cfg.Dir, name)
 	if write {
@@ -158,11 +175,65 @@ func (s *segmenter) flush() error {
 		return nil
 	}
 	first := s.cur[0]
-	var total int64
 	s.seq++
+	var data []byte
+	var total int64
+	var err error
+	ext := ".m4s"
+	if s.t.ts != nil {
+		data, total, err = s.t.tsSegment(s.cur)
+		ext = ".ts"
+		if err == nil && s.disc {
+			s.t.ts.markDiscontinuity(data)
+		}
+	} else {
+		data, total, err = s.fmp4Segment()
+	}
+	if err != nil {
+		return err
+	}
+	start := s.origin.Add(s.ticks(first.dts))
+	name := s.t.cfg.Name + "_" + utcName(start) + ext
+	for _, prev := range s.segs {
+		if prev.name == name {
+			name = fmt.Sprintf("%s_%s_%d%s", s.t.cfg.Name, utcName(start), s.seq, ext)
+		}
+	}
+	path := filepath.Join(s.t.cfg.Dir, name)
+	if err := writeFileAtomic(path, data); err != nil {
+		return err
+	}
+	dur := s.ticks(total)
+	info := segInfo{name: name, dur: dur, start: start, disc: s.disc, mapName: s.initName}
+	if ts := s.t.ts; ts != nil {
+		info.mapName = ""
+		if ts.rotate != "" {
+			info.tags = append(info.tags, ts.rotate+",TIME="+utcName(start))
+			ts.rotate = ""
+		}
+		if ts.event {
+			kind := "AUDIO"
+			if s.t.video != nil {
+				kind = "VIDEO"
+			}
+			info.tags = append(info.tags, "#EXT-X-AGORA-TRACK-EVENT:EVENT=START,TRACK_TYPE="+kind+",TIME="+utcName(start))
+			ts.event = false
+		}
+	}
+	s.segs = append(s.segs, info)
+	s.disc = false
+	s.written += dur
+	s.cur = s.cur[:0]
+	s.t.emit(File{Kind: FileSegment, Name: name, Path: path, Start: start, Duration: dur})
+	return s.writePlaylist(false)
+}
+
+// fmp4Segment encodes the current samples as one fMP4 media segment.
+func (s *segmenter) fmp4Segment() ([]byte, int64, error) {
+	var total int64
 	frag, err := mp4.CreateFragment(s.seq, 1)
 	if err != nil {
-		return fmt.Errorf("hls: fragment: %w", err)
+		return nil, 0, fmt.Errorf("hls: fragment: %w", err)
 	}
 	for _, smp := range s.cur {
 		flags := mp4.NonSyncSampleFlags
@@ -184,26 +255,9 @@ func (s *segmenter) flush() error {
 	seg.AddFragment(frag)
 	var buf bytes.Buffer
 	if err := seg.Encode(&buf); err != nil {
-		return fmt.Errorf("hls: encode segment: %w", err)
+		return nil, 0, fmt.Errorf("hls: encode segment: %w", err)
 	}
-	start := s.origin.Add(s.ticks(first.dts))
-	name := s.t.cfg.Name + "_" + utcName(start) + ".m4s"
-	for _, prev := range s.segs {
-		if prev.name == name {
-			name = fmt.Sprintf("%s_%s_%d.m4s", s.t.cfg.Name, utcName(start), s.seq)
-		}
-	}
-	path := filepath.Join(s.t.cfg.Dir, name)
-	if err := writeFileAtomic(path, buf.Bytes()); err != nil {
-		return err
-	}
-	dur := s.ticks(total)
-	s.segs = append(s.segs, segInfo{name: name, dur: dur, start: start, disc: s.disc, mapName: s.initName})
-	s.disc = false
-	s.written += dur
-	s.cur = s.cur[:0]
-	s.t.emit(File{Kind: FileSegment, Name: name, Path: path, Start: start, Duration: dur})
-	return s.writePlaylist(false)
+	return buf.Bytes(), total, nil
 }
 
 func (s *segmenter) writePlaylist(end bool) error {
@@ -213,6 +267,10 @@ func (s *segmenter) writePlaylist(end bool) error {
 		if n := int(math.Ceil(sg.dur.Seconds())); n > target {
 			target = n
 		}
+	}
+	if s.t.ts != nil {
+		s.tsPlaylist(&b, target, end)
+		return s.savePlaylist(b.String())
 	}
 	b.WriteString("#EXTM3U\n#EXT-X-VERSION:7\n")
 	fmt.Fprintf(&b, "#EXT-X-TARGETDURATION:%d\n#EXT-X-MEDIA-SEQUENCE:0\n", target)
@@ -237,9 +295,41 @@ func (s *segmenter) writePlaylist(end bool) error {
 	if end {
 		b.WriteString("#EXT-X-ENDLIST\n")
 	}
+	return s.savePlaylist(b.String())
+}
+
+// tsPlaylist is the playlist of MPEG-TS segments, in the form of Agora's
+// (version 3, its header tags, a discontinuity before each run of
+// segments, its EXT-X-AGORA-* tags), with a comma after each EXTINF
+// (which Agora adds only with its correctEXTINF parameter, as players
+// need it) and the wall clock where a run starts, which a resumed track
+// reads back.
+func (s *segmenter) tsPlaylist(b *strings.Builder, target int, end bool) {
+	b.WriteString("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-ALLOW-CACHE:YES\n")
+	fmt.Fprintf(b, "#EXT-X-TARGETDURATION:%d\n", target)
+	for i, sg := range s.segs {
+		if i == 0 || sg.disc {
+			b.WriteString("#EXT-X-DISCONTINUITY\n")
+		}
+		for _, tag := range sg.tags {
+			b.WriteString(tag)
+			b.WriteByte('\n')
+		}
+		if i == 0 || sg.disc {
+			fmt.Fprintf(b, "#EXT-X-PROGRAM-DATE-TIME:%s\n", sg.start.UTC().Format(pdtLayout))
+		}
+		fmt.Fprintf(b, "#EXTINF:%.6f,\n%s\n", sg.dur.Seconds(), sg.name)
+	}
+	if end {
+		b.WriteString("#EXT-X-ENDLIST\n")
+	}
+}
+
+// savePlaylist writes the playlist text and reports it.
+func (s *segmenter) savePlaylist(text string) error {
 	name := s.t.cfg.Name + ".m3u8"
 	path := filepath.Join(s.t.cfg.Dir, name)
-	if err := writeFileAtomic(path, []byte(b.String())); err != nil {
+	if err := writeFileAtomic(path, []byte(text)); err != nil {
 		return err
 	}
 	var start time.Time
@@ -261,7 +351,7 @@ func (s *segmenter) finish() error {
 	if err := s.writePlaylist(true); err != nil {
 		return err
 	}
-	if s.t.cfg.MP4 {
+	if s.t.cfg.MP4 && s.t.ts == nil {
 		return s.writeMP4()
 	}
 	return nil

@@ -26,6 +26,30 @@ const reorderWindow = 100 * time.Millisecond
 // 100 ms of video at WebRTC bitrates is well under it.
 const reorderSlots = 256
 
+// Container is the segment format a track writes.
+type Container int
+
+// The containers. The zero value is fMP4, so that a Config that names
+// none keeps the format the package always wrote.
+const (
+	// ContainerFMP4: an init segment (Name_init.mp4) and fragmented-MP4
+	// media segments (Name_<UTC>.m4s), any codec.
+	ContainerFMP4 Container = iota
+	// ContainerTS: MPEG-TS media segments (Name_<UTC>.ts), as Agora's
+	// individual mode writes them, for H.264 video and Opus or AAC audio
+	// (see Config.Transcode). VP8, VP9 and AV1 have no MPEG-TS mapping
+	// players know, so such a track writes fMP4 instead (Track.Container
+	// says which).
+	ContainerTS
+)
+
+func (c Container) String() string {
+	if c == ContainerTS {
+		return "ts"
+	}
+	return "fmp4"
+}
+
 // FileKind says what a finished file is.
 type FileKind int
 
@@ -92,6 +116,18 @@ type Config struct {
 	// Resume continues the playlist Name.m3u8 an earlier run left in Dir
 	// (resume.go); without one the track starts as a new one.
 	Resume bool
+	// Container is the segment format; the zero value is fMP4. MP4 is
+	// written only for fMP4 segments.
+	Container Container
+	// Transcode, for an Opus audio track in ContainerTS, makes the
+	// segments AAC instead of Opus: each Opus packet in order (silence
+	// frames fill holes, as they do in an Opus track) goes to Transcode
+	// with its presentation time on the track's clock, and the encoded
+	// AAC comes back through Track.SetAACConfig and Track.WriteAAC. It is
+	// called on the goroutine that feeds the track, so it must not block
+	// (hand the packet to a bounded queue); opus is valid only during the
+	// call. See the package documentation for the whole exchange.
+	Transcode func(pts time.Duration, opus []byte)
 }
 
 // Track turns one RTP stream into HLS. It is not safe for concurrent use:
@@ -120,6 +156,10 @@ type Track struct {
 
 	video *videoState
 	audio *audioState
+	// ts is the MPEG-TS muxer of a ContainerTS track, nil for fMP4.
+	ts *tsState
+	// aac is the state of an AAC track (Config.Transcode), nil otherwise.
+	aac *aacState
 
 	// Dropped counts packets that could not be used.
 	dropped int
@@ -165,6 +205,21 @@ func NewTrack(cfg Config) (*Track, error) {
 	default:
 		return nil, fmt.Errorf("%w: %s %s", ErrCodec, cfg.Kind, cfg.Codec)
 	}
+	if cfg.Container == ContainerTS && t.video != nil && t.video.codec != vcodec.H264 {
+		// Players know no MPEG-TS mapping of VP8, VP9 or AV1 (Agora
+		// writes VP8 as WebM): the track stays playable as fMP4.
+		t.log.Info("no MPEG-TS for this codec: fMP4 segments", "codec", cfg.Codec)
+		cfg.Container = ContainerFMP4
+	}
+	if cfg.Transcode != nil {
+		if t.audio == nil || cfg.Container != ContainerTS {
+			return nil, fmt.Errorf("%w: Transcode needs Opus audio in MPEG-TS", ErrCodec)
+		}
+		t.aac = &aacState{}
+	}
+	if cfg.Container == ContainerTS {
+		t.ts = &tsState{event: true}
+	}
 	t.cfg = cfg
 	t.seg = newSegmenter(t)
 	if cfg.Resume {
@@ -174,6 +229,10 @@ func NewTrack(cfg Config) (*Track, error) {
 	}
 	return t, nil
 }
+
+// Container is the segment format the track writes: Config.Container,
+// except for VP8, VP9 and AV1 video, which is always fMP4.
+func (t *Track) Container() Container { return t.cfg.Container }
 
 // Name is the track's base name.
 func (t *Track) Name() string { return t.cfg.Name }
@@ -227,6 +286,13 @@ func (t *Track) fail() {
 		// No silence across the gap: it is a hole in the recording, and
 		// the next segment says so.
 		a.have = false
+	}
+	if t.aac != nil {
+		t.aac.have = false
+	}
+	if t.ts != nil {
+		// The segment after the gap says the stream starts again.
+		t.ts.event = true
 	}
 }
 
