@@ -71,6 +71,8 @@ type segmenter struct {
 	resumed  bool
 	// took: the track continues an earlier run's playlist.
 	took bool
+	// peak is the highest bit rate of a segment written (Bandwidth).
+	peak int
 }
 
 func newSegmenter(t *Track) *segmenter {
@@ -204,6 +206,7 @@ func (s *segmenter) flush() error {
 		return err
 	}
 	dur := s.ticks(total)
+	s.noteRate(len(data), dur)
 	info := segInfo{name: name, dur: dur, start: start, disc: s.disc, mapName: s.initName}
 	if ts := s.t.ts; ts != nil {
 		info.mapName = ""
