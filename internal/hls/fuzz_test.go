@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"log/slog"
 	"os/exec"
+	"strings"
 	"testing"
 	"time"
 
@@ -47,8 +48,18 @@ func FuzzTrackWriteRTP(f *testing.F) {
 			if kind == storage.KindAudio {
 				codec = storage.CodecOpus
 			}
-			fuzzTrack(t, Config{Kind: kind, Codec: codec, ClockRate: 90000}, data)
+			for _, c := range []Container{ContainerFMP4, ContainerTS} {
+				fuzzTrack(t, Config{Kind: kind, Codec: codec, ClockRate: 90000, Container: c}, data)
+			}
 		}
+		// Opus to be transcoded to AAC in MPEG-TS: the hook sees what the
+		// Opus track would have written.
+		fuzzTrack(t, Config{Kind: storage.KindAudio, Codec: storage.CodecOpus, Container: ContainerTS,
+			Transcode: func(pts time.Duration, opus []byte) {
+				if pts < 0 || len(opus) == 0 {
+					t.Fatalf("transcode %v %d bytes", pts, len(opus))
+				}
+			}}, data)
 	})
 }
 
@@ -157,15 +168,58 @@ const fuzzCVOID = 3
 // directory.
 func FuzzParsePlaylist(f *testing.F) {
 	f.Add([]byte("#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-MAP:URI=\"a_init.mp4\"\n#EXT-X-PROGRAM-DATE-TIME:2026-01-02T03:04:05.000Z\n#EXTINF:1.000,\na_1.m4s\n#EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI=\"a_init_2.mp4\"\n#EXT-X-PROGRAM-DATE-TIME:2026-01-02T03:04:09.000Z\n#EXTINF:0.960,\na_2.m4s\n#EXT-X-ENDLIST\n"))
+	f.Add([]byte("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-ALLOW-CACHE:YES\n#EXT-X-TARGETDURATION:2\n#EXT-X-DISCONTINUITY\n#EXT-X-AGORA-ROTATE:WIDTH=320,HEIGHT=240,ROTATE=0,TIME=20260102030405000\n#EXT-X-AGORA-TRACK-EVENT:EVENT=START,TRACK_TYPE=VIDEO,TIME=20260102030405000\n#EXT-X-PROGRAM-DATE-TIME:2026-01-02T03:04:05.000Z\n#EXTINF:1.000000,\na_20260102030405000.ts\n#EXTINF:0.960000,\na_20260102030406000.ts\n#EXT-X-ENDLIST\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		pl, err := parsePlaylist(b, "a_init.mp4")
 		if err != nil {
 			return
 		}
 		for _, sg := range pl.segs {
-			if !plainName(sg.name) || !plainName(sg.mapName) || sg.dur < 0 {
+			if !plainName(sg.name) || !plainName(sg.mapName) || sg.dur < 0 || len(sg.tags) > maxTagsPerSeg {
 				t.Fatalf("kept %+v", sg)
 			}
+			for _, tag := range sg.tags {
+				// A tag is written back as one line of the playlist.
+				if !printable(tag) || len(tag) > maxTagLen || !strings.HasPrefix(tag, "#EXT-X-AGORA-") {
+					t.Fatalf("kept tag %q", tag)
+				}
+			}
+		}
+	})
+}
+
+// FuzzWriteAAC feeds an AAC track a hostile AudioSpecificConfig and
+// access units (split on 0xff 0xfe, the first two bytes of each a
+// presentation time in milliseconds): nothing may panic, no write may
+// fail, and whatever is written must be closable.
+func FuzzWriteAAC(f *testing.F) {
+	f.Add([]byte{0x11, 0x90, 0xff, 0xfe, 0, 0, 0x21, 0x10, 0x04, 0x60, 0x8c, 0x1c, 0xff, 0xfe, 0, 21, 0x21, 0x10, 0x05})
+	f.Add([]byte{0x12, 0x10, 0xff, 0xfe, 0, 0, 1, 2, 3, 0xff, 0xfe, 0, 0, 4, 5})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		parts := splitPackets(data)
+		if len(parts) == 0 {
+			return
+		}
+		tr, err := NewTrack(Config{Dir: t.TempDir(), Name: "f", Kind: storage.KindAudio, Codec: storage.CodecOpus,
+			Container: ContainerTS, SegmentDuration: 100 * time.Millisecond, Log: slog.New(slog.DiscardHandler),
+			Transcode: func(time.Duration, []byte) {}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := tr.SetAACConfig(parts[0]); err != nil {
+			return
+		}
+		for _, p := range parts[1:] {
+			if len(p) < 2 {
+				continue
+			}
+			pts := time.Duration(binary.BigEndian.Uint16(p)) * time.Millisecond
+			if err := tr.WriteAAC(pts, p[2:]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := tr.Close(); err != nil && err != ErrNoMedia {
+			t.Fatal(err)
 		}
 	})
 }

@@ -74,6 +74,9 @@ func TestTSResume(t *testing.T) {
 				if n := strings.Count(string(text), "#EXT-X-AGORA-TRACK-EVENT:EVENT=START,TRACK_TYPE="+kind+","); n != 2 {
 					t.Errorf("%d START events, want 2:\n%s", n, text)
 				}
+				if n := strings.Count(string(text), "#EXT-X-AGORA-ROTATE:WIDTH=320,HEIGHT=240,ROTATE=0,"); s.Info.Kind == storage.KindVideo && n != 2 {
+					t.Errorf("%d ROTATE tags, want one a run (the first run's kept):\n%s", n, text)
+				}
 				if strings.Contains(string(text), "EXT-X-MAP") || !strings.Contains(string(text), "#EXT-X-VERSION:3\n") {
 					t.Errorf("not an MPEG-TS playlist:\n%s", text)
 				}

@@ -352,3 +352,54 @@ func TestTSAAC(t *testing.T) {
 	}
 	t.Logf("AAC: %d frames, %v in %d segments, tone %g / empty band %g", len(aus), got, n, tone, empty)
 }
+
+// TestTSOrientation: MPEG-TS has no display matrix, so the camera's
+// orientation (CVO) goes into Agora's EXT-X-AGORA-ROTATE tag: a phone
+// held sideways from the start, and a camera turning 180 degrees halfway,
+// where a new segment starts at the first turned keyframe after a
+// discontinuity with a tag of its own. Every picture is kept.
+func TestTSOrientation(t *testing.T) {
+	o := testmedia.Options{Duration: 4 * time.Second, FPS: 25, GOP: 25, Video: true}
+	upright := testmedia.Generate(t, o)[0]
+	o.Rotate180 = true
+	flipped := testmedia.Generate(t, o)[0]
+	o = testmedia.Options{Duration: 3 * time.Second, FPS: 25, GOP: 25, Video: true, Transpose: 2}
+	sideways := testmedia.Generate(t, o)[0]
+	keys := upright.KeyframeIndexes()
+	splice := testmedia.Concat(testmedia.Slice(upright, 0, keys[2]), testmedia.Slice(flipped, flipped.KeyframeIndexes()[2], len(flipped.Packets)), 0)
+	for _, tc := range []struct {
+		name string
+		s    testmedia.Stream
+		tags []string
+	}{
+		{"sideways", withCVOExtension(testmedia.WithCVO(sideways, testCVOID, 0, vcodec.Orientation{Rotation: 90}.Byte())),
+			[]string{"#EXT-X-AGORA-ROTATE:WIDTH=240,HEIGHT=320,ROTATE=90,TIME=20250304050607000"}},
+		{"turning", testmedia.WithCVO(withCVOExtension(splice), testCVOID, keys[2]-20, vcodec.Orientation{Rotation: 180}.Byte()),
+			[]string{"#EXT-X-AGORA-ROTATE:WIDTH=320,HEIGHT=240,ROTATE=0,TIME=20250304050607000",
+				"#EXT-X-DISCONTINUITY\n#EXT-X-AGORA-ROTATE:WIDTH=320,HEIGHT=240,ROTATE=180,TIME=20250304050609000"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			name := "sid_c__uid_s_6__uid_e_video"
+			tr, _ := feed(t, dir, name, tc.s, func(c *Config) {
+				c.Container = ContainerTS
+				c.CVOID = tc.s.Info.ExtensionID(vcodec.CVOURI)
+			})
+			pl := filepath.Join(dir, tr.Playlist())
+			testmedia.Decode(t, pl)
+			text, _ := os.ReadFile(pl)
+			if n := strings.Count(string(text), "#EXT-X-AGORA-ROTATE"); n != len(tc.tags) {
+				t.Errorf("%d ROTATE tags, want %d:\n%s", n, len(tc.tags), text)
+			}
+			for _, tag := range tc.tags {
+				if !strings.Contains(string(text), tag+"\n") {
+					t.Errorf("no %q in:\n%s", tag, text)
+				}
+			}
+			if n := countFrames(t, pl, storage.KindVideo); n != tc.s.Frames() {
+				t.Errorf("%d frames, sent %d", n, tc.s.Frames())
+			}
+			checkTSSegments(t, dir, name, storage.KindVideo, playlistSegments(t, pl))
+		})
+	}
+}
