@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -71,6 +72,8 @@ type segmenter struct {
 	resumed  bool
 	// took: the track continues an earlier run's playlist.
 	took bool
+	// plBuf holds the MPEG-TS playlist's text between rewrites.
+	plBuf []byte
 	// peak is the highest bit rate of a segment written (Bandwidth).
 	peak int
 }
@@ -272,8 +275,7 @@ func (s *segmenter) writePlaylist(end bool) error {
 		}
 	}
 	if s.t.ts != nil {
-		s.tsPlaylist(&b, target, end)
-		return s.savePlaylist(b.String())
+		return s.savePlaylist(s.tsPlaylist(target, end))
 	}
 	b.WriteString("#EXTM3U\n#EXT-X-VERSION:7\n")
 	fmt.Fprintf(&b, "#EXT-X-TARGETDURATION:%d\n#EXT-X-MEDIA-SEQUENCE:0\n", target)
@@ -298,7 +300,7 @@ func (s *segmenter) writePlaylist(end bool) error {
 	if end {
 		b.WriteString("#EXT-X-ENDLIST\n")
 	}
-	return s.savePlaylist(b.String())
+	return s.savePlaylist([]byte(b.String()))
 }
 
 // tsPlaylist is the playlist of MPEG-TS segments, in the form of Agora's
@@ -307,32 +309,39 @@ func (s *segmenter) writePlaylist(end bool) error {
 // (which Agora adds only with its correctEXTINF parameter, as players
 // need it) and the wall clock where a run starts, which a resumed track
 // reads back.
-func (s *segmenter) tsPlaylist(b *strings.Builder, target int, end bool) {
-	b.WriteString("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-ALLOW-CACHE:YES\n")
-	fmt.Fprintf(b, "#EXT-X-TARGETDURATION:%d\n", target)
+func (s *segmenter) tsPlaylist(target int, end bool) []byte {
+	// Appended into a buffer the track keeps: the playlist is rewritten
+	// after every segment and grows with the recording.
+	b := append(s.plBuf[:0], "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-ALLOW-CACHE:YES\n#EXT-X-TARGETDURATION:"...)
+	b = strconv.AppendInt(b, int64(target), 10)
+	b = append(b, '\n')
 	for i, sg := range s.segs {
 		if i == 0 || sg.disc {
-			b.WriteString("#EXT-X-DISCONTINUITY\n")
+			b = append(b, "#EXT-X-DISCONTINUITY\n"...)
 		}
 		for _, tag := range sg.tags {
-			b.WriteString(tag)
-			b.WriteByte('\n')
+			b = append(append(b, tag...), '\n')
 		}
 		if i == 0 || sg.disc {
-			fmt.Fprintf(b, "#EXT-X-PROGRAM-DATE-TIME:%s\n", sg.start.UTC().Format(pdtLayout))
+			b = append(b, "#EXT-X-PROGRAM-DATE-TIME:"...)
+			b = append(sg.start.UTC().AppendFormat(b, pdtLayout), '\n')
 		}
-		fmt.Fprintf(b, "#EXTINF:%.6f,\n%s\n", sg.dur.Seconds(), sg.name)
+		b = append(b, "#EXTINF:"...)
+		b = strconv.AppendFloat(b, sg.dur.Seconds(), 'f', 6, 64)
+		b = append(append(append(b, ",\n"...), sg.name...), '\n')
 	}
 	if end {
-		b.WriteString("#EXT-X-ENDLIST\n")
+		b = append(b, "#EXT-X-ENDLIST\n"...)
 	}
+	s.plBuf = b
+	return b
 }
 
 // savePlaylist writes the playlist text and reports it.
-func (s *segmenter) savePlaylist(text string) error {
+func (s *segmenter) savePlaylist(text []byte) error {
 	name := s.t.cfg.Name + ".m3u8"
 	path := filepath.Join(s.t.cfg.Dir, name)
-	if err := writeFileAtomic(path, []byte(text)); err != nil {
+	if err := writeFileAtomic(path, text); err != nil {
 		return err
 	}
 	var start time.Time
