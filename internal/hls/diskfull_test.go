@@ -117,3 +117,69 @@ func TestTrackResumesAfterDiskFull(t *testing.T) {
 		})
 	}
 }
+
+// TestTSResumesAfterDiskFull is TestTrackResumesAfterDiskFull for MPEG-TS
+// tracks: after the gap the playlist goes on after an
+// EXT-X-DISCONTINUITY and Agora's START event, and decodes silently
+// across it (the first packet after the gap says the continuity counters
+// jump).
+func TestTSResumesAfterDiskFull(t *testing.T) {
+	testmedia.RequireFFmpeg(t)
+	streams := testmedia.Generate(t, testmedia.Options{Duration: 9 * time.Second, ZeroLatency: true, GOP: 25})
+	for _, s := range streams {
+		t.Run(s.Info.Kind, func(t *testing.T) {
+			dir := testfs.Small(t, "size=4m")
+			name := "sid_chan__uid_s_9__uid_e_" + s.Info.Kind
+			tr, err := NewTrack(Config{Dir: dir, Name: name, Kind: s.Info.Kind, Codec: s.Info.Codec,
+				ClockRate: s.Info.ClockRate, Channels: int(s.Info.Channels), SegmentDuration: time.Second,
+				Container: ContainerTS})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var filler string
+			failures := 0
+			for _, p := range s.Packets {
+				switch {
+				case filler == "" && p.At >= 3*time.Second && failures == 0:
+					filler = testfs.Fill(t, dir)
+				case filler != "" && p.At >= 6*time.Second:
+					if err := os.Remove(filler); err != nil {
+						t.Fatal(err)
+					}
+					filler = ""
+				}
+				if err := tr.WriteRTP(feedOrigin.Add(p.At), p.Data); err != nil {
+					if !errors.Is(err, syscall.ENOSPC) {
+						t.Fatalf("write error %v, want ENOSPC", err)
+					}
+					failures++
+				}
+			}
+			if err := tr.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if failures == 0 {
+				t.Fatal("the full disk was never hit")
+			}
+			pl := filepath.Join(dir, tr.Playlist())
+			b, _ := os.ReadFile(pl)
+			if n := strings.Count(string(b), "#EXT-X-DISCONTINUITY\n"); n != 2 {
+				t.Errorf("%d discontinuities, want 2 (start, after the gap):\n%s", n, b)
+			}
+			if n := strings.Count(string(b), "#EXT-X-AGORA-TRACK-EVENT:EVENT=START,"); n != 2 {
+				t.Errorf("%d START events, want 2:\n%s", n, b)
+			}
+			testmedia.Decode(t, pl)
+			if got, _ := playlistDuration(t, pl); got < 4*time.Second || got > 7*time.Second {
+				t.Errorf("playlist lasts %v of 9 s with a 3 s gap", got)
+			}
+			checkTSSegments(t, dir, name, s.Info.Kind, playlistSegments(t, pl))
+			filepath.Walk(dir, func(path string, _ os.FileInfo, _ error) error {
+				if strings.HasSuffix(path, ".part") {
+					t.Errorf("half-written file left: %s", path)
+				}
+				return nil
+			})
+		})
+	}
+}
