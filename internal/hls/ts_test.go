@@ -240,15 +240,15 @@ func ffprobeCodec(t *testing.T, path, sel string) string {
 	return f[0]
 }
 
-// aacFrames encodes a tone with ffmpeg's AAC encoder to ADTS and returns
-// its raw access units and AudioSpecificConfig.
-func aacFrames(t *testing.T, hz int, d time.Duration) ([][]byte, []byte) {
+// aacFrames encodes a tone with ffmpeg's AAC encoder to ADTS in channels
+// channels and returns its raw access units and AudioSpecificConfig.
+func aacFrames(t *testing.T, hz int, d time.Duration, channels int) ([][]byte, []byte) {
 	t.Helper()
 	testmedia.RequireFFmpeg(t)
 	out := filepath.Join(t.TempDir(), "tone.aac")
 	if b, err := exec.Command("ffmpeg", "-nostdin", "-v", "error", "-f", "lavfi", "-i",
 		fmt.Sprintf("sine=frequency=%d:sample_rate=48000", hz), "-t", fmt.Sprintf("%.3f", d.Seconds()),
-		"-c:a", "aac", "-ac", "2", "-b:a", "96k", "-f", "adts", out).CombinedOutput(); err != nil {
+		"-c:a", "aac", "-ac", fmt.Sprint(channels), "-b:a", "96k", "-f", "adts", out).CombinedOutput(); err != nil {
 		t.Fatalf("ffmpeg aac: %v\n%s", err, b)
 	}
 	b, err := os.ReadFile(out)
@@ -279,7 +279,7 @@ func aacFrames(t *testing.T, hz int, d time.Duration) ([][]byte, []byte) {
 func TestTSAAC(t *testing.T) {
 	const dur = 5 * time.Second
 	a := testmedia.Generate(t, testmedia.Options{Duration: dur, Audio: true})[0]
-	aus, asc := aacFrames(t, 440, dur)
+	aus, asc := aacFrames(t, 440, dur, 2)
 	const frame = 1024 * time.Second / 48000
 	dir := t.TempDir()
 	name := "sid_chan__uid_s_9__uid_e_audio"
@@ -402,4 +402,82 @@ func TestTSOrientation(t *testing.T) {
 			checkTSSegments(t, dir, name, storage.KindVideo, playlistSegments(t, pl))
 		})
 	}
+}
+
+// TestTSSenders: a second sender continues a TS video track (its own
+// parameter sets before its first IDR picture), and lossy Opus fills its
+// holes with silence, as in fMP4.
+func TestTSSenders(t *testing.T) {
+	streams := testmedia.Generate(t, testmedia.Options{Duration: 3 * time.Second})
+	video, audio := streams[0], streams[1]
+	second := testmedia.SetSSRC(testmedia.Rebase(video, 0, 40000, 12345), 0x5555)
+	for _, tc := range []struct {
+		name      string
+		s         testmedia.Stream
+		minFrames int
+		exact     bool
+	}{
+		{"second video sender", testmedia.Concat(video, second, 200*time.Millisecond), 2 * video.Frames(), true},
+		{"audio with loss", testmedia.Drop(audio, 7, 0.05), audio.Frames() - 5, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			name := "sid_c__uid_s_4__uid_e_" + tc.s.Info.Kind
+			tr, _ := feed(t, dir, name, tc.s, tsConfig)
+			pl := filepath.Join(dir, tr.Playlist())
+			testmedia.Decode(t, pl)
+			n := countFrames(t, pl, tc.s.Info.Kind)
+			if n < tc.minFrames || tc.exact && n != tc.minFrames {
+				t.Errorf("%d frames, want %d", n, tc.minFrames)
+			}
+			checkTSSegments(t, dir, name, tc.s.Info.Kind, playlistSegments(t, pl))
+		})
+	}
+}
+
+// TestTSAACConfigChange: an encoder restarted with another configuration
+// (mono after stereo) continues the track in a new segment after a
+// discontinuity; the playlist decodes across it.
+func TestTSAACConfigChange(t *testing.T) {
+	stereo, ascStereo := aacFrames(t, 440, 2*time.Second, 2)
+	mono, ascMono := aacFrames(t, 440, 2*time.Second, 1)
+	const frame = 1024 * time.Second / 48000
+	dir := t.TempDir()
+	name := "sid_c__uid_s_4__uid_e_audio"
+	tr, err := NewTrack(Config{Dir: dir, Name: name, Kind: storage.KindAudio, Codec: storage.CodecOpus,
+		SegmentDuration: time.Second, Container: ContainerTS, Transcode: func(time.Duration, []byte) {}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pts time.Duration
+	for i, part := range []struct {
+		asc []byte
+		aus [][]byte
+	}{{ascStereo, stereo}, {ascMono, mono}} {
+		if err := tr.SetAACConfig(part.asc); err != nil {
+			t.Fatalf("part %d: %v", i, err)
+		}
+		for _, au := range part.aus {
+			if err := tr.WriteAAC(pts, au); err != nil {
+				t.Fatal(err)
+			}
+			pts += frame
+		}
+	}
+	if err := tr.SetAACConfig([]byte{0x29, 0x90}); !errors.Is(err, ErrAACConfig) { // HE-AAC (SBR)
+		t.Errorf("HE-AAC config: %v, want ErrAACConfig", err)
+	}
+	if err := tr.Close(); err != nil {
+		t.Fatal(err)
+	}
+	pl := filepath.Join(dir, tr.Playlist())
+	testmedia.Decode(t, pl)
+	text, _ := os.ReadFile(pl)
+	if n := strings.Count(string(text), "#EXT-X-DISCONTINUITY\n"); n != 2 {
+		t.Errorf("%d discontinuities, want 2:\n%s", n, text)
+	}
+	if got, _ := playlistDuration(t, pl); !near(got, pts, durTolerance) {
+		t.Errorf("playlist lasts %v, wrote %v", got, pts)
+	}
+	checkTSSegments(t, dir, name, storage.KindAudio, playlistSegments(t, pl))
 }
