@@ -49,7 +49,8 @@ type segInfo struct {
 	tags []string
 }
 
-// segmenter cuts samples into fMP4 media segments and keeps the playlist.
+// segmenter cuts samples into media segments (fMP4, or MPEG-TS for a
+// track with a tsState) and keeps the playlist.
 type segmenter struct {
 	t         *Track
 	timescale int64

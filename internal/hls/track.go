@@ -425,6 +425,12 @@ func (t *Track) Close() error {
 // players there. The segment after it is marked as following a gap. It
 // reports whether the playlist listed the segment; the playlist on disk
 // changes with the next write (or RewritePlaylist).
+//
+// For MPEG-TS, the segment after it was written with continuity
+// counters running on from the dropped one: ffmpeg reports its first
+// packet as corrupt (a warning; hls.js and native players ignore the
+// counters). A gap the track itself saw (a failed write, a restart) is
+// marked in the stream and plays clean.
 func (t *Track) DropSegment(name string) bool {
 	return t.seg.drop(name)
 }
