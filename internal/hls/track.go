@@ -428,9 +428,9 @@ func (t *Track) Close() error {
 //
 // For MPEG-TS, the segment after it was written with continuity
 // counters running on from the dropped one: ffmpeg reports its first
-// packet as corrupt (a warning; hls.js and native players ignore the
-// counters). A gap the track itself saw (a failed write, a restart) is
-// marked in the stream and plays clean.
+// packet as corrupt (a warning, fatal only with -xerror). A gap the track
+// itself saw (a failed write, a restart) is marked in the stream and
+// plays clean.
 func (t *Track) DropSegment(name string) bool {
 	return t.seg.drop(name)
 }
