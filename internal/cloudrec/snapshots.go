@@ -108,8 +108,23 @@ type snapState struct {
 	uids    map[uint32]*snapUID
 	// down: the snapshotter could not be started; keyframes are dropped.
 	down bool
-	// files counts the JPEGs handed to the uploader (stop reads it).
+	// files counts the JPEGs handed to the uploader in this run (stop
+	// reads it).
 	files atomic.Int64
+}
+
+// snapFilesLocked is how many snapshots the recording made, r.mu held,
+// for stop's "no recorded files" (435): every upload of a snapshot-only
+// session is one, a count a restart keeps (total); in a session that
+// also records, those of this run.
+func (r *recorder) snapFilesLocked() int {
+	switch {
+	case r.settings.snap == nil:
+		return 0
+	case r.settings.snap.only:
+		return max(r.total, int(r.snap.files.Load()))
+	}
+	return int(r.snap.files.Load())
 }
 
 // snapUID is one uid's snapshots.

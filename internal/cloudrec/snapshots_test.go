@@ -7,6 +7,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ars-project/ars/internal/session"
+	"github.com/ars-project/ars/internal/storage"
 )
 
 func TestCheckSnapshot(t *testing.T) {
@@ -116,5 +119,34 @@ func TestSnapName(t *testing.T) {
 	r.failovers = 2
 	if got := r.snapName(42, at); got != "bak1_sid1_room__uid_s_42__uid_e_video_20261207220102345.jpg" {
 		t.Errorf("after fail-overs: %s", got)
+	}
+}
+
+// TestSnapPacketAllocations: the per-packet snapshot check allocates
+// nothing while no snapshot is due, and nothing per packet while one
+// waits for its keyframe (packets of other pictures are only looked at).
+func TestSnapPacketAllocations(t *testing.T) {
+	r := &recorder{settings: recorderSettings{snap: &snapSettings{interval: 5 * time.Second}}}
+	p := &session.Participant{}
+	info := storage.StreamInfo{SSRC: 1, Kind: storage.KindVideo, Codec: "H264", ClockRate: 90000}
+	pkt := make([]byte, 12+3)
+	pkt[0], pkt[1] = 0x80, 96
+	pkt[12] = 0x41 // a non-IDR slice: not a keyframe's start
+	now := time.Unix(1700000000, 0)
+	r.snapPacket(item{kind: itemPacket, p: p, at: now, data: pkt}, info, 1)
+	u := r.snap.uids[0]
+	if u == nil || !u.grab.Armed() {
+		t.Fatalf("the first packet does not arm the first snapshot: %+v", u)
+	}
+	waiting := testing.AllocsPerRun(200, func() {
+		r.snapPacket(item{kind: itemPacket, p: p, at: now.Add(100 * time.Millisecond), data: pkt}, info, 1)
+	})
+	u.grab.Disarm()
+	u.due = now.Add(time.Hour)
+	idle := testing.AllocsPerRun(200, func() {
+		r.snapPacket(item{kind: itemPacket, p: p, at: now.Add(time.Second), data: pkt}, info, 1)
+	})
+	if waiting != 0 || idle != 0 {
+		t.Fatalf("allocations per packet: %v waiting for a keyframe, %v idle", waiting, idle)
 	}
 }

@@ -232,7 +232,7 @@ func (r *recorder) stop(async bool) (*stopResponse, bool) {
 	resp := &stopResponse{Cname: r.cname, UID: r.uidStr, ResourceID: r.rid, SID: r.sid,
 		ServerResponse: stopServerResponse{FileList: r.fileListLocked(),
 			UploadingStatus: r.uploadStateLocked(), LostFiles: r.lostListLocked()}}
-	nfiles := len(r.files) + int(r.snap.files.Load())
+	nfiles := len(r.files) + r.snapFilesLocked()
 	r.mu.Unlock()
 	resp.ServerResponse.FileListMode = resp.ServerResponse.FileList.mode()
 	if nfiles == 0 {
