@@ -139,6 +139,9 @@ func New(opts ...Option) (*Snapshotter, error) {
 	if s.queue < 1 {
 		s.queue = 1
 	}
+	if s.timeout <= 0 {
+		s.timeout = DefaultTimeout
+	}
 	s.q = make(chan *pending, s.queue)
 	if s.bin == "" {
 		bin, err := mixrun.FindBinary("")
