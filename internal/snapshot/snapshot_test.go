@@ -336,3 +336,53 @@ func waitFor(t *testing.T, cond func() bool) {
 	}
 	t.Fatal("timed out")
 }
+
+// BenchmarkSnapshot is one keyframe's round trip through the child
+// (decode, JPEG, answer), per codec, at 1280x720.
+func BenchmarkSnapshot(b *testing.B) {
+	for _, codec := range []string{"H264", "VP8", "VP9", "AV1"} {
+		b.Run(codec, func(b *testing.B) {
+			st := testmedia.Generate(b, testmedia.Options{Video: true, Codec: codec, Width: 1280, Height: 720, Duration: time.Second,
+				GOP: 25, VideoBitrate: 2500})
+			k := grabB(b, st[0])
+			res := make(chan Result, 1)
+			s, err := New(WithBinary(benchBinary(b)), WithOnResult(func(r Result) { res <- r }))
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := s.Start(); err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close(context.Background())
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				s.Submit(Request{Codec: k.Codec, Data: k.Data})
+				if r := <-res; r.Err != nil {
+					b.Fatal(r.Err)
+				}
+			}
+		})
+	}
+}
+
+func grabB(b *testing.B, s testmedia.Stream) Keyframe {
+	g := NewGrabber(vcodec.FromName(s.Info.Codec))
+	g.Arm()
+	var h transcode.RTPHeader
+	for _, p := range s.Packets {
+		_ = transcode.ParseRTP(p.Data, &h)
+		if k, ok := g.Packet(time.Now(), h.Seq, h.TS, h.Marker, h.Payload); ok {
+			return k
+		}
+	}
+	b.Fatal("no keyframe")
+	return Keyframe{}
+}
+
+func benchBinary(b *testing.B) string {
+	if p := os.Getenv("ARS_MIXER_BIN"); p != "" {
+		return p
+	}
+	b.Skip("set ARS_MIXER_BIN to an ars-mixer")
+	return ""
+}
