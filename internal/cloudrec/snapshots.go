@@ -167,6 +167,11 @@ func (r *recorder) snapPacket(it item, info storage.StreamInfo, ssrc uint32) {
 			u.grab = snapshot.NewGrabber(c)
 		}
 		st.uids[uid] = u
+		if r.settings.snap.only {
+			// No track reports the video a snapshot-only session
+			// receives: event 44 says it here.
+			r.streamState(trackKey{uid: uid, kind: storage.KindVideo}, 0)
+		}
 	}
 	u.p = it.p
 	if u.ssrc != ssrc {
@@ -298,6 +303,9 @@ func (r *recorder) snapName(uid uint32, at time.Time) string {
 
 // snapLeft ends a uid's snapshots (it left).
 func (r *recorder) snapLeft(uid uint32) {
+	if _, ok := r.snap.uids[uid]; ok && r.settings.snap != nil && r.settings.snap.only {
+		r.streamState(trackKey{uid: uid, kind: storage.KindVideo}, 1)
+	}
 	delete(r.snap.uids, uid)
 }
 
@@ -316,7 +324,9 @@ func (r *recorder) snapUploaded(res objstore.Result) {
 // answered (and written and uploaded) first.
 func (r *recorder) closeSnaps() {
 	st := &r.snap
-	st.uids = nil
+	for uid := range st.uids {
+		r.snapLeft(uid)
+	}
 	if st.sn == nil {
 		return
 	}

@@ -237,6 +237,35 @@ func TestCloudRecordingSnapshots(t *testing.T) {
 		if len(named) != total {
 			t.Errorf("%s: events 45 for %d files, %d in the bucket: %v", s.name, len(named), total, named)
 		}
+		// Event 44 says whose video the session receives (0) and when it
+		// stopped (1); no snapshot-only session speaks of audio (43).
+		states := map[string][]int{}
+		for _, n := range hooks.events(s.sid) {
+			if n.EventType == 43 && !s.record {
+				t.Errorf("%s: event 43 in a snapshot-only session: %v", s.name, n.Payload.Details)
+			}
+			if n.EventType != 44 {
+				continue
+			}
+			streams, _ := n.Payload.Details["streams"].([]any)
+			for _, st := range streams {
+				m, _ := st.(map[string]any)
+				uid, _ := m["streamUid"].(string)
+				state, _ := m["state"].(float64)
+				states[uid] = append(states[uid], int(state))
+			}
+		}
+		for uid := range colours {
+			// A recording's tracks say 1 only when a stream stops (not
+			// at the stop); the snapshot-only session also at its end.
+			got := states[uid]
+			if len(got) == 0 || got[0] != 0 || (!s.record && (len(got) < 2 || got[len(got)-1] != 1)) {
+				t.Errorf("%s: uid %s video states %v, want 0 first (and 1 last without recording)", s.name, uid, got)
+			}
+		}
+		if len(states["33"]) != 0 {
+			t.Errorf("%s: video states of the audio-only uid: %v", s.name, states["33"])
+		}
 	}
 	if v := d.metric(`ars_cloud_snapshots_total{outcome="taken"}`); v < float64(4*(want-1)) {
 		t.Errorf("ars_cloud_snapshots_total taken = %v", v)
