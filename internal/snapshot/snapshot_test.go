@@ -386,3 +386,41 @@ func benchBinary(b *testing.B) string {
 	b.Skip("set ARS_MIXER_BIN to an ars-mixer")
 	return ""
 }
+
+// TestSnapshotterHang: a child that stops answering (SIGSTOP) is killed
+// after the timeout, the request it held fails, and a new child answers
+// the next one.
+func TestSnapshotterHang(t *testing.T) {
+	testmedia.RequireFFmpeg(t)
+	bin := mixerBinary(t)
+	goroutineGuard(t)
+	col := newCollector()
+	s, err := New(WithBinary(bin), WithOnResult(col.on), WithTimeout(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(context.Background())
+	st := testmedia.Generate(t, testmedia.Options{Video: true, Color: "red", Duration: time.Second, GOP: 25})
+	k, _ := grab(t, st[0], 0, nil)
+	pid := s.PID()
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	began := time.Now()
+	s.Submit(Request{Codec: k.Codec, Data: k.Data, Tag: "held"})
+	r := col.next(t)
+	if !errors.Is(r.Err, ErrChildFailed) || r.Tag != "held" {
+		t.Fatalf("held request: %v %v", r.Tag, r.Err)
+	}
+	if d := time.Since(began); d < time.Second || d > 5*time.Second {
+		t.Fatalf("failed after %v, want about the 1 s timeout", d)
+	}
+	waitFor(t, func() bool { p := s.PID(); return p != 0 && p != pid })
+	s.Submit(Request{Codec: k.Codec, Data: k.Data})
+	if r := col.next(t); r.Err != nil {
+		t.Fatalf("after the hang: %v", r.Err)
+	}
+}
