@@ -4,6 +4,9 @@
 // and reports them on stdout. The daemon and the transcoder start it; a
 // crash here costs one composite, never the capture daemon.
 //
+// With --snapshotter it is instead a cloud recording's snapshot taker: it
+// turns single keyframes into JPEGs (mixer.RunSnapshotter).
+//
 // The first SIGTERM finishes and finalises the outputs; a second exits at
 // once.
 package main
@@ -32,15 +35,18 @@ func main() {
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	level := slog.LevelInfo
+	snapshotter := false
 	for _, a := range args {
 		switch a {
+		case "--snapshotter":
+			snapshotter = true
 		case "-v", "--verbose":
 			level = slog.LevelDebug
 		case "--version":
 			fmt.Fprintln(stderr, "ars-mixer", version)
 			return nil
 		case "-h", "--help":
-			fmt.Fprintln(stderr, "usage: ars-mixer [-v] < mixproto frames > mixproto frames (started by ars and transcoder)")
+			fmt.Fprintln(stderr, "usage: ars-mixer [-v] [--snapshotter] < mixproto frames > mixproto frames (started by ars and transcoder)")
 			return nil
 		default:
 			return fmt.Errorf("unknown argument %q", a)
@@ -58,5 +64,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		log.Warn("second signal: exiting without finalising")
 		os.Exit(2)
 	}()
+	if snapshotter {
+		return mixer.RunSnapshotter(ctx, stdin, stdout, log.With("role", "snapshotter"))
+	}
 	return mixer.Run(ctx, stdin, stdout, log)
 }

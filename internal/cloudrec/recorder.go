@@ -167,6 +167,7 @@ func (r *recorder) exit(cause string) {
 	if r.mix != nil {
 		r.closeMix()
 	}
+	r.closeSnaps()
 	r.finishLeftovers()
 	for _, ts := range r.tracks {
 		if ts.t == nil {

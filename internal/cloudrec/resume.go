@@ -396,6 +396,7 @@ func (r *recorder) suspend() {
 	if r.mix != nil {
 		r.closeMix()
 	}
+	r.closeSnaps()
 	for _, ts := range r.tracks {
 		if ts.t == nil {
 			continue

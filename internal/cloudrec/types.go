@@ -34,6 +34,7 @@ type startClientRequest struct {
 	Token               string               `json:"token"`
 	RecordingConfig     *recordingConfig     `json:"recordingConfig"`
 	RecordingFileConfig *recordingFileConfig `json:"recordingFileConfig"`
+	SnapshotConfig      *snapshotConfig      `json:"snapshotConfig"`
 	StorageConfig       *storageConfig       `json:"storageConfig"`
 }
 
@@ -145,7 +146,13 @@ type fileList struct {
 	name    string
 	entries []fileInfo
 	isName  bool
+	// none: no fileList at all (a snapshot-only session), and no
+	// fileListMode.
+	none bool
 }
+
+// IsZero leaves out the fileList of a snapshot-only session (omitzero).
+func (f fileList) IsZero() bool { return f.none }
 
 func (f fileList) MarshalJSON() ([]byte, error) {
 	if f.isName {
@@ -159,6 +166,9 @@ func (f fileList) MarshalJSON() ([]byte, error) {
 
 // mode is the fileListMode that goes with the list.
 func (f fileList) mode() string {
+	if f.none {
+		return ""
+	}
 	if f.isName {
 		return "string"
 	}
@@ -167,8 +177,8 @@ func (f fileList) mode() string {
 
 type queryServerResponse struct {
 	Status         int      `json:"status"`
-	FileListMode   string   `json:"fileListMode"`
-	FileList       fileList `json:"fileList"`
+	FileListMode   string   `json:"fileListMode,omitempty"`
+	FileList       fileList `json:"fileList,omitzero"`
 	SliceStartTime int64    `json:"sliceStartTime"`
 }
 
@@ -181,8 +191,8 @@ type queryResponse struct {
 }
 
 type stopServerResponse struct {
-	FileListMode    string   `json:"fileListMode"`
-	FileList        fileList `json:"fileList"`
+	FileListMode    string   `json:"fileListMode,omitempty"`
+	FileList        fileList `json:"fileList,omitzero"`
 	UploadingStatus string   `json:"uploadingStatus"`
 	// LostFiles (an ars extension) names the files that reached neither
 	// storage nor the backup (a full disk); uploadingStatus is then

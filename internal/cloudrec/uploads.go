@@ -100,6 +100,7 @@ func (r *recorder) onFile(k trackKey, f hls.File) {
 }
 
 func (r *recorder) uploadResult(res objstore.Result) {
+	r.snapUploaded(res)
 	if res.Outcome == objstore.Lost {
 		r.reportLost(res.Job.Key, res.Err)
 	} else if r.svc.durable {
@@ -159,6 +160,9 @@ func (r *recorder) snapshot() (int, fileList) {
 // names the playlist alone (fileListMode "string") for a composite of
 // HLS only, and lists entries otherwise.
 func (r *recorder) fileListLocked() fileList {
+	if r.settings.snap != nil && r.settings.snap.only {
+		return fileList{none: true}
+	}
 	if r.settings.mix != nil && !r.settings.mp4 {
 		fl := fileList{isName: true}
 		if len(r.files) > 0 {
@@ -228,7 +232,7 @@ func (r *recorder) stop(async bool) (*stopResponse, bool) {
 	resp := &stopResponse{Cname: r.cname, UID: r.uidStr, ResourceID: r.rid, SID: r.sid,
 		ServerResponse: stopServerResponse{FileList: r.fileListLocked(),
 			UploadingStatus: r.uploadStateLocked(), LostFiles: r.lostListLocked()}}
-	nfiles := len(r.files)
+	nfiles := len(r.files) + r.snapFilesLocked()
 	r.mu.Unlock()
 	resp.ServerResponse.FileListMode = resp.ServerResponse.FileList.mode()
 	if nfiles == 0 {

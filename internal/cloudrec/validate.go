@@ -128,6 +128,8 @@ type recorderSettings struct {
 	// mix is the composite of a mix-mode recording; nil in individual
 	// mode.
 	mix *mixSettings
+	// snap is snapshotConfig (snapshots.go); nil: no snapshots.
+	snap *snapSettings
 }
 
 func (s *Service) checkStart(req *startRequest, mode string) (recorderSettings, *apiError) {
@@ -195,6 +197,9 @@ func (s *Service) checkStart(req *startRequest, mode string) (recorderSettings, 
 		if out.mix, e = checkMix(rc, out.videoOff); e != nil {
 			return out, e
 		}
+	}
+	if out.snap, e = s.checkSnapshot(cr, mode, streamTypes); e != nil {
+		return out, e
 	}
 	dest, prefix, e := s.checkStorage(cr.StorageConfig)
 	if e != nil {

@@ -85,6 +85,9 @@ type workerState struct {
 	// lastSave and saveMark pace checkpoints (record.go).
 	lastSave time.Time
 	saveMark [4]int
+	// snap is the snapshots of a session with snapshotConfig
+	// (snapshots.go).
+	snap snapState
 }
 
 func newWorkerState(subs subscription, now time.Time) workerState {
@@ -101,6 +104,8 @@ func (r *recorder) run() {
 			r.handle(it)
 		case fc := <-r.mixFiles():
 			r.mixFile(fc)
+		case res := <-r.snapResults():
+			r.snapResult(res)
 		case now := <-tick.C:
 			if len(r.parts) == 0 && now.Sub(r.emptySince) > r.settings.maxIdle {
 				r.exit("idle")
@@ -136,6 +141,7 @@ func (r *recorder) handle(it item) {
 			return
 		}
 		delete(r.parts, it.p)
+		r.snapLeft(it.p.UID())
 		if len(r.parts) == 0 {
 			r.emptySince = r.svc.now()
 		}
@@ -202,6 +208,14 @@ func (r *recorder) packet(it item) {
 		}
 	default:
 		return
+	}
+	if sn := r.settings.snap; sn != nil {
+		if info.Kind == storage.KindVideo {
+			r.snapPacket(it, info, ssrc)
+		}
+		if sn.only {
+			return
+		}
 	}
 	key := trackKey{uid: uid, kind: info.Kind}
 	ts := r.tracks[key]

@@ -67,6 +67,9 @@ type Metrics struct {
 	MixerFailures     prometheus.Counter
 	MixerRestarts     prometheus.Counter
 	MixerDroppedUnits prometheus.Counter
+	// Snapshots of cloud recordings (snapshotConfig, snapshots.go).
+	CloudSnapshots      *prometheus.CounterVec
+	SnapshotterRestarts prometheus.Counter
 
 	// Durable control state and resume after a restart (issue 17).
 	StateErrors       *prometheus.CounterVec
@@ -162,6 +165,7 @@ func New() *Metrics {
 		Help: "Cloud recording files neither uploaded nor backed up."})
 	reg.MustRegister(m.CloudWriteErrors, m.CloudTracksFailing, m.CloudFilesLost)
 	newMixer(m)
+	newSnapshots(m)
 	newState(m)
 	m.WebRTC = newWebRTC(reg)
 	m.HTTPConnections = prometheus.NewGauge(prometheus.GaugeOpts{Name: "ars_http_connections", Help: "HTTP connections held."})

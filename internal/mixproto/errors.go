@@ -15,3 +15,9 @@ var (
 	// ErrBadConfig is a Config or Layout that cannot be composed.
 	ErrBadConfig = errors.New("mixproto: invalid config")
 )
+
+var (
+	// ErrBadSnapshot is a TypeSnapshot or TypeSnapResult body that does
+	// not say what the protocol allows (snapshot.go).
+	ErrBadSnapshot = errors.New("mixproto: invalid snapshot frame")
+)

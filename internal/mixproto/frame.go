@@ -20,6 +20,9 @@ const (
 	TypeVideo  Type = 5 // binary media body: a video unit (VideoMeta in the flags)
 	TypeAudio  Type = 6 // binary media body: one Opus packet
 	TypeEnd    Type = 7 // empty; finish, finalise the outputs, exit 0
+	// TypeSnapshot asks a snapshotter (ars-mixer --snapshotter) for a
+	// JPEG of one keyframe: SnapRequest, a binary media body (snapshot.go).
+	TypeSnapshot Type = 8
 )
 
 // Frames from the mixer to the daemon.
@@ -29,6 +32,9 @@ const (
 	TypeProgress   Type = 66 // Progress, JSON; about every 500 ms
 	TypeError      Type = 67 // Error, JSON; the mixer is about to exit non-zero
 	TypeDone       Type = 68 // empty; every output is finalised
+	// TypeSnapResult is a snapshotter's answer to one TypeSnapshot:
+	// SnapResult, binary (snapshot.go).
+	TypeSnapResult Type = 69
 )
 
 // MaxBody bounds a frame body: an access unit of a 1080p keyframe at a
@@ -62,7 +68,7 @@ type Frame struct {
 
 // Known reports whether t is a type of this protocol version.
 func (t Type) Known() bool {
-	return (t >= TypeConfig && t <= TypeEnd) || (t >= TypeReady && t <= TypeDone)
+	return (t >= TypeConfig && t <= TypeSnapshot) || (t >= TypeReady && t <= TypeSnapResult)
 }
 
 // Reader reads frames.

@@ -17,6 +17,9 @@ func FuzzReader(f *testing.F) {
 	vp8 := VideoMeta{Key: true, Codec: vcodec.VP8, Orientation: vcodec.Orientation{Rotation: 90, Flip: true}}
 	_ = w.WriteMedia(TypeVideo, Media{Source: 2, PTS: 40e6, Flags: vp8.Flags(), Data: []byte{0x10, 0x02, 0x00, 0x9d, 0x01, 0x2a}})
 	_ = w.WriteJSON(TypeFileClosed, FileClosed{Kind: KindTS, Name: "a.ts"})
+	_ = w.WriteSnapRequest(SnapRequest{ID: 3, Video: VideoMeta{Key: true, Codec: vcodec.H264}, Data: []byte{0, 0, 0, 1, 0x67, 0x42}})
+	_ = w.WriteSnapResult(SnapResult{ID: 3, JPEG: []byte{0xff, 0xd8, 0xff, 0xe0, 0, 0x10}})
+	_ = w.WriteSnapResult(SnapResult{ID: 4, Err: "no picture"})
 	_ = w.Flush()
 	f.Add(buf.Bytes())
 	f.Add([]byte{byte(TypeLayout), 0, 0, 0, 2, '{', '}'})
@@ -48,6 +51,31 @@ func FuzzReader(f *testing.F) {
 				var c Config
 				if Decode(fr.Body, &c) == nil {
 					_ = c.Validate()
+				}
+			case TypeSnapshot:
+				if q, err := ParseSnapRequest(fr.Body); err == nil {
+					// A request read is one the daemon could have written.
+					var out bytes.Buffer
+					if err := NewWriter(&out).WriteSnapRequest(q); err != nil {
+						t.Fatalf("request %+v read but not writable: %v", q, err)
+					}
+				}
+			case TypeSnapResult:
+				if res, err := ParseSnapResult(fr.Body); err == nil {
+					var out bytes.Buffer
+					w := NewWriter(&out)
+					if err := w.WriteSnapResult(res); err != nil {
+						t.Fatalf("result %+v read but not writable: %v", res, err)
+					}
+					_ = w.Flush()
+					back, err := NewReader(&out).ReadFrame()
+					if err != nil {
+						t.Fatal(err)
+					}
+					again, err := ParseSnapResult(back.Body)
+					if err != nil || again.ID != res.ID || again.Err != res.Err || !bytes.Equal(again.JPEG, res.JPEG) {
+						t.Fatalf("result %+v written back read as %+v, %v", res, again, err)
+					}
 				}
 			case TypeLayout:
 				var l Layout

@@ -152,6 +152,13 @@ type AudioStreamStateChanged StreamStateChanged
 // recorder_video_stream_state_changed.
 type VideoStreamStateChanged StreamStateChanged
 
+// RecorderSnapshotFile is event 45, recorder_snapshot_file: a snapshot
+// (snapshotConfig) reached the storage. FileName is its key there, the
+// fileNamePrefix included.
+type RecorderSnapshotFile struct {
+	FileName string `json:"fileName"`
+}
+
 // Each event's msgName, event type and service type (Event).
 
 func (RecordingError) MsgName() string  { return "cloud_recording_error" }
@@ -205,3 +212,7 @@ func (AudioStreamStateChanged) ServiceType() int { return ServiceRecorder }
 func (VideoStreamStateChanged) MsgName() string  { return "recorder_video_stream_state_changed" }
 func (VideoStreamStateChanged) EventType() int   { return EventVideoStreamStateChanged }
 func (VideoStreamStateChanged) ServiceType() int { return ServiceRecorder }
+
+func (RecorderSnapshotFile) MsgName() string  { return "recorder_snapshot_file" }
+func (RecorderSnapshotFile) EventType() int   { return EventRecorderSnapshotFile }
+func (RecorderSnapshotFile) ServiceType() int { return ServiceRecorder }

@@ -123,6 +123,9 @@ func TestDetailsWire(t *testing.T) {
 			EventVideoStreamStateChanged, ServiceRecorder,
 			map[string]any{"msgName": "recorder_video_stream_state_changed", "UtcMs": int64(3),
 				"streams": []map[string]any{{"streamUid": "1", "state": 0}}}},
+		{"snapshot file", RecorderSnapshotFile{FileName: "a/b/sid_c__uid_s_7__uid_e_video_20261207225000123.jpg"},
+			EventRecorderSnapshotFile, ServiceRecorder,
+			map[string]any{"msgName": "recorder_snapshot_file", "fileName": "a/b/sid_c__uid_s_7__uid_e_video_20261207225000123.jpg"}},
 	}
 	for _, c := range cases {
 		if got, want := wire(t, c.d), asJSON(t, c.old); !reflect.DeepEqual(got, want) {

@@ -25,6 +25,7 @@ const (
 	EventRecorderSliceStart      = 42
 	EventAudioStreamStateChanged = 43
 	EventVideoStreamStateChanged = 44
+	EventRecorderSnapshotFile    = 45
 )
 
 // Service types: which part of the recorder speaks.
