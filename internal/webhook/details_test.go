@@ -42,8 +42,9 @@ func asJSON(t *testing.T, v any) map[string]any {
 	return m
 }
 
-// TestDetailsWire checks every event's details against the maps ars sent
-// before they were typed: the same field names and values.
+// TestDetailsWire checks every event's details against the field names
+// and values of Agora's event reference (and ars's documented
+// additions).
 func TestDetailsWire(t *testing.T) {
 	restarting := false
 	type lost struct {
@@ -85,11 +86,14 @@ func TestDetailsWire(t *testing.T) {
 			EventError, ServiceCloudRecording,
 			map[string]any{"msgName": "cloud_recording_error", "module": 0, "errorLevel": 4, "errorCode": 1, "stat": 0,
 				"errorMsg": "m", "restarting": false}},
-		{"file infos", FileInfos{FileList: []FileInfo{{FileName: "f.m3u8", TrackType: "audio", UID: "9", IsPlayable: true, SliceStartTime: 5}}},
-			EventFileInfos, ServiceCloudRecording,
-			map[string]any{"msgName": "file_infos", "fileList": []file{{FileName: "f.m3u8", TrackType: "audio", UID: "9", IsPlayable: true, SliceStartTime: 5}}}},
-		{"no file infos", FileInfos{FileList: []FileInfo{}}, EventFileInfos, ServiceCloudRecording,
-			map[string]any{"msgName": "file_infos", "fileList": []file{}}},
+		{"file infos", FileInfos{FileList: "p/sid_c__uid_s_9__uid_e_audio.m3u8"}, EventFileInfos, ServiceCloudRecording,
+			map[string]any{"msgName": "cloud_recording_file_infos", "fileList": "p/sid_c__uid_s_9__uid_e_audio.m3u8"}},
+		{"warning", RecordingWarning{Module: 1, WarnCode: WarnReuploadBackup, FileName: "p/a.ts"}, EventWarning, ServiceCloudRecording,
+			map[string]any{"msgName": "cloud_recording_warning", "module": 1, "warnCode": 32, "fileName": "p/a.ts"}},
+		{"status update", StatusUpdate{Status: 5, RecordingMode: RecordingModeMix, FileList: "p/sid_c.m3u8"}, EventStatusUpdate, ServiceCloudRecording,
+			map[string]any{"msgName": "cloud_recording_status_update", "status": 5, "recordingMode": 1, "fileList": "p/sid_c.m3u8"}},
+		{"snapshot file", SnapshotFile{FileName: "p/sid_c__uid_s_4__uid_e_video_20261207224512345.jpg"}, EventSnapshotFile, ServiceRecorder,
+			map[string]any{"msgName": "recorder_snapshot_file", "fileName": "p/sid_c__uid_s_4__uid_e_video_20261207224512345.jpg"}},
 		{"session exit", SessionExit{}, EventSessionExit, ServiceCloudRecording,
 			map[string]any{"msgName": "session_exit", "exitStatus": 0}},
 		{"session failover", SessionFailover{NewUID: 527841, Reason: "crash", Failovers: 2, SinceSavedMs: 1234},
@@ -98,30 +102,37 @@ func TestDetailsWire(t *testing.T) {
 		{"uploader started", UploaderStarted{}, EventUploaderStarted, ServiceUploader,
 			map[string]any{"msgName": "uploader_started", "status": 0}},
 		{"uploaded", Uploaded{}, EventUploaded, ServiceUploader, map[string]any{"msgName": "uploaded", "status": 0}},
+		{"uploaded with files", Uploaded{FileList: []FileInfo{{FileName: "f.m3u8", TrackType: "audio", UID: "9", IsPlayable: true, SliceStartTime: 5}}},
+			EventUploaded, ServiceUploader, map[string]any{"msgName": "uploaded", "status": 0,
+				"fileList": []file{{FileName: "f.m3u8", TrackType: "audio", UID: "9", IsPlayable: true, SliceStartTime: 5}}}},
 		{"uploaded from the backup", Uploaded{FileName: "k", Restored: true}, EventUploaded, ServiceUploader,
 			map[string]any{"msgName": "uploaded", "status": 0, "fileName": "k", "restored": true}},
 		{"backuped", Backuped{}, EventBackuped, ServiceUploader, map[string]any{"msgName": "backuped", "status": 0}},
+		{"backuped with files", Backuped{FileList: []FileInfo{{FileName: "m.mp4", TrackType: "audio_and_video", UID: "0", MixedAllUser: true, IsPlayable: true}}},
+			EventBackuped, ServiceUploader, map[string]any{"msgName": "backuped", "status": 0,
+				"fileList": []file{{FileName: "m.mp4", TrackType: "audio_and_video", UID: "0", MixedAllUser: true, IsPlayable: true}}}},
 		{"progress", UploadingProgress{Progress: 10000}, EventUploadingProgress, ServiceUploader,
 			map[string]any{"msgName": "uploading_progress", "progress": 10000}},
 		{"recorder started", RecorderStarted{}, EventRecorderStarted, ServiceRecorder,
 			map[string]any{"msgName": "recorder_started", "status": 0}},
-		{"recorder leave", RecorderLeave{LeaveCode: 2}, EventRecorderLeave, ServiceRecorder,
-			map[string]any{"msgName": "recorder_leave", "leaveCode": 2}},
+		{"recorder leave", RecorderLeave{LeaveCode: LeaveNoUsers | LeaveSignal}, EventRecorderLeave, ServiceRecorder,
+			map[string]any{"msgName": "recorder_leave", "leaveCode": 6}},
 		{"slice start", RecorderSliceStart{StartUtcMs: 10, DiscontinueUtcMs: 8, Streams: []SliceStream{{StreamUID: "4", TrackType: "video", StartUtcMs: 10}}},
 			EventRecorderSliceStart, ServiceRecorder,
 			map[string]any{"msgName": "recorder_slice_start", "startUtcMs": int64(10), "discontinueUtcMs": int64(8), "mixedAllUser": false,
+				"streamUid": "4", "trackType": "video",
 				"streams": []map[string]any{{"streamUid": "4", "trackType": "video", "startUtcMs": int64(10)}}}},
 		{"slice start, composite", RecorderSliceStart{StartUtcMs: 10, DiscontinueUtcMs: 10, MixedAllUser: true, Streams: []SliceStream{}},
 			EventRecorderSliceStart, ServiceRecorder,
 			map[string]any{"msgName": "recorder_slice_start", "startUtcMs": int64(10), "discontinueUtcMs": int64(10), "mixedAllUser": true,
-				"streams": []map[string]any{}}},
+				"streamUid": "0", "trackType": "audio_and_video", "streams": []map[string]any{}}},
 		{"audio state", AudioStreamStateChanged{UtcMs: 3, Streams: []StreamState{{StreamUID: "1", State: 1}}},
 			EventAudioStreamStateChanged, ServiceRecorder,
-			map[string]any{"msgName": "recorder_audio_stream_state_changed", "UtcMs": int64(3),
+			map[string]any{"msgName": "recorder_audio_stream_state_changed", "UtcMs": int64(3), "streamUid": "1", "state": 1,
 				"streams": []map[string]any{{"streamUid": "1", "state": 1}}}},
 		{"video state", VideoStreamStateChanged{UtcMs: 3, Streams: []StreamState{{StreamUID: "1", State: 0}}},
 			EventVideoStreamStateChanged, ServiceRecorder,
-			map[string]any{"msgName": "recorder_video_stream_state_changed", "UtcMs": int64(3),
+			map[string]any{"msgName": "recorder_video_stream_state_changed", "UtcMs": int64(3), "streamUid": "1", "state": 0,
 				"streams": []map[string]any{{"streamUid": "1", "state": 0}}}},
 	}
 	for _, c := range cases {
