@@ -151,7 +151,7 @@ type endedSession struct {
 	byStop bool
 	// final is the answer of a stop that was told 65 (uploads still
 	// running) and may come back for it, once.
-	final *stopResponse
+	final  *stopResponse
 	status int
 	// lost counts files that never reached storage: no late "uploaded".
 	lost int
