@@ -105,6 +105,12 @@ func TestCloudRecordingErrorCodes(t *testing.T) {
 		if st, a := c.start(acq.ResourceId, "individual", b); st != http.StatusUnauthorized || a.Code != 110 {
 			t.Errorf("start with a bad token: %d %+v", st, a)
 		}
+		b = body()
+		b.ClientRequest.Token = d.key("media", cname, 527841, "--ts", fmt.Sprint(time.Now().Add(-2*time.Hour).Unix()),
+			"--expire-at", fmt.Sprint(time.Now().Add(-time.Hour).Unix()))
+		if st, a := c.start(acq.ResourceId, "individual", b); st != http.StatusUnauthorized || a.Code != 109 {
+			t.Errorf("start with an expired token: %d %+v", st, a)
+		}
 	})
 
 	var rid, sid, idleSID string
