@@ -50,7 +50,7 @@ func (s *Service) handleAcquire(r *http.Request) (int, any, *apiError) {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
-		return 0, nil, &apiError{status: http.StatusServiceUnavailable, code: 1, reason: "the server is shutting down"}
+		return 0, nil, exiting()
 	}
 	if s.unused >= s.cfg.MaxResources {
 		s.sweepExpiredLocked(res.created)
@@ -102,6 +102,9 @@ func (s *Service) handleStart(r *http.Request) (int, any, *apiError) {
 		return 0, nil, e
 	}
 	rid, active := r.PathValue("rid"), activeKey(req.Cname, req.UID)
+	if !validResourceID(rid) {
+		return 0, nil, badResourceID()
+	}
 	s.mu.Lock()
 	res := s.resources[rid]
 	switch {
@@ -110,9 +113,13 @@ func (s *Service) handleStart(r *http.Request) (int, any, *apiError) {
 		return 0, nil, invalid("invalid resourceId")
 	case res.cname != req.Cname || res.uid != req.UID:
 		s.mu.Unlock()
-		return 0, nil, invalid("cname and uid must be those the resourceId was acquired for")
+		return 0, nil, mismatch("cname and uid must be those the resourceId was acquired for")
 	case res.used:
+		running := s.byResourceLocked(rid)
 		s.mu.Unlock()
+		if running != nil {
+			running.statusUpdate()
+		}
 		return 0, nil, &apiError{status: http.StatusCreated, code: codeResourceReused, reason: "the resourceId was already used to start a recording"}
 	case s.now().Sub(res.created) > s.cfg.ResourceTTL:
 		s.mu.Unlock()
@@ -154,7 +161,7 @@ func (s *Service) handleStart(r *http.Request) (int, any, *apiError) {
 	}
 	if s.closed {
 		s.mu.Unlock()
-		return 0, nil, &apiError{status: http.StatusServiceUnavailable, code: 1, reason: "the server is shutting down"}
+		return 0, nil, exiting()
 	}
 	// Checked again: the caps may have filled during the token check.
 	if e := s.capLocked(req.Cname, settings.mix != nil); e != nil {
@@ -198,40 +205,47 @@ func (s *Service) handleStart(r *http.Request) (int, any, *apiError) {
 	return http.StatusOK, startResponse{Cname: req.Cname, UID: req.UID, ResourceID: rid, SID: rec.sid}, nil
 }
 
-// lookup finds the running recorder of a request's path.
-func (s *Service) lookup(r *http.Request) (*recorder, *endedSession, *apiError) {
+// lookup finds the running recorder of a request's path; command (query,
+// update, updateLayout, stop) names the call in a 404's body.
+func (s *Service) lookup(r *http.Request, command string) (*recorder, *endedSession, *apiError) {
 	if e := checkMode(r); e != nil {
 		return nil, nil, e
 	}
-	sid := r.PathValue("sid")
+	rid, sid := r.PathValue("rid"), r.PathValue("sid")
+	if !validResourceID(rid) {
+		return nil, nil, badResourceID()
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	rec := s.sessions[sid]
-	if ended := s.ended[sid]; ended != nil && (rec == nil || ended.replay != nil) {
-		return nil, ended, notFound()
-	}
-	if rec == nil || rec.rid != r.PathValue("rid") {
-		return nil, nil, notFound()
+	ended := s.ended[sid]
+	switch {
+	case rec != nil && rec.rid != rid, rec == nil && ended != nil && ended.rid != "" && ended.rid != rid:
+		return nil, nil, &apiError{status: http.StatusBadRequest, code: codeSIDMismatch,
+			reason: "the sid does not belong to this resourceId"}
+	case ended != nil && (rec == nil || ended.replay != nil || ended.final != nil):
+		return nil, ended, notFoundOf(ended.cname, ended.uid, rid, sid, command)
+	case rec == nil:
+		return nil, nil, notFoundOf("", "", rid, sid, command)
 	}
 	if mix := r.PathValue("mode") == modeMix; mix != (rec.settings.mix != nil) {
 		mode := modeIndividual
 		if rec.settings.mix != nil {
 			mode = modeMix
 		}
-		return nil, nil, &apiError{status: http.StatusBadRequest, code: codeMismatch,
-			reason: "the recording runs in mode " + mode + "; use that mode in the request path"}
+		return nil, nil, mismatch("the recording runs in mode " + mode + "; use that mode in the request path")
 	}
 	return rec, nil, nil
 }
 
 func (s *Service) handleQuery(r *http.Request) (int, any, *apiError) {
-	rec, _, e := s.lookup(r)
+	rec, _, e := s.lookup(r, "query")
 	if e != nil {
 		return 0, nil, e
 	}
 	status, files := rec.snapshot()
 	if status != statusRunning && status != statusAbnormal {
-		return 0, nil, notFound()
+		return 0, nil, rec.notFound("query")
 	}
 	return http.StatusOK, queryResponse{Cname: rec.cname, UID: rec.uidStr, ResourceID: rec.rid, SID: rec.sid,
 		ServerResponse: queryServerResponse{Status: status, FileListMode: files.mode(), FileList: files,
@@ -239,7 +253,7 @@ func (s *Service) handleQuery(r *http.Request) (int, any, *apiError) {
 }
 
 func (s *Service) handleUpdate(r *http.Request) (int, any, *apiError) {
-	rec, _, e := s.lookup(r)
+	rec, _, e := s.lookup(r, "update")
 	if e != nil {
 		return 0, nil, e
 	}
@@ -248,7 +262,7 @@ func (s *Service) handleUpdate(r *http.Request) (int, any, *apiError) {
 		return 0, nil, e
 	}
 	if req.Cname != rec.cname || req.UID != rec.uidStr {
-		return 0, nil, invalid("cname and uid must be those of the recording")
+		return 0, nil, mismatch("cname and uid must be those of the recording")
 	}
 	if req.ClientRequest == nil || req.ClientRequest.StreamSubscribe == nil {
 		return 0, nil, invalid("clientRequest.streamSubscribe is required")
@@ -281,13 +295,13 @@ func (s *Service) handleUpdate(r *http.Request) (int, any, *apiError) {
 		return 0, nil, s.stateError(err)
 	}
 	if !rec.update(upd) {
-		return 0, nil, notFound()
+		return 0, nil, rec.notFound("update")
 	}
 	return http.StatusOK, startResponse{Cname: rec.cname, UID: rec.uidStr, ResourceID: rec.rid, SID: rec.sid}, nil
 }
 
 func (s *Service) handleUpdateLayout(r *http.Request) (int, any, *apiError) {
-	rec, _, e := s.lookup(r)
+	rec, _, e := s.lookup(r, "updateLayout")
 	if e != nil {
 		return 0, nil, e
 	}
@@ -300,7 +314,7 @@ func (s *Service) handleUpdateLayout(r *http.Request) (int, any, *apiError) {
 		return 0, nil, e
 	}
 	if req.Cname != rec.cname || req.UID != rec.uidStr {
-		return 0, nil, invalid("cname and uid must be those of the recording")
+		return 0, nil, mismatch("cname and uid must be those of the recording")
 	}
 	if req.ClientRequest == nil {
 		return 0, nil, &apiError{status: http.StatusBadRequest, code: codeBadLayout, reason: "clientRequest is required"}
@@ -322,33 +336,68 @@ func (s *Service) handleUpdateLayout(r *http.Request) (int, any, *apiError) {
 		return 0, nil, s.stateError(err)
 	}
 	if !rec.updateLayout(cfg) {
-		return 0, nil, notFound()
+		return 0, nil, rec.notFound("updateLayout")
 	}
 	return http.StatusOK, startResponse{Cname: rec.cname, UID: rec.uidStr, ResourceID: rec.rid, SID: rec.sid}, nil
 }
 
 func (s *Service) handleStop(r *http.Request) (int, any, *apiError) {
-	rec, ended, e := s.lookup(r)
+	rec, ended, e := s.lookup(r, "stop")
 	if e != nil {
-		if ended != nil && ended.replay != nil && ended.replay.ResourceID == r.PathValue("rid") {
-			return http.StatusPartialContent, ended.replay, nil
+		if ended == nil {
+			return 0, nil, e
 		}
-		return 0, nil, e
+		return s.stopEnded(r.PathValue("sid"), ended, e)
 	}
 	var req stopRequest
 	if e := decode(r, &req); e != nil {
 		return 0, nil, e
 	}
 	if req.Cname != rec.cname || req.UID != rec.uidStr {
-		return 0, nil, invalid("cname and uid must be those of the recording")
+		return 0, nil, mismatch("cname and uid must be those of the recording")
+	}
+	if !rec.claimStop() {
+		// Another stop ended it, or is ending it and will answer.
+		rec.statusUpdate()
+		return 0, nil, repeatedStop()
 	}
 	async := req.ClientRequest != nil && req.ClientRequest.AsyncStop
 	resp, ok := rec.stop(async)
 	if !ok {
-		return 0, nil, notFound()
+		return 0, nil, rec.notFound("stop")
 	}
-	if resp.Code == codeNoFile {
+	switch resp.Code {
+	case codeNoFile, codeNotCompleted:
 		return http.StatusPartialContent, resp, nil
 	}
 	return http.StatusOK, resp, nil
+}
+
+// stopEnded answers a stop of an ended recording: the 206 of a stop that
+// found nothing recorded again, the final answer a stop that got 65 was
+// told to come back for (once), 49 after another stop, or the 404 e.
+func (s *Service) stopEnded(sid string, ended *endedSession, e *apiError) (int, any, *apiError) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case ended.replay != nil:
+		return http.StatusPartialContent, ended.replay, nil
+	case ended.final != nil:
+		final := ended.final
+		ended.final = nil
+		return http.StatusOK, final, nil
+	case ended.byStop:
+		return 0, nil, repeatedStop()
+	}
+	return 0, nil, e
+}
+
+func repeatedStop() *apiError {
+	return &apiError{status: http.StatusBadRequest, code: codeRepeatedStop,
+		reason: "the recording was already stopped by an earlier stop request"}
+}
+
+func badResourceID() *apiError {
+	return &apiError{status: http.StatusBadRequest, code: codeBadResourceID,
+		reason: "cannot parse the resourceId; call acquire for a new one"}
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -182,11 +183,7 @@ func (r *recorder) exit(cause string) {
 	r.exitCause = cause
 	r.mu.Unlock()
 	close(r.closedOut)
-	leave := 0
-	if cause == "idle" {
-		leave = 2
-	}
-	r.event(webhook.RecorderLeave{LeaveCode: leave})
+	r.event(webhook.RecorderLeave{LeaveCode: leaveCode(cause)})
 	r.waitUploads()
 	// Segments lost after their playlist's last version leave it now.
 	if r.dropAllLost() {
@@ -203,12 +200,15 @@ func (r *recorder) exit(cause string) {
 		r.event(webhook.RecordingError{Module: errModuleUploader, ErrorLevel: errLevelMajor, ErrorCode: errCodeUploadFailed,
 			Stat: 1, ErrorMsg: strconv.Itoa(len(lost)) + " recorded files were lost", LostFiles: lost})
 	case backuped:
-		r.event(webhook.Backuped{Status: 0})
+		r.event(webhook.Backuped{Status: 0, FileList: webhookFiles(files)})
 	default:
-		r.event(webhook.Uploaded{Status: 0})
+		r.event(webhook.Uploaded{Status: 0, FileList: webhookFiles(files)})
 	}
-	r.event(webhook.FileInfos{FileList: webhookFiles(files)})
-	r.event(webhook.SessionExit{ExitStatus: 0})
+	exitStatus := 0
+	if cause == "failed" {
+		exitStatus = 1
+	}
+	r.event(webhook.SessionExit{ExitStatus: exitStatus})
 	// Backups are copies, so the working files can go.
 	if err := os.RemoveAll(r.dir); err != nil {
 		r.svc.log.Warn("work dir not removed", "dir", r.dir, "error", err)
@@ -222,8 +222,56 @@ func (r *recorder) exit(cause string) {
 	if m := r.svc.m; m != nil && r.failingTracks > 0 {
 		m.CloudTracksFailing.Sub(float64(r.failingTracks))
 	}
+	r.mu.Lock()
+	var final *stopResponse
+	if r.stopPending {
+		// A stop was told 65: its repeat gets this answer.
+		final = r.stopAnswerLocked()
+	}
+	r.mu.Unlock()
 	r.svc.forget(r, nil)
+	r.svc.endedBy(r, cause == "stop", final)
 	close(r.finished)
+}
+
+// leaveCode is Agora's recorder_leave bitmask for an exit's cause.
+func leaveCode(cause string) int {
+	switch cause {
+	case "idle":
+		return webhook.LeaveNoUsers
+	case "stop":
+		return webhook.LeaveClientLeave
+	case "shutdown", causeSuspend:
+		return webhook.LeaveSignal
+	}
+	// "failed": the recorder could not start or carry on.
+	return webhook.LeaveInit
+}
+
+// statusUpdate sends event 3: a call did not match the recording's state
+// (a start with its resource, a stop while it stops).
+func (r *recorder) statusUpdate() {
+	r.mu.Lock()
+	status := r.status
+	var playlist string
+	for _, f := range r.files {
+		if strings.HasSuffix(f.FileName, ".m3u8") {
+			playlist = f.FileName
+			break
+		}
+	}
+	r.mu.Unlock()
+	mode := webhook.RecordingModeIndividual
+	if r.settings.mix != nil {
+		mode = webhook.RecordingModeMix
+	}
+	r.event(webhook.StatusUpdate{Status: status, RecordingMode: mode, FileList: playlist})
+}
+
+// notFound is the 404 of a call (command) on this recording once it has
+// ended.
+func (r *recorder) notFound(command string) *apiError {
+	return notFoundOf(r.cname, r.uidStr, r.rid, r.sid, command)
 }
 
 // event queues one webhook event with the recording's next sequence

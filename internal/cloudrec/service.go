@@ -19,6 +19,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/ars-project/ars/internal/api"
 	"github.com/ars-project/ars/internal/metrics"
 	"github.com/ars-project/ars/internal/objstore"
@@ -84,6 +86,9 @@ type Config struct {
 	// (defaults 3 h and 2 GiB).
 	MixMP4MaxDuration time.Duration
 	MixMP4MaxBytes    int64
+	// RateLimit caps the API's requests per second for the app ID, as
+	// Agora's gateway does (429 past it); 0: no limit.
+	RateLimit int
 }
 
 // EndpointGuard judges storage endpoints (internal/netguard.Guard).
@@ -104,6 +109,8 @@ type Service struct {
 	guardURL EndpointGuard
 	// m counts caps, write failures and lost files; nil: not counted.
 	m *metrics.Metrics
+	// limiter is the per-app request rate (Config.RateLimit); nil: off.
+	limiter *rate.Limiter
 	// durable: resources and recordings are kept in the state store
 	// (WithState, persist.go).
 	durable bool
@@ -135,11 +142,16 @@ type resource struct {
 }
 
 type endedSession struct {
-	at         time.Time
-	cname, uid string
+	at              time.Time
+	cname, uid, rid string
 	// replay is the answer a repeated stop gets (a 206 is safe to
 	// repeat); nil means 404.
 	replay *stopResponse
+	// byStop: a stop ended the recording, so another stop gets 49.
+	byStop bool
+	// final is the answer of a stop that was told 65 (uploads still
+	// running) and may come back for it, once.
+	final  *stopResponse
 	status int
 	// lost counts files that never reached storage: no late "uploaded".
 	lost int
@@ -185,6 +197,11 @@ func New(cfg Config, channels Channels, keys KeyVerifier, guard Guard, up *objst
 	s := &Service{cfg: cfg, log: slog.Default(), channels: channels, keys: keys, guard: guard, uploader: up,
 		now: time.Now, resources: map[string]*resource{}, sessions: map[string]*recorder{},
 		active: map[string]string{}, ended: map[string]*endedSession{}, perChannel: map[string]int{}, stopJan: make(chan struct{})}
+	if cfg.RateLimit > 0 {
+		// A second's worth of burst: a client may send its requests of
+		// one second at once.
+		s.limiter = rate.NewLimiter(rate.Limit(cfg.RateLimit), cfg.RateLimit)
+	}
 	for _, o := range opts {
 		o(s)
 	}
@@ -201,6 +218,10 @@ func (s *Service) Mount(handle func(pattern string, h http.Handler)) {
 	handle("POST "+p+"/resourceid/{rid}/sid/{sid}/mode/{mode}/update", s.wrap(s.handleUpdate))
 	handle("POST "+p+"/resourceid/{rid}/sid/{sid}/mode/{mode}/updateLayout", s.wrap(s.handleUpdateLayout))
 	handle("POST "+p+"/resourceid/{rid}/sid/{sid}/mode/{mode}/stop", s.wrap(s.handleStop))
+	// Anything else under /v1/apps (another path, another method) gets
+	// the gateway's JSON answer, never net/http's text/plain 404 or 405.
+	handle("/v1/apps/", s.noRoute())
+	handle("/v1/apps", s.noRoute())
 }
 
 // Start creates the working directory, resumes the recordings Load
@@ -309,8 +330,11 @@ func (s *Service) trimEndedLocked() {
 // handler returns an answer: a status and a body, or an Agora error.
 type handler func(r *http.Request) (int, any, *apiError)
 
+// wrap runs h as Agora's front end would: a request ID on every answer,
+// the gateway's credential check and rate limit, the app ID, then the
+// call; every answer is JSON.
 func (s *Service) wrap(h handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return s.withRequestID(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !s.authorized(w, r) {
 			return
 		}
@@ -318,18 +342,68 @@ func (s *Service) wrap(h handler) http.Handler {
 			writeError(w, invalid("invalid appid"))
 			return
 		}
+		if e := s.rateLimited(); e != nil {
+			writeError(w, e)
+			return
+		}
+		s.mu.Lock()
+		closed := s.closed
+		s.mu.Unlock()
+		if closed {
+			writeError(w, exiting())
+			return
+		}
 		status, body, e := h(r)
 		if e != nil {
-			s.log.Info("request refused", "path", r.URL.Path, "code", e.code, "reason", e.reason)
+			s.log.Info("request refused", "path", r.URL.Path, "code", e.code, "reason", e.Error(),
+				"request_id", w.Header().Get(requestIDHeader))
 			writeError(w, e)
 			return
 		}
 		writeJSON(w, status, body)
+	}))
+}
+
+// requestIDHeader names the answer's request ID (the official Go
+// client's GetRequestID reads it).
+const requestIDHeader = "X-Request-Id"
+
+// withRequestID gives every answer of h a new request ID, set before h
+// writes anything, so that errors and gateway answers carry one too.
+func (s *Service) withRequestID(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set(requestIDHeader, newRequestID())
+		h.ServeHTTP(w, r)
 	})
+}
+
+func newRequestID() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// noRoute is the gateway's answer to a path or method of
+// /v1/apps/... that is no route of the API.
+func (s *Service) noRoute() http.Handler {
+	return s.withRequestID(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		writeError(w, gateway(http.StatusNotFound, msgNoRoute))
+	}))
+}
+
+// rateLimited refuses a request over the per-app rate, as Agora's
+// gateway does: 429 {"message"}.
+func (s *Service) rateLimited() *apiError {
+	if s.limiter == nil || s.limiter.Allow() {
+		return nil
+	}
+	s.refused(limitRate)
+	return gateway(http.StatusTooManyRequests, msgRateLimit)
 }
 
 // authorized checks HTTP Basic credentials under the failure rate limit.
 func (s *Service) authorized(w http.ResponseWriter, r *http.Request) bool {
+	_, _, sent := r.BasicAuth()
 	e := s.guard.CheckKey(r, func() error {
 		id, secret, ok := r.BasicAuth()
 		if ok && subtle.ConstantTimeCompare([]byte(id), []byte(s.cfg.CustomerID)) == 1 &&
@@ -346,22 +420,17 @@ func (s *Service) authorized(w http.ResponseWriter, r *http.Request) bool {
 	}
 	if e.Status == http.StatusTooManyRequests {
 		// The credentials were not checked: do not call them invalid.
-		writeJSON(w, e.Status, map[string]string{"message": e.Message})
+		writeError(w, gateway(e.Status, e.Message))
 		return false
 	}
 	w.Header().Set("WWW-Authenticate", `Basic realm="ars cloud recording"`)
-	writeJSON(w, http.StatusUnauthorized, map[string]string{"message": "Invalid authentication credentials"})
+	if !sent {
+		// Agora's gateway tells a missing Authorization header apart.
+		writeError(w, gateway(http.StatusUnauthorized, msgUnauthorized))
+		return false
+	}
+	writeError(w, gateway(http.StatusUnauthorized, msgBadAuth))
 	return false
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json;charset=utf-8")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
-}
-
-func writeError(w http.ResponseWriter, e *apiError) {
-	writeJSON(w, e.status, map[string]any{"code": e.code, "reason": e.reason})
 }
 
 // decode reads a JSON body of at most 1 MiB.
@@ -382,8 +451,11 @@ func decode(r *http.Request, v any) *apiError {
 	return nil
 }
 
+// resourceIDBytes is the size of a resource ID's random bytes.
+const resourceIDBytes = 96
+
 func newResourceID() string {
-	b := make([]byte, 96)
+	b := make([]byte, resourceIDBytes)
 	_, _ = rand.Read(b)
 	return base64.RawURLEncoding.EncodeToString(b)
 }
@@ -448,17 +520,59 @@ func (s *Service) forget(r *recorder, replay *stopResponse) {
 		e = &endedSession{at: s.now(), cname: r.cname, uid: r.uidStr}
 		s.ended[r.sid] = e
 	}
+	e.rid = r.rid
 	if replay != nil {
 		e.replay = replay
 	}
 	delete(s.sessions, r.sid)
 }
 
+// endedBy records how an ended recording ended: by a stop (another stop
+// gets 49), and the final answer owed to a stop that got 65 (nil: none).
+func (s *Service) endedBy(r *recorder, byStop bool, final *stopResponse) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e := s.ended[r.sid]; e != nil {
+		e.byStop, e.final = byStop, final
+	}
+}
+
+// takeFinal drops the final answer owed to a stop of sid: a stop that
+// waited on the recorder gave it.
+func (s *Service) takeFinal(sid string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e := s.ended[sid]; e != nil {
+		e.final = nil
+	}
+}
+
+// byResourceLocked is the running recorder started with resource rid, or
+// nil.
+func (s *Service) byResourceLocked(rid string) *recorder {
+	for _, r := range s.sessions {
+		if r.rid == rid {
+			return r
+		}
+	}
+	return nil
+}
+
+// validResourceID reports whether id has the shape of the IDs
+// newResourceID makes: 96 bytes in unpadded base64url.
+func validResourceID(id string) bool {
+	if len(id) != base64.RawURLEncoding.EncodedLen(resourceIDBytes) {
+		return false
+	}
+	_, err := base64.RawURLEncoding.DecodeString(id)
+	return err == nil
+}
+
 // setReplay records the answer a repeated stop of r gets.
 func (s *Service) setReplay(r *recorder, replay *stopResponse) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.ended[r.sid] = &endedSession{at: s.now(), cname: r.cname, uid: r.uidStr, replay: replay}
+	s.ended[r.sid] = &endedSession{at: s.now(), cname: r.cname, uid: r.uidStr, rid: r.rid, replay: replay}
 }
 
 // dropResourceLocked forgets a resource.

@@ -39,10 +39,16 @@ type uploadBook struct {
 	// keys of files that never reached storage.
 	owner map[string]trackKey
 	lost  map[string]trackKey
+	// stopClaimed: a stop request took this recording; stopPending: it
+	// was answered 65 (uploads still running) and may come back.
+	stopClaimed, stopPending bool
+	// announced holds the playlists event 4 was sent for: Agora sends
+	// it once per playlist, when it is first written.
+	announced map[string]bool
 }
 
 func newUploadBook() uploadBook {
-	return uploadBook{status: statusRunning, owner: map[string]trackKey{}, lost: map[string]trackKey{}}
+	return uploadBook{status: statusRunning, owner: map[string]trackKey{}, lost: map[string]trackKey{}, announced: map[string]bool{}}
 }
 
 func (r *recorder) key(name string) string {
@@ -123,6 +129,25 @@ func (r *recorder) uploadResult(res objstore.Result) {
 	case objstore.Lost:
 		r.pending--
 		r.lost[res.Job.Key] = r.owner[res.Job.Key]
+	}
+	// Event 4 the first time a playlist reaches storage (or the backup,
+	// from which it is uploaded later), once per playlist.
+	first := false
+	if res.Outcome == objstore.Uploaded || res.Outcome == objstore.Backuped || res.Outcome == objstore.Restored {
+		if strings.HasSuffix(res.Job.Key, ".m3u8") && !r.announced[res.Job.Key] {
+			r.announced[res.Job.Key], first = true, true
+		}
+	}
+	// Sent before the waiters wake: exit's last events come after these.
+	// (r.event takes no r.mu.)
+	if first {
+		r.event(webhook.FileInfos{FileList: res.Job.Key})
+	}
+	switch res.Outcome {
+	case objstore.Backuped:
+		r.event(webhook.RecordingWarning{Module: errModuleUploader, WarnCode: webhook.WarnReuploadBackup, FileName: res.Job.Key})
+	case objstore.Restored:
+		r.event(webhook.RecordingWarning{Module: errModuleUploader, WarnCode: webhook.WarnReupload, FileName: res.Job.Key})
 	}
 	r.cond.Broadcast()
 	r.mu.Unlock()
@@ -206,39 +231,71 @@ func (r *recorder) uploadStateLocked() string {
 	return uploadUploaded
 }
 
-// stop ends the recording and answers as Agora does: the file list and
-// the upload state, or 435 when nothing was recorded.
-func (r *recorder) stop(async bool) (*stopResponse, bool) {
-	select {
-	case <-r.closedOut:
-		// Already stopped (by another stop or by idleness).
-		return nil, false
-	default:
+// claimStop takes the recording for a stop request: false if an earlier
+// stop has it (and was not told to come back with a 65).
+func (r *recorder) claimStop() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.stopClaimed && !r.stopPending {
+		return false
 	}
-	r.requestExit("stop")
+	r.stopClaimed = true
+	return true
+}
+
+// stop ends the recording and answers as Agora does: the file list and
+// the upload state, 435 when nothing was recorded, or 65 when a
+// synchronous stop's uploads run on past StopWait (the caller repeats the
+// stop for the final answer). The caller holds claimStop.
+func (r *recorder) stop(async bool) (*stopResponse, bool) {
+	r.mu.Lock()
+	again := r.stopPending
+	r.mu.Unlock()
+	if !again {
+		select {
+		case <-r.closedOut:
+			// Already stopped (by idleness or a failure).
+			return nil, false
+		default:
+		}
+		r.requestExit("stop")
+	}
 	<-r.closedOut
+	finished := false
 	if !async {
-		done := make(chan struct{})
-		go func() {
-			select {
-			case <-r.finished:
-			case <-time.After(r.svc.cfg.StopWait):
-			}
-			close(done)
-		}()
-		<-done
+		t := time.NewTimer(r.svc.cfg.StopWait)
+		select {
+		case <-r.finished:
+			finished = true
+		case <-t.C:
+		}
+		t.Stop()
 	}
 	r.mu.Lock()
-	resp := &stopResponse{Cname: r.cname, UID: r.uidStr, ResourceID: r.rid, SID: r.sid,
-		ServerResponse: stopServerResponse{FileList: r.fileListLocked(),
-			UploadingStatus: r.uploadStateLocked(), LostFiles: r.lostListLocked()}}
-	nfiles := len(r.files) + r.snapFilesLocked()
+	resp := r.stopAnswerLocked()
+	nfiles, pending := len(r.files)+r.snapFilesLocked(), r.pending > 0
+	late := !async && !finished && pending && nfiles > 0
+	r.stopPending = late
 	r.mu.Unlock()
-	resp.ServerResponse.FileListMode = resp.ServerResponse.FileList.mode()
-	if nfiles == 0 {
+	switch {
+	case nfiles == 0:
 		resp.Code, resp.Reason = codeNoFile, "no recorded files were generated"
 		resp.ServerResponse.UploadingStatus = uploadUnknown
 		r.svc.setReplay(r, resp)
+	case late:
+		resp.Code, resp.Reason = codeNotCompleted, "request not completed: the recording stopped but its uploads are still running; repeat the stop with the same resourceId and sid for the final answer"
+	case again && finished:
+		// This answer is the final one that the ended session kept.
+		r.svc.takeFinal(r.sid)
 	}
 	return resp, true
+}
+
+// stopAnswerLocked is the stop answer as things stand, r.mu held.
+func (r *recorder) stopAnswerLocked() *stopResponse {
+	resp := &stopResponse{Cname: r.cname, UID: r.uidStr, ResourceID: r.rid, SID: r.sid,
+		ServerResponse: stopServerResponse{FileList: r.fileListLocked(),
+			UploadingStatus: r.uploadStateLocked(), LostFiles: r.lostListLocked()}}
+	resp.ServerResponse.FileListMode = resp.ServerResponse.FileList.mode()
+	return resp
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
@@ -33,14 +34,20 @@ var awsRegions = []string{
 	"ap-south-1", "cn-north-1", "cn-northwest-1", "us-gov-west-1",
 }
 
+// checkCname refuses, with Agora's 1013, a channel name ars cannot
+// record.
 func checkCname(c string) *apiError {
 	if c == "" || len(c) > 64 {
-		return invalid("cname must be 1 to 64 bytes")
+		return badCname("cname must be 1 to 64 bytes")
 	}
 	if err := storage.ValidateChannelName(c); err != nil {
-		return invalid("invalid cname: " + err.Error())
+		return badCname("invalid cname: " + err.Error())
 	}
 	return nil
+}
+
+func badCname(reason string) *apiError {
+	return &apiError{status: http.StatusBadRequest, code: codeBadCname, reason: reason}
 }
 
 // checkUID accepts what Agora accepts: a decimal integer 1..2^32-1 in a

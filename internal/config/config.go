@@ -104,6 +104,9 @@ type Config struct {
 	CloudMaxSessions int
 	// CloudMaxPerChannel caps running cloud recordings of one channel.
 	CloudMaxPerChannel int
+	// CloudRateLimit caps the cloud recording API's requests per second
+	// for the app ID, as Agora's gateway does (429 past it); 0: off.
+	CloudRateLimit int
 	// CloudMaxMixes caps running mix-mode cloud recordings (each an
 	// ars-mixer process).
 	CloudMaxMixes int
@@ -345,6 +348,7 @@ func (c *Config) settings() []setting {
 		mk("ARS_CLOUD_MAX_SESSIONS", "cloud-max-sessions", "cloud recordings running at once, at most", false, func() (func(string) error, func() string) { return num(&c.CloudMaxSessions) }),
 		mk("ARS_CLOUD_MIX_MP4_MAX_DURATION", "cloud-mix-mp4-max-duration", "a mix-mode recording starts its next MP4 after this long", false, func() (func(string) error, func() string) { return dur(&c.CloudMixMP4MaxDuration) }),
 		mk("ARS_CLOUD_MIX_MP4_MAX_MB", "cloud-mix-mp4-max-mb", "a mix-mode recording starts its next MP4 at this size, in MiB", false, func() (func(string) error, func() string) { return num(&c.CloudMixMP4MaxMB) }),
+		mk("ARS_CLOUD_RATE_LIMIT", "cloud-rate-limit", "cloud recording API requests per second for the app ID, at most (0: no limit; Agora's is 10)", false, func() (func(string) error, func() string) { return num(&c.CloudRateLimit) }),
 		mk("ARS_CLOUD_MAX_MIXES", "cloud-max-mixes", "mix-mode cloud recordings (composites, one ars-mixer each) running at once, at most", false, func() (func(string) error, func() string) { return num(&c.CloudMaxMixes) }),
 		mk("ARS_CLOUD_MAX_RECORDERS_PER_CHANNEL", "cloud-max-recorders-per-channel", "cloud recordings of one channel running at once, at most", false, func() (func(string) error, func() string) { return num(&c.CloudMaxPerChannel) }),
 		mk("ARS_HTTP_MAX_CONNS", "http-max-conns", "HTTP connections held at once in total", false, func() (func(string) error, func() string) { return num(&c.HTTPMaxConns) }),
@@ -548,6 +552,9 @@ func (c Config) Validate() error {
 	}
 	if c.CloudMixMP4MaxMB < 1 || c.CloudMixMP4MaxMB > 1<<20 {
 		bad("ARS_CLOUD_MIX_MP4_MAX_MB", "%d is outside 1..1048576", c.CloudMixMP4MaxMB)
+	}
+	if c.CloudRateLimit < 0 || c.CloudRateLimit > 1_000_000 {
+		bad("ARS_CLOUD_RATE_LIMIT", "%d is outside 0..1000000", c.CloudRateLimit)
 	}
 	if c.CloudMaxMixes < 1 || c.CloudMaxMixes > 10_000 {
 		bad("ARS_CLOUD_MAX_MIXES", "%d is outside 1..10000", c.CloudMaxMixes)

@@ -259,7 +259,7 @@ func (d *Daemon) startUploads() error {
 		WorkDir: filepath.Join(d.stateDir, "cloud"), LocalDir: cmp.Or(cfg.CloudLocalDir, filepath.Join(cfg.FileRoot, "cloud_recording")),
 		ForceLocal: cfg.CloudStorage == "local", ResourceTTL: cfg.CloudResourceTTL, SegmentDuration: cfg.CloudSegment,
 		MaxResources: cfg.CloudMaxResources, MaxSessions: cfg.CloudMaxSessions, MaxPerChannel: cfg.CloudMaxPerChannel,
-		MixerBin: cfg.MixerBin, MaxMixes: cfg.CloudMaxMixes,
+		MixerBin: cfg.MixerBin, MaxMixes: cfg.CloudMaxMixes, RateLimit: cfg.CloudRateLimit,
 		MixMP4MaxDuration: cfg.CloudMixMP4MaxDuration, MixMP4MaxBytes: int64(cfg.CloudMixMP4MaxMB) << 20},
 		d.mgr, d.verifier, d.srv, d.upload, opts...)
 	d.upload.OnResults(d.cloud.UploadResult)

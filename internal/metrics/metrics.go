@@ -191,7 +191,7 @@ func newOutboundAndCloud(m *Metrics) {
 	m.CloudResourcesHeld = prometheus.NewGauge(prometheus.GaugeOpts{Name: "ars_cloud_resources_held", Help: "Cloud recording resource IDs acquired and not yet used to start (ARS_CLOUD_MAX_RESOURCES caps them)."})
 	m.CloudRecordings = prometheus.NewGauge(prometheus.GaugeOpts{Name: "ars_cloud_recordings_running", Help: "Cloud recordings running (ARS_CLOUD_MAX_SESSIONS caps them)."})
 	m.CloudLimitRefused = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "ars_cloud_limit_refused_total", Help: "Cloud recording acquires and starts refused by a cap, by limit (resources, sessions, channel, mixes).",
+		Name: "ars_cloud_limit_refused_total", Help: "Cloud recording acquires and starts refused by a cap, and requests over ARS_CLOUD_RATE_LIMIT, by limit (resources, sessions, channel, mixes, rate).",
 	}, []string{"limit"})
 	m.Registry.MustRegister(m.OutboundRefused, m.CloudResourcesHeld, m.CloudRecordings, m.CloudLimitRefused)
 }

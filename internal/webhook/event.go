@@ -13,6 +13,8 @@ const ProductCloudRecording = 3
 // Event types of cloud recording notifications.
 const (
 	EventError                   = 1
+	EventWarning                 = 2
+	EventStatusUpdate            = 3
 	EventFileInfos               = 4
 	EventSessionExit             = 11
 	EventSessionFailover         = 12

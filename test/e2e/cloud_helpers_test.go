@@ -162,10 +162,12 @@ type cloudAnswer struct {
 	} `json:"serverResponse"`
 }
 
-// agoraClient does what the official Go client's core.ClientImpl.DoREST
-// does: JSON body, Content-Type application/json;charset=utf-8, Basic
-// credentials, a 10 s timeout, and retries (1 s, 2 s, 3 s apart) of every
-// answer outside 200..300 except 400..409.
+// agoraClient does what the official Go client (v0.12.0) does in
+// client.DoREST and its API handlers: JSON body, Content-Type
+// application/json;charset=utf-8, Basic credentials, a 10 s timeout; 200
+// and 201 are success, 400..498 are returned at once, and every other
+// answer (206 included) is retried, 3 tries in all with 1 s and 2 s
+// between them.
 type agoraClient struct {
 	t        *testing.T
 	base     string // http://host:port/v1/apps/{appid}/cloud_recording
@@ -173,6 +175,10 @@ type agoraClient struct {
 	password string
 	http     *http.Client
 	attempts int // requests sent by the last call, retries included
+	// header is the last answer's (the client's GetRequestID reads its
+	// X-Request-Id); raw its body.
+	header http.Header
+	raw    []byte
 }
 
 func newAgoraClient(t *testing.T, d *daemon, app string) *agoraClient {
@@ -180,12 +186,16 @@ func newAgoraClient(t *testing.T, d *daemon, app string) *agoraClient {
 		password: customerSecret, http: &http.Client{Timeout: 10 * time.Second}}
 }
 
+// clientRetries are the official client's tries of one call and the
+// waits between them.
+var clientRetries = []time.Duration{time.Second, 2 * time.Second}
+
 func (c *agoraClient) do(method, path string, body any, out any) int {
 	c.t.Helper()
 	c.attempts = 0
 	var status int
 	var raw []byte
-	for retry := 0; ; retry++ {
+	for try := 0; ; try++ {
 		var rd io.Reader
 		if body != nil {
 			b, err := json.Marshal(body)
@@ -207,11 +217,11 @@ func (c *agoraClient) do(method, path string, body any, out any) int {
 		}
 		raw, _ = io.ReadAll(resp.Body)
 		resp.Body.Close()
-		status = resp.StatusCode
-		if (status >= 200 && status <= 300) || (status >= 400 && status < 410) || retry >= 3 {
+		status, c.header, c.raw = resp.StatusCode, resp.Header, raw
+		if status == http.StatusOK || status == http.StatusCreated || (status >= 400 && status <= 498) || try >= len(clientRetries) {
 			break
 		}
-		time.Sleep(time.Duration(retry+1) * time.Second)
+		time.Sleep(clientRetries[try])
 	}
 	if out != nil && len(raw) > 0 {
 		if err := json.Unmarshal(raw, out); err != nil {

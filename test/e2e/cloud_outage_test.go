@@ -54,6 +54,28 @@ func TestCloudRecordingStorageOutage(t *testing.T) {
 	if hooks.has(sid, webhook.EventUploaded) {
 		t.Error("uploaded reported during the outage")
 	}
+	// Each file that went to the backup: event 2 from the uploader with
+	// Agora's warnCode 32; backuped lists the recording's files.
+	warned := 0
+	for _, n := range hooks.events(sid) {
+		dt := n.Payload.Details
+		switch n.EventType {
+		case webhook.EventWarning:
+			if dt["msgName"] != "cloud_recording_warning" || dt["module"] != float64(1) || dt["warnCode"] != float64(webhook.WarnReuploadBackup) ||
+				!strings.HasPrefix(dt["fileName"].(string), "rec/day1/"+sid) || n.Payload.ServiceType != 0 {
+				t.Errorf("warning: %+v", n)
+			}
+			warned++
+		case webhook.EventBackuped:
+			if fl, _ := dt["fileList"].([]any); len(fl) != 2 {
+				t.Errorf("backuped lists %v", dt["fileList"])
+			}
+		}
+	}
+	if warned == 0 {
+		t.Error("no cloud_recording_warning for the backed-up files")
+	}
+	t.Logf("%d files went to the backup (event 2 each)", warned)
 
 	s3.start()
 	waitFor(t, "backed-up files in the bucket", 30*time.Second, func() bool {

@@ -131,12 +131,12 @@ func TestCloudRecordingIndividualHLS(t *testing.T) {
 		}
 	}
 
-	// After the end: query and stop answer 404 with code 404.
+	// After the end: query answers 404 with code 404, a repeated stop 49.
 	var e errAnswer
 	if st := c.do("GET", "/resourceid/"+rid+"/sid/"+sid+"/mode/individual/query", nil, &e); st != 404 || e.Code != 404 {
 		t.Errorf("query after stop: %d %+v", st, e)
 	}
-	if st, a := c.stop(rid, sid, cname, recorderUID); st != 404 || a.Code != 404 {
+	if st, a := c.stop(rid, sid, cname, recorderUID); st != 400 || a.Code != 49 {
 		t.Errorf("stop after stop: %d %+v", st, a)
 	}
 
@@ -154,8 +154,8 @@ func TestCloudRecordingIndividualHLS(t *testing.T) {
 }
 
 // checkEventOrder checks sequence numbers and the life cycle: started
-// first, then stream and slice events, then leave, the upload outcome,
-// the file infos and the exit last.
+// first, then stream and slice events, the file infos (once a playlist
+// is uploaded), then leave, the upload outcome and the exit last.
 func checkEventOrder(t *testing.T, evs []notification, outcome int) {
 	t.Helper()
 	var types []int
@@ -167,7 +167,7 @@ func checkEventOrder(t *testing.T, evs []notification, outcome int) {
 	}
 	idx := func(ev int) int { return slices.Index(types, ev) }
 	order := []int{webhook.EventRecorderStarted, webhook.EventUploaderStarted, webhook.EventRecorderSliceStart,
-		webhook.EventRecorderLeave, outcome, webhook.EventFileInfos, webhook.EventSessionExit}
+		webhook.EventFileInfos, webhook.EventRecorderLeave, outcome, webhook.EventSessionExit}
 	for i, ev := range order {
 		if idx(ev) < 0 {
 			t.Errorf("event %d missing from %v", ev, types)

@@ -412,8 +412,9 @@ func TestCloudMixMP4(t *testing.T) {
 	pcm := testmedia.DecodeMono(t, "-i", mp4)
 	checkTones(t, "MP4", pcm, tl.at(a.began)+1, tl.at(a.began)+secs-1, []tone{redTone, blueTone}, nil)
 
-	// Webhooks as in individual mode, signed and in order; the file
-	// infos list the composite's files as stop does.
+	// Webhooks as in individual mode, signed and in order; event 4 names
+	// the playlist, and uploaded lists the composite's files as stop
+	// does.
 	waitFor(t, "session_exit notification", 20*time.Second, func() bool { return hooks.has(m.sid, webhook.EventSessionExit) })
 	evs := hooks.events(m.sid)
 	var types []int
@@ -427,7 +428,7 @@ func TestCloudMixMP4(t *testing.T) {
 	// below).
 	pos := 0
 	for _, ev := range []int{webhook.EventRecorderStarted, webhook.EventUploaderStarted, webhook.EventRecorderSliceStart,
-		webhook.EventRecorderLeave, webhook.EventUploaded, webhook.EventFileInfos, webhook.EventSessionExit} {
+		webhook.EventFileInfos, webhook.EventRecorderLeave, webhook.EventUploaded, webhook.EventSessionExit} {
 		i := slices.Index(types[pos:], ev)
 		if i < 0 {
 			t.Errorf("event %d missing or out of order in %v", ev, types)
@@ -436,7 +437,10 @@ func TestCloudMixMP4(t *testing.T) {
 		pos += i
 	}
 	for _, n := range evs {
-		if n.EventType != webhook.EventFileInfos {
+		if n.EventType == webhook.EventFileInfos && n.Payload.Details["fileList"] != "mix/"+m.sid+"_"+m.cname+".m3u8" {
+			t.Errorf("cloud_recording_file_infos names %v", n.Payload.Details["fileList"])
+		}
+		if n.EventType != webhook.EventUploaded {
 			continue
 		}
 		fl, _ := n.Payload.Details["fileList"].([]any)
@@ -446,11 +450,11 @@ func TestCloudMixMP4(t *testing.T) {
 			name, _ := f["fileName"].(string)
 			names = append(names, name)
 			if f["mixedAllUser"] != true || f["uid"] != "0" || f["trackType"] != "audio_and_video" {
-				t.Errorf("file_infos entry %v", f)
+				t.Errorf("uploaded entry %v", f)
 			}
 		}
 		if len(names) != len(list) {
-			t.Errorf("file_infos lists %v, stop %s", names, stopped.ServerResponse.FileList)
+			t.Errorf("uploaded lists %v, stop %s", names, stopped.ServerResponse.FileList)
 		}
 	}
 	// Each sender's audio and video entering the composite (43/44 state
