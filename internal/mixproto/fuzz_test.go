@@ -17,6 +17,11 @@ func FuzzReader(f *testing.F) {
 	vp8 := VideoMeta{Key: true, Codec: vcodec.VP8, Orientation: vcodec.Orientation{Rotation: 90, Flip: true}}
 	_ = w.WriteMedia(TypeVideo, Media{Source: 2, PTS: 40e6, Flags: vp8.Flags(), Data: []byte{0x10, 0x02, 0x00, 0x9d, 0x01, 0x2a}})
 	_ = w.WriteJSON(TypeFileClosed, FileClosed{Kind: KindTS, Name: "a.ts"})
+	_ = w.WriteJSON(TypeAACOpen, AACOpen{ID: 3, InputChannels: 2, Rate: 48000, Channels: 2, BitrateKbps: 64})
+	_ = w.WriteMedia(TypeAACOpus, Media{Source: 3, PTS: 20e6, Data: []byte{0xfc, 0xff, 0xfe}})
+	_ = w.WriteJSON(TypeAACConfig, AACConfig{ID: 3, Rate: 48000, Channels: 2, ASC: []byte{0x11, 0x90}})
+	_ = w.WriteAACUnit(AACUnit{ID: 3, PTS: -21e6, Duration: 21e6, Data: []byte{0x21, 0x1a}})
+	_ = w.WriteJSON(TypeAACClose, AACClose{ID: 3})
 	_ = w.Flush()
 	f.Add(buf.Bytes())
 	f.Add([]byte{byte(TypeLayout), 0, 0, 0, 2, '{', '}'})
@@ -48,6 +53,31 @@ func FuzzReader(f *testing.F) {
 				var c Config
 				if Decode(fr.Body, &c) == nil {
 					_ = c.Validate()
+				}
+			case TypeAACOpen:
+				var o AACOpen
+				if Decode(fr.Body, &o) == nil {
+					_ = o.Validate()
+				}
+			case TypeAACOpus:
+				if m, err := ParseOpus(fr.Body); err == nil && (len(m.Data) == 0 || len(m.Data) > MaxOpusPacket) {
+					t.Fatalf("opus packet of %d bytes accepted", len(m.Data))
+				}
+			case TypeAACConfig:
+				var c AACConfig
+				if Decode(fr.Body, &c) == nil && c.Validate() == nil && (len(c.ASC) < 2 || len(c.ASC) > MaxASC) {
+					t.Fatalf("config %+v accepted", c)
+				}
+			case TypeAACUnit:
+				u, err := ParseAACUnit(fr.Body)
+				if err != nil {
+					continue
+				}
+				// What reads writes back the same bytes.
+				var out bytes.Buffer
+				ww := NewWriter(&out)
+				if ww.WriteAACUnit(u) != nil || ww.Flush() != nil || !bytes.Equal(out.Bytes()[5:], fr.Body) {
+					t.Fatalf("unit %+v does not write back as read", u)
 				}
 			case TypeLayout:
 				var l Layout
