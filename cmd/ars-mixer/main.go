@@ -4,8 +4,11 @@
 // and reports them on stdout. The daemon and the transcoder start it; a
 // crash here costs one composite, never the capture daemon.
 //
-// The first SIGTERM finishes and finalises the outputs; a second exits at
-// once.
+// With --audio-transcoder it is the audio transcoder instead
+// (internal/aacproc): many Opus streams in, AAC access units out.
+//
+// The first SIGTERM finishes and finalises the outputs (flushes every
+// stream); a second exits at once.
 package main
 
 import (
@@ -17,6 +20,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/ars-project/ars/internal/aacproc"
 	"github.com/ars-project/ars/internal/mixer"
 )
 
@@ -32,21 +36,30 @@ func main() {
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	level := slog.LevelInfo
+	transcoder := false
 	for _, a := range args {
 		switch a {
+		case "--audio-transcoder":
+			// The second role: Opus streams in, AAC units out
+			// (internal/aacproc).
+			transcoder = true
 		case "-v", "--verbose":
 			level = slog.LevelDebug
 		case "--version":
 			fmt.Fprintln(stderr, "ars-mixer", version)
 			return nil
 		case "-h", "--help":
-			fmt.Fprintln(stderr, "usage: ars-mixer [-v] < mixproto frames > mixproto frames (started by ars and transcoder)")
+			fmt.Fprintln(stderr, "usage: ars-mixer [-v] [--audio-transcoder] < mixproto frames > mixproto frames (started by ars and transcoder)")
 			return nil
 		default:
 			return fmt.Errorf("unknown argument %q", a)
 		}
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})).With("component", "mixer")
+	component := "mixer"
+	if transcoder {
+		component = "aacproc"
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})).With("component", component)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	sigs := make(chan os.Signal, 2)
@@ -58,5 +71,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		log.Warn("second signal: exiting without finalising")
 		os.Exit(2)
 	}()
+	if transcoder {
+		return aacproc.Run(ctx, stdin, stdout, log)
+	}
 	return mixer.Run(ctx, stdin, stdout, log)
 }
