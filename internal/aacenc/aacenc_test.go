@@ -56,7 +56,25 @@ func TestToneTranscoded(t *testing.T) {
 	pkts = pkts[:250]
 	c := newCollector()
 	tr := start(t, c)
-	s, err := tr.Open(7, Params{InputChannels: 2, Channels: 2, BitrateKbps: 96})
+	for _, fast := range []bool{false, true} {
+		t.Run(map[bool]string{false: "twoloop", true: "fast"}[fast], func(t *testing.T) { tone(t, tr, c, pkts, fast) })
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := tr.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if c.overlap {
+		t.Fatal("callbacks overlapped")
+	}
+}
+
+func tone(t *testing.T, tr *Transcoder, c *collector, pkts [][]byte, fast bool) {
+	id := uint32(7)
+	if fast {
+		id = 8
+	}
+	s, err := tr.Open(id, Params{InputChannels: 2, Channels: 2, BitrateKbps: 96, Fast: fast})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,9 +84,9 @@ func TestToneTranscoded(t *testing.T) {
 	if err := s.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
-	units := checkTimeline(t, c.of(7), 0)
+	units := checkTimeline(t, c.of(id), 0)
 	path := filepath.Join(t.TempDir(), "tone.aac")
-	writeADTS(t, path, c.of(7))
+	writeADTS(t, path, c.of(id))
 	pcm := decodeClean(t, path)
 	// The units span the input plus the priming frame and the padding
 	// of the last: the sound from the first unit's PTS on.
@@ -86,12 +104,6 @@ func TestToneTranscoded(t *testing.T) {
 	t.Logf("440 Hz %.3g, empty band %.3g", tone, empty)
 	if tone < 1e-3 || tone < 1000*empty {
 		t.Fatalf("440 Hz %.3g, empty band %.3g: the tone does not dominate", tone, empty)
-	}
-	if err := tr.Close(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if c.overlap {
-		t.Fatal("callbacks overlapped")
 	}
 }
 

@@ -23,7 +23,7 @@ const heartbeat = 500 * time.Millisecond
 
 // outFlush is how long an access unit may wait in the output buffer:
 // flushing after each unit would cost a write(2) a unit.
-const outFlush = 10 * time.Millisecond
+const outFlush = 50 * time.Millisecond
 
 // Server is one transcoder process: its streams and its output.
 type Server struct {

@@ -58,6 +58,10 @@ type stream struct {
 }
 
 func describe(o mixproto.AACOpen) string {
+	coder := o.Coder
+	if coder == "" {
+		coder = mixproto.CoderTwoLoop
+	}
 	return fmt.Sprintf("appsrc name=src format=time is-live=false block=false max-bytes=%d leaky-type=upstream "+
 		"caps=audio/x-opus,channel-mapping-family=0,channels=%d,rate=48000 ! "+
 		"opusdec plc=true max-errors=-1 ! "+
@@ -65,9 +69,9 @@ func describe(o mixproto.AACOpen) string {
 		// rounding) are taken as contiguous; beyond it samples are
 		// inserted or cut so the stream stays on its input clock.
 		"audiorate skip-to-first=true tolerance=1000000 ! audioconvert ! audioresample ! "+
-		"audio/x-raw,rate=%d,channels=%d ! avenc_aac bitrate=%d ! "+
+		"audio/x-raw,rate=%d,channels=%d ! avenc_aac bitrate=%d aac-coder=%s ! "+
 		"appsink name=sink sync=false caps=audio/mpeg,mpegversion=4,stream-format=raw",
-		appsrcMaxBytes, o.InputChannels, o.Rate, o.Channels, o.BitrateKbps*1000)
+		appsrcMaxBytes, o.InputChannels, o.Rate, o.Channels, o.BitrateKbps*1000, coder)
 }
 
 func newStream(s *Server, o mixproto.AACOpen) (*stream, error) {

@@ -65,7 +65,17 @@ type AACOpen struct {
 	Rate        int `json:"rate"`
 	Channels    int `json:"channels"`
 	BitrateKbps int `json:"bitrateKbps"`
+	// Coder is libavcodec's AAC coding algorithm: "" or CoderTwoLoop
+	// (its default, the better sound), CoderFast (about a third less CPU
+	// a stream).
+	Coder string `json:"coder,omitempty"`
 }
+
+// AAC coders (AACOpen.Coder).
+const (
+	CoderTwoLoop = "twoloop"
+	CoderFast    = "fast"
+)
 
 // AACClose flushes and ends a stream (TypeAACClose).
 type AACClose struct {
@@ -116,6 +126,9 @@ func (o *AACOpen) Validate() error {
 	}
 	if o.BitrateKbps < 8 || o.BitrateKbps > 256*o.Channels {
 		return fmt.Errorf("%w: aac bitrate %d kbit/s for %d channels", ErrBadConfig, o.BitrateKbps, o.Channels)
+	}
+	if o.Coder != "" && o.Coder != CoderTwoLoop && o.Coder != CoderFast {
+		return fmt.Errorf("%w: aac coder %q", ErrBadConfig, o.Coder)
 	}
 	return nil
 }

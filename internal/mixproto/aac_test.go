@@ -78,8 +78,12 @@ func TestAACRoundTrip(t *testing.T) {
 
 func TestAACOpenValidate(t *testing.T) {
 	good := AACOpen{ID: 1, InputChannels: 2, Rate: 48000, Channels: 2, BitrateKbps: 128}
-	if err := good.Validate(); err != nil {
-		t.Fatal(err)
+	for _, c := range []string{"", CoderTwoLoop, CoderFast} {
+		o := good
+		o.Coder = c
+		if err := o.Validate(); err != nil {
+			t.Fatal(c, err)
+		}
 	}
 	for name, mut := range map[string]func(*AACOpen){
 		"input channels 0": func(o *AACOpen) { o.InputChannels = 0 },
@@ -88,6 +92,7 @@ func TestAACOpenValidate(t *testing.T) {
 		"rate 12345":       func(o *AACOpen) { o.Rate = 12345 },
 		"bitrate 4":        func(o *AACOpen) { o.BitrateKbps = 4 },
 		"bitrate mono 300": func(o *AACOpen) { o.Channels, o.BitrateKbps = 1, 300 },
+		"coder":            func(o *AACOpen) { o.Coder = "anmr" },
 	} {
 		t.Run(name, func(t *testing.T) {
 			o := good
