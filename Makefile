@@ -55,13 +55,16 @@ test-systemd:
 # conversion vs ffmpeg and janus-pp-rec); writes bench/RESULTS.md and
 # bench/chart.png; the conversion per video codec (H.264, VP8, VP9, AV1
 # vs janus-pp-rec on the same packets) and the composite benchmark of
-# issue 13 (ars-mixer vs the ffmpeg CLI, composites per box) add their
-# sections to bench/RESULTS.md; then the packet-path micro-benchmarks.
+# issue 13 (ars-mixer vs the ffmpeg CLI, composites per box) and the Opus
+# to AAC transcoder of issue 14 (CPU per stream, TS recordings per box)
+# add their sections to bench/RESULTS.md; then the packet-path
+# micro-benchmarks.
 bench: build
 	$(GO) build -o bin/arsbench ./bench/cmd/arsbench
 	./bin/arsbench run
 	./bin/arsbench conv
 	./bin/arsbench mix --mixer bin/ars-mixer
+	./bin/arsbench aac --mixer bin/ars-mixer
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/...
 
 # bench-quick: a small smoke of the same run (results under bench/out).
@@ -71,6 +74,7 @@ bench-quick: build
 		--results bench/out/RESULTS-quick.md --chart bench/out/chart-quick.png
 	./bin/arsbench conv --media-seconds 20 --rounds 2 --reps 2 --results bench/out/RESULTS-quick.md
 	./bin/arsbench mix --quick --mixer bin/ars-mixer --results bench/out/RESULTS-quick.md
+	./bin/arsbench aac --quick --mixer bin/ars-mixer --results bench/out/RESULTS-quick.md
 
 deb:
 	./packaging/debian/build.sh $(VERSION)

@@ -5,10 +5,12 @@
 // crash here costs one composite, never the capture daemon.
 //
 // With --snapshotter it is instead a cloud recording's snapshot taker: it
-// turns single keyframes into JPEGs (mixer.RunSnapshotter).
+// turns single keyframes into JPEGs (mixer.RunSnapshotter). With
+// --audio-transcoder it is the audio transcoder (internal/aacproc): many
+// Opus streams in, AAC access units out.
 //
-// The first SIGTERM finishes and finalises the outputs; a second exits at
-// once.
+// The first SIGTERM finishes and finalises the outputs (flushes every
+// stream); a second exits at once.
 package main
 
 import (
@@ -20,6 +22,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/ars-project/ars/internal/aacproc"
 	"github.com/ars-project/ars/internal/mixer"
 )
 
@@ -35,24 +38,31 @@ func main() {
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	level := slog.LevelInfo
-	snapshotter := false
+	snapshotter, transcoder := false, false
 	for _, a := range args {
 		switch a {
 		case "--snapshotter":
 			snapshotter = true
+		case "--audio-transcoder":
+			// Opus streams in, AAC units out (internal/aacproc).
+			transcoder = true
 		case "-v", "--verbose":
 			level = slog.LevelDebug
 		case "--version":
 			fmt.Fprintln(stderr, "ars-mixer", version)
 			return nil
 		case "-h", "--help":
-			fmt.Fprintln(stderr, "usage: ars-mixer [-v] [--snapshotter] < mixproto frames > mixproto frames (started by ars and transcoder)")
+			fmt.Fprintln(stderr, "usage: ars-mixer [-v] [--snapshotter | --audio-transcoder] < mixproto frames > mixproto frames (started by ars and transcoder)")
 			return nil
 		default:
 			return fmt.Errorf("unknown argument %q", a)
 		}
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})).With("component", "mixer")
+	component := "mixer"
+	if transcoder {
+		component = "aacproc"
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})).With("component", component)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	sigs := make(chan os.Signal, 2)
@@ -64,8 +74,14 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		log.Warn("second signal: exiting without finalising")
 		os.Exit(2)
 	}()
+	if snapshotter && transcoder {
+		return fmt.Errorf("--snapshotter and --audio-transcoder are two roles: pick one")
+	}
 	if snapshotter {
 		return mixer.RunSnapshotter(ctx, stdin, stdout, log.With("role", "snapshotter"))
+	}
+	if transcoder {
+		return aacproc.Run(ctx, stdin, stdout, log)
 	}
 	return mixer.Run(ctx, stdin, stdout, log)
 }

@@ -83,6 +83,8 @@ type Metrics struct {
 	CaptureBufferFallbacks  prometheus.Counter
 	// WebRTC counts WHIP sessions waiting for ICE (webrtc.go).
 	WebRTC WebRTC
+	// AAC counts the Opus to AAC transcoders' drops and restarts (aac.go).
+	AAC AAC
 	// HTTP connection budget (internal/connlimit) and descriptor reserve
 	// (internal/fdlimit).
 	HTTPConnections prometheus.Gauge
@@ -168,6 +170,7 @@ func New() *Metrics {
 	newSnapshots(m)
 	newState(m)
 	m.WebRTC = newWebRTC(reg)
+	m.AAC = NewAAC(reg)
 	m.HTTPConnections = prometheus.NewGauge(prometheus.GaugeOpts{Name: "ars_http_connections", Help: "HTTP connections held."})
 	m.HTTPConnRefused = connRefused
 	m.HTTPConnEvicted = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ars_http_connections_evicted_total", Help: "Idle HTTP connections closed to make room for a new one, by the budget that was full."}, []string{"reason"})

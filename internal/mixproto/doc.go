@@ -23,4 +23,8 @@
 // them. An offline composite (from finished captures) runs as fast as the
 // mixer can go; the mixer reads its stdin only as fast as it encodes, so
 // the pipe itself is the back-pressure.
+//
+// The same frames serve ars-mixer's second role, the audio transcoder
+// (ars-mixer --audio-transcoder, aac.go): many Opus streams in, AAC
+// access units out, for the MPEG-TS files of individual recordings.
 package mixproto

@@ -7,6 +7,8 @@ var (
 	ErrFrameTooLarge = errors.New("mixproto: frame too large")
 	// ErrShortBody is a media body shorter than its fixed header.
 	ErrShortBody = errors.New("mixproto: media body too short")
+	// ErrBadUnit is a media unit whose size or duration is out of bounds.
+	ErrBadUnit = errors.New("mixproto: media unit out of bounds")
 	// ErrUnknownType is a frame type this version does not know.
 	ErrUnknownType = errors.New("mixproto: unknown frame type")
 	// ErrUnknownCodec is a video unit whose flags name a codec this

@@ -68,7 +68,7 @@ type Frame struct {
 
 // Known reports whether t is a type of this protocol version.
 func (t Type) Known() bool {
-	return (t >= TypeConfig && t <= TypeSnapshot) || (t >= TypeReady && t <= TypeSnapResult)
+	return (t >= TypeConfig && t <= TypeAACClose) || (t >= TypeReady && t <= TypeAACError)
 }
 
 // Reader reads frames.
@@ -141,7 +141,7 @@ func Decode(body []byte, v any) error {
 // Writer writes frames. It is not safe for concurrent use.
 type Writer struct {
 	w   *bufio.Writer
-	hdr [5 + mediaHeader]byte
+	hdr [5 + aacHeader]byte
 }
 
 // NewWriter returns a Writer on w. Call Flush to hand buffered frames on.
@@ -154,7 +154,7 @@ func (w *Writer) WriteMedia(t Type, m Media) error {
 	if len(m.Data)+mediaHeader > MaxBody {
 		return ErrFrameTooLarge
 	}
-	h := w.hdr[:]
+	h := w.hdr[:5+mediaHeader]
 	h[0] = byte(t)
 	binary.BigEndian.PutUint32(h[1:], uint32(mediaHeader+len(m.Data)))
 	binary.BigEndian.PutUint32(h[5:], m.Source)

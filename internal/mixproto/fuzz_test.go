@@ -20,6 +20,11 @@ func FuzzReader(f *testing.F) {
 	_ = w.WriteSnapRequest(SnapRequest{ID: 3, Video: VideoMeta{Key: true, Codec: vcodec.H264}, Data: []byte{0, 0, 0, 1, 0x67, 0x42}})
 	_ = w.WriteSnapResult(SnapResult{ID: 3, JPEG: []byte{0xff, 0xd8, 0xff, 0xe0, 0, 0x10}})
 	_ = w.WriteSnapResult(SnapResult{ID: 4, Err: "no picture"})
+	_ = w.WriteJSON(TypeAACOpen, AACOpen{ID: 3, InputChannels: 2, Rate: 48000, Channels: 2, BitrateKbps: 64})
+	_ = w.WriteMedia(TypeAACOpus, Media{Source: 3, PTS: 20e6, Data: []byte{0xfc, 0xff, 0xfe}})
+	_ = w.WriteJSON(TypeAACConfig, AACConfig{ID: 3, Rate: 48000, Channels: 2, ASC: []byte{0x11, 0x90}})
+	_ = w.WriteAACUnit(AACUnit{ID: 3, PTS: -21e6, Duration: 21e6, Data: []byte{0x21, 0x1a}})
+	_ = w.WriteJSON(TypeAACClose, AACClose{ID: 3})
 	_ = w.Flush()
 	f.Add(buf.Bytes())
 	f.Add([]byte{byte(TypeLayout), 0, 0, 0, 2, '{', '}'})
@@ -76,6 +81,31 @@ func FuzzReader(f *testing.F) {
 					if err != nil || again.ID != res.ID || again.Err != res.Err || !bytes.Equal(again.JPEG, res.JPEG) {
 						t.Fatalf("result %+v written back read as %+v, %v", res, again, err)
 					}
+				}
+			case TypeAACOpen:
+				var o AACOpen
+				if Decode(fr.Body, &o) == nil {
+					_ = o.Validate()
+				}
+			case TypeAACOpus:
+				if m, err := ParseOpus(fr.Body); err == nil && (len(m.Data) == 0 || len(m.Data) > MaxOpusPacket) {
+					t.Fatalf("opus packet of %d bytes accepted", len(m.Data))
+				}
+			case TypeAACConfig:
+				var c AACConfig
+				if Decode(fr.Body, &c) == nil && c.Validate() == nil && (len(c.ASC) < 2 || len(c.ASC) > MaxASC) {
+					t.Fatalf("config %+v accepted", c)
+				}
+			case TypeAACUnit:
+				u, err := ParseAACUnit(fr.Body)
+				if err != nil {
+					continue
+				}
+				// What reads writes back the same bytes.
+				var out bytes.Buffer
+				ww := NewWriter(&out)
+				if ww.WriteAACUnit(u) != nil || ww.Flush() != nil || !bytes.Equal(out.Bytes()[5:], fr.Body) {
+					t.Fatalf("unit %+v does not write back as read", u)
 				}
 			case TypeLayout:
 				var l Layout

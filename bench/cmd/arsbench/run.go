@@ -5,7 +5,7 @@ import (
 	"fmt"
 )
 
-var errUsage = errors.New("usage: arsbench run|conv|mix|loadgen|floor [flags] (-h for each)")
+var errUsage = errors.New("usage: arsbench run|conv|mix|aac|loadgen|floor [flags] (-h for each)")
 
 func run(args []string) error {
 	if len(args) == 0 {
@@ -18,6 +18,8 @@ func run(args []string) error {
 		return runConv(args[1:])
 	case "mix":
 		return runMix(args[1:])
+	case "aac":
+		return runAAC(args[1:])
 	case "loadgen":
 		return runLoadgen(args[1:])
 	case "floor":
