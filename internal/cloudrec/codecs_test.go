@@ -30,7 +30,7 @@ func TestCloudRecordsCodecs(t *testing.T) {
 			root := t.TempDir()
 			store := filepath.Join(root, "store")
 			r := newRigMedia(t, filepath.Join(root, "work"), filepath.Join(root, "backup"),
-				objstore.Destination{Kind: "local", Dir: store}, media, recorderSettings{mp4: true})
+				objstore.Destination{Kind: "local", Dir: store}, media, recorderSettings{mp4: true, fmp4: true})
 			r.feedUntil(time.Hour)
 			resp, ok := r.rec.stop(false)
 			if !ok || resp.ServerResponse.UploadingStatus != uploadUploaded {

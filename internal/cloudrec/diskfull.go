@@ -134,7 +134,7 @@ func (r *recorder) reportLost(key string, err error) {
 		d.StreamUID, d.TrackType = strconv.FormatUint(uint64(o.uid), 10), o.kind
 	}
 	r.event(d)
-	if strings.HasSuffix(key, ".m4s") {
+	if strings.HasSuffix(key, ".m4s") || strings.HasSuffix(key, ".ts") {
 		// The worker takes the segment out of its playlist; if its inbox
 		// is full, exit does (it checks every lost segment).
 		select {

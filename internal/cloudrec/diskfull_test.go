@@ -70,7 +70,7 @@ func newRig(t *testing.T, workDir, backupDir string, dest objstore.Destination, 
 	t.Helper()
 	testmedia.RequireFFmpeg(t)
 	media := testmedia.Generate(t, testmedia.Options{Duration: time.Duration(seconds) * time.Second, GOP: 25})
-	return newRigMedia(t, workDir, backupDir, dest, media, recorderSettings{})
+	return newRigMedia(t, workDir, backupDir, dest, media, recorderSettings{fmp4: true})
 }
 
 // newRigMedia is newRig for the given participant's media (video first,
@@ -89,7 +89,7 @@ func newRigMedia(t *testing.T, workDir, backupDir string, dest objstore.Destinat
 	var svc *Service
 	r.up = objstore.NewUploader(backupDir, objstore.WithLogger(log), objstore.WithBackoff(time.Millisecond),
 		objstore.WithRetryInterval(100*time.Millisecond), objstore.WithResults(func(res objstore.Result) { svc.UploadResult(res) }))
-	svc = New(Config{WorkDir: workDir, SegmentDuration: time.Second, WriteRetry: time.Second, StopWait: 20 * time.Second},
+	svc = New(Config{WorkDir: workDir, IndividualFMP4: true, SegmentDuration: time.Second, WriteRetry: time.Second, StopWait: 20 * time.Second},
 		mgr, nil, nil, r.up, WithLogger(log), WithNotifier(r.ev), WithMetrics(r.m))
 	r.svc = svc
 	if err := r.up.Start(); err != nil {

@@ -68,6 +68,10 @@ type sessionRecord struct {
 	// was finished; otherwise it died.
 	Suspended bool      `json:"suspended,omitempty"`
 	Saved     time.Time `json:"saved"`
+	// Format is the individual-mode segment format the recording began
+	// with, formatTS or formatFMP4, so that a restart (or an upgrade that
+	// changed the default) continues its playlists in the same format.
+	Format string `json:"format,omitempty"`
 }
 
 // record is what the store keeps of r now.
@@ -76,7 +80,11 @@ func (r *recorder) record() sessionRecord {
 	rec := sessionRecord{RID: r.rid, SID: r.sid, Cname: r.cname, UID: r.uidStr, Mode: r.mode, Request: r.request,
 		Started: r.started, Audio: recordFilter(r.savedSubs.audio), Video: recordFilter(r.savedSubs.video),
 		Layout: r.savedLayout, Failovers: r.failovers, Files: append([]fileInfo{}, r.files...), Total: r.total,
-		Uploaded: r.uploaded, Backuped: r.backuped, Stopping: r.stopping, Saved: r.svc.now()}
+		Uploaded: r.uploaded, Backuped: r.backuped, Stopping: r.stopping, Saved: r.svc.now(),
+		Format: formatTS}
+	if r.settings.fmp4 {
+		rec.Format = formatFMP4
+	}
 	r.mu.Unlock()
 	r.evMu.Lock()
 	rec.Seq = r.seq

@@ -169,6 +169,7 @@ func (r *recorder) exit(cause string) {
 		r.closeMix()
 	}
 	r.closeSnaps()
+	r.closeAAC()
 	r.finishLeftovers()
 	for _, ts := range r.tracks {
 		if ts.t == nil {
@@ -178,6 +179,7 @@ func (r *recorder) exit(cause string) {
 			r.svc.log.Error("track close", "sid", r.sid, "track", ts.t.Name(), "error", err)
 		}
 	}
+	r.writeAllAV()
 	r.mu.Lock()
 	r.status = statusStopped
 	r.exitCause = cause

@@ -127,7 +127,8 @@ func (s *Service) restore(rec sessionRecord) (*recorder, error) {
 	if rec.SID == "" || !plainSID(rec.SID) {
 		return nil, errors.New("bad sid")
 	}
-	settings, e := s.checkStart(&rec.Request, rec.Mode)
+	// A record without a format is from a release that wrote only fMP4.
+	settings, e := s.checkStartFormat(&rec.Request, rec.Mode, rec.Format != formatTS)
 	if e != nil {
 		return nil, fmt.Errorf("the start request is no longer valid: %w", e)
 	}
@@ -397,6 +398,9 @@ func (r *recorder) suspend() {
 		r.closeMix()
 	}
 	r.closeSnaps()
+	// The audio received so far is encoded and written before the tracks
+	// stop: the next run continues after it.
+	r.closeAAC()
 	for _, ts := range r.tracks {
 		if ts.t == nil {
 			continue

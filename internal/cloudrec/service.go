@@ -65,6 +65,10 @@ type Config struct {
 	ResourceTTL time.Duration
 	// SegmentDuration is the HLS segment target.
 	SegmentDuration time.Duration
+	// IndividualFMP4 makes individual mode write fragmented-MP4 segments
+	// with Opus audio (and MP4 files on request) instead of Agora's
+	// MPEG-TS with AAC audio.
+	IndividualFMP4 bool
 	// StopWait bounds how long a stop waits for uploads before answering.
 	StopWait time.Duration
 	// ProgressEvery spaces uploading_progress events.

@@ -73,6 +73,13 @@ func (r *recorder) onFile(k trackKey, f hls.File) {
 	if f.Kind == hls.FileSegment {
 		r.segmentWritten(k, f)
 	}
+	if f.Kind == hls.FilePlaylist {
+		if ts := r.tracks[k]; ts != nil && !ts.playlist {
+			// The uid's master playlist names this one from now on.
+			ts.playlist = true
+			defer r.writeAV(k.uid)
+		}
+	}
 	r.mu.Lock()
 	r.owner[key] = k
 	r.mu.Unlock()

@@ -130,8 +130,15 @@ type recorderSettings struct {
 	audioOff, videoOff bool
 	maxIdle            time.Duration
 	mp4                bool
-	dest               objstore.Destination
-	prefix             string
+	// fmp4: individual-mode segments are fragmented MP4 with Opus audio,
+	// not MPEG-TS with AAC (Config.IndividualFMP4, kept by a resume).
+	fmp4 bool
+	// streamMode is individual mode's output (streamMode.go): default,
+	// standard (an audio+video playlist per uid besides) or original
+	// (audio not transcoded).
+	streamMode string
+	dest       objstore.Destination
+	prefix     string
 	// mix is the composite of a mix-mode recording; nil in individual
 	// mode.
 	mix *mixSettings
@@ -140,7 +147,14 @@ type recorderSettings struct {
 }
 
 func (s *Service) checkStart(req *startRequest, mode string) (recorderSettings, *apiError) {
-	var out recorderSettings
+	return s.checkStartFormat(req, mode, s.cfg.IndividualFMP4)
+}
+
+// checkStartFormat checks a start request for a recording whose
+// individual-mode segments are fMP4 (fmp4) or MPEG-TS: a new recording
+// takes the server's setting, a resumed one the format it began with.
+func (s *Service) checkStartFormat(req *startRequest, mode string, fmp4 bool) (recorderSettings, *apiError) {
+	out := recorderSettings{fmp4: fmp4}
 	cr := req.ClientRequest
 	if cr == nil {
 		return out, invalid("clientRequest is required")
@@ -199,6 +213,9 @@ func (s *Service) checkStart(req *startRequest, mode string) (recorderSettings, 
 		if !hls {
 			return out, invalid(`recordingFileConfig.avFileType must contain "hls"`)
 		}
+	}
+	if out.streamMode, e = checkStreamMode(rc.StreamMode, mode, streamTypes, out.mp4, fmp4); e != nil {
+		return out, e
 	}
 	if mode == modeMix {
 		if out.mix, e = checkMix(rc, out.videoOff); e != nil {

@@ -19,7 +19,11 @@ func TestCheckStart(t *testing.T) {
 		ok                       bool
 	}{
 		{"s3 compatible", "", "", s3, true},
-		{"hls and mp4", "", `,"mp4"`, s3, true},
+		{"hls and mp4 in MPEG-TS", "", `,"mp4"`, s3, false},
+		{"stream mode standard", `,"streamMode":"standard"`, "", s3, true},
+		{"stream mode original", `,"streamMode":"original"`, "", s3, true},
+		{"stream mode default", `,"streamMode":"default"`, "", s3, true},
+		{"stream mode unknown", `,"streamMode":"raw"`, "", s3, false},
 		{"webm", "", `,"webm"`, s3, false},
 		{"amazon", "", "", `{"vendor":1,"region":3,"bucket":"abc","accessKey":"a","secretKey":"b"}`, true},
 		{"amazon without region", "", "", `{"vendor":1,"bucket":"abc","accessKey":"a","secretKey":"b"}`, false},
@@ -50,6 +54,40 @@ func TestCheckStart(t *testing.T) {
 		}
 		if e != nil && (e.code != codeInvalidParam || e.status != 400) {
 			t.Errorf("%s: %+v, want 400 code 2", tc.name, e)
+		}
+	}
+	// MP4 files of an individual recording come from fMP4 segments.
+	fs := &Service{cfg: Config{LocalDir: "/srv/local", IndividualFMP4: true}}
+	var req startRequest
+	if err := json.Unmarshal([]byte(sprintf(base, "", `,"mp4"`, s3)), &req); err != nil {
+		t.Fatal(err)
+	}
+	if st, e := fs.checkStart(&req, modeIndividual); e != nil || !st.mp4 || !st.fmp4 {
+		t.Errorf("hls and mp4 in fMP4: %+v %v", st, e)
+	}
+}
+
+// TestCheckStreamMode: Agora's three modes, original only for audio-only
+// recordings, the field ignored outside individual mode.
+func TestCheckStreamMode(t *testing.T) {
+	cases := []struct {
+		v, mode     string
+		streamTypes int
+		want        string
+		ok          bool
+	}{
+		{"", modeIndividual, 2, streamModeDefault, true},
+		{"default", modeIndividual, 2, streamModeDefault, true},
+		{"standard", modeIndividual, 1, streamModeStandard, true},
+		{"original", modeIndividual, 0, streamModeOriginal, true},
+		{"original", modeIndividual, 2, streamModeDefault, true},
+		{"Standard", modeIndividual, 2, "", false},
+		{"whatever", modeMix, 2, streamModeDefault, true},
+	}
+	for _, tc := range cases {
+		got, e := checkStreamMode(tc.v, tc.mode, tc.streamTypes, false, false)
+		if (e == nil) != tc.ok || got != tc.want {
+			t.Errorf("%q %s streamTypes %d: %q %v, want %q ok=%v", tc.v, tc.mode, tc.streamTypes, got, e, tc.want, tc.ok)
 		}
 	}
 }

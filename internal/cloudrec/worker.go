@@ -67,6 +67,9 @@ type trackState struct {
 	retryAt time.Time
 	// lastEnd is the wall-clock end of the last segment written.
 	lastEnd time.Time
+	// playlist: the track has written its playlist (standard mode's
+	// master playlist names it from then on).
+	playlist bool
 }
 
 // workerState is the media worker's own state: its copy of the
@@ -88,6 +91,8 @@ type workerState struct {
 	// snap is the snapshots of a session with snapshotConfig
 	// (snapshots.go).
 	snap snapState
+	// aac is the audio transcoder of MPEG-TS recordings (aac.go).
+	aac aacState
 }
 
 func newWorkerState(subs subscription, now time.Time) workerState {
@@ -106,6 +111,8 @@ func (r *recorder) run() {
 			r.mixFile(fc)
 		case res := <-r.snapResults():
 			r.snapResult(res)
+		case res := <-r.aacResultsChan():
+			r.aacResult(res)
 		case now := <-tick.C:
 			if len(r.parts) == 0 && now.Sub(r.emptySince) > r.settings.maxIdle {
 				r.exit("idle")
@@ -258,10 +265,16 @@ func (r *recorder) newTrack(key trackKey, info storage.StreamInfo) *trackState {
 	if info.Kind == storage.KindVideo {
 		cvo = info.ExtensionID(vcodec.CVOURI)
 	}
-	t, err := hls.NewTrack(hls.Config{Dir: r.dir, Name: trackName(r.sid, r.cname, key.uid, key.kind),
+	cfg := hls.Config{Dir: r.dir, Name: trackName(r.sid, r.cname, key.uid, key.kind),
 		Kind: info.Kind, Codec: info.Codec, ClockRate: info.ClockRate, Channels: int(info.Channels), CVOID: cvo,
 		SegmentDuration: r.svc.cfg.SegmentDuration, MP4: r.settings.mp4, Log: r.svc.log, Resume: r.resumed != nil,
-		OnFile: func(f hls.File) { r.onFile(key, f) }})
+		Container: r.container(), OnFile: func(f hls.File) { r.onFile(key, f) }}
+	if r.transcodes(info) {
+		// Agora's audio in MPEG-TS is AAC (aac.go); without a transcoder
+		// it stays Opus, which MPEG-TS carries too.
+		cfg.Transcode = r.openAAC(key, ts, info)
+	}
+	t, err := hls.NewTrack(cfg)
 	if err != nil {
 		ts.unusable = true
 		r.svc.log.Warn("stream not recordable", "sid", r.sid, "uid", key.uid, "codec", info.Codec, "error", err)

@@ -83,6 +83,10 @@ type Config struct {
 	CloudLocalDir string
 	// CloudSegment is the HLS segment target of cloud recordings.
 	CloudSegment time.Duration
+	// CloudIndividualFormat is the segment format of individual mode:
+	// "ts" (Agora's MPEG-TS, audio as AAC) or "fmp4" (fragmented MP4,
+	// Opus kept; the format ars wrote before, and the one with MP4).
+	CloudIndividualFormat string
 	// CloudResourceTTL is how long an acquired resource may start a
 	// recording.
 	CloudResourceTTL time.Duration
@@ -192,29 +196,30 @@ func ParsePortRange(s string) (PortRange, error) {
 // Default returns the embedded defaults.
 func Default() Config {
 	return Config{
-		FileRoot:         "./recordings",
-		HTTPPort:         8001,
-		RTPPorts:         PortRange{4001, 4010},
-		WebRTCPort:       8000,
-		WHIPMaxPending:   64,
-		WHIPMaxPerAddr:   8,
-		WHIPICETimeout:   10 * time.Second,
-		IdleTimeout:      30 * time.Second,
-		FlushInterval:    500 * time.Millisecond,
-		KeyMaxSkew:       5 * time.Minute,
-		UDPReadBuffer:    8 << 20,
-		UDPGRO:           true,
-		TranscodeOnStop:  true,
-		Resume:           true,
-		TranscodeWorkers: 1,
-		KeyframeInterval: 3 * time.Second,
-		ShutdownTimeout:  60 * time.Second,
-		LogLevel:         "info",
-		LogFormat:        "text",
-		CloudStorage:     "request",
-		CloudSegment:     4 * time.Second,
-		CloudResourceTTL: 5 * time.Minute,
-		CloudBackupRetry: 30 * time.Second,
+		FileRoot:              "./recordings",
+		HTTPPort:              8001,
+		RTPPorts:              PortRange{4001, 4010},
+		WebRTCPort:            8000,
+		WHIPMaxPending:        64,
+		WHIPMaxPerAddr:        8,
+		WHIPICETimeout:        10 * time.Second,
+		IdleTimeout:           30 * time.Second,
+		FlushInterval:         500 * time.Millisecond,
+		KeyMaxSkew:            5 * time.Minute,
+		UDPReadBuffer:         8 << 20,
+		UDPGRO:                true,
+		TranscodeOnStop:       true,
+		Resume:                true,
+		TranscodeWorkers:      1,
+		KeyframeInterval:      3 * time.Second,
+		ShutdownTimeout:       60 * time.Second,
+		LogLevel:              "info",
+		LogFormat:             "text",
+		CloudStorage:          "request",
+		CloudSegment:          4 * time.Second,
+		CloudIndividualFormat: "ts",
+		CloudResourceTTL:      5 * time.Minute,
+		CloudBackupRetry:      30 * time.Second,
 
 		CloudMaxResources:      1000,
 		CloudMaxSessions:       200,
@@ -338,6 +343,7 @@ func (c *Config) settings() []setting {
 		mk("ARS_CLOUD_STORAGE", "cloud-storage", "request (upload where storageConfig says) or local (always local disk)", false, func() (func(string) error, func() string) { return str(&c.CloudStorage) }),
 		mk("ARS_CLOUD_LOCAL_DIR", "cloud-local-dir", "root of local-disk cloud recording storage (default AGORA_FILE_ROOT/cloud_recording)", false, func() (func(string) error, func() string) { return str(&c.CloudLocalDir) }),
 		mk("ARS_CLOUD_SEGMENT_DURATION", "cloud-segment-duration", "HLS segment target of cloud recordings", false, func() (func(string) error, func() string) { return dur(&c.CloudSegment) }),
+		mk("ARS_CLOUD_INDIVIDUAL_FORMAT", "cloud-individual-format", "segments of individual-mode cloud recordings: ts (Agora's MPEG-TS, AAC audio) or fmp4 (fragmented MP4, Opus audio, MP4 files on request)", false, func() (func(string) error, func() string) { return str(&c.CloudIndividualFormat) }),
 		mk("ARS_CLOUD_RESOURCE_TTL", "cloud-resource-ttl", "how long an acquired resource ID may start a recording", false, func() (func(string) error, func() string) { return dur(&c.CloudResourceTTL) }),
 		mk("ARS_CLOUD_BACKUP_RETRY", "cloud-backup-retry", "how often uploads that failed are retried", false, func() (func(string) error, func() string) { return dur(&c.CloudBackupRetry) }),
 		mk("ARS_WEBHOOK_URL", "webhook-url", "URL receiving cloud recording notifications", false, func() (func(string) error, func() string) { return str(&c.WebhookURL) }),
@@ -512,6 +518,9 @@ func (c Config) Validate() error {
 	}
 	if (c.CloudCustomerID == "") != (c.CloudCustomerSecret == "") {
 		bad("ARS_CLOUD_CUSTOMER_ID", "customer ID and customer secret must be set together")
+	}
+	if c.CloudIndividualFormat != "ts" && c.CloudIndividualFormat != "fmp4" {
+		bad("ARS_CLOUD_INDIVIDUAL_FORMAT", "%q is not ts or fmp4", c.CloudIndividualFormat)
 	}
 	if c.CloudStorage != "request" && c.CloudStorage != "local" {
 		bad("ARS_CLOUD_STORAGE", "%q is not request or local", c.CloudStorage)

@@ -32,7 +32,8 @@ func TestCloudRecordingIndividualVP8(t *testing.T) {
 		cvoID  = 3
 	)
 	localDir := t.TempDir()
-	d := cloudDaemon(t, nil, "ARS_CLOUD_LOCAL_DIR="+localDir)
+	// MP4 files of individual mode come from fMP4 segments.
+	d := cloudDaemon(t, nil, "ARS_CLOUD_LOCAL_DIR="+localDir, "ARS_CLOUD_INDIVIDUAL_FORMAT=fmp4")
 	c := newAgoraClient(t, d, appID)
 	st, acq := c.acquire(cname, recorderUID)
 	if st != http.StatusOK || acq.ResourceId == "" {

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -373,6 +374,12 @@ func (v *versity) download(bucket, playlistKey, dir string) string {
 		switch {
 		case strings.HasPrefix(line, "#EXT-X-MAP:URI="):
 			get(prefix + strings.Trim(strings.TrimPrefix(line, "#EXT-X-MAP:URI="), `"`))
+		case strings.HasPrefix(line, "#EXT-X-MEDIA:") && strings.Contains(line, `URI="`):
+			// A master playlist's audio rendition: a playlist too.
+			uri := line[strings.Index(line, `URI="`)+5:]
+			v.download(bucket, prefix+uri[:strings.Index(uri, `"`)], dir)
+		case strings.HasSuffix(line, ".m3u8") && !strings.HasPrefix(line, "#"):
+			v.download(bucket, prefix+line, dir)
 		case line != "" && !strings.HasPrefix(line, "#"):
 			get(prefix + line)
 		}
@@ -474,6 +481,37 @@ func playlistSeconds(t *testing.T, path string) float64 {
 		t.Errorf("%s has no EXT-X-ENDLIST", path)
 	}
 	return total
+}
+
+// probedStream is one stream of a file as ffprobe counts it.
+type probedStream struct {
+	kind, codec string
+	packets     int
+}
+
+// probePackets lists the streams of path (a playlist or a file) with
+// their packets counted by reading them all.
+func probePackets(t *testing.T, path string) []probedStream {
+	t.Helper()
+	out, err := exec.Command("ffprobe", "-v", "error", "-count_packets", "-show_entries",
+		"stream=codec_type,codec_name,nb_read_packets", "-of", "csv=p=0", path).Output()
+	if err != nil {
+		t.Fatalf("ffprobe %s: %v", path, err)
+	}
+	var ps []probedStream
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Split(line, ",")
+		if len(f) < 3 {
+			continue
+		}
+		n, _ := strconv.Atoi(f[2])
+		p := probedStream{codec: f[0], kind: f[1], packets: n}
+		if !slices.Contains(ps, p) {
+			// A playlist's streams are listed again under its program.
+			ps = append(ps, p)
+		}
+	}
+	return ps
 }
 
 // decodeSilently runs ffmpeg -xerror on path; any output fails the test.

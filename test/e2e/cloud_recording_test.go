@@ -5,6 +5,7 @@ import (
 	"math"
 	"net/http"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -52,7 +53,7 @@ func TestCloudRecordingIndividualHLS(t *testing.T) {
 		t.Fatalf("acquire: %d %+v", st, acq)
 	}
 	token := d.key("media", cname, 527841)
-	st, started := c.start(acq.ResourceId, "individual", individualStart(token, cname, s3, "recordings", true))
+	st, started := c.start(acq.ResourceId, "individual", individualStart(token, cname, s3, "recordings", false))
 	if st != http.StatusOK || started.Sid == "" || started.ResourceId != acq.ResourceId {
 		t.Fatalf("start: %d %+v", st, started)
 	}
@@ -94,26 +95,38 @@ func TestCloudRecordingIndividualHLS(t *testing.T) {
 		t.Fatalf("stop: %d %+v", st, stopped)
 	}
 	want := map[string]float64{"11": 7, "22": 4}
-	var playlists, mp4s int
+	playlists := 0
 	for _, f := range stopped.ServerResponse.FileList {
-		if !strings.HasPrefix(f.FileName, "rec/day1/"+sid+"_"+cname+"__uid_s_"+f.Uid+"__uid_e_"+f.TrackType) || f.MixedAllUser || !f.IsPlayable {
+		if f.FileName != "rec/day1/"+sid+"_"+cname+"__uid_s_"+f.Uid+"__uid_e_"+f.TrackType+".m3u8" || f.MixedAllUser || !f.IsPlayable {
 			t.Errorf("file list entry %+v", f)
-		}
-		if strings.HasSuffix(f.FileName, ".mp4") {
-			mp4s++
-			continue
 		}
 		playlists++
 		local := s3.download("recordings", f.FileName, t.TempDir())
 		decodeSilently(t, local)
 		got := playlistSeconds(t, local)
-		t.Logf("%s: %.3f s", filepath.Base(f.FileName), got)
+		// Agora's individual files: H.264 copied, the audio AAC.
+		codec, secs := "h264", 0.0
+		if f.TrackType == "audio" {
+			codec = "aac"
+		}
+		ps := probePackets(t, local)
+		if len(ps) != 1 || ps[0].codec != codec {
+			t.Errorf("%s: streams %+v, want one %s", f.FileName, ps, codec)
+		} else if codec == "h264" {
+			secs = float64(ps[0].packets) / 25
+		} else {
+			secs = float64(ps[0].packets) * 1024 / 48000
+		}
+		t.Logf("%s: playlist %.3f s, %s %.3f s of media", filepath.Base(f.FileName), got, codec, secs)
+		if math.Abs(secs-want[f.Uid]) > 0.1 {
+			t.Errorf("%s holds %.3f s of %s, %.0f s were sent", f.FileName, secs, codec, want[f.Uid])
+		}
 		if math.Abs(got-want[f.Uid]) > 0.6 {
 			t.Errorf("%s lasts %.2f s, %.0f s were sent", f.FileName, got, want[f.Uid])
 		}
 	}
-	if playlists != 4 || mp4s != 4 {
-		t.Errorf("%d playlists and %d MP4 files listed, want 4 and 4", playlists, mp4s)
+	if playlists != 4 {
+		t.Errorf("%d playlists listed, want 4", playlists)
 	}
 	keys := s3.keys("recordings")
 	for _, f := range stopped.ServerResponse.FileList {
@@ -121,14 +134,20 @@ func TestCloudRecordingIndividualHLS(t *testing.T) {
 			t.Errorf("%s is not in the bucket", f.FileName)
 		}
 	}
+	// Every other object is a segment named as Agora names them.
+	seg := regexp.MustCompile(`^rec/day1/` + sid + `_` + cname + `__uid_s_(11|22)__uid_e_(audio|video)_\d{17}\.ts$`)
+	segs := 0
 	for _, k := range keys {
-		if strings.HasSuffix(k, ".mp4") && !strings.HasSuffix(k, "_init.mp4") {
-			dst := filepath.Join(t.TempDir(), "x.mp4")
-			if err := s3.client().FGetObject(ctx, "recordings", k, dst, minioGet()); err != nil {
-				t.Fatal(err)
-			}
-			decodeSilently(t, dst)
+		if strings.HasSuffix(k, ".m3u8") {
+			continue
 		}
+		segs++
+		if !seg.MatchString(k) {
+			t.Errorf("object %s is not an Agora segment name", k)
+		}
+	}
+	if segs < 8 {
+		t.Errorf("%d segments in the bucket", segs)
 	}
 
 	// After the end: query answers 404 with code 404, a repeated stop 49.

@@ -23,7 +23,8 @@ func cloudResumeCase(t *testing.T, stop func(d *daemon) time.Time, wantReason st
 	requireFFmpeg(t)
 	hooks := newHookReceiver(t)
 	local := t.TempDir()
-	d := cloudDaemon(t, hooks, "ARS_CLOUD_LOCAL_DIR="+local)
+	// fMP4, with MP4 files: the MPEG-TS resume is TestCloudResumeTS's.
+	d := cloudDaemon(t, hooks, "ARS_CLOUD_LOCAL_DIR="+local, "ARS_CLOUD_INDIVIDUAL_FORMAT=fmp4")
 	c := newAgoraClient(t, d, appID)
 	const cname = "cloudresume"
 
