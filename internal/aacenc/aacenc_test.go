@@ -334,8 +334,8 @@ func TestLimits(t *testing.T) {
 	if _, err := tr.Open(5, Params{}); !errors.Is(err, ErrClosed) {
 		t.Fatalf("open after Close: %v", err)
 	}
-	// Stream 2 was flushed by the transcoder's Close.
-	if rs := c.of(2); len(rs) == 0 || rs[len(rs)-1].Kind != KindClosed {
+	// Stream 2, never written to, was flushed by the transcoder's Close.
+	if rs := c.of(2); len(rs) == 0 || rs[len(rs)-1].Kind != KindClosed || rs[len(rs)-1].Err != nil {
 		t.Fatalf("stream 2 not closed: %+v", rs)
 	}
 }
