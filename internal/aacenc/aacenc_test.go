@@ -328,6 +328,19 @@ func TestLimits(t *testing.T) {
 	if a.Write(100*time.Second, pkt) {
 		t.Fatal("a write after Close taken")
 	}
+	// The id is free again at once (a participant who rejoins).
+	again, err := tr.Open(1, Params{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 10 {
+		for !again.Write(time.Duration(i)*20*time.Millisecond, pkt) {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	if err := again.Close(ctx); err != nil {
+		t.Fatalf("the reopened stream: %v", err)
+	}
 	if err := tr.Close(ctx); err != nil {
 		t.Fatal(err)
 	}

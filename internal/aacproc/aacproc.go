@@ -190,12 +190,17 @@ func (s *Server) drainGone() {
 }
 
 func (s *Server) teardown(st *stream) {
+	s.forget(st)
+	st.pipe.SetState(gst.StateNull)
+}
+
+// forget takes a stream out of the map (its id may be opened again).
+func (s *Server) forget(st *stream) {
 	s.mu.Lock()
 	if s.streams[st.id] == st {
 		delete(s.streams, st.id)
 	}
 	s.mu.Unlock()
-	st.pipe.SetState(gst.StateNull)
 }
 
 // flushAll ends every stream and waits until each has flushed.

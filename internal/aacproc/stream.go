@@ -193,6 +193,9 @@ func (st *stream) onEOS(*app.Sink) {
 	st.mu.Lock()
 	dropped := st.dropped
 	st.mu.Unlock()
+	// Out of the map before the daemon hears Closed: it may open the
+	// same id again at once.
+	st.s.forget(st)
 	st.s.out.json(mixproto.TypeAACClosed, mixproto.AACClosed{ID: st.id, Units: st.units, Dropped: dropped}, true)
 	st.finish()
 }
@@ -218,6 +221,7 @@ func (st *stream) pollBus() {
 		if msg.Type() == gst.MessageError {
 			gerr := msg.ParseError()
 			st.s.log.Error("stream failed", "stream", st.id, "error", gerr.Error(), "debug", gerr.DebugString())
+			st.s.forget(st)
 			st.s.out.json(mixproto.TypeAACError, mixproto.AACError{ID: st.id, Message: gerr.Error()}, true)
 			st.finish()
 			return
