@@ -99,6 +99,17 @@ func (s *Server) readFrames(r *mixproto.Reader) error {
 			if st != nil {
 				st.packet(m.PTS, m.Data)
 			}
+		case mixproto.TypeAACSilence:
+			m, err := mixproto.ParseSilence(f.Body)
+			if err != nil {
+				continue
+			}
+			s.mu.Lock()
+			st := s.streams[m.Source]
+			s.mu.Unlock()
+			if st != nil {
+				st.silence(m.PTS)
+			}
 		case mixproto.TypeAACClose:
 			var c mixproto.AACClose
 			if err := mixproto.Decode(f.Body, &c); err != nil {

@@ -144,6 +144,31 @@ func (st *stream) packet(pts int64, data []byte) {
 	st.src.PushBuffer(buf)
 }
 
+// silencePacket is a 20 ms Opus packet of silence (CELT, full band, one
+// frame with no energy): what WebRTC senders send for a muted track.
+var silencePacket = [...]byte{0xf8, 0xff, 0xfe}
+
+// maxSilence bounds the silence one TypeAACSilence fills.
+const maxSilence = 10_000_000_000
+
+// silence fills the stream with silent packets up to upTo (its clock),
+// in 20 ms steps, so that its units run on while no packets come. A
+// stream without a packet yet has no clock to fill.
+func (st *stream) silence(upTo int64) {
+	const step = 20_000_000
+	st.mu.Lock()
+	if !st.started || st.ended {
+		st.mu.Unlock()
+		return
+	}
+	from := st.next
+	upTo = min(upTo, from+maxSilence)
+	st.mu.Unlock()
+	for pts := from; pts+step <= upTo; pts += step {
+		st.packet(pts, silencePacket[:])
+	}
+}
+
 // end asks for the flush: the encoder's last units, then Closed.
 func (st *stream) end() {
 	st.mu.Lock()

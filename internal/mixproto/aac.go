@@ -28,12 +28,28 @@ const (
 	TypeAACOpen  Type = 8  // AACOpen, JSON
 	TypeAACOpus  Type = 9  // binary media body: one Opus packet (Media.Source = stream id)
 	TypeAACClose Type = 10 // AACClose, JSON: flush the stream, answer TypeAACClosed
+	// TypeAACSilence is a media body without payload: the stream is
+	// silent (no packets will come) up to Media.PTS, so its units run on
+	// now instead of when the next packet arrives.
+	TypeAACSilence Type = 11
 
 	TypeAACConfig Type = 69 // AACConfig, JSON
 	TypeAACUnit   Type = 70 // binary AAC unit body (AACUnit)
 	TypeAACClosed Type = 71 // AACClosed, JSON
 	TypeAACError  Type = 72 // AACError, JSON
 )
+
+// ParseSilence decodes a TypeAACSilence body.
+func ParseSilence(body []byte) (Media, error) {
+	m, err := ParseMedia(body)
+	if err != nil {
+		return Media{}, err
+	}
+	if len(m.Data) != 0 {
+		return Media{}, fmt.Errorf("%w: silence with %d bytes", ErrBadUnit, len(m.Data))
+	}
+	return m, nil
+}
 
 // Limits of the transcoder role.
 const (
