@@ -329,8 +329,9 @@ func (r *Result) Markdown(rep Report) string {
 	p("- One `ars-mixer --audio-transcoder` process per step, driven through internal/aacenc as the daemon drives it: N streams open at once, every packet written to every stream, " +
 		"as fast as the transcoder takes them or at the packets' real time (one write per stream every 20 ms). Per stream: appsrc ! opusdec ! audiorate ! audioconvert ! audioresample ! avenc_aac ! appsink.\n")
 	p("- CPU = the child's user+system time (/proc/PID/stat) from the first packet to the last stream's Closed (its flush), divided by the audio seconds transcoded (streams x media seconds).\n")
+	p("- Writes refused: Write returned false (the queue full). As fast as possible the feed writes again (nothing is lost, the queue is the back-pressure); in real time the packet is lost.\n")
 	p("- Check: stream 0 of each step written as ADTS: unit count = the input's samples + the priming frame, rounded up; ffmpeg -v error -xerror silent; 440 Hz at least 20 dB over an empty band (2.5 kHz).\n\n")
-	p("| feed | streams | AAC out | coder | media s / stream | wall | child CPU s | CPU s per audio s (cores per stream) | units | dropped | check |\n|---|---:|---|---|---:|---:|---:|---:|---:|---:|---|\n")
+	p("| feed | streams | AAC out | coder | media s / stream | wall | child CPU s | CPU s per audio s (cores per stream) | units | writes refused | check |\n|---|---:|---|---|---:|---:|---:|---:|---:|---:|---|\n")
 	for _, s := range r.Steps {
 		feed := "as fast as possible"
 		if s.RealTime {
@@ -340,14 +341,18 @@ func (r *Result) Markdown(rep Report) string {
 			s.Wall.Round(10*time.Millisecond), s.CPU.Seconds(), s.CPUPerAudioSecond(), s.Units, s.Dropped, orOK(s.Check))
 	}
 	p("\n")
+	p("What a 2-core box holds, from the real-time rows (%d cores; at 70 %% busy in brackets, leaving room for the daemon's packet path, TS writing and uploads):\n\n", rep.Cores)
 	for _, s := range r.Steps {
-		if !s.RealTime || s.Streams < 2 || s.Check != "" {
+		if !s.RealTime || s.Check != "" {
 			continue
 		}
 		per := s.CPUPerAudioSecond()
-		p("- %d real-time streams, %d ch out, %s coder: %.4f of a core per stream, so %d cores hold about **%d** such streams of transcoding alone "+
-			"(at 70 %% busy, leaving room for the daemon's packet path, TS writing and uploads: about **%d** individual TS recordings of one audio stream each).\n",
-			s.Streams, s.Channels, coder(s.Fast), per, rep.Cores, int(float64(rep.Cores)/per), int(0.7*float64(rep.Cores)/per))
+		what := fmt.Sprintf("%d streams in one process (a session recording %d uids)", s.Streams, s.Streams)
+		if s.Streams == 1 {
+			what = "one stream in its own process (a session recording one uid's audio: the process's fixed cost included)"
+		}
+		p("- %s, %d ch out, %s coder: %.4f of a core per stream: about **%d** individual TS recordings' audio streams (%d).\n",
+			what, s.Channels, coder(s.Fast), per, int(float64(rep.Cores)/per), int(0.7*float64(rep.Cores)/per))
 	}
 	p("\n%s\n", SectionEnd)
 	return b.String()

@@ -186,6 +186,7 @@ type Transcoder struct {
 	queueLen    int
 	maxRestarts int
 	m           metrics.AAC
+	stall       time.Duration // stallAfter; tests shorten it
 
 	q    chan item
 	pool sync.Pool
@@ -204,7 +205,7 @@ type Transcoder struct {
 // New prepares a transcoder; Start runs its child.
 func New(opts ...Option) (*Transcoder, error) {
 	t := &Transcoder{log: slog.Default(), maxStreams: DefaultMaxStreams, maxPacket: DefaultMaxPacket,
-		queueLen: DefaultQueueLen, maxRestarts: DefaultMaxRestarts, streams: map[uint32]*Stream{},
+		queueLen: DefaultQueueLen, maxRestarts: DefaultMaxRestarts, stall: stallAfter, streams: map[uint32]*Stream{},
 		finished: make(chan struct{})}
 	for _, o := range opts {
 		o(t)
@@ -303,6 +304,10 @@ func (t *Transcoder) write(p *proc, stdin io.WriteCloser, reopen []mixproto.AACO
 			}
 			*it.buf = (*it.buf)[:0]
 			t.pool.Put(it.buf)
+		case mixproto.TypeAACSilence:
+			if opened[it.id] {
+				err = w.WriteMedia(mixproto.TypeAACSilence, mixproto.Media{Source: it.id, PTS: it.pts})
+			}
 		case mixproto.TypeAACOpen:
 			if !opened[it.id] {
 				opened[it.id] = true
@@ -428,7 +433,7 @@ func (t *Transcoder) wait(p *proc) {
 		<-p.read // Wait must not run before the reads are done
 		exit <- p.cmd.Wait()
 	}()
-	timer := time.NewTimer(stallAfter)
+	timer := time.NewTimer(t.stall)
 	defer timer.Stop()
 	var err error
 	for waiting := true; waiting; {
@@ -436,11 +441,11 @@ func (t *Transcoder) wait(p *proc) {
 		case err = <-exit:
 			waiting = false
 		case <-p.progress:
-			timer.Reset(stallAfter)
+			timer.Reset(t.stall)
 		case <-timer.C:
 			t.log.Error("transcoder hung: killing it", "pid", p.cmd.Process.Pid)
 			_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-			timer.Reset(stallAfter)
+			timer.Reset(t.stall)
 		}
 	}
 	close(p.dead)
@@ -687,6 +692,26 @@ func (s *Stream) Write(pts time.Duration, opus []byte) bool {
 	default:
 		t.pool.Put(buf)
 		t.drop()
+		return false
+	}
+}
+
+// Silence says the stream is silent, no packet coming, up to pts (its
+// clock): the transcoder fills silence up to there now, so its units keep
+// coming while a sender sends nothing (muted without DTX, a stall), not
+// in a burst when its next packet arrives. A packet later written with a
+// pts before that is dropped as late: call it with a time the packets
+// cannot still reach (now minus the jitter allowed). At most 10 s a call;
+// nothing before the stream's first packet. Never blocks; false when the
+// queue is full or the stream closing.
+func (s *Stream) Silence(pts time.Duration) bool {
+	if s.closing.Load() {
+		return false
+	}
+	select {
+	case s.t.q <- item{t: mixproto.TypeAACSilence, id: s.id, pts: int64(pts)}:
+		return true
+	default:
 		return false
 	}
 }

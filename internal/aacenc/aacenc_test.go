@@ -209,6 +209,56 @@ func TestHoleNotShifted(t *testing.T) {
 	}
 }
 
+// TestSilenceRunsOn: a sender stops for 2 s (packets of [2 s, 4 s) never
+// come) and the daemon says so (Silence): the units for the silent time
+// come before the next packet does, and the beeps after it are where
+// they are without the pause.
+func TestSilenceRunsOn(t *testing.T) {
+	noLeak(t)
+	pkts := testmedia.OpusPackets(t, beeps, 1)[:250]
+	c := newCollector()
+	tr := start(t, c)
+	ref, refUnits := transcodeBeeps(t, tr, c, 1, pkts, nil)
+	s, err := tr.Open(2, Params{InputChannels: 1, Channels: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	feed(t, s, pkts[:100], nil)
+	if !s.Silence(4 * time.Second) {
+		t.Fatal("silence not taken")
+	}
+	waitFor(t, "units of the silence", func() bool {
+		u := c.units(2)
+		return len(u) > 0 && u[len(u)-1].PTS >= 3900*time.Millisecond
+	})
+	feed(t, s, pkts, func(i int) bool { return i < 200 })
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := s.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	units := checkTimeline(t, c.of(2), 0)
+	path := filepath.Join(t.TempDir(), "paused.aac")
+	pts0 := writeADTS(t, path, c.of(2))
+	var on []float64
+	for _, o := range onsets(decodeClean(t, path)) {
+		on = append(on, o+pts0.Seconds())
+	}
+	t.Logf("without the pause %.4f\nwith the pause    %.4f", ref, on)
+	if len(on) != 6 || len(units) != len(refUnits) {
+		t.Fatalf("%d onsets (want 6), %d units (want %d)", len(on), len(units), len(refUnits))
+	}
+	for i, o := range on {
+		r := ref[i]
+		if i >= 4 {
+			r = ref[i+4]
+		}
+		if math.Abs(o-r) > 0.001 {
+			t.Fatalf("the beep at %.4f s moved by %.2f ms", r, (o-r)*1000)
+		}
+	}
+}
+
 // TestCrashRestart kills the child mid-stream: a new one takes over, the
 // stream's config comes again (Restart), later packets are encoded on the
 // same clock, and the restart is counted.
@@ -266,6 +316,77 @@ func TestCrashRestart(t *testing.T) {
 	if tone, empty := testmedia.ToneEnergy(pcm, 440, 200*time.Millisecond, 1800*time.Millisecond),
 		testmedia.ToneEnergy(pcm, 2500, 200*time.Millisecond, 1800*time.Millisecond); tone < 1000*empty {
 		t.Fatalf("after the restart: 440 Hz %.3g, empty band %.3g", tone, empty)
+	}
+}
+
+// TestHungManyStreams stops the child (SIGSTOP: alive, silent) with
+// eight streams open: it is taken as hung, killed and replaced, and every
+// stream goes on in the new child and closes cleanly.
+func TestHungManyStreams(t *testing.T) {
+	noLeak(t)
+	pkts := testmedia.OpusPackets(t, "sine=f=440:d=5:sample_rate=48000", 2)[:250]
+	c := newCollector()
+	m := metrics.NewAAC(nil)
+	tr, err := New(WithBinary(binary(t)), WithOnAAC(c.on), WithMetrics(m))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr.stall = time.Second
+	if err := tr.Start(); err != nil {
+		t.Fatal(err)
+	}
+	const n = 8
+	streams := make([]*Stream, n)
+	for i := range streams {
+		if streams[i], err = tr.Open(uint32(i), Params{Channels: 1}); err != nil {
+			t.Fatal(err)
+		}
+		feed(t, streams[i], pkts[:100], nil)
+	}
+	waitFor(t, "units of every stream", func() bool {
+		for i := range n {
+			if u := c.units(uint32(i)); len(u) == 0 || u[len(u)-1].PTS < 1500*time.Millisecond {
+				return false
+			}
+		}
+		return true
+	})
+	pid := tr.PID()
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "a new child", func() bool { return tr.PID() != pid && tr.PID() != 0 })
+	for _, s := range streams {
+		for i := 150; i < len(pkts); i++ {
+			for !s.Write(time.Duration(i)*20*time.Millisecond, pkts[i]) {
+				time.Sleep(time.Millisecond)
+			}
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for i, s := range streams {
+		if err := s.Close(ctx); err != nil {
+			t.Fatalf("stream %d: %v", i, err)
+		}
+		rs := c.of(uint32(i))
+		k := len(rs) - 1
+		for k >= 0 && !(rs[k].Kind == KindConfig && rs[k].Restart) {
+			k--
+		}
+		if k < 0 {
+			t.Fatalf("stream %d: no config after the restart", i)
+		}
+		after := checkTimeline(t, rs[k:], 3*time.Second)
+		if end := after[len(after)-1].PTS + after[len(after)-1].Duration; end < 4980*time.Millisecond {
+			t.Fatalf("stream %d ends at %v", i, end)
+		}
+	}
+	if err := tr.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if testutil.ToFloat64(m.Restarts) != 1 {
+		t.Fatalf("restarts %v", testutil.ToFloat64(m.Restarts))
 	}
 }
 
@@ -328,14 +449,27 @@ func TestLimits(t *testing.T) {
 	if a.Write(100*time.Second, pkt) {
 		t.Fatal("a write after Close taken")
 	}
+	// The id is free again at once (a participant who rejoins).
+	again, err := tr.Open(1, Params{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 10 {
+		for !again.Write(time.Duration(i)*20*time.Millisecond, pkt) {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	if err := again.Close(ctx); err != nil {
+		t.Fatalf("the reopened stream: %v", err)
+	}
 	if err := tr.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := tr.Open(5, Params{}); !errors.Is(err, ErrClosed) {
 		t.Fatalf("open after Close: %v", err)
 	}
-	// Stream 2 was flushed by the transcoder's Close.
-	if rs := c.of(2); len(rs) == 0 || rs[len(rs)-1].Kind != KindClosed {
+	// Stream 2, never written to, was flushed by the transcoder's Close.
+	if rs := c.of(2); len(rs) == 0 || rs[len(rs)-1].Kind != KindClosed || rs[len(rs)-1].Err != nil {
 		t.Fatalf("stream 2 not closed: %+v", rs)
 	}
 }

@@ -99,6 +99,17 @@ func (s *Server) readFrames(r *mixproto.Reader) error {
 			if st != nil {
 				st.packet(m.PTS, m.Data)
 			}
+		case mixproto.TypeAACSilence:
+			m, err := mixproto.ParseSilence(f.Body)
+			if err != nil {
+				continue
+			}
+			s.mu.Lock()
+			st := s.streams[m.Source]
+			s.mu.Unlock()
+			if st != nil {
+				st.silence(m.PTS)
+			}
 		case mixproto.TypeAACClose:
 			var c mixproto.AACClose
 			if err := mixproto.Decode(f.Body, &c); err != nil {
@@ -190,12 +201,17 @@ func (s *Server) drainGone() {
 }
 
 func (s *Server) teardown(st *stream) {
+	s.forget(st)
+	st.pipe.SetState(gst.StateNull)
+}
+
+// forget takes a stream out of the map (its id may be opened again).
+func (s *Server) forget(st *stream) {
 	s.mu.Lock()
 	if s.streams[st.id] == st {
 		delete(s.streams, st.id)
 	}
 	s.mu.Unlock()
-	st.pipe.SetState(gst.StateNull)
 }
 
 // flushAll ends every stream and waits until each has flushed.

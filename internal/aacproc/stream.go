@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"regexp"
 	"sync"
+	"sync/atomic"
 
 	"github.com/go-gst/go-gst/gst"
 	"github.com/go-gst/go-gst/gst/app"
@@ -47,10 +48,13 @@ type stream struct {
 	// Input side: the reader goroutine.
 	mu      sync.Mutex
 	started bool
-	origin  int64 // PTS of the first packet: sample 0 of the encoder's input
 	next    int64 // where the next packet is expected (stream clock)
 	ended   bool
 	dropped int64
+
+	// origin is the PTS of the first packet: sample 0 of the encoder's
+	// input. Set once, before the first push.
+	origin atomic.Int64
 
 	// Output side: GStreamer's streaming thread.
 	units      int64
@@ -100,52 +104,85 @@ func newStream(s *Server, o mixproto.AACOpen) (*stream, error) {
 // packet hands one Opus packet to the decoder. Packets must come in PTS
 // order: one behind where the stream already is (late, repeated) is
 // dropped; a hole before it is concealed or left to audiorate's silence.
+// No lock is held across GStreamer calls: the streaming thread's
+// onSample must never wait for this one.
 func (st *stream) packet(pts int64, data []byte) {
+	n := opusSamples(data)
 	st.mu.Lock()
-	defer st.mu.Unlock()
 	if st.ended {
+		st.mu.Unlock()
 		return
 	}
-	n := opusSamples(data)
 	if n == 0 {
 		st.dropped++
+		st.mu.Unlock()
 		return
 	}
 	dur := int64(n) * 1e9 / 48000
 	if !st.started {
-		st.started, st.origin, st.next = true, pts, pts
+		st.started, st.next = true, pts
+		st.origin.Store(pts)
 	}
 	if pts < st.next-dur/2 {
 		st.dropped++
+		st.mu.Unlock()
 		return
 	}
-	if gap := pts - st.next; gap > dur/2 && gap <= plcMax {
-		// Concealment of the hole's length: a GAP event makes opusdec
-		// (plc=true) synthesise it. Whatever it makes, audiorate fits
-		// the next packet to its own time.
-		st.src.SendEvent(gst.NewGapEvent(gst.ClockTime(st.next-st.origin), gst.ClockTime(gap)))
-	}
+	origin, gapAt, gap := st.origin.Load(), st.next, pts-st.next
 	st.next = pts + dur
+	st.mu.Unlock()
+	if gap > dur/2 && gap <= plcMax {
+		// Concealment of the hole's length: a GAP event (appsrc queues
+		// it in order with the buffers) makes opusdec (plc=true)
+		// synthesise it. Whatever it makes, audiorate fits the next
+		// packet to its own time.
+		st.src.SendEvent(gst.NewGapEvent(gst.ClockTime(gapAt-origin), gst.ClockTime(gap)))
+	}
 	buf := gst.NewBufferFromBytes(data)
-	buf.SetPresentationTimestamp(gst.ClockTime(pts - st.origin))
+	buf.SetPresentationTimestamp(gst.ClockTime(pts - origin))
 	buf.SetDuration(gst.ClockTime(dur))
 	st.src.PushBuffer(buf)
+}
+
+// silencePacket is a 20 ms Opus packet of silence (CELT, full band, one
+// frame with no energy): what WebRTC senders send for a muted track.
+var silencePacket = [...]byte{0xf8, 0xff, 0xfe}
+
+// maxSilence bounds the silence one TypeAACSilence fills.
+const maxSilence = 10_000_000_000
+
+// silence fills the stream with silent packets up to upTo (its clock),
+// in 20 ms steps, so that its units run on while no packets come. A
+// stream without a packet yet has no clock to fill.
+func (st *stream) silence(upTo int64) {
+	const step = 20_000_000
+	st.mu.Lock()
+	if !st.started || st.ended {
+		st.mu.Unlock()
+		return
+	}
+	from := st.next
+	upTo = min(upTo, from+maxSilence)
+	st.mu.Unlock()
+	for pts := from; pts+step <= upTo; pts += step {
+		st.packet(pts, silencePacket[:])
+	}
 }
 
 // end asks for the flush: the encoder's last units, then Closed.
 func (st *stream) end() {
 	st.mu.Lock()
-	defer st.mu.Unlock()
-	if st.ended {
-		return
-	}
+	was := st.ended
 	st.ended = true
-	st.src.EndStream()
+	st.mu.Unlock()
+	if !was {
+		st.src.EndStream()
+	}
 }
 
 // sampleTime is the stream-clock time of encoder input sample k.
 func (st *stream) sampleTime(k int64) int64 {
-	return st.origin + k*1e9/int64(st.o.Rate)
+	return st.origin.Load() + k*1e9/int64(st.o.Rate)
 }
 
 func (st *stream) onSample(sink *app.Sink) gst.FlowReturn {
@@ -169,10 +206,8 @@ func (st *stream) onSample(sink *app.Sink) gst.FlowReturn {
 		}
 		st.s.out.json(mixproto.TypeAACConfig, mixproto.AACConfig{ID: st.id, Rate: st.o.Rate, Channels: st.o.Channels, ASC: asc}, true)
 	}
-	st.mu.Lock()
 	k := st.units*aacFrame - priming
 	pts, end := st.sampleTime(k), st.sampleTime(k+aacFrame)
-	st.mu.Unlock()
 	st.s.out.unit(mixproto.AACUnit{ID: st.id, PTS: pts, Duration: end - pts, Data: data})
 	st.units++
 	st.s.countUnit()
@@ -183,6 +218,9 @@ func (st *stream) onEOS(*app.Sink) {
 	st.mu.Lock()
 	dropped := st.dropped
 	st.mu.Unlock()
+	// Out of the map before the daemon hears Closed: it may open the
+	// same id again at once.
+	st.s.forget(st)
 	st.s.out.json(mixproto.TypeAACClosed, mixproto.AACClosed{ID: st.id, Units: st.units, Dropped: dropped}, true)
 	st.finish()
 }
@@ -208,6 +246,7 @@ func (st *stream) pollBus() {
 		if msg.Type() == gst.MessageError {
 			gerr := msg.ParseError()
 			st.s.log.Error("stream failed", "stream", st.id, "error", gerr.Error(), "debug", gerr.DebugString())
+			st.s.forget(st)
 			st.s.out.json(mixproto.TypeAACError, mixproto.AACError{ID: st.id, Message: gerr.Error()}, true)
 			st.finish()
 			return

@@ -28,12 +28,28 @@ const (
 	TypeAACOpen  Type = 9  // AACOpen, JSON
 	TypeAACOpus  Type = 10 // binary media body: one Opus packet (Media.Source = stream id)
 	TypeAACClose Type = 11 // AACClose, JSON: flush the stream, answer TypeAACClosed
+	// TypeAACSilence is a media body without payload: the stream is
+	// silent (no packets will come) up to Media.PTS, so its units run on
+	// now instead of when the next packet arrives.
+	TypeAACSilence Type = 12
 
 	TypeAACConfig Type = 70 // AACConfig, JSON
 	TypeAACUnit   Type = 71 // binary AAC unit body (AACUnit)
 	TypeAACClosed Type = 72 // AACClosed, JSON
 	TypeAACError  Type = 73 // AACError, JSON
 )
+
+// ParseSilence decodes a TypeAACSilence body.
+func ParseSilence(body []byte) (Media, error) {
+	m, err := ParseMedia(body)
+	if err != nil {
+		return Media{}, err
+	}
+	if len(m.Data) != 0 {
+		return Media{}, fmt.Errorf("%w: silence with %d bytes", ErrBadUnit, len(m.Data))
+	}
+	return m, nil
+}
 
 // Limits of the transcoder role.
 const (

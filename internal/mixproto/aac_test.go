@@ -25,6 +25,7 @@ func TestAACRoundTrip(t *testing.T) {
 	must(w.WriteAACUnit(AACUnit{ID: 9, PTS: -21333333, Duration: 21333333, Data: []byte{0x21, 0x10, 0x04}}))
 	must(w.WriteMedia(TypeVideo, Media{Source: 1, PTS: 1}))
 	must(w.WriteJSON(TypeAACClose, AACClose{ID: 9}))
+	must(w.WriteMedia(TypeAACSilence, Media{Source: 9, PTS: 4e9}))
 	must(w.WriteJSON(TypeAACClosed, AACClosed{ID: 9, Units: 1}))
 	must(w.WriteJSON(TypeAACError, AACError{ID: 9, Message: "x"}))
 	must(w.Flush())
@@ -62,6 +63,12 @@ func TestAACRoundTrip(t *testing.T) {
 	var cl AACClose
 	if err := Decode(next(TypeAACClose).Body, &cl); err != nil || cl.ID != 9 {
 		t.Fatal(cl, err)
+	}
+	if m, err := ParseSilence(next(TypeAACSilence).Body); err != nil || m.Source != 9 || m.PTS != 4e9 {
+		t.Fatalf("silence %+v %v", m, err)
+	}
+	if _, err := ParseSilence(append(make([]byte, mediaHeader), 1)); !errors.Is(err, ErrBadUnit) {
+		t.Fatalf("silence with a payload: %v", err)
 	}
 	var cd AACClosed
 	if err := Decode(next(TypeAACClosed).Body, &cd); err != nil || cd.Units != 1 {

@@ -24,6 +24,7 @@ func FuzzReader(f *testing.F) {
 	_ = w.WriteMedia(TypeAACOpus, Media{Source: 3, PTS: 20e6, Data: []byte{0xfc, 0xff, 0xfe}})
 	_ = w.WriteJSON(TypeAACConfig, AACConfig{ID: 3, Rate: 48000, Channels: 2, ASC: []byte{0x11, 0x90}})
 	_ = w.WriteAACUnit(AACUnit{ID: 3, PTS: -21e6, Duration: 21e6, Data: []byte{0x21, 0x1a}})
+	_ = w.WriteMedia(TypeAACSilence, Media{Source: 3, PTS: 60e6})
 	_ = w.WriteJSON(TypeAACClose, AACClose{ID: 3})
 	_ = w.Flush()
 	f.Add(buf.Bytes())
@@ -90,6 +91,10 @@ func FuzzReader(f *testing.F) {
 			case TypeAACOpus:
 				if m, err := ParseOpus(fr.Body); err == nil && (len(m.Data) == 0 || len(m.Data) > MaxOpusPacket) {
 					t.Fatalf("opus packet of %d bytes accepted", len(m.Data))
+				}
+			case TypeAACSilence:
+				if m, err := ParseSilence(fr.Body); err == nil && len(m.Data) != 0 {
+					t.Fatal("silence with a payload accepted")
 				}
 			case TypeAACConfig:
 				var c AACConfig
