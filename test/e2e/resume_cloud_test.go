@@ -19,12 +19,19 @@ import (
 // issue promises: the same resource ID and sid answer query while
 // recording and stop afterwards, the playlists decode across the restart
 // with one EXT-X-DISCONTINUITY, and the webhook hears event 12.
-func cloudResumeCase(t *testing.T, stop func(d *daemon) time.Time, wantReason string) {
+//
+// ts runs it on Agora's MPEG-TS (the default; AAC audio from the
+// transcoder process, which the daemon's death ends too); otherwise on
+// fMP4 with MP4 files.
+func cloudResumeCase(t *testing.T, stop func(d *daemon) time.Time, wantReason string, ts bool) {
 	requireFFmpeg(t)
 	hooks := newHookReceiver(t)
 	local := t.TempDir()
-	// fMP4, with MP4 files: the MPEG-TS resume is TestCloudResumeTS's.
-	d := cloudDaemon(t, hooks, "ARS_CLOUD_LOCAL_DIR="+local, "ARS_CLOUD_INDIVIDUAL_FORMAT=fmp4")
+	format := "fmp4"
+	if ts {
+		format = "ts"
+	}
+	d := cloudDaemon(t, hooks, "ARS_CLOUD_LOCAL_DIR="+local, "ARS_CLOUD_INDIVIDUAL_FORMAT="+format)
 	c := newAgoraClient(t, d, appID)
 	const cname = "cloudresume"
 
@@ -32,7 +39,7 @@ func cloudResumeCase(t *testing.T, stop func(d *daemon) time.Time, wantReason st
 	if st != http.StatusOK {
 		t.Fatalf("acquire: %d %+v", st, acq)
 	}
-	st, started := c.start(acq.ResourceId, "individual", individualStart(d.key("media", cname, 527841), cname, nil, "bucket", true))
+	st, started := c.start(acq.ResourceId, "individual", individualStart(d.key("media", cname, 527841), cname, nil, "bucket", !ts))
 	if st != http.StatusOK {
 		t.Fatalf("start: %d %+v", st, started)
 	}
@@ -87,8 +94,13 @@ func cloudResumeCase(t *testing.T, stop func(d *daemon) time.Time, wantReason st
 		if err != nil {
 			t.Fatal(err)
 		}
-		if n := strings.Count(string(text), "#EXT-X-DISCONTINUITY"); n != 1 {
-			t.Errorf("%s: %d discontinuities, want 1 (the restart)", f.FileName, n)
+		// MPEG-TS playlists open with a discontinuity, as Agora's.
+		want := 1
+		if ts {
+			want = 2
+		}
+		if n := strings.Count(string(text), "#EXT-X-DISCONTINUITY\n"); n != want {
+			t.Errorf("%s: %d discontinuities, want %d (the restart)", f.FileName, n, want)
 		}
 		got := playlistSeconds(t, path)
 		t.Logf("%s: %.2f s of %.2f s sent, downtime %v", filepath.Base(f.FileName), got, sent.Seconds(), downtime.Round(time.Millisecond))
@@ -99,8 +111,8 @@ func cloudResumeCase(t *testing.T, stop func(d *daemon) time.Time, wantReason st
 			t.Errorf("%s lasts %.2f s, want at least %.2f", f.FileName, got, lo)
 		}
 	}
-	if playlists != 2 || mp4s != 2 {
-		t.Errorf("%d playlists and %d MP4 files listed, want 2 and 2: %+v", playlists, mp4s, stopped.ServerResponse.FileList)
+	if wantMP4 := map[bool]int{true: 0, false: 2}[ts]; playlists != 2 || mp4s != wantMP4 {
+		t.Errorf("%d playlists and %d MP4 files listed, want 2 and %d: %+v", playlists, mp4s, wantMP4, stopped.ServerResponse.FileList)
 	}
 
 	waitFor(t, "session_exit notification", 20*time.Second, func() bool { return hooks.has(sid, webhook.EventSessionExit) })
@@ -135,11 +147,17 @@ func cloudResumeCase(t *testing.T, stop func(d *daemon) time.Time, wantReason st
 
 // TestCloudResumeAfterKill9: SIGKILL, then the same configuration again.
 func TestCloudResumeAfterKill9(t *testing.T) {
-	cloudResumeCase(t, func(d *daemon) time.Time { return d.kill9() }, "crash")
+	cloudResumeCase(t, func(d *daemon) time.Time { return d.kill9() }, "crash", false)
+}
+
+// TestCloudResumeTSAfterKill9: the same in Agora's MPEG-TS with AAC.
+func TestCloudResumeTSAfterKill9(t *testing.T) {
+	cloudResumeCase(t, func(d *daemon) time.Time { return d.kill9() }, "crash", true)
 }
 
 // TestCloudResumeAfterGracefulStop: SIGTERM suspends the recording (its
-// playlists left open), the next start resumes it.
+// playlists left open, the audio received so far encoded and written),
+// the next start resumes it; in MPEG-TS with AAC.
 func TestCloudResumeAfterGracefulStop(t *testing.T) {
 	cloudResumeCase(t, func(d *daemon) time.Time {
 		at := time.Now()
@@ -148,5 +166,5 @@ func TestCloudResumeAfterGracefulStop(t *testing.T) {
 			t.Fatalf("graceful stop: %v (exited %v)", err, ok)
 		}
 		return at
-	}, "restart")
+	}, "restart", true)
 }
