@@ -17,6 +17,7 @@ import (
 	"github.com/ars-project/ars/bench/mdsection"
 	"github.com/ars-project/ars/bench/mixbench"
 	"github.com/ars-project/ars/internal/aacenc"
+	"github.com/ars-project/ars/internal/ogg"
 )
 
 // ErrBench is a benchmark that could not run.
@@ -134,7 +135,7 @@ func encode(ctx context.Context, dir string, d time.Duration) ([][]byte, error) 
 	if err != nil {
 		return nil, err
 	}
-	pkts, err := mixbench.OggPackets(b)
+	pkts, err := ogg.Packets(b)
 	if err != nil || len(pkts) < 3 {
 		return nil, fmt.Errorf("%w: %s: %v", ErrBench, path, err)
 	}

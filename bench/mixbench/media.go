@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"time"
+
+	"github.com/ars-project/ars/internal/ogg"
 )
 
 // Person is one participant of a benchmark channel: the colour of the
@@ -86,7 +88,7 @@ func EnsureInput(ctx context.Context, root string, spec InputSpec, p Person) (*I
 	if err != nil {
 		return nil, err
 	}
-	pkts, err := OggPackets(ab)
+	pkts, err := ogg.Packets(ab)
 	if err != nil {
 		return nil, err
 	}

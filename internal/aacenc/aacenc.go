@@ -259,7 +259,7 @@ func (t *Transcoder) spawnLocked(reopen []mixproto.AACOpen) error {
 	if err != nil {
 		return err
 	}
-	cmd.Stderr = &logWriter{log: t.log}
+	cmd.Stderr = mixrun.NewLogWriter(t.log, "transcoder")
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("aacenc: start %s: %w", t.bin, err)
 	}

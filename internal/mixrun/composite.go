@@ -236,7 +236,7 @@ func (c *Composite) spawnLocked() error {
 	if err != nil {
 		return err
 	}
-	cmd.Stderr = &logWriter{log: c.log}
+	cmd.Stderr = NewLogWriter(c.log, "mixer")
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("mixrun: start %s: %w", c.bin, err)
 	}

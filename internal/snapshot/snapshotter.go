@@ -1,7 +1,6 @@
 package snapshot
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -176,7 +175,7 @@ func (s *Snapshotter) spawnLocked() error {
 	if err != nil {
 		return err
 	}
-	cmd.Stderr = &logWriter{log: s.log}
+	cmd.Stderr = mixrun.NewLogWriter(s.log, "snapshotter")
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("snapshot: start %s: %w", s.bin, err)
 	}
@@ -449,37 +448,4 @@ func (s *Snapshotter) PID() int {
 		return 0
 	}
 	return s.c.cmd.Process.Pid
-}
-
-// logWriter turns the child's stderr into log records, line by line,
-// bounded so that a chatty or hostile child cannot grow the daemon.
-type logWriter struct {
-	log *slog.Logger
-	mu  sync.Mutex
-	buf []byte
-}
-
-const maxLine = 4096
-
-func (w *logWriter) Write(b []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	n := len(b)
-	for len(b) > 0 {
-		i := bytes.IndexByte(b, '\n')
-		if i < 0 {
-			if len(w.buf)+len(b) <= maxLine {
-				w.buf = append(w.buf, b...)
-			}
-			break
-		}
-		line := append(w.buf, b[:i]...)
-		if len(line) > maxLine {
-			line = line[:maxLine]
-		}
-		w.log.Info("snapshotter", "line", string(line))
-		w.buf = w.buf[:0]
-		b = b[i+1:]
-	}
-	return n, nil
 }

@@ -2,63 +2,14 @@ package testmedia
 
 import (
 	"bytes"
-	"encoding/binary"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/ars-project/ars/internal/ogg"
 )
-
-// errOgg is an Ogg file that cannot be read.
-var errOgg = errors.New("testmedia: bad ogg")
-
-// OggPackets returns the packets of the first logical stream of an Ogg
-// file (RFC 3533), in order, joined across pages. The packets are copies.
-func OggPackets(b []byte) ([][]byte, error) {
-	const header = 27
-	var out [][]byte
-	var partial []byte
-	serial, have := uint32(0), false
-	for off := 0; off < len(b); {
-		if len(b)-off < header || !bytes.Equal(b[off:off+4], []byte("OggS")) {
-			return nil, fmt.Errorf("%w: no page at %d", errOgg, off)
-		}
-		h := b[off:]
-		s := binary.LittleEndian.Uint32(h[14:])
-		nseg := int(h[26])
-		if len(h) < header+nseg {
-			return nil, fmt.Errorf("%w: cut segment table at %d", errOgg, off)
-		}
-		lacing := h[header : header+nseg]
-		body := 0
-		for _, l := range lacing {
-			body += int(l)
-		}
-		if len(h) < header+nseg+body {
-			return nil, fmt.Errorf("%w: cut page at %d", errOgg, off)
-		}
-		data := h[header+nseg : header+nseg+body]
-		off += header + nseg + body
-		if !have {
-			serial, have = s, true
-		}
-		if s != serial {
-			continue
-		}
-		p := 0
-		for _, l := range lacing {
-			partial = append(partial, data[p:p+int(l)]...)
-			p += int(l)
-			if l < 255 {
-				out = append(out, partial)
-				partial = nil
-			}
-		}
-	}
-	return out, nil
-}
 
 // OpusPackets encodes the lavfi audio source src (e.g. "sine=f=440:d=5")
 // with ffmpeg's libopus, 20 ms frames, channels channels, and returns the
@@ -77,7 +28,7 @@ func OpusPackets(t testing.TB, src string, channels int) [][]byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pkts, err := OggPackets(b)
+	pkts, err := ogg.Packets(b)
 	if err != nil {
 		t.Fatal(err)
 	}
