@@ -249,19 +249,9 @@ func (t *Transcoder) Start() error {
 
 // spawnLocked starts a child; reopen are the streams it opens first.
 func (t *Transcoder) spawnLocked(reopen []mixproto.AACOpen) error {
-	cmd := exec.Command(t.bin, "--audio-transcoder")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	stdin, err := cmd.StdinPipe()
+	cmd, stdin, stdout, err := mixrun.StartChild(t.bin, []string{"--audio-transcoder"}, t.log, "transcoder")
 	if err != nil {
-		return err
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return err
-	}
-	cmd.Stderr = mixrun.NewLogWriter(t.log, "transcoder")
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("aacenc: start %s: %w", t.bin, err)
+		return fmt.Errorf("aacenc: %w", err)
 	}
 	p := &proc{cmd: cmd, dead: make(chan struct{}), wrote: make(chan struct{}), read: make(chan struct{}),
 		progress: make(chan struct{}, 1)}

@@ -226,19 +226,9 @@ func (c *Composite) spawnLocked() error {
 		}
 		cfg.MP4 = &m
 	}
-	cmd := exec.Command(c.bin)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	stdin, err := cmd.StdinPipe()
+	cmd, stdin, stdout, err := StartChild(c.bin, nil, c.log, "mixer")
 	if err != nil {
-		return err
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return err
-	}
-	cmd.Stderr = NewLogWriter(c.log, "mixer")
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("mixrun: start %s: %w", c.bin, err)
+		return fmt.Errorf("mixrun: %w", err)
 	}
 	n := queueLen
 	if !cfg.Live {

@@ -163,21 +163,9 @@ func (s *Snapshotter) Start() error {
 }
 
 func (s *Snapshotter) spawnLocked() error {
-	cmd := exec.Command(s.bin, "--snapshotter")
-	// Its own process group (a hung child is killed with whatever it
-	// started), and it dies with the daemon.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	stdin, err := cmd.StdinPipe()
+	cmd, stdin, stdout, err := mixrun.StartChild(s.bin, []string{"--snapshotter"}, s.log, "snapshotter")
 	if err != nil {
-		return err
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return err
-	}
-	cmd.Stderr = mixrun.NewLogWriter(s.log, "snapshotter")
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("snapshot: start %s: %w", s.bin, err)
+		return fmt.Errorf("snapshot: %w", err)
 	}
 	c := &child{cmd: cmd, exited: make(chan struct{})}
 	s.c = c
