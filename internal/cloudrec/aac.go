@@ -99,7 +99,7 @@ func (r *recorder) openAAC(key trackKey, ts *trackState, info storage.StreamInfo
 	st := &r.aac
 	st.next++
 	id := st.next
-	s, err := st.tc.Open(id, aacenc.Params{InputChannels: int(info.Channels)})
+	s, err := st.tc.Open(id, aacenc.Params{InputChannels: int(info.Channels), Fast: r.svc.cfg.AACFast})
 	if err != nil {
 		r.svc.log.Error("audio transcoder stream not opened: this track stays Opus", "sid", r.sid, "uid", key.uid, "error", err)
 		return nil

@@ -69,6 +69,9 @@ type Config struct {
 	// with Opus audio (and MP4 files on request) instead of Agora's
 	// MPEG-TS with AAC audio.
 	IndividualFMP4 bool
+	// AACFast picks libavcodec's fast AAC coder for that audio: about a
+	// third less CPU a stream, a little worse sound.
+	AACFast bool
 	// StopWait bounds how long a stop waits for uploads before answering.
 	StopWait time.Duration
 	// ProgressEvery spaces uploading_progress events.

@@ -87,6 +87,10 @@ type Config struct {
 	// "ts" (Agora's MPEG-TS, audio as AAC) or "fmp4" (fragmented MP4,
 	// Opus kept; the format ars wrote before, and the one with MP4).
 	CloudIndividualFormat string
+	// CloudAACCoder is libavcodec's AAC coder of individual-mode audio:
+	// "twoloop" (its default, better sound) or "fast" (about a third less
+	// CPU a stream, bench/RESULTS.md).
+	CloudAACCoder string
 	// CloudResourceTTL is how long an acquired resource may start a
 	// recording.
 	CloudResourceTTL time.Duration
@@ -218,6 +222,7 @@ func Default() Config {
 		CloudStorage:          "request",
 		CloudSegment:          4 * time.Second,
 		CloudIndividualFormat: "ts",
+		CloudAACCoder:         "twoloop",
 		CloudResourceTTL:      5 * time.Minute,
 		CloudBackupRetry:      30 * time.Second,
 
@@ -344,6 +349,7 @@ func (c *Config) settings() []setting {
 		mk("ARS_CLOUD_LOCAL_DIR", "cloud-local-dir", "root of local-disk cloud recording storage (default AGORA_FILE_ROOT/cloud_recording)", false, func() (func(string) error, func() string) { return str(&c.CloudLocalDir) }),
 		mk("ARS_CLOUD_SEGMENT_DURATION", "cloud-segment-duration", "HLS segment target of cloud recordings", false, func() (func(string) error, func() string) { return dur(&c.CloudSegment) }),
 		mk("ARS_CLOUD_INDIVIDUAL_FORMAT", "cloud-individual-format", "segments of individual-mode cloud recordings: ts (Agora's MPEG-TS, AAC audio) or fmp4 (fragmented MP4, Opus audio, MP4 files on request)", false, func() (func(string) error, func() string) { return str(&c.CloudIndividualFormat) }),
+		mk("ARS_CLOUD_AAC_CODER", "cloud-aac-coder", "AAC coder of individual-mode audio: twoloop (better sound) or fast (about a third less CPU)", false, func() (func(string) error, func() string) { return str(&c.CloudAACCoder) }),
 		mk("ARS_CLOUD_RESOURCE_TTL", "cloud-resource-ttl", "how long an acquired resource ID may start a recording", false, func() (func(string) error, func() string) { return dur(&c.CloudResourceTTL) }),
 		mk("ARS_CLOUD_BACKUP_RETRY", "cloud-backup-retry", "how often uploads that failed are retried", false, func() (func(string) error, func() string) { return dur(&c.CloudBackupRetry) }),
 		mk("ARS_WEBHOOK_URL", "webhook-url", "URL receiving cloud recording notifications", false, func() (func(string) error, func() string) { return str(&c.WebhookURL) }),
@@ -521,6 +527,9 @@ func (c Config) Validate() error {
 	}
 	if c.CloudIndividualFormat != "ts" && c.CloudIndividualFormat != "fmp4" {
 		bad("ARS_CLOUD_INDIVIDUAL_FORMAT", "%q is not ts or fmp4", c.CloudIndividualFormat)
+	}
+	if c.CloudAACCoder != "twoloop" && c.CloudAACCoder != "fast" {
+		bad("ARS_CLOUD_AAC_CODER", "%q is not twoloop or fast", c.CloudAACCoder)
 	}
 	if c.CloudStorage != "request" && c.CloudStorage != "local" {
 		bad("ARS_CLOUD_STORAGE", "%q is not request or local", c.CloudStorage)

@@ -258,8 +258,8 @@ func (d *Daemon) startUploads() error {
 	d.cloud = cloudrec.New(cloudrec.Config{AppID: cfg.AppID, CustomerID: cfg.CloudCustomerID, CustomerSecret: cfg.CloudCustomerSecret,
 		WorkDir: filepath.Join(d.stateDir, "cloud"), LocalDir: cmp.Or(cfg.CloudLocalDir, filepath.Join(cfg.FileRoot, "cloud_recording")),
 		ForceLocal: cfg.CloudStorage == "local", ResourceTTL: cfg.CloudResourceTTL, SegmentDuration: cfg.CloudSegment,
-		IndividualFMP4: cfg.CloudIndividualFormat == "fmp4",
-		MaxResources:   cfg.CloudMaxResources, MaxSessions: cfg.CloudMaxSessions, MaxPerChannel: cfg.CloudMaxPerChannel,
+		IndividualFMP4: cfg.CloudIndividualFormat == "fmp4", AACFast: cfg.CloudAACCoder == "fast",
+		MaxResources: cfg.CloudMaxResources, MaxSessions: cfg.CloudMaxSessions, MaxPerChannel: cfg.CloudMaxPerChannel,
 		MixerBin: cfg.MixerBin, MaxMixes: cfg.CloudMaxMixes, RateLimit: cfg.CloudRateLimit,
 		MixMP4MaxDuration: cfg.CloudMixMP4MaxDuration, MixMP4MaxBytes: int64(cfg.CloudMixMP4MaxMB) << 20},
 		d.mgr, d.verifier, d.srv, d.upload, opts...)
