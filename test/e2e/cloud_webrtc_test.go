@@ -57,7 +57,9 @@ func streamStates(evs []notification, eventType int, uid string) []int {
 // every stream subscribed) of a channel where Chromium publishes over
 // WHIP from the console page while ffmpeg publishes over RTP: the file
 // list grows with each uid's playlists while recording, and after stop
-// every playlist decodes silently and lasts as long as its uid published.
+// every playlist (Agora's MPEG-TS: H.264 copied, AAC) decodes silently and
+// lasts as long as its uid published; snapshots every 5 s (the browser's
+// keyframes asked for with PLI) decode, one event 45 each.
 func TestCloudWebRTCParticipant(t *testing.T) {
 	if !inOwnNetns(t) {
 		return
@@ -81,8 +83,14 @@ func TestCloudWebRTCParticipant(t *testing.T) {
 	if st != http.StatusOK || acq.ResourceId == "" {
 		t.Fatalf("acquire: %d %+v", st, acq)
 	}
-	st, started := c.start(acq.ResourceId, "individual", individualStart(d.key("media", cname, 527841), cname, nil, bucket, false))
-	if st != http.StatusOK || started.Sid == "" {
+	// Recording and snapshots every 5 s: a snapshot of the browser needs
+	// a keyframe, which Chromium sends only when asked (PLI).
+	const interval = 5
+	body := &snapStartReq{Cname: cname, Uid: recorderUID, ClientRequest: &snapClientRequest{
+		startClientRequest: individualStart(d.key("media", cname, 527841), cname, nil, bucket, false).ClientRequest,
+		SnapshotConfig:     &snapshotConfig{CaptureInterval: interval, FileType: []string{"jpg"}}}}
+	var started cloudAnswer
+	if st := c.do("POST", "/resourceid/"+acq.ResourceId+"/mode/individual/start", body, &started); st != http.StatusOK || started.Sid == "" {
 		t.Fatalf("start: %d %+v", st, started)
 	}
 	rid, sid := acq.ResourceId, started.Sid
@@ -165,6 +173,10 @@ func TestCloudWebRTCParticipant(t *testing.T) {
 		seen[f.Uid+" "+f.TrackType] = true
 		local := filepath.Join(localDir, bucket, filepath.FromSlash(f.FileName))
 		decodeSilently(t, local)
+		// Agora's files: the browser's H.264 copied, its Opus as AAC.
+		if ps := probePackets(t, local); len(ps) != 1 || ps[0].codec != map[string]string{"audio": "aac", "video": "h264"}[f.TrackType] {
+			t.Errorf("%s: streams %+v", f.FileName, ps)
+		}
 		got := playlistSeconds(t, local)
 		t.Logf("uid %s %s: %.3f s (published %.3f s)", f.Uid, f.TrackType, got, want[f.Uid])
 		if math.Abs(got-want[f.Uid]) > 1 {
@@ -177,6 +189,23 @@ func TestCloudWebRTCParticipant(t *testing.T) {
 		}
 	}
 
+	// Snapshots of both, each a JPEG that decodes, ceil(seconds/interval)
+	// ± 1 per uid.
+	shots, _ := filepath.Glob(filepath.Join(localDir, bucket, "rec", "day1", sid+"_"+cname+"__uid_s_*__uid_e_video_*.jpg"))
+	perUID := map[string]int{}
+	for _, f := range shots {
+		decodeSilently(t, f)
+		uid := strings.TrimPrefix(filepath.Base(f), sid+"_"+cname+"__uid_s_")
+		perUID[uid[:strings.Index(uid, "_")]]++
+	}
+	for uid, secs := range want {
+		n, w := perUID[uid], int(math.Ceil(secs/interval))
+		t.Logf("uid %s: %d snapshots in %.1f s", uid, n, secs)
+		if n < w-1 || n > w+1 || n == 0 {
+			t.Errorf("uid %s: %d snapshots, want %d ± 1 (at least one)", uid, n, w)
+		}
+	}
+
 	// The WebRTC uid's streams were announced when they began and when
 	// the browser left.
 	waitFor(t, "session_exit notification", 20*time.Second, func() bool { return hooks.has(sid, webhook.EventSessionExit) })
@@ -185,6 +214,9 @@ func TestCloudWebRTCParticipant(t *testing.T) {
 		if got := streamStates(evs, ev, "31"); !slices.Equal(got, []int{0, 1}) {
 			t.Errorf("event %d states of uid 31: %v, want [0 1]", ev, got)
 		}
+	}
+	if n := len(slices.DeleteFunc(evs, func(n notification) bool { return n.EventType != webhook.EventRecorderSnapshotFile })); n != len(shots) {
+		t.Errorf("%d events 45 for %d snapshots", n, len(shots))
 	}
 	if hooks.bad != 0 {
 		t.Errorf("%d notifications with bad signatures", hooks.bad)
