@@ -21,4 +21,3 @@ func FuzzSplitAnnexB(f *testing.F) {
 		}
 	})
 }
-
