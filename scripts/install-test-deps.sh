@@ -2,7 +2,7 @@
 # Installs what the test suite needs when it is missing: Debian's ffmpeg
 # (libx264, libopus) to make and judge media, Chromium for the WebRTC
 # end-to-end test, janus-tools for benchmarks, and systemd/dpkg tools for
-# packaging tests. Safe to run again; does nothing when all is present.
+# packaging tests, redis-server for the cluster. Safe to run again; does nothing when all is present.
 set -euo pipefail
 
 need=()
@@ -16,6 +16,8 @@ command -v lintian >/dev/null 2>&1 || need+=(lintian)
 command -v shellcheck >/dev/null 2>&1 || need+=(shellcheck)
 command -v janus-pp-rec >/dev/null 2>&1 || need+=(janus-tools)
 command -v unshare >/dev/null 2>&1 || need+=(util-linux)
+# The cluster (internal/cluster, internal/state, test/e2e) runs on Redis.
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need+=(fonts-dejavu-core)
 # The compositor (cmd/ars-mixer) builds against GStreamer 1.22 and runs
 # its plugins: compositor, audiomixer, x264enc, avdec_h264/avenc_aac,
