@@ -99,6 +99,14 @@ type Metrics struct {
 	PLIsSent      prometheus.Counter
 	Rebinds       prometheus.Counter
 	JoinsRefused  *prometheus.CounterVec
+	// The cluster (issue 15, cluster.go).
+	ClusterClaims            *prometheus.CounterVec
+	ClusterNodes             prometheus.Gauge
+	ClusterRedisUp           prometheus.Gauge
+	ClusterHeartbeatFailures prometheus.Counter
+	ClusterResyncs           prometheus.Counter
+	ClusterClaimConflicts    prometheus.Counter
+	ClusterNodesDown         prometheus.Counter
 }
 
 // New creates the instruments in a fresh registry, with the Go runtime and
@@ -168,6 +176,7 @@ func New() *Metrics {
 	reg.MustRegister(m.CloudWriteErrors, m.CloudTracksFailing, m.CloudFilesLost)
 	newMixer(m)
 	newSnapshots(m)
+	newCluster(m)
 	newState(m)
 	m.WebRTC = newWebRTC(reg)
 	m.AAC = NewAAC(reg)
