@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ars-project/ars/internal/cluster"
 	"github.com/ars-project/ars/internal/netguard"
 	"github.com/ars-project/ars/internal/pprofserver"
 )
@@ -163,6 +164,17 @@ type Config struct {
 	// CaptureQueueBytes bounds the first packets one participant may queue
 	// while its capture file opens.
 	CaptureQueueBytes int
+	// ClusterRedis (environment only: it may hold a password) is the
+	// cluster's Redis, redis://[user:pass@]host:port/db or rediss:// for
+	// TLS; empty: a single node that connects nowhere (docs/cluster.md).
+	ClusterRedis string
+	// ClusterName prefixes every Redis key of the cluster.
+	ClusterName string
+	// NodeID names this node in the cluster (empty: the host name).
+	NodeID string
+	// NodeAddress is where participants and other nodes reach this node
+	// (empty: ARS_PUBLIC_IP, else the first non-loopback address).
+	NodeAddress string
 }
 
 // PortRange is an inclusive range of UDP ports.
@@ -204,6 +216,7 @@ func Default() Config {
 		HTTPPort:              8001,
 		RTPPorts:              PortRange{4001, 4010},
 		WebRTCPort:            8000,
+		ClusterName:           "ars",
 		WHIPMaxPending:        64,
 		WHIPMaxPerAddr:        8,
 		WHIPICETimeout:        10 * time.Second,
@@ -374,6 +387,10 @@ func (c *Config) settings() []setting {
 		mk("ARS_MAX_CHANNEL_PARTICIPANTS", "max-channel-participants", "participants one channel holds at once", false, func() (func(string) error, func() string) { return num(&c.MaxChannelParticipants) }),
 		mk("ARS_MAX_CHANNELS", "max-channels", "channels the server holds at once", false, func() (func(string) error, func() string) { return num(&c.MaxChannels) }),
 		mk("ARS_CAPTURE_QUEUE_BYTES", "capture-queue-bytes", "first packets one participant may queue in memory while its capture file opens", false, func() (func(string) error, func() string) { return num(&c.CaptureQueueBytes) }),
+		mk("ARS_CLUSTER_REDIS", "", "Redis of the cluster, redis://[user:pass@]host:port/db (rediss:// for TLS); empty: a single node; environment only", true, func() (func(string) error, func() string) { return str(&c.ClusterRedis) }),
+		mk("ARS_CLUSTER_NAME", "cluster-name", "name of the cluster, the prefix of its Redis keys", false, func() (func(string) error, func() string) { return str(&c.ClusterName) }),
+		mk("ARS_NODE_ID", "node-id", "this node's ID in the cluster (default: the host name)", false, func() (func(string) error, func() string) { return str(&c.NodeID) }),
+		mk("ARS_NODE_ADDRESS", "node-address", "IP or DNS name participants and other nodes reach this node at, answered as rtpHost (default: ARS_PUBLIC_IP, else the first non-loopback address)", false, func() (func(string) error, func() string) { return str(&c.NodeAddress) }),
 		mk("ARS_RTP_REBIND_AFTER", "rtp-rebind-after", "silence after which a plain-RTP stream may move to a new source port on the same IP (0: never)", false, func() (func(string) error, func() string) { return dur(&c.RTPRebindAfter) }),
 	}
 }
@@ -595,6 +612,21 @@ func (c Config) Validate() error {
 	if c.AdminToken != "" && len(c.AdminToken) < 16 {
 		bad("ARS_ADMIN_TOKEN", "must be at least 16 characters")
 	}
+	if c.ClusterRedis != "" {
+		// cluster.ParseURL's errors never hold the URL (its password).
+		if _, err := cluster.ParseURL(c.ClusterRedis); err != nil {
+			bad("ARS_CLUSTER_REDIS", "%v", err)
+		}
+	}
+	if !validName(c.ClusterName) {
+		bad("ARS_CLUSTER_NAME", "%q: 1..64 letters, digits, '-', '_' or '.'", c.ClusterName)
+	}
+	if c.NodeID != "" && !validName(c.NodeID) {
+		bad("ARS_NODE_ID", "%q: 1..64 letters, digits, '-', '_' or '.'", c.NodeID)
+	}
+	if c.NodeAddress != "" && !validHost(c.NodeAddress) {
+		bad("ARS_NODE_ADDRESS", "%q is not an IP address or host name", c.NodeAddress)
+	}
 	return errors.Join(errs...)
 }
 
@@ -617,6 +649,20 @@ func validHost(h string) bool {
 			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
 				return false
 			}
+		}
+	}
+	return true
+}
+
+// validName: a cluster or node name goes into Redis keys and logs.
+func validName(s string) bool {
+	if len(s) == 0 || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
 		}
 	}
 	return true

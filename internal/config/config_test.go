@@ -239,3 +239,36 @@ func TestRTPLimits(t *testing.T) {
 		}
 	}
 }
+
+// TestClusterSettings: off by default; the Redis URL is environment only
+// (a password in it must not be in the process list) and a bad one is
+// refused without echoing its password.
+func TestClusterSettings(t *testing.T) {
+	c, err := load(t, nil)
+	if err != nil || c.ClusterRedis != "" || c.ClusterName != "ars" || c.NodeID != "" || c.NodeAddress != "" {
+		t.Fatalf("defaults %q %q %q %q %v", c.ClusterRedis, c.ClusterName, c.NodeID, c.NodeAddress, err)
+	}
+	c, err = load(t, map[string]string{"ARS_CLUSTER_REDIS": "rediss://u:pw@redis.example:6380/2"},
+		"--cluster-name", "fleet-1", "--node-id", "rec-a.eu", "--node-address", "rec-a.example.com")
+	if err != nil || c.ClusterRedis != "rediss://u:pw@redis.example:6380/2" || c.ClusterName != "fleet-1" || c.NodeID != "rec-a.eu" || c.NodeAddress != "rec-a.example.com" {
+		t.Fatalf("%+v %v", c, err)
+	}
+	if _, err := load(t, nil, "--cluster-redis", "redis://h:6379/0"); err == nil {
+		t.Fatal("the Redis URL was accepted on the command line")
+	}
+	const pw = "hunter2-secret"
+	for env, want := range map[string]string{
+		"redis://u:" + pw + "@h:port/0": "ARS_CLUSTER_REDIS", "http://u:" + pw + "@h/0": "ARS_CLUSTER_REDIS",
+		"redis://u:" + pw + "@h:1/db": "ARS_CLUSTER_REDIS",
+	} {
+		_, err := load(t, map[string]string{"ARS_CLUSTER_REDIS": env})
+		if err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), pw) {
+			t.Errorf("ARS_CLUSTER_REDIS=%s: %v", env, err)
+		}
+	}
+	for _, kv := range [][2]string{{"ARS_CLUSTER_NAME", "a:b"}, {"ARS_NODE_ID", "node 1"}, {"ARS_NODE_ADDRESS", "bad_host!"}, {"ARS_CLUSTER_NAME", strings.Repeat("x", 65)}} {
+		if _, err := load(t, map[string]string{kv[0]: kv[1]}); err == nil || !strings.Contains(err.Error(), kv[0]) {
+			t.Errorf("%s=%q: %v", kv[0], kv[1], err)
+		}
+	}
+}
