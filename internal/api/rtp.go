@@ -81,7 +81,10 @@ func sourceBinding(source string, client netip.Addr) (netip.Addr, error) {
 }
 
 type joinResponse struct {
-	ID      string `json:"id"`
+	ID string `json:"id"`
+	// RTPHost is this node's ARS_NODE_ADDRESS: where to send, on a
+	// single node as in a cluster.
+	RTPHost string `json:"rtpHost"`
 	RTPPort int    `json:"rtpPort"`
 	// Source is the IP the streams are bound to; absent when the first
 	// sender is taken.
@@ -238,7 +241,7 @@ func (s *Server) handleRTPJoin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Location", "/v1/rtp/"+p.ID())
-	resp := joinResponse{ID: p.ID(), RTPPort: port}
+	resp := joinResponse{ID: p.ID(), RTPHost: s.nodeAddress, RTPPort: port}
 	if bound.IsValid() {
 		resp.Source = bound.String()
 	}

@@ -51,7 +51,7 @@ func newRTPFixture(t *testing.T, opts ...session.Option) *rtpFixture {
 		e.Close()
 		_ = mgr.Close(context.Background())
 	})
-	s := New(mgr, v, e, m, WithLogger(quiet))
+	s := New(mgr, v, e, m, WithLogger(quiet), WithNodeAddress("198.51.100.4"))
 	port := 0
 	for _, p := range e.Ports() {
 		port = p
@@ -91,6 +91,10 @@ func TestJoinBindsToCallerByDefault(t *testing.T) {
 	code, _, out := f.join("203.0.113.7:40000", "bound", 5, 0x55, "")
 	if code != http.StatusCreated || out["source"] != "203.0.113.7" {
 		t.Fatalf("join: %d %v", code, out)
+	}
+	// The node's address is answered on every node, single ones too.
+	if out["rtpHost"] != "198.51.100.4" {
+		t.Fatalf("rtpHost %v, want ARS_NODE_ADDRESS", out["rtpHost"])
 	}
 	if _, _, err := f.mgr.StartRecording("bound", 5, ""); err != nil {
 		t.Fatal(err)

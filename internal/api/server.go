@@ -57,10 +57,16 @@ type Server struct {
 	pins *state.Table[pinRecord]
 	// mixRecs keeps the live composites for a restart.
 	mixRecs *state.Table[mixRecord]
+	// nodeAddress is answered as a join's rtpHost (ARS_NODE_ADDRESS).
+	nodeAddress string
 }
 
 // Option configures a Server.
 type Option func(*Server)
+
+// WithNodeAddress is the host a join answers as rtpHost: this node's
+// ARS_NODE_ADDRESS.
+func WithNodeAddress(addr string) Option { return func(s *Server) { s.nodeAddress = addr } }
 
 // WithLogger sets the logger.
 func WithLogger(l *slog.Logger) Option { return func(s *Server) { s.log = l } }

@@ -235,3 +235,13 @@ func fileExists(path string) bool {
 	_, err := os.Lstat(path)
 	return err == nil
 }
+
+// Count is the number of live composites running (the cluster's load).
+func (x *Mixes) Count() int {
+	if x == nil {
+		return 0
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return len(x.active)
+}

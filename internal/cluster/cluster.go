@@ -148,6 +148,9 @@ func New(cfg Config, opts ...Option) *Cluster {
 // Enabled reports whether the node is in a cluster (a Redis URL is set).
 func (c *Cluster) Enabled() bool { return c.cfg.RedisURL != "" }
 
+// Address is this node's ARS_NODE_ADDRESS.
+func (c *Cluster) Address() string { return c.cfg.NodeAddress }
+
 // Self is this node's ID.
 func (c *Cluster) Self() string { return c.cfg.NodeID }
 

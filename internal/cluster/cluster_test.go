@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"runtime"
 	"strings"
 	"sync"
@@ -426,5 +427,18 @@ func TestCostModel(t *testing.T) {
 		if d := l.Free - tc.free; d > 1e-9 || d < -1e-9 || l.Full != tc.full {
 			t.Errorf("%+v: free %v full %v, want %v %v", tc.l, l.Free, l.Full, tc.free, tc.full)
 		}
+	}
+}
+
+func TestDefaultAddress(t *testing.T) {
+	if got := DefaultAddress("203.0.113.7", "10.0.0.1"); got != "203.0.113.7" {
+		t.Fatalf("public IP first: %s", got)
+	}
+	if got := DefaultAddress("", "127.0.0.1"); got != "127.0.0.1" {
+		t.Fatalf("a specific bind address: %s", got)
+	}
+	got := DefaultAddress("", "")
+	if a, err := netip.ParseAddr(got); err != nil || (a.IsLoopback() && got != "127.0.0.1") {
+		t.Fatalf("interface address %q", got)
 	}
 }

@@ -1,6 +1,7 @@
 package console
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"embed"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ars-project/ars/internal/api"
+	"github.com/ars-project/ars/internal/cluster"
 	"github.com/ars-project/ars/internal/metrics"
 	"github.com/ars-project/ars/internal/session"
 )
@@ -46,7 +48,18 @@ type Console struct {
 	sign   signer
 	static fs.FS
 	admin  []byte // the operator token of the channel list
+	nodes  NodeLister
 }
+
+// NodeLister lists the cluster's live nodes (internal/cluster; a single
+// node lists itself).
+type NodeLister interface {
+	Nodes(ctx context.Context) ([]cluster.Node, error)
+}
+
+// WithNodes serves GET /v1/cluster/nodes from l, with the channel list's
+// operator token.
+func WithNodes(l NodeLister) Option { return func(c *Console) { c.nodes = l } }
 
 // Option configures a Console.
 type Option func(*Console)
@@ -109,6 +122,9 @@ func (c *Console) Mount(m Mounter) {
 	m.Handle("GET /ars-publish.js", http.HandlerFunc(c.handlePublishJS))
 	m.Handle("GET /v1/console/config", http.HandlerFunc(c.handleConfig))
 	m.Handle("GET /v1/channels", http.HandlerFunc(c.handleChannels))
+	if c.nodes != nil {
+		m.Handle("GET /v1/cluster/nodes", http.HandlerFunc(c.handleNodes))
+	}
 	m.Handle("POST /v1/recordings", http.HandlerFunc(c.handleList))
 	m.Handle("GET "+fileRoute, http.HandlerFunc(c.handleFile))
 	m.Handle("POST /v1/dev/keys", http.HandlerFunc(c.handleDevKeys))
@@ -175,6 +191,33 @@ func (c *Console) handleChannels(w http.ResponseWriter, r *http.Request) {
 		resp.Channels = append(resp.Channels, api.StatusBody(st))
 	}
 	writeJSON(w, http.StatusOK, resp)
+}
+
+type nodesResponse struct {
+	Nodes []cluster.Node `json:"nodes"`
+}
+
+// handleNodes lists the cluster's live nodes with their load. Like the
+// channel list it answers only to the operator token outside development
+// mode (it names every node's address).
+func (c *Console) handleNodes(w http.ResponseWriter, r *http.Request) {
+	if e := c.checkAdmin(r); e != nil {
+		if e.Status == http.StatusUnauthorized {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="ars operator"`)
+		}
+		api.WriteError(w, e)
+		return
+	}
+	nodes, err := c.nodes.Nodes(r.Context())
+	if err != nil {
+		c.log.Warn("cluster nodes not listed", "err", err)
+		api.WriteError(w, apiErr(http.StatusServiceUnavailable, "cluster_unavailable", "the cluster's Redis did not answer; recordings go on, try again"))
+		return
+	}
+	if nodes == nil {
+		nodes = []cluster.Node{}
+	}
+	writeJSON(w, http.StatusOK, nodesResponse{Nodes: nodes})
 }
 
 // errBadAdminToken is the answer to a wrong operator token; it goes

@@ -6,12 +6,14 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"sync/atomic"
 
 	"github.com/ars-project/ars/internal/api"
 	"github.com/ars-project/ars/internal/arsmix"
 	"github.com/ars-project/ars/internal/batch"
 	"github.com/ars-project/ars/internal/cloudrec"
+	"github.com/ars-project/ars/internal/cluster"
 	"github.com/ars-project/ars/internal/config"
 	"github.com/ars-project/ars/internal/console"
 	"github.com/ars-project/ars/internal/fdlimit"
@@ -56,6 +58,9 @@ type Daemon struct {
 	upload *objstore.Uploader
 	cloud  *cloudrec.Service
 	prof   *pprofserver.Server
+	// cluster is the node's membership (a single node without
+	// ARS_CLUSTER_REDIS).
+	cluster *cluster.Cluster
 	// sockets are the ones systemd passed (socket activation).
 	sockets *handover.Sockets
 	// listening is set once the HTTP API listens.
@@ -89,7 +94,7 @@ func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 // stages is the start order; the stop order is its reverse. See doc.go
 // for why it is this one.
 func (d *Daemon) stages() []stage {
-	return []stage{
+	st := []stage{
 		{name: "files", start: d.checkFiles},
 		{name: "descriptors", start: d.planDescriptors},
 		{name: "state", start: d.openState, close: d.closeState},
@@ -102,6 +107,10 @@ func (d *Daemon) stages() []stage {
 		{name: "webhooks", start: d.startWebhooks, close: d.closeWebhooks},
 		{name: "uploads", start: d.startUploads, close: d.closeUploads},
 		{name: "cloud recording", start: d.startCloud, close: d.closeCloud},
+		// Only in a cluster (ARS_CLUSTER_REDIS): the node registers once
+		// what it runs is resumed, before the API listens, and leaves
+		// the registry after the API has closed.
+		{name: "cluster", start: d.startCluster, close: d.closeCluster},
 		// The readers stop first on the way down: what arrives then
 		// waits in the kernel for the next instance.
 		{name: "rtp readers", start: d.serveRTP, close: noErr(d.closeRTP)},
@@ -109,6 +118,10 @@ func (d *Daemon) stages() []stage {
 		{name: "http", start: d.startHTTP, close: d.closeHTTP},
 		{name: "pprof", start: d.startPprof, close: d.closePprof},
 	}
+	if d.cfg.ClusterRedis == "" {
+		st = slices.DeleteFunc(st, func(s stage) bool { return s.name == "cluster" })
+	}
+	return st
 }
 
 // Run starts every stage, reports readiness, and on ctx's end stops

@@ -186,14 +186,15 @@ func (d *Daemon) makeAPI() error {
 	// One budget of failed key checks per client address for every
 	// component that checks keys.
 	d.gate = api.NewKeyGate(d.m, log)
+	d.makeCluster()
 	d.srv = api.New(d.mgr, d.verifier, d.rtp, d.m, api.WithLogger(log), api.WithKeyGate(d.gate), api.WithMixes(d.mixes), api.WithState(d.st),
-		api.WithConnLimits(d.fdPlan.MaxConns, min(cfg.HTTPMaxConnsPerIP, d.fdPlan.MaxConns)), api.WithIdleTimeout(cfg.HTTPIdleTimeout),
+		api.WithNodeAddress(d.cluster.Address()), api.WithConnLimits(d.fdPlan.MaxConns, min(cfg.HTTPMaxConnsPerIP, d.fdPlan.MaxConns)), api.WithIdleTimeout(cfg.HTTPIdleTimeout),
 		api.WithFDGate(fdlimit.NewReserve(d.fdPlan.Limit, d.fdPlan.Reserve, func(n int) { d.m.FDOpen.Set(float64(n)) })))
 	d.wh = whip.New(d.mgr, d.verifier, cfg.BindHost, cfg.WebRTCPort, whip.WithLogger(log), whip.WithMetrics(d.m), whip.WithKeyGate(d.gate),
 		whip.WithPublicIP(cfg.PublicIP), whip.WithKeyframeInterval(cfg.KeyframeInterval),
 		whip.WithHosts(cfg.WebRTCHosts...), whip.WithPendingLimits(cfg.WHIPMaxPending, cfg.WHIPMaxPerAddr), whip.WithICETimeout(cfg.WHIPICETimeout))
 	opts := []console.Option{console.WithLogger(log), console.WithWebRTC(d.wh.Enabled()), console.WithKeyGate(d.gate),
-		console.WithAdminToken(cfg.AdminToken)}
+		console.WithAdminToken(cfg.AdminToken), console.WithNodes(d.cluster)}
 	if cfg.Dev {
 		opts = append(opts, console.WithDevMode(console.DevCredentials{AppID: cfg.AppID, AppCertificate: cfg.AppCertificate}))
 	}
