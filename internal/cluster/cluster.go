@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ars-project/ars/internal/metrics"
+	"github.com/ars-project/ars/internal/state"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -593,6 +594,17 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0
 `)
+
+// State is the cluster's shared store on its Redis (keys under
+// <cluster>:state:), for the tables every node must see (cloud recording
+// resource IDs and sids to their owner); nil on a single node or before
+// Start. It shares the node's client: closing it leaves the client open.
+func (c *Cluster) State() state.Backend {
+	if c.rdb == nil {
+		return nil
+	}
+	return state.NewRedis(c.rdb, c.cfg.Name, 4*c.timeout)
+}
 
 // Client is the Redis client (nil on a single node), for the state
 // backend of the cluster's shared tables.

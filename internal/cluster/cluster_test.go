@@ -77,6 +77,13 @@ func TestRegistry(t *testing.T) {
 		ns, err := a.Nodes(ctx)
 		return err == nil && ids(ns) == "n1,n2,n3"
 	})
+	// The shared store: what one node puts, another reads.
+	if err := a.State().Put("resources", "r1", []byte(`{"owner":"n1"}`)); err != nil {
+		t.Fatal(err)
+	}
+	if all, err := b.State().All("resources"); err != nil || string(all["r1"]) != `{"owner":"n1"}` {
+		t.Fatalf("shared state: %q %v", all, err)
+	}
 	ns, _ := a.Nodes(ctx)
 	if ns[1].Address != "10.0.0.2" || ns[1].Load.Channels != 3 || ns[1].Load.Participants != 6 || ns[1].Load.Composites != 1 || ns[1].Load.Cores < 1 {
 		t.Fatalf("n2's record: %+v", ns[1])
@@ -369,7 +376,7 @@ func TestSingleNode(t *testing.T) {
 	if o, mine, err := c.Claim(context.Background(), "x"); err != nil || !mine || o.ID != "solo" {
 		t.Fatalf("claim %v %v %v", o, mine, err)
 	}
-	if c.Client() != nil {
+	if c.Client() != nil || c.State() != nil {
 		t.Fatal("a single node has a Redis client")
 	}
 }

@@ -2,6 +2,6 @@
 // recordings, joins and cloud recordings, each written before the
 // request that made it is answered. Components see typed tables
 // (NewTable) over a Backend; only this package knows how a Backend
-// keeps its bytes (bbolt on the local disk today, so that a later
-// backend, Redis for several servers, changes nothing outside it).
+// keeps its bytes: bbolt on the local disk (Bolt), or Redis for the
+// tables the nodes of a cluster share (Redis, internal/cluster).
 package state
