@@ -16,6 +16,11 @@ command -v lintian >/dev/null 2>&1 || need+=(lintian)
 command -v shellcheck >/dev/null 2>&1 || need+=(shellcheck)
 command -v janus-pp-rec >/dev/null 2>&1 || need+=(janus-tools)
 command -v unshare >/dev/null 2>&1 || need+=(util-linux)
+# The web page recorder (ars-mixer --web-recorder): Chromium headed on
+# Xvfb, its sound through a private PulseAudio, captured by GStreamer's
+# ximagesrc and pulsesrc.
+command -v Xvfb >/dev/null 2>&1 || need+=(xvfb)
+command -v pulseaudio >/dev/null 2>&1 || need+=(pulseaudio)
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need+=(fonts-dejavu-core)
 # The compositor (cmd/ars-mixer) builds against GStreamer 1.22 and runs
 # its plugins: compositor, audiomixer, x264enc, avdec_h264/avenc_aac,
@@ -26,7 +31,8 @@ command -v gst-inspect-1.0 >/dev/null 2>&1 || need+=(gstreamer1.0-tools)
 for plugin in compositor:gstreamer1.0-plugins-base x264enc:gstreamer1.0-plugins-ugly avdec_h264:gstreamer1.0-libav \
   mpegtsmux:gstreamer1.0-plugins-bad splitmuxsink:gstreamer1.0-plugins-good \
   vp8dec:gstreamer1.0-plugins-good videoflip:gstreamer1.0-plugins-good \
-  av1dec:gstreamer1.0-plugins-bad av1parse:gstreamer1.0-plugins-bad; do
+  av1dec:gstreamer1.0-plugins-bad av1parse:gstreamer1.0-plugins-bad \
+  ximagesrc:gstreamer1.0-plugins-good pulsesrc:gstreamer1.0-pulseaudio; do
   gst-inspect-1.0 "${plugin%%:*}" >/dev/null 2>&1 || need+=("${plugin#*:}")
 done
 /usr/bin/python3 -c 'import requests' >/dev/null 2>&1 || need+=(python3-requests)

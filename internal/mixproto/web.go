@@ -1,0 +1,128 @@
+package mixproto
+
+import (
+	"fmt"
+	"net/url"
+	"path/filepath"
+	"strings"
+)
+
+// The web page recorder role (ars-mixer --web-recorder): the daemon sends
+// TypeWebConfig once, then any number of TypeWebHold, then TypeEnd. The
+// recorder answers TypeReady once the page has drawn (or TypeError and a
+// non-zero exit when it has not within ReadyTimeoutSec), TypeFileClosed
+// per output file, TypeProgress about every 500 ms, TypeDone after the
+// end. PTS are ns of the recording's running time, 0 at the pipeline's
+// start; held time and the time before the page was ready are gaps in it.
+const (
+	TypeWebConfig Type = 13 // WebConfig, JSON; the first frame, exactly once
+	TypeWebHold   Type = 14 // WebHold, JSON
+)
+
+// Limits of the web recorder's config.
+const (
+	MaxWebURL          = 2048
+	MaxReadyTimeoutSec = 120
+	// MaxWebDurationSec is Agora's maxRecordingHour bound (720 h).
+	MaxWebDurationSec = 720 * 3600
+)
+
+// WebConfig is what a web recorder records and where it writes it.
+type WebConfig struct {
+	URL         string `json:"url"`
+	Width       int    `json:"width"`
+	Height      int    `json:"height"`
+	FPS         int    `json:"fps"`
+	BitrateKbps int    `json:"bitrateKbps"`
+	// AudioProfile is Agora's: 0 48 kHz mono 48 kbit/s, 1 48 kHz mono
+	// 128 kbit/s, 2 48 kHz stereo 192 kbit/s.
+	AudioProfile int `json:"audioProfile"`
+	// ReadyTimeoutSec bounds how long the page may take to draw its
+	// first non-uniform picture (the recorder's readiness heuristic).
+	ReadyTimeoutSec int `json:"readyTimeoutSec"`
+	// MaxDurationSec ends the recording (finalised) after this long; 0:
+	// no bound but the daemon's.
+	MaxDurationSec int `json:"maxDurationSec"`
+	// Hold starts the recording on hold (Agora's onhold at start).
+	Hold bool `json:"hold"`
+	// AllowList is netguard's allow-list (netguard.ParseAllowList) the
+	// recorder's egress proxy applies to every connection of the page.
+	AllowList string `json:"allowList,omitempty"`
+	// SelfPorts are the daemon's own TCP ports: refused on any local
+	// address, allow-list or not.
+	SelfPorts []uint16 `json:"selfPorts,omitempty"`
+	// MemoryLimitMB caps the RSS of the browser's process tree; over it
+	// the recording fails. 0: 1024.
+	MemoryLimitMB int `json:"memoryLimitMb,omitempty"`
+
+	OutDir string     `json:"outDir"`
+	HLS    *HLSOutput `json:"hls,omitempty"`
+	MP4    *MP4Output `json:"mp4,omitempty"`
+}
+
+// WebHold holds (no media reaches the outputs: a gap) or resumes.
+type WebHold struct {
+	Hold bool `json:"hold"`
+}
+
+// Audio returns the AAC encoding of the config's audio profile.
+func (c *WebConfig) Audio() AudioConfig {
+	switch c.AudioProfile {
+	case 1:
+		return AudioConfig{Rate: 48000, Channels: 1, BitrateKbps: 128}
+	case 2:
+		return AudioConfig{Rate: 48000, Channels: 2, BitrateKbps: 192}
+	default:
+		return AudioConfig{Rate: 48000, Channels: 1, BitrateKbps: 48}
+	}
+}
+
+// MemoryLimit is the browser tree's RSS cap in bytes.
+func (c *WebConfig) MemoryLimit() int64 {
+	if c.MemoryLimitMB <= 0 {
+		return 1024 << 20
+	}
+	return int64(c.MemoryLimitMB) << 20
+}
+
+// Validate checks a WebConfig before the recorder starts anything. The
+// URL's target is not checked here (no network): the daemon checks it
+// (webrun.CheckURL) and the recorder's proxy checks every connection.
+func (c *WebConfig) Validate() error {
+	if len(c.URL) > MaxWebURL || strings.ContainsFunc(c.URL, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		return fmt.Errorf("%w: url too long or with control characters", ErrBadConfig)
+	}
+	u, err := url.Parse(c.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+		return fmt.Errorf("%w: url %q is not an http(s) URL without credentials", ErrBadConfig, c.URL)
+	}
+	// Chromium's width and height must be even for the I420 encoder.
+	if c.Width < 16 || c.Height < 16 || c.Width > MaxSide || c.Height > MaxSide || c.Width*c.Height > MaxPixels || c.Width%2 != 0 || c.Height%2 != 0 {
+		return fmt.Errorf("%w: page %dx%d (even, 16..1920 a side, at most 1920x1080 pixels)", ErrBadConfig, c.Width, c.Height)
+	}
+	if c.FPS < 1 || c.FPS > 60 {
+		return fmt.Errorf("%w: fps %d", ErrBadConfig, c.FPS)
+	}
+	if c.BitrateKbps < 50 || c.BitrateKbps > 20000 {
+		return fmt.Errorf("%w: bitrate %d kbit/s", ErrBadConfig, c.BitrateKbps)
+	}
+	if c.AudioProfile < 0 || c.AudioProfile > 2 {
+		return fmt.Errorf("%w: audio profile %d", ErrBadConfig, c.AudioProfile)
+	}
+	if c.ReadyTimeoutSec < 1 || c.ReadyTimeoutSec > MaxReadyTimeoutSec {
+		return fmt.Errorf("%w: ready timeout %d s (1..%d)", ErrBadConfig, c.ReadyTimeoutSec, MaxReadyTimeoutSec)
+	}
+	if c.MaxDurationSec < 0 || c.MaxDurationSec > MaxWebDurationSec {
+		return fmt.Errorf("%w: max duration %d s", ErrBadConfig, c.MaxDurationSec)
+	}
+	if c.MemoryLimitMB < 0 || c.MemoryLimitMB > 64<<10 || len(c.SelfPorts) > 64 || len(c.AllowList) > 4096 {
+		return fmt.Errorf("%w: limits", ErrBadConfig)
+	}
+	// The outputs are the compositor's: the same checks.
+	oc := Config{OutDir: c.OutDir, HLS: c.HLS, MP4: c.MP4, Audio: c.Audio(),
+		Video: &VideoConfig{Width: c.Width, Height: c.Height, FPS: c.FPS, BitrateKbps: c.BitrateKbps}}
+	if !filepath.IsAbs(c.OutDir) {
+		return fmt.Errorf("%w: output directory %q is not absolute", ErrBadConfig, c.OutDir)
+	}
+	return oc.Validate()
+}
