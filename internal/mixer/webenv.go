@@ -124,7 +124,7 @@ func (e *webEnv) startPulse() error {
 // startChromium starts Debian's Chromium headed on our display, its sound
 // into our sink, every connection through proxy. Limits: the JS heap
 // (--js-flags), one renderer, no core dumps, 4096 files (prlimit), nice
-// 10 so the encoder wins the CPU, and the tree's RSS (watchMemory).
+// 10 so the encoder wins the CPU, and the tree's memory (watchMemory).
 func (e *webEnv) startChromium(c *mixproto.WebConfig, proxy string) error {
 	bin, err := exec.LookPath("chromium")
 	if err != nil {
@@ -152,18 +152,22 @@ func (e *webEnv) startChromium(c *mixproto.WebConfig, proxy string) error {
 	return nil
 }
 
-// treeRSS is the resident memory of pid and its descendants, in bytes.
-func treeRSS(pid int) int64 {
+// treePSS is the proportional set size of pid and its descendants, in
+// bytes: Chromium's processes share most of their pages, which a sum of
+// RSS would count once per process.
+func treePSS(pid int) int64 {
 	var total int64
 	for _, p := range descendants(pid, true) {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/statm", p))
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", p))
 		if err != nil {
 			continue
 		}
-		f := strings.Fields(string(b))
-		if len(f) > 1 {
-			n, _ := strconv.ParseInt(f[1], 10, 64)
-			total += n * int64(os.Getpagesize())
+		for _, l := range strings.Split(string(b), "\n") {
+			if f := strings.Fields(l); len(f) > 1 && f[0] == "Pss:" {
+				n, _ := strconv.ParseInt(f[1], 10, 64)
+				total += n << 10
+				break
+			}
 		}
 	}
 	return total
@@ -205,7 +209,8 @@ func descendants(pid int, self bool) []int {
 	return out
 }
 
-// watchMemory fails (calls fail) when the browser tree's RSS passes limit.
+// watchMemory fails (calls fail) when the browser tree's PSS passes
+// limit, or when the browser has exited.
 func (e *webEnv) watchMemory(ctx context.Context, limit int64, fail func(error)) {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
@@ -222,8 +227,8 @@ func (e *webEnv) watchMemory(ctx context.Context, limit int64, fail func(error))
 			fail(ErrWebBrowserExited)
 			return
 		}
-		if rss := treeRSS(e.chrome.Process.Pid); rss > limit {
-			fail(fmt.Errorf("%w: the page uses %d MiB (limit %d MiB)", ErrWebMemory, rss>>20, limit>>20))
+		if pss := treePSS(e.chrome.Process.Pid); pss > limit {
+			fail(fmt.Errorf("%w: the page uses %d MiB (PSS; limit %d MiB)", ErrWebMemory, pss>>20, limit>>20))
 			return
 		}
 	}

@@ -51,8 +51,8 @@ type WebConfig struct {
 	// SelfPorts are the daemon's own TCP ports: refused on any local
 	// address, allow-list or not.
 	SelfPorts []uint16 `json:"selfPorts,omitempty"`
-	// MemoryLimitMB caps the RSS of the browser's process tree; over it
-	// the recording fails. 0: 1024.
+	// MemoryLimitMB caps the memory (PSS, sampled every second) of the
+	// browser's process tree; over it the recording fails. 0: 1024.
 	MemoryLimitMB int `json:"memoryLimitMb,omitempty"`
 
 	OutDir string     `json:"outDir"`
@@ -77,7 +77,7 @@ func (c *WebConfig) Audio() AudioConfig {
 	}
 }
 
-// MemoryLimit is the browser tree's RSS cap in bytes.
+// MemoryLimit is the browser tree's memory (PSS) cap in bytes.
 func (c *WebConfig) MemoryLimit() int64 {
 	if c.MemoryLimitMB <= 0 {
 		return 1024 << 20

@@ -68,16 +68,18 @@ func requireWeb(t *testing.T) {
 }
 
 // The page: a dark blue background, a red square moving along a band
-// (rows 120..240), a frame counter, and a 440 Hz tone.
+// (rows 120..240), a frame counter, and a 440 Hz tone; the canvas fills
+// the window.
 const page = `<!doctype html><html><body style="margin:0;background:#1e3c78;overflow:hidden">
-<canvas id="c" width="640" height="360"></canvas>
+<canvas id="c"></canvas>
 <script>
 const c = document.getElementById('c'), g = c.getContext('2d');
+c.width = innerWidth; c.height = innerHeight;
 let n = 0;
 function draw() {
-  g.fillStyle = '#1e3c78'; g.fillRect(0, 0, 640, 360);
-  g.fillStyle = '#ff0000'; g.fillRect((n * 4) % 520, 120, 120, 120);
-  g.fillStyle = '#ffffff'; g.font = '24px sans-serif'; g.fillText('frame ' + n, 10, 330);
+  g.fillStyle = '#1e3c78'; g.fillRect(0, 0, c.width, c.height);
+  g.fillStyle = '#ff0000'; g.fillRect((n * 4) % (c.width - 120), 120, 120, 120);
+  g.fillStyle = '#ffffff'; g.font = '24px sans-serif'; g.fillText('frame ' + n, 10, c.height - 30);
   n++; requestAnimationFrame(draw);
 }
 draw();
