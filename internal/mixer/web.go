@@ -103,7 +103,7 @@ func RunWebRecorder(ctx context.Context, in io.Reader, out io.Writer, log *slog.
 	if err := w.build(env); err != nil {
 		return o.fail(err)
 	}
-	defer m.pipe.SetState(gst.StateNull)
+	defer stopBounded(m.pipe, log)
 	busDone := make(chan struct{})
 	go func() { defer close(busDone); m.watchBus() }()
 	m.cfg.OriginMonotonic = monotonicNow()
@@ -122,7 +122,10 @@ func RunWebRecorder(ctx context.Context, in io.Reader, out io.Writer, log *slog.
 	case <-timeout.C:
 		return o.fail(fmt.Errorf("%w within %d s (%s)", ErrWebNotReady, wc.ReadyTimeoutSec, wc.URL))
 	case <-m.eos:
-		return o.fail(m.failure())
+		if err := m.failure(); err != nil {
+			return o.fail(err)
+		}
+		return o.fail(fmt.Errorf("%w: the capture ended before the page was ready", ErrPipeline))
 	case <-ctx.Done():
 		return o.fail(fmt.Errorf("%w: stopped before the page was ready", ErrWebNotReady))
 	}
@@ -147,6 +150,14 @@ func RunWebRecorder(ctx context.Context, in io.Reader, out io.Writer, log *slog.
 	case <-maxDur:
 		log.Info("maximum duration reached: finishing the outputs")
 	case <-m.eos:
+		// A failure (the browser gone, the memory limit, the pipeline):
+		// the daemon hears why at once; the MP4 written so far is whole
+		// up to its last fragment (crashsafe.go) and the segments closed
+		// so far were reported.
+		if err := m.failure(); err != nil {
+			close(progressDone)
+			return o.fail(err)
+		}
 	}
 	memCancel()
 	m.finish()
@@ -324,5 +335,19 @@ func (w *webRecorder) readFrames(r *mixproto.Reader) error {
 		default:
 			w.log.Warn("unexpected frame", "type", f.Type)
 		}
+	}
+}
+
+// stopBounded sets the pipeline to NULL, giving up after 5 s: a capture
+// source whose X or sound server went away can block its state change,
+// and the process is about to exit anyway (the browser, the X and the
+// sound server are stopped after it).
+func stopBounded(p *gst.Pipeline, log *slog.Logger) {
+	done := make(chan struct{})
+	go func() { p.SetState(gst.StateNull); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		log.Warn("pipeline did not stop within 5 s")
 	}
 }

@@ -413,3 +413,38 @@ func goroutineGuard(t *testing.T) {
 		}
 	})
 }
+
+// A page that grows past its memory limit ends the recording with the
+// documented error. (The browser alone takes about 400 MiB PSS here: the
+// limit is above it, the growth of 320 MiB/s passes it.)
+func TestPageOverMemory(t *testing.T) {
+	requireWeb(t)
+	bin := mixerBinary(t)
+	goroutineGuard(t)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		_, _ = w.Write([]byte(`<!doctype html><body style="margin:0;background:#fff"><div style="width:200px;height:200px;background:#0a0"></div>
+<script>const keep = []; setInterval(() => { const a = new Uint8Array(32 << 20); a.fill(1); keep.push(a); }, 100);</script>`))
+	}))
+	defer srv.Close()
+	cfg := webConfig(t, srv.URL+"/")
+	cfg.MemoryLimitMB = 900
+	r, err := New(cfg, WithBinary(bin), WithMaxRestarts(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Start(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-r.Done():
+	case <-time.After(60 * time.Second):
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		_ = r.Close(ctx)
+		t.Fatal("a page growing without bound was not stopped in 60 s")
+	}
+	if err := r.Err(); !errors.Is(err, ErrRecorderFailed) || !strings.Contains(err.Error(), "exceeded its memory limit") {
+		t.Fatalf("err = %v, want the memory limit error", err)
+	}
+}
