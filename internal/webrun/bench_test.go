@@ -23,9 +23,10 @@ func TestWebBench(t *testing.T) {
 	}
 	requireWeb(t)
 	bin := mixerBinary(t)
+	html := page(t)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/html")
-		_, _ = w.Write([]byte(page))
+		_, _ = w.Write(html)
 	}))
 	defer srv.Close()
 	cfg := webConfig(t, srv.URL+"/")

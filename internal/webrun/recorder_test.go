@@ -67,25 +67,18 @@ func requireWeb(t *testing.T) {
 	}
 }
 
-// The page: a dark blue background, a red square moving along a band
-// (rows 120..240), a frame counter, and a 440 Hz tone; the canvas fills
-// the window.
-const page = `<!doctype html><html><body style="margin:0;background:#1e3c78;overflow:hidden">
-<canvas id="c"></canvas>
-<script>
-const c = document.getElementById('c'), g = c.getContext('2d');
-c.width = innerWidth; c.height = innerHeight;
-let n = 0;
-function draw() {
-  g.fillStyle = '#1e3c78'; g.fillRect(0, 0, c.width, c.height);
-  g.fillStyle = '#ff0000'; g.fillRect((n * 4) % (c.width - 120), 120, 120, 120);
-  g.fillStyle = '#ffffff'; g.font = '24px sans-serif'; g.fillText('frame ' + n, 10, c.height - 30);
-  n++; requestAnimationFrame(draw);
+// page is testdata/page.html: a dark blue background, a red square
+// moving along a band (rows 120..240), a frame counter, and a 440 Hz
+// tone; the canvas fills the window. bench/webbench/x11grab.py records
+// the same page.
+func page(t *testing.T) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", "page.html"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
-draw();
-const ac = new AudioContext(), o = ac.createOscillator(), v = ac.createGain();
-o.frequency.value = 440; v.gain.value = 0.5; o.connect(v).connect(ac.destination); o.start();
-</script></body></html>`
 
 func webConfig(t *testing.T, url string) mixproto.WebConfig {
 	return mixproto.WebConfig{URL: url, Width: 640, Height: 360, FPS: 30, BitrateKbps: 1000, ReadyTimeoutSec: 20,
@@ -139,9 +132,10 @@ func TestRecordPage(t *testing.T) {
 	requireWeb(t)
 	bin := mixerBinary(t)
 	goroutineGuard(t)
+	html := page(t)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/html")
-		_, _ = w.Write([]byte(page))
+		_, _ = w.Write(html)
 	}))
 	defer srv.Close()
 	cfg := webConfig(t, srv.URL+"/lesson")
