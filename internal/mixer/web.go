@@ -73,7 +73,7 @@ func RunWebRecorder(ctx context.Context, in io.Reader, out io.Writer, log *slog.
 	if err != nil {
 		return o.fail(err)
 	}
-	guard := netguard.New(netguard.WithAllowList(allow), netguard.WithSelf(nil, wc.SelfPorts), netguard.WithLogger(log))
+	guard := netguard.New(netguard.WithAllowList(allow), netguard.WithSelf(wc.SelfIPs, wc.SelfPorts), netguard.WithLogger(log))
 	proxy, err := startWebProxy(guard, log.With("part", "proxy"))
 	if err != nil {
 		return o.fail(fmt.Errorf("%w: proxy: %v", ErrWebEnv, err))

@@ -2,6 +2,7 @@ package mixproto
 
 import (
 	"fmt"
+	"net/netip"
 	"net/url"
 	"path/filepath"
 	"strings"
@@ -51,6 +52,9 @@ type WebConfig struct {
 	// SelfPorts are the daemon's own TCP ports: refused on any local
 	// address, allow-list or not.
 	SelfPorts []uint16 `json:"selfPorts,omitempty"`
+	// SelfIPs are the addresses the daemon is known by besides its
+	// interfaces' (ARS_BIND, ARS_PUBLIC_IP): SelfPorts are refused there too.
+	SelfIPs []netip.Addr `json:"selfIps,omitempty"`
 	// MemoryLimitMB caps the memory (PSS, sampled every second) of the
 	// browser's process tree; over it the recording fails. 0: 1024.
 	MemoryLimitMB int `json:"memoryLimitMb,omitempty"`
@@ -115,7 +119,7 @@ func (c *WebConfig) Validate() error {
 	if c.MaxDurationSec < 0 || c.MaxDurationSec > MaxWebDurationSec {
 		return fmt.Errorf("%w: max duration %d s", ErrBadConfig, c.MaxDurationSec)
 	}
-	if c.MemoryLimitMB < 0 || c.MemoryLimitMB > 64<<10 || len(c.SelfPorts) > 64 || len(c.AllowList) > 4096 {
+	if c.MemoryLimitMB < 0 || c.MemoryLimitMB > 64<<10 || len(c.SelfPorts) > 64 || len(c.SelfIPs) > 64 || len(c.AllowList) > 4096 {
 		return fmt.Errorf("%w: limits", ErrBadConfig)
 	}
 	// The outputs are the compositor's: the same checks.
