@@ -21,6 +21,9 @@ command -v unshare >/dev/null 2>&1 || need+=(util-linux)
 # ximagesrc and pulsesrc.
 command -v Xvfb >/dev/null 2>&1 || need+=(xvfb)
 command -v pulseaudio >/dev/null 2>&1 || need+=(pulseaudio)
+# Its RTMP push test receives on Debian's nginx with the RTMP module.
+command -v nginx >/dev/null 2>&1 || need+=(nginx-light)
+[ -f /usr/lib/nginx/modules/ngx_rtmp_module.so ] || need+=(libnginx-mod-rtmp)
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need+=(fonts-dejavu-core)
 # The compositor (cmd/ars-mixer) builds against GStreamer 1.22 and runs
 # its plugins: compositor, audiomixer, x264enc, avdec_h264/avenc_aac,
@@ -32,7 +35,8 @@ for plugin in compositor:gstreamer1.0-plugins-base x264enc:gstreamer1.0-plugins-
   mpegtsmux:gstreamer1.0-plugins-bad splitmuxsink:gstreamer1.0-plugins-good \
   vp8dec:gstreamer1.0-plugins-good videoflip:gstreamer1.0-plugins-good \
   av1dec:gstreamer1.0-plugins-bad av1parse:gstreamer1.0-plugins-bad \
-  ximagesrc:gstreamer1.0-plugins-good pulsesrc:gstreamer1.0-pulseaudio; do
+  ximagesrc:gstreamer1.0-plugins-good pulsesrc:gstreamer1.0-pulseaudio \
+  rtmp2sink:gstreamer1.0-plugins-bad flvmux:gstreamer1.0-plugins-good; do
   gst-inspect-1.0 "${plugin%%:*}" >/dev/null 2>&1 || need+=("${plugin#*:}")
 done
 /usr/bin/python3 -c 'import requests' >/dev/null 2>&1 || need+=(python3-requests)

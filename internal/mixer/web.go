@@ -40,6 +40,7 @@ type webRecorder struct {
 	wc     mixproto.WebConfig
 	vvalve *gst.Element
 	avalve *gst.Element
+	rtmp   []*rtmpOut
 
 	wmu     sync.Mutex
 	ready   bool
@@ -74,6 +75,11 @@ func RunWebRecorder(ctx context.Context, in io.Reader, out io.Writer, log *slog.
 		return o.fail(err)
 	}
 	guard := netguard.New(netguard.WithAllowList(allow), netguard.WithSelf(wc.SelfIPs, wc.SelfPorts), netguard.WithLogger(log))
+	for _, u := range wc.RTMP {
+		if err := checkRTMP(ctx, guard, u); err != nil {
+			return o.fail(fmt.Errorf("rtmp output refused: %w", err))
+		}
+	}
 	proxy, err := startWebProxy(guard, log.With("part", "proxy"))
 	if err != nil {
 		return o.fail(fmt.Errorf("%w: proxy: %v", ErrWebEnv, err))
@@ -131,6 +137,7 @@ func RunWebRecorder(ctx context.Context, in io.Reader, out io.Writer, log *slog.
 	}
 	o.write(mixproto.TypeReady, nil)
 	_ = o.flush()
+	w.startRTMP()
 	progressDone := make(chan struct{})
 	go m.progress(progressDone)
 
@@ -161,6 +168,7 @@ func RunWebRecorder(ctx context.Context, in io.Reader, out io.Writer, log *slog.
 	}
 	memCancel()
 	m.finish()
+	defer w.closeRTMP()
 	select {
 	case <-m.eos:
 	case <-time.After(20 * time.Second):
@@ -220,6 +228,15 @@ func (w *webRecorder) build(env *webEnv) error {
 		"avenc_aac name=aenc bitrate=%d ! aacparse ! tee name=at ",
 		env.pulse, env.sink, rawAudioCaps(c.Audio.Channels), c.Audio.BitrateKbps*1000)
 	describeSinks(&b, c, tsTmp, mp4Tmp)
+	for i := range w.wc.RTMP {
+		// Each push is fed from its own appsinks (never blocking: leaky
+		// queues, dropping sinks) into a pipeline of its own (webrtmp.go),
+		// so that a dead target's flow error never reaches the capture.
+		fmt.Fprintf(&b, "vt. ! queue leaky=downstream max-size-time=2000000000 max-size-buffers=0 max-size-bytes=0 ! "+
+			"appsink name=rtmpv%d sync=false async=false max-buffers=120 drop=true "+
+			"at. ! queue leaky=downstream max-size-time=2000000000 max-size-buffers=0 max-size-bytes=0 ! "+
+			"appsink name=rtmpa%d sync=false async=false max-buffers=200 drop=true ", i, i)
+	}
 	desc := b.String()
 	w.log.Debug("pipeline", "description", desc)
 	p, err := gst.NewPipelineFromString(desc)
@@ -231,6 +248,9 @@ func (w *webRecorder) build(env *webEnv) error {
 		return err
 	}
 	if w.avalve, err = element(p, "avalve"); err != nil {
+		return err
+	}
+	if err := w.buildRTMP(); err != nil {
 		return err
 	}
 	probe, err := element(p, "vprobe")

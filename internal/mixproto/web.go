@@ -18,7 +18,28 @@ import (
 const (
 	TypeWebConfig Type = 13 // WebConfig, JSON; the first frame, exactly once
 	TypeWebHold   Type = 14 // WebHold, JSON
+
+	// TypeWebRTMPStatus reports one RTMP output's state (recorder to
+	// daemon): WebRTMPStatus, JSON.
+	TypeWebRTMPStatus Type = 74
 )
+
+// RTMP output states (Agora's rtmp_publish_service states, simplified).
+const (
+	RTMPConnecting = "connecting" // the branch is starting
+	RTMPPublishing = "publishing" // a second of media has been sent
+	RTMPFailed     = "failed"     // the push stopped; the recording goes on
+)
+
+// MaxRTMPOutputs bounds the push targets of one web recording.
+const MaxRTMPOutputs = 10
+
+// WebRTMPStatus is one RTMP output's new state.
+type WebRTMPStatus struct {
+	URL     string `json:"rtmpUrl"`
+	Status  string `json:"status"`
+	Message string `json:"message,omitempty"`
+}
 
 // Limits of the web recorder's config.
 const (
@@ -59,9 +80,26 @@ type WebConfig struct {
 	// browser's process tree; over it the recording fails. 0: 1024.
 	MemoryLimitMB int `json:"memoryLimitMb,omitempty"`
 
+	// RTMP are push targets (rtmp:// or rtmps://): the same H.264 and
+	// AAC, in FLV. A failing target is reported (TypeWebRTMPStatus) and
+	// dropped; the recording goes on.
+	RTMP []string `json:"rtmp,omitempty"`
+
 	OutDir string     `json:"outDir"`
 	HLS    *HLSOutput `json:"hls,omitempty"`
 	MP4    *MP4Output `json:"mp4,omitempty"`
+}
+
+// CheckRTMPURL checks an RTMP push target's form (not its address).
+func CheckRTMPURL(raw string) (*url.URL, error) {
+	if len(raw) > MaxWebURL || strings.ContainsFunc(raw, func(r rune) bool { return r <= 0x20 || r == 0x7f }) {
+		return nil, fmt.Errorf("%w: rtmp url too long or with spaces or control characters", ErrBadConfig)
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "rtmp" && u.Scheme != "rtmps") || u.Hostname() == "" || u.User != nil {
+		return nil, fmt.Errorf("%w: %q is not an rtmp(s) URL without credentials", ErrBadConfig, raw)
+	}
+	return u, nil
 }
 
 // WebHold holds (no media reaches the outputs: a gap) or resumes.
@@ -121,6 +159,14 @@ func (c *WebConfig) Validate() error {
 	}
 	if c.MemoryLimitMB < 0 || c.MemoryLimitMB > 64<<10 || len(c.SelfPorts) > 64 || len(c.SelfIPs) > 64 || len(c.AllowList) > 4096 {
 		return fmt.Errorf("%w: limits", ErrBadConfig)
+	}
+	if len(c.RTMP) > MaxRTMPOutputs {
+		return fmt.Errorf("%w: %d rtmp outputs (at most %d)", ErrBadConfig, len(c.RTMP), MaxRTMPOutputs)
+	}
+	for _, r := range c.RTMP {
+		if _, err := CheckRTMPURL(r); err != nil {
+			return err
+		}
 	}
 	// The outputs are the compositor's: the same checks.
 	oc := Config{OutDir: c.OutDir, HLS: c.HLS, MP4: c.MP4, Audio: c.Audio(),

@@ -35,6 +35,9 @@ func TestWebConfigValidate(t *testing.T) {
 		{"no output", func(c *WebConfig) { c.HLS, c.MP4 = nil, nil }, false},
 		{"bad prefix", func(c *WebConfig) { c.HLS.Prefix = "../x" }, false},
 		{"negative memory", func(c *WebConfig) { c.MemoryLimitMB = -1 }, false},
+		{"rtmp", func(c *WebConfig) { c.RTMP = []string{"rtmp://live.example.com/app/key"} }, true},
+		{"rtmp http", func(c *WebConfig) { c.RTMP = []string{"http://live.example.com/app/key"} }, false},
+		{"rtmp space", func(c *WebConfig) { c.RTMP = []string{"rtmp://live.example.com/app/key live=1"} }, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -3,8 +3,10 @@ package webrun
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/url"
 
+	"github.com/ars-project/ars/internal/mixproto"
 	"github.com/ars-project/ars/internal/netguard"
 )
 
@@ -20,6 +22,24 @@ func CheckURL(ctx context.Context, guard *netguard.Guard, raw string) error {
 		return fmt.Errorf("%w: %q", ErrBadURL, raw)
 	}
 	if err := guard.CheckURL(ctx, "web page", u); err != nil {
+		return fmt.Errorf("webrun: %w", err)
+	}
+	return nil
+}
+
+// CheckRTMPURL refuses an RTMP push target (rtmp_publish_service's
+// rtmpUrl) as CheckURL does a page: not rtmp(s), with credentials, or a
+// refused address. The recorder checks it again before it connects.
+func CheckRTMPURL(ctx context.Context, guard *netguard.Guard, raw string) error {
+	u, err := mixproto.CheckRTMPURL(raw)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrBadURL, err)
+	}
+	port := u.Port()
+	if port == "" {
+		port = map[string]string{"rtmp": "1935", "rtmps": "443"}[u.Scheme]
+	}
+	if err := guard.CheckHost(ctx, "rtmp push", net.JoinHostPort(u.Hostname(), port)); err != nil {
 		return fmt.Errorf("webrun: %w", err)
 	}
 	return nil

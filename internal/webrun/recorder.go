@@ -48,6 +48,12 @@ func WithOnProgress(fn func(mixproto.Progress)) Option {
 // recorder process: again after a restart).
 func WithOnReady(fn func()) Option { return func(r *Recorder) { r.onReady = fn } }
 
+// WithOnRTMPStatus is called when an RTMP output changes state
+// (connecting, publishing, failed; Agora's rtmp_publish_status event).
+func WithOnRTMPStatus(fn func(mixproto.WebRTMPStatus)) Option {
+	return func(r *Recorder) { r.onRTMP = fn }
+}
+
 // WithOnFailure is called when a recorder fails (its error frame's
 // message in err); restarting says whether a new one takes over.
 func WithOnFailure(fn func(err error, restarting bool)) Option {
@@ -88,6 +94,7 @@ type Recorder struct {
 	onProgress  func(mixproto.Progress)
 	onReady     func()
 	onFailure   func(error, bool)
+	onRTMP      func(mixproto.WebRTMPStatus)
 	maxRestarts int
 
 	mu       sync.Mutex
@@ -97,6 +104,7 @@ type Recorder struct {
 	started  bool
 	stats    Stats
 	mp4Next  int
+	rtmp     map[string]mixproto.WebRTMPStatus
 	finished chan struct{}
 	final    error
 }
@@ -107,7 +115,8 @@ func New(cfg mixproto.WebConfig, opts ...Option) (*Recorder, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	r := &Recorder{cfg: cfg, log: slog.Default(), maxRestarts: 1, held: cfg.Hold, finished: make(chan struct{})}
+	r := &Recorder{cfg: cfg, log: slog.Default(), maxRestarts: 1, held: cfg.Hold,
+		rtmp: map[string]mixproto.WebRTMPStatus{}, finished: make(chan struct{})}
 	for _, o := range opts {
 		o(r)
 	}
@@ -239,6 +248,17 @@ func (r *Recorder) read(p *proc, stdout io.Reader, alive chan<- struct{}) {
 			r.m.Files.Inc()
 			if r.onFile != nil {
 				r.onFile(fc)
+			}
+		case mixproto.TypeWebRTMPStatus:
+			var st mixproto.WebRTMPStatus
+			if mixproto.Decode(f.Body, &st) != nil {
+				continue
+			}
+			r.mu.Lock()
+			r.rtmp[st.URL] = st
+			r.mu.Unlock()
+			if r.onRTMP != nil {
+				r.onRTMP(st)
 			}
 		case mixproto.TypeError:
 			var e mixproto.Error
@@ -422,4 +442,20 @@ func (r *Recorder) Err() error {
 	default:
 		return nil
 	}
+}
+
+// RTMPStatus is every RTMP output's last reported state, in the config's
+// order (for query's outputs[{rtmpUrl, status}]).
+func (r *Recorder) RTMPStatus() []mixproto.WebRTMPStatus {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]mixproto.WebRTMPStatus, 0, len(r.cfg.RTMP))
+	for _, u := range r.cfg.RTMP {
+		st, ok := r.rtmp[u]
+		if !ok {
+			st = mixproto.WebRTMPStatus{URL: u, Status: mixproto.RTMPConnecting}
+		}
+		out = append(out, st)
+	}
+	return out
 }
