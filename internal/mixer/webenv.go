@@ -36,7 +36,9 @@ type webEnv struct {
 const sinkName = "ars_page"
 
 func newWebEnv(log *slog.Logger) (*webEnv, error) {
-	dir, err := os.MkdirTemp("", "ars-web-")
+	// The name carries our pid: a supervisor whose recorder was killed
+	// (no chance to clean up) removes ars-web-<pid>-* itself.
+	dir, err := os.MkdirTemp("", fmt.Sprintf("ars-web-%d-", os.Getpid()))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrWebEnv, err)
 	}

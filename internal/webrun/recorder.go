@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -304,6 +306,7 @@ func (r *Recorder) wait(p *proc, alive <-chan struct{}) {
 	// Whatever the recorder left in its group (a browser it could not
 	// reap) goes with it.
 	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+	removeWorkDirs(p.cmd.Process.Pid, r.log)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	close(p.exited)
@@ -458,4 +461,18 @@ func (r *Recorder) RTMPStatus() []mixproto.WebRTMPStatus {
 		out = append(out, st)
 	}
 	return out
+}
+
+// removeWorkDirs removes the private directory (profile, sockets) of a
+// recorder that could not remove it itself (killed): the recorder names
+// it ars-web-<pid>-* in the temporary directory.
+func removeWorkDirs(pid int, log *slog.Logger) {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), fmt.Sprintf("ars-web-%d-*", pid)))
+	for _, d := range dirs {
+		if err := os.RemoveAll(d); err != nil {
+			log.Warn("web recorder directory not removed", "dir", d, "error", err)
+			continue
+		}
+		log.Info("removed a killed web recorder's directory", "dir", d)
+	}
 }

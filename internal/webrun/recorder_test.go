@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -440,5 +441,65 @@ func TestPageOverMemory(t *testing.T) {
 	}
 	if err := r.Err(); !errors.Is(err, ErrRecorderFailed) || !strings.Contains(err.Error(), "exceeded its memory limit") {
 		t.Fatalf("err = %v, want the memory limit error", err)
+	}
+}
+
+// A recorder killed outright (no chance to clean up) is reported, not
+// restarted past WithMaxRestarts, and leaves neither processes nor its
+// directory behind: the process group goes with it and webrun removes
+// ars-web-<pid>-*.
+func TestRecorderKilled(t *testing.T) {
+	requireWeb(t)
+	bin := mixerBinary(t)
+	goroutineGuard(t)
+	html := page(t)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		_, _ = w.Write(html)
+	}))
+	defer srv.Close()
+	ready := make(chan struct{}, 1)
+	failed := make(chan bool, 1)
+	r, err := New(webConfig(t, srv.URL+"/"), WithBinary(bin), WithMaxRestarts(0),
+		WithOnReady(func() { ready <- struct{}{} }), WithOnFailure(func(_ error, restarting bool) { failed <- restarting }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Start(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-ready:
+	case <-time.After(40 * time.Second):
+		t.Fatal("not ready")
+	}
+	pid := r.PID()
+	procs := tree(pid)
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), "ars-web-"+strconv.Itoa(pid)+"-*"))
+	if len(dirs) != 1 {
+		t.Fatalf("recorder directories %v", dirs)
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-r.Done():
+	case <-time.After(20 * time.Second):
+		t.Fatal("a killed recorder was not noticed")
+	}
+	if !errors.Is(r.Err(), ErrRecorderFailed) {
+		t.Fatalf("err = %v", r.Err())
+	}
+	if <-failed {
+		t.Error("restarted past WithMaxRestarts(0)")
+	}
+	time.Sleep(200 * time.Millisecond)
+	for p, name := range procs {
+		if alive(p) {
+			t.Errorf("%s (pid %d) left running", name, p)
+		}
+	}
+	if _, err := os.Stat(dirs[0]); !os.IsNotExist(err) {
+		t.Errorf("directory %s left behind: %v", dirs[0], err)
 	}
 }
