@@ -18,6 +18,14 @@ command -v janus-pp-rec >/dev/null 2>&1 || need+=(janus-tools)
 command -v unshare >/dev/null 2>&1 || need+=(util-linux)
 # The cluster (internal/cluster, internal/state, test/e2e) runs on Redis.
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+# The web page recorder (ars-mixer --web-recorder): Chromium headed on
+# Xvfb, its sound through a private PulseAudio, captured by GStreamer's
+# ximagesrc and pulsesrc.
+command -v Xvfb >/dev/null 2>&1 || need+=(xvfb)
+command -v pulseaudio >/dev/null 2>&1 || need+=(pulseaudio)
+# Its RTMP push test receives on Debian's nginx with the RTMP module.
+command -v nginx >/dev/null 2>&1 || need+=(nginx-light)
+[ -f /usr/lib/nginx/modules/ngx_rtmp_module.so ] || need+=(libnginx-mod-rtmp)
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need+=(fonts-dejavu-core)
 # The compositor (cmd/ars-mixer) builds against GStreamer 1.22 and runs
 # its plugins: compositor, audiomixer, x264enc, avdec_h264/avenc_aac,
@@ -28,7 +36,9 @@ command -v gst-inspect-1.0 >/dev/null 2>&1 || need+=(gstreamer1.0-tools)
 for plugin in compositor:gstreamer1.0-plugins-base x264enc:gstreamer1.0-plugins-ugly avdec_h264:gstreamer1.0-libav \
   mpegtsmux:gstreamer1.0-plugins-bad splitmuxsink:gstreamer1.0-plugins-good \
   vp8dec:gstreamer1.0-plugins-good videoflip:gstreamer1.0-plugins-good \
-  av1dec:gstreamer1.0-plugins-bad av1parse:gstreamer1.0-plugins-bad; do
+  av1dec:gstreamer1.0-plugins-bad av1parse:gstreamer1.0-plugins-bad \
+  ximagesrc:gstreamer1.0-plugins-good pulsesrc:gstreamer1.0-pulseaudio \
+  rtmp2sink:gstreamer1.0-plugins-bad flvmux:gstreamer1.0-plugins-good; do
   gst-inspect-1.0 "${plugin%%:*}" >/dev/null 2>&1 || need+=("${plugin#*:}")
 done
 /usr/bin/python3 -c 'import requests' >/dev/null 2>&1 || need+=(python3-requests)

@@ -7,7 +7,9 @@
 // With --snapshotter it is instead a cloud recording's snapshot taker: it
 // turns single keyframes into JPEGs (mixer.RunSnapshotter). With
 // --audio-transcoder it is the audio transcoder (internal/aacproc): many
-// Opus streams in, AAC access units out.
+// Opus streams in, AAC access units out. With --web-recorder it records
+// one web page (mixer.RunWebRecorder): Chromium on a private Xvfb and
+// PulseAudio, encoded into the compositor's outputs.
 //
 // The first SIGTERM finishes and finalises the outputs (flushes every
 // stream); a second exits at once.
@@ -38,7 +40,7 @@ func main() {
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	level := slog.LevelInfo
-	snapshotter, transcoder := false, false
+	snapshotter, transcoder, web := false, false, false
 	for _, a := range args {
 		switch a {
 		case "--snapshotter":
@@ -46,13 +48,15 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		case "--audio-transcoder":
 			// Opus streams in, AAC units out (internal/aacproc).
 			transcoder = true
+		case "--web-recorder":
+			web = true
 		case "-v", "--verbose":
 			level = slog.LevelDebug
 		case "--version":
 			fmt.Fprintln(stderr, "ars-mixer", version)
 			return nil
 		case "-h", "--help":
-			fmt.Fprintln(stderr, "usage: ars-mixer [-v] [--snapshotter | --audio-transcoder] < mixproto frames > mixproto frames (started by ars and transcoder)")
+			fmt.Fprintln(stderr, "usage: ars-mixer [-v] [--snapshotter | --audio-transcoder | --web-recorder] < mixproto frames > mixproto frames (started by ars and transcoder)")
 			return nil
 		default:
 			return fmt.Errorf("unknown argument %q", a)
@@ -74,8 +78,11 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		log.Warn("second signal: exiting without finalising")
 		os.Exit(2)
 	}()
-	if snapshotter && transcoder {
-		return fmt.Errorf("--snapshotter and --audio-transcoder are two roles: pick one")
+	if n := btoi(snapshotter) + btoi(transcoder) + btoi(web); n > 1 {
+		return fmt.Errorf("--snapshotter, --audio-transcoder and --web-recorder are roles: pick one")
+	}
+	if web {
+		return mixer.RunWebRecorder(ctx, stdin, stdout, log.With("role", "web-recorder"))
 	}
 	if snapshotter {
 		return mixer.RunSnapshotter(ctx, stdin, stdout, log.With("role", "snapshotter"))
@@ -84,4 +91,11 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		return aacproc.Run(ctx, stdin, stdout, log)
 	}
 	return mixer.Run(ctx, stdin, stdout, log)
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

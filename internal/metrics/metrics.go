@@ -85,6 +85,8 @@ type Metrics struct {
 	WebRTC WebRTC
 	// AAC counts the Opus to AAC transcoders' drops and restarts (aac.go).
 	AAC AAC
+	// Web counts the web page recorders (web.go).
+	Web Web
 	// HTTP connection budget (internal/connlimit) and descriptor reserve
 	// (internal/fdlimit).
 	HTTPConnections prometheus.Gauge
@@ -180,6 +182,7 @@ func New() *Metrics {
 	newState(m)
 	m.WebRTC = newWebRTC(reg)
 	m.AAC = NewAAC(reg)
+	m.Web = NewWeb(reg)
 	m.HTTPConnections = prometheus.NewGauge(prometheus.GaugeOpts{Name: "ars_http_connections", Help: "HTTP connections held."})
 	m.HTTPConnRefused = connRefused
 	m.HTTPConnEvicted = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ars_http_connections_evicted_total", Help: "Idle HTTP connections closed to make room for a new one, by the budget that was full."}, []string{"reason"})

@@ -38,8 +38,16 @@ func describe(c *mixproto.Config, tsTmp, mp4Tmp string) string {
 		"audiomixer name=amix ignore-inactive-pads=true latency=%d ! audioconvert ! "+
 		"avenc_aac name=aenc bitrate=%d ! aacparse ! tee name=at ",
 		live, rawAudioCaps(c.Audio.Channels), latencyNs, c.Audio.BitrateKbps*1000)
+	describeSinks(&b, c, tsTmp, mp4Tmp)
+	return b.String()
+}
+
+// describeSinks adds the outputs: HLS segments and MP4 files, fed by the
+// tees vt (H.264, absent when c.Video is nil) and at (AAC). The
+// compositor and the web recorder write the same outputs through it.
+func describeSinks(b *strings.Builder, c *mixproto.Config, tsTmp, mp4Tmp string) {
 	if h := c.HLS; h != nil {
-		fmt.Fprintf(&b, "splitmuxsink name=ts muxer-factory=mpegtsmux max-size-time=%d send-keyframe-requests=%v async-finalize=false location=%s ",
+		fmt.Fprintf(b, "splitmuxsink name=ts muxer-factory=mpegtsmux max-size-time=%d send-keyframe-requests=%v async-finalize=false location=%s ",
 			int64(h.SegmentSeconds)*1e9, c.Video != nil, tsTmp)
 		if c.Video != nil {
 			b.WriteString("vt. ! queue max-size-time=0 max-size-buffers=0 max-size-bytes=33554432 ! h264parse ! ts.video ")
@@ -49,7 +57,7 @@ func describe(c *mixproto.Config, tsTmp, mp4Tmp string) string {
 	if m := c.MP4; m != nil {
 		// muxer::: splitmuxsink's own mp4mux (the muxer-factory and
 		// muxer-properties settings only apply with async-finalize).
-		fmt.Fprintf(&b, "splitmuxsink name=mp4 muxer-factory=mp4mux muxer::fragment-duration=1000 muxer::fragment-mode=first-moov-then-finalise "+
+		fmt.Fprintf(b, "splitmuxsink name=mp4 muxer-factory=mp4mux muxer::fragment-duration=1000 muxer::fragment-mode=first-moov-then-finalise "+
 			"max-size-time=%d max-size-bytes=%d send-keyframe-requests=%v location=%s ",
 			int64(m.MaxSeconds)*1e9, m.MaxBytes, c.Video != nil && m.MaxSeconds > 0, mp4Tmp)
 		if c.Video != nil {
@@ -57,7 +65,6 @@ func describe(c *mixproto.Config, tsTmp, mp4Tmp string) string {
 		}
 		b.WriteString("at. ! queue max-size-time=0 max-size-buffers=0 max-size-bytes=8388608 ! mp4.audio_0 ")
 	}
-	return b.String()
 }
 
 // element returns a named element of the pipeline.

@@ -68,7 +68,7 @@ type Frame struct {
 
 // Known reports whether t is a type of this protocol version.
 func (t Type) Known() bool {
-	return (t >= TypeConfig && t <= TypeAACSilence) || (t >= TypeReady && t <= TypeAACError)
+	return (t >= TypeConfig && t <= TypeWebHold) || (t >= TypeReady && t <= TypeWebRTMPStatus)
 }
 
 // Reader reads frames.

@@ -26,6 +26,10 @@ func FuzzReader(f *testing.F) {
 	_ = w.WriteAACUnit(AACUnit{ID: 3, PTS: -21e6, Duration: 21e6, Data: []byte{0x21, 0x1a}})
 	_ = w.WriteMedia(TypeAACSilence, Media{Source: 3, PTS: 60e6})
 	_ = w.WriteJSON(TypeAACClose, AACClose{ID: 3})
+	_ = w.WriteJSON(TypeWebConfig, WebConfig{URL: "https://example.com/", Width: 640, Height: 360, FPS: 30, BitrateKbps: 800,
+		ReadyTimeoutSec: 10, OutDir: "/x", MP4: &MP4Output{Pattern: "a.mp4"}, RTMP: []string{"rtmp://example.com/live/k"}})
+	_ = w.WriteJSON(TypeWebHold, WebHold{Hold: true})
+	_ = w.WriteJSON(TypeWebRTMPStatus, WebRTMPStatus{URL: "rtmp://example.com/live/k", Status: RTMPFailed, Message: "refused"})
 	_ = w.Flush()
 	f.Add(buf.Bytes())
 	f.Add([]byte{byte(TypeLayout), 0, 0, 0, 2, '{', '}'})
@@ -112,6 +116,14 @@ func FuzzReader(f *testing.F) {
 				if ww.WriteAACUnit(u) != nil || ww.Flush() != nil || !bytes.Equal(out.Bytes()[5:], fr.Body) {
 					t.Fatalf("unit %+v does not write back as read", u)
 				}
+			case TypeWebConfig:
+				var c WebConfig
+				if Decode(fr.Body, &c) == nil && c.Validate() == nil && len(c.RTMP) > MaxRTMPOutputs {
+					t.Fatalf("%d rtmp outputs accepted", len(c.RTMP))
+				}
+			case TypeWebHold:
+				var h WebHold
+				_ = Decode(fr.Body, &h)
 			case TypeLayout:
 				var l Layout
 				if Decode(fr.Body, &l) == nil {
