@@ -65,18 +65,8 @@ func Run(ctx context.Context, in io.Reader, out io.Writer, log *slog.Logger) err
 	gst.Init(nil)
 	o := newOutput(out)
 	r := mixproto.NewReader(in)
-	f, err := r.ReadFrame()
-	if err != nil {
-		return o.fail(fmt.Errorf("%w: %v", ErrNoConfig, err))
-	}
-	if f.Type != mixproto.TypeConfig {
-		return o.fail(ErrNoConfig)
-	}
 	var cfg mixproto.Config
-	if err := mixproto.Decode(f.Body, &cfg); err != nil {
-		return o.fail(err)
-	}
-	if err := cfg.Validate(); err != nil {
+	if err := readConfig(r, mixproto.TypeConfig, &cfg); err != nil {
 		return o.fail(err)
 	}
 	m := &Mixer{cfg: cfg, log: log, out: o, sources: map[uint32]*source{}, layout: cfg.Layout,
@@ -276,6 +266,25 @@ func (m *Mixer) finalName(kind, tmp string, startPTS int64) string {
 	t := time.UnixMilli(m.cfg.OriginUnixMs).Add(time.Duration(max(startPTS, 0))).UTC()
 	name := fmt.Sprintf("%s_%s%03d.ts", m.cfg.HLS.Prefix, t.Format("20060102150405"), t.Nanosecond()/1e6)
 	return filepath.Join(m.cfg.OutDir, name)
+}
+
+// validated is a role's first frame: a config that checks itself.
+type validated interface{ Validate() error }
+
+// readConfig reads a role's first frame, which must be of type want,
+// into cfg and checks it: every role of ars-mixer starts so.
+func readConfig(r *mixproto.Reader, want mixproto.Type, cfg validated) error {
+	f, err := r.ReadFrame()
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrNoConfig, err)
+	}
+	if f.Type != want {
+		return ErrNoConfig
+	}
+	if err := mixproto.Decode(f.Body, cfg); err != nil {
+		return err
+	}
+	return cfg.Validate()
 }
 
 // readFrames handles the daemon's frames until End or EOF.

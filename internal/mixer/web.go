@@ -56,18 +56,8 @@ func RunWebRecorder(ctx context.Context, in io.Reader, out io.Writer, log *slog.
 	gst.Init(nil)
 	o := newOutput(out)
 	r := mixproto.NewReader(in)
-	f, err := r.ReadFrame()
-	if err != nil {
-		return o.fail(fmt.Errorf("%w: %v", ErrNoConfig, err))
-	}
-	if f.Type != mixproto.TypeWebConfig {
-		return o.fail(ErrNoConfig)
-	}
 	var wc mixproto.WebConfig
-	if err := mixproto.Decode(f.Body, &wc); err != nil {
-		return o.fail(err)
-	}
-	if err := wc.Validate(); err != nil {
+	if err := readConfig(r, mixproto.TypeWebConfig, &wc); err != nil {
 		return o.fail(err)
 	}
 	allow, err := netguard.ParseAllowList(wc.AllowList)
